@@ -1,0 +1,55 @@
+# FedHub: the two set-up commands of the README.
+#   make demo   local federation (three Slurm centres on loopback) + the hub at http://127.0.0.1:8000
+#   make test   the whole test suite against real Slurm, JupyterHub and the proxy
+# Both install what they need on a fresh Debian 12 machine (run as root).
+
+SHELL := /bin/bash
+PY := /usr/bin/python3
+VENV := .venv
+# The notebook environment the centres' jobs run. It lives outside the checkout because jobs
+# run as the users, who cannot read a checkout under /root or a private temporary directory.
+JOBENV ?= /opt/fedhub/jobenv
+NODE_PREFIX ?= /opt/fedhub/node
+APT_PACKAGES := slurm-wlm munge openssh-server iproute2 procps
+JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0
+export FEDHUB_JOBENV := $(JOBENV)
+export FEDHUB_PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
+
+.PHONY: demo test bench deps system-packages clean
+demo: deps
+	$(VENV)/bin/fedhub demo
+
+test: deps
+	$(VENV)/bin/python -m pytest -q
+
+bench: deps
+	$(VENV)/bin/python benchmarks/spawn_latency.py
+
+deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(FEDHUB_PROXY)
+
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+$(JOBENV)/.installed: Makefile
+	$(PY) -m venv $(JOBENV)
+	$(JOBENV)/bin/pip install -q --upgrade pip
+	$(JOBENV)/bin/pip install -q $(JOBENV_PACKAGES)
+	chmod -R a+rX $(JOBENV)
+	touch $@
+
+$(FEDHUB_PROXY):
+	npm install -s --no-fund --no-audit --prefix $(NODE_PREFIX) configurable-http-proxy@5.3.0
+	chmod -R a+rX $(NODE_PREFIX)
+
+clean:
+	rm -rf $(VENV) state

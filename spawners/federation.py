@@ -1,0 +1,360 @@
+"""The federation model: centres, their partitions and limits, and how hub users map to them.
+
+Everything else in FedHub reads this validated, immutable model and never the raw YAML, so a
+mistake in the operator's file is reported once, at hub start, with the path of the bad field
+(``centres[1].partitions[0].max_cores``) and what is allowed there. Pure: no I/O but reading
+the file.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
+
+CENTRE_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+# Slurm partition, gres and node names, and Unix account names, as FedHub accepts them:
+# nothing a shell or Slurm's option parser treats specially.
+SLURM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ACCOUNT_NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+GRES_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}(:[A-Za-z0-9_.-]{1,32})?$")
+HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$|^\[[0-9a-fA-F:]+\]$")
+
+
+class FederationError(ValueError):
+    """A federation file that cannot be used; the message names the field and the fix."""
+
+    def __init__(self, path: str, message: str, source: str | None = None):
+        self.path = path
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{path}: {message}")
+
+
+@dataclass(frozen=True)
+class GpuKind:
+    """One kind of accelerator a partition offers (GPU, DCU, MLU...), requested as Slurm gres."""
+
+    type: str  # what users pick, e.g. "a100" or "dcu"
+    gres: str  # the gres name Slurm expects, e.g. "gpu:a100" or "dcu"
+    max: int  # most a single job may ask for
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    max_cores: int
+    max_memory_mb: int
+    max_walltime_s: int
+    charge_rate: float = 1.0
+    gpus: tuple[GpuKind, ...] = ()
+    description: str = ""
+
+    def gpu(self, gpu_type: str) -> GpuKind | None:
+        return next((g for g in self.gpus if g.type == gpu_type), None)
+
+    def limits_text(self) -> str:
+        text = (
+            f"up to {self.max_cores} cores, {format_memory_mb(self.max_memory_mb)} memory, "
+            f"{format_walltime(self.max_walltime_s)} walltime"
+        )
+        if self.gpus:
+            text += ", " + ", ".join(f"{g.max} x {g.type}" for g in self.gpus)
+        return text
+
+
+@dataclass(frozen=True)
+class LocalScheduler:
+    """The hub runs Slurm's commands itself, with SLURM_CONF pointing at the centre's config."""
+
+    slurm_conf: str
+    kind: str = "local"
+
+
+@dataclass(frozen=True)
+class SshScheduler:
+    """The hub runs Slurm's commands on the centre's login node over ssh, as the mapped user."""
+
+    host: str
+    port: int
+    key_file: str
+    known_hosts_file: str | None = None
+    connect_timeout_s: int = 10
+    query_user: str | None = None  # account for centre-wide queries (fedhub centres)
+    kind: str = "ssh"
+
+
+@dataclass(frozen=True)
+class AccountMapping:
+    """How a hub user is named at a centre: an explicit map first, then a template."""
+
+    template: str | None = "{username}"
+    map: dict[str, str] = field(default_factory=dict)
+
+    def account_for(self, hub_user: str) -> str | None:
+        """The centre's account name for ``hub_user``, or None when they have none there."""
+        if hub_user in self.map:
+            return self.map[hub_user]
+        if self.template is None:
+            return None
+        name = self.template.format(username=hub_user)
+        return name if ACCOUNT_NAME_RE.match(name) else None
+
+
+@dataclass(frozen=True)
+class Centre:
+    id: str
+    name: str
+    scheduler: LocalScheduler | SshScheduler
+    hub_connect_url: str
+    partitions: tuple[Partition, ...]
+    singleuser_cmd: str
+    accounts: AccountMapping = field(default_factory=AccountMapping)
+    node_addresses: dict[str, str] = field(default_factory=dict)
+    job_prologue: str = ""
+
+    def partition(self, name: str) -> Partition | None:
+        return next((p for p in self.partitions if p.name == name), None)
+
+    @property
+    def partition_names(self) -> list[str]:
+        return [p.name for p in self.partitions]
+
+
+@dataclass(frozen=True)
+class Federation:
+    centres: tuple[Centre, ...]
+    default_centre: str | None = None
+    source: str | None = None
+
+    def centre(self, centre_id: str) -> Centre | None:
+        return next((c for c in self.centres if c.id == centre_id), None)
+
+    @property
+    def centre_ids(self) -> list[str]:
+        return [c.id for c in self.centres]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_federation(path: str | Path) -> Federation:
+    """Read and validate a federation file; raise FederationError naming the bad field."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise FederationError("(file)", f"cannot read the federation file: {e.strerror}", str(path))
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise FederationError("(file)", f"not valid YAML{where}", str(path))
+    try:
+        return parse_federation(data, source=str(path))
+    except FederationError as e:
+        if e.source is None:
+            raise FederationError(e.path, str(e).split(": ", 1)[1], str(path)) from None
+        raise
+
+
+def parse_federation(data: Any, source: str | None = None) -> Federation:
+    """Validate an already-parsed federation document."""
+    r = _Reader(source)
+    r.mapping(data, "(top level)", allowed={"version", "default_centre", "centres"})
+    version = data.get("version", 1)
+    if version != 1:
+        r.fail("version", f"unsupported version {version!r}; this FedHub reads version 1")
+    centres_raw = r.require(data, "centres", "(top level)")
+    if not isinstance(centres_raw, list) or not centres_raw:
+        r.fail("centres", "must be a non-empty list of centres")
+    centres = tuple(_parse_centre(r, c, f"centres[{i}]") for i, c in enumerate(centres_raw))
+    seen: set[str] = set()
+    for i, c in enumerate(centres):
+        if c.id in seen:
+            r.fail(f"centres[{i}].id", f"duplicate centre id {c.id!r}; each id must be unique")
+        seen.add(c.id)
+    default = data.get("default_centre")
+    if default is not None and default not in seen:
+        r.fail("default_centre", f"unknown centre {default!r}; choose one of: {', '.join(sorted(seen))}")
+    return Federation(centres=centres, default_centre=default, source=source)
+
+
+class _Reader:
+    """Small helpers that turn type and range problems into FederationErrors with paths."""
+
+    def __init__(self, source: str | None):
+        self.source = source
+
+    def fail(self, path: str, message: str):
+        raise FederationError(path, message, self.source)
+
+    def mapping(self, value: Any, path: str, allowed: set[str]) -> dict:
+        if not isinstance(value, dict):
+            self.fail(path, f"must be a mapping, got {type(value).__name__}")
+        unknown = sorted(set(map(str, value)) - allowed)
+        if unknown:
+            self.fail(
+                f"{path}.{unknown[0]}" if path != "(top level)" else unknown[0],
+                f"unknown field; allowed fields are: {', '.join(sorted(allowed))}",
+            )
+        return value
+
+    def require(self, mapping: dict, key: str, path: str) -> Any:
+        if key not in mapping or mapping[key] is None:
+            where = key if path == "(top level)" else f"{path}.{key}"
+            self.fail(where, "is required")
+        return mapping[key]
+
+    def text(self, value: Any, path: str, pattern: re.Pattern | None = None, what: str = "") -> str:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(path, "must be a non-empty string")
+        if pattern is not None and not pattern.match(value):
+            self.fail(path, f"{value!r} is not allowed; {what}")
+        return value
+
+    def positive_int(self, value: Any, path: str, maximum: int = 10**6) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+            self.fail(path, f"must be a whole number from 1 to {maximum}, got {value!r}")
+        return value
+
+
+def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
+    r.mapping(
+        raw,
+        path,
+        allowed={
+            "id", "name", "scheduler", "hub_connect_url", "partitions", "singleuser_cmd",
+            "accounts", "node_addresses", "job_prologue",
+        },
+    )
+    cid = r.text(
+        r.require(raw, "id", path), f"{path}.id", CENTRE_ID_RE,
+        "use 1-32 lower-case letters, digits and '-', starting with a letter",
+    )
+    name = raw.get("name", cid)
+    r.text(name, f"{path}.name")
+    scheduler = _parse_scheduler(r, r.require(raw, "scheduler", path), f"{path}.scheduler")
+    hub_url = r.text(r.require(raw, "hub_connect_url", path), f"{path}.hub_connect_url")
+    if not re.match(r"^https?://[^/\s]+(/\S*)?$", hub_url):
+        r.fail(f"{path}.hub_connect_url", f"{hub_url!r} is not an http(s) URL such as http://10.0.0.1:8081")
+    cmd = r.text(r.require(raw, "singleuser_cmd", path), f"{path}.singleuser_cmd")
+    if not cmd.startswith("/") or any(ch.isspace() for ch in cmd):
+        r.fail(f"{path}.singleuser_cmd", f"{cmd!r} must be an absolute path with no spaces (jobs do not keep PATH)")
+    parts_raw = r.require(raw, "partitions", path)
+    if not isinstance(parts_raw, list) or not parts_raw:
+        r.fail(f"{path}.partitions", "must be a non-empty list of partitions")
+    partitions = tuple(
+        _parse_partition(r, p, f"{path}.partitions[{i}]") for i, p in enumerate(parts_raw)
+    )
+    names = [p.name for p in partitions]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            r.fail(f"{path}.partitions[{i}].name", f"duplicate partition {n!r} at centre {cid!r}")
+    accounts = _parse_accounts(r, raw.get("accounts", {}), f"{path}.accounts")
+    nodes_raw = raw.get("node_addresses", {}) or {}
+    r.mapping(nodes_raw, f"{path}.node_addresses", allowed=set(map(str, nodes_raw)))
+    node_addresses = {}
+    for node, addr in nodes_raw.items():
+        r.text(str(node), f"{path}.node_addresses", SLURM_NAME_RE, "node names are Slurm node names")
+        node_addresses[str(node)] = r.text(addr, f"{path}.node_addresses.{node}", HOST_RE, "give an IP address or host name")
+    prologue = raw.get("job_prologue", "") or ""
+    if not isinstance(prologue, str):
+        r.fail(f"{path}.job_prologue", "must be a string of shell lines run before the server")
+    return Centre(
+        id=cid, name=name, scheduler=scheduler, hub_connect_url=hub_url.rstrip("/"),
+        partitions=partitions, singleuser_cmd=cmd, accounts=accounts,
+        node_addresses=node_addresses, job_prologue=prologue,
+    )
+
+
+def _parse_scheduler(r: _Reader, raw: Any, path: str) -> LocalScheduler | SshScheduler:
+    if not isinstance(raw, dict):
+        r.fail(path, "must be a mapping with 'type: local' or 'type: ssh'")
+    kind = raw.get("type")
+    if kind == "local":
+        r.mapping(raw, path, allowed={"type", "slurm_conf"})
+        conf = r.text(r.require(raw, "slurm_conf", path), f"{path}.slurm_conf")
+        if not conf.startswith("/"):
+            r.fail(f"{path}.slurm_conf", f"{conf!r} must be an absolute path to the centre's slurm.conf")
+        return LocalScheduler(slurm_conf=conf)
+    if kind == "ssh":
+        r.mapping(raw, path, allowed={"type", "host", "port", "key_file", "known_hosts_file", "connect_timeout", "query_user"})
+        host = r.text(r.require(raw, "host", path), f"{path}.host", HOST_RE, "give the login node's host name or address")
+        port = r.positive_int(raw.get("port", 22), f"{path}.port", 65535)
+        key = r.text(r.require(raw, "key_file", path), f"{path}.key_file")
+        if not key.startswith("/"):
+            r.fail(f"{path}.key_file", f"{key!r} must be an absolute path to the hub's private key")
+        known = raw.get("known_hosts_file")
+        if known is not None and (not isinstance(known, str) or not known.startswith("/")):
+            r.fail(f"{path}.known_hosts_file", "must be an absolute path")
+        timeout = r.positive_int(raw.get("connect_timeout", 10), f"{path}.connect_timeout", 300)
+        query_user = raw.get("query_user")
+        if query_user is not None:
+            r.text(query_user, f"{path}.query_user", ACCOUNT_NAME_RE, "give a Unix account name at the login node")
+        return SshScheduler(host=host, port=port, key_file=key, known_hosts_file=known,
+                            connect_timeout_s=timeout, query_user=query_user)
+    r.fail(f"{path}.type", f"{kind!r} is not a scheduler route; use 'local' or 'ssh'")
+
+
+def _parse_partition(r: _Reader, raw: Any, path: str) -> Partition:
+    r.mapping(
+        raw, path,
+        allowed={"name", "max_cores", "max_memory", "max_walltime", "charge_rate", "gpus", "description"},
+    )
+    name = r.text(r.require(raw, "name", path), f"{path}.name", SLURM_NAME_RE,
+                  "use letters, digits, '_', '.' and '-'")
+    cores = r.positive_int(r.require(raw, "max_cores", path), f"{path}.max_cores", 100_000)
+    try:
+        mem = parse_memory_mb(str(r.require(raw, "max_memory", path)))
+    except ValueError as e:
+        r.fail(f"{path}.max_memory", str(e))
+    try:
+        wall = parse_walltime(str(r.require(raw, "max_walltime", path)))
+    except ValueError as e:
+        r.fail(f"{path}.max_walltime", str(e))
+    rate = raw.get("charge_rate", 1.0)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate < 0:
+        r.fail(f"{path}.charge_rate", f"must be a number >= 0 (core-hours charged per core-hour), got {rate!r}")
+    gpus_raw = raw.get("gpus", []) or []
+    if not isinstance(gpus_raw, list):
+        r.fail(f"{path}.gpus", "must be a list such as [{type: a100, max: 4}]")
+    gpus = []
+    for i, g in enumerate(gpus_raw):
+        gp = f"{path}.gpus[{i}]"
+        r.mapping(g, gp, allowed={"type", "gres", "max"})
+        gtype = r.text(r.require(g, "type", gp), f"{gp}.type", SLURM_NAME_RE, "use letters, digits, '_', '.' and '-'")
+        gres = r.text(g.get("gres", f"gpu:{gtype}"), f"{gp}.gres", GRES_RE, "give a Slurm gres name such as 'gpu:a100' or 'dcu'")
+        gpus.append(GpuKind(type=gtype, gres=gres, max=r.positive_int(r.require(g, "max", gp), f"{gp}.max", 1024)))
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        r.fail(f"{path}.description", "must be a string")
+    return Partition(
+        name=name, max_cores=cores, max_memory_mb=mem, max_walltime_s=wall,
+        charge_rate=float(rate), gpus=tuple(gpus), description=description,
+    )
+
+
+def _parse_accounts(r: _Reader, raw: Any, path: str) -> AccountMapping:
+    raw = raw or {}
+    r.mapping(raw, path, allowed={"template", "map"})
+    template = raw.get("template", "{username}")
+    if template is not None:
+        r.text(template, f"{path}.template")
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+        if fields != {"username"}:
+            r.fail(f"{path}.template", f"{template!r} must contain {{username}} and no other field, e.g. 'hpc_{{username}}'")
+    mapping = raw.get("map", {}) or {}
+    if not isinstance(mapping, dict):
+        r.fail(f"{path}.map", "must map hub user names to account names")
+    for hub_user, account in mapping.items():
+        r.text(account, f"{path}.map.{hub_user}", ACCOUNT_NAME_RE,
+               "account names use lower-case letters, digits, '_', '.' and '-'")
+    return AccountMapping(template=template, map={str(k): v for k, v in mapping.items()})

@@ -1,0 +1,397 @@
+"""Real Slurm centres on loopback, for the demo and the test fixtures (one copy for both).
+
+Each centre is its own Slurm cluster (slurmctld + one slurmd, own ports, state and config),
+all sharing one munged. A centre may be reached "through its login node": an sshd on
+127.0.0.1 whose sessions see that centre's SLURM_CONF, as on a real login node. The result
+is a federation file that FedHub's hub reads like any operator's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
+QUERY_USER = "fedhub"  # login-node account the hub uses for centre-wide queries
+
+
+@dataclass
+class PartitionSpec:
+    name: str
+    max_cores: int
+    max_memory: str
+    max_walltime: str
+    charge_rate: float = 1.0
+    default: bool = False
+
+
+@dataclass
+class CentreSpec:
+    id: str
+    name: str
+    cpus: int
+    memory_mb: int
+    partitions: list[PartitionSpec]
+    route: str = "local"  # or "ssh"
+    account_template: str | None = None
+    account_map: dict[str, str] = field(default_factory=dict)
+
+
+def demo_centres() -> list[CentreSpec]:
+    """Three small centres that differ in size, partitions and route."""
+    return [
+        CentreSpec("alpha", "Alpha Supercomputing Centre", cpus=4, memory_mb=8192, partitions=[
+            PartitionSpec("cpu", 4, "6G", "08:00:00", 1.0, default=True),
+            PartitionSpec("debug", 2, "2G", "00:30:00", 0.5),
+        ]),
+        CentreSpec("beta", "Beta National Lab (via login node)", cpus=8, memory_mb=16384, route="ssh", partitions=[
+            PartitionSpec("batch", 8, "12G", "1-00:00:00", 1.0, default=True),
+            PartitionSpec("short", 2, "4G", "01:00:00", 0.8),
+        ]),
+        CentreSpec("gamma", "Gamma University HPC", cpus=2, memory_mb=4096, partitions=[
+            PartitionSpec("small", 2, "3G", "02:00:00", 1.5, default=True),
+        ]),
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_unix_user(name: str) -> None:
+    """Hub users run their jobs as Unix users; create one (home, unlocked for ssh) if missing."""
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True)
+    # '*' = no password but not locked, so key-only sshd logins work (UsePAM no refuses '!')
+    subprocess.run(["usermod", "-p", "*", name], check=True)
+
+
+def _wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def _kill_pidfile(pidfile: Path, timeout: float = 10) -> None:
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+
+    def gone():
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+
+    try:
+        _wait_for(gone, timeout, f"pid {pid} to exit")
+    except TimeoutError:
+        os.kill(pid, signal.SIGKILL)
+
+
+class RunningCentre:
+    """One Slurm cluster on loopback: its files, ports and daemons."""
+
+    def __init__(self, spec: CentreSpec, root: Path, hostname: str):
+        self.spec = spec
+        self.dir = root / spec.id
+        self.hostname = hostname
+        self.ctld_port = free_port()
+        self.slurmd_port = free_port()
+        self.node = f"{spec.id}-n1"
+        self.conf = self.dir / "slurm.conf"
+        self.ssh_port: int | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "SLURM_CONF": str(self.conf)}
+
+    def write_config(self, first_job_id: int) -> None:
+        for sub in ("state", "spool", "log"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        s = self.spec
+        lines = [
+            f"ClusterName={s.id}",
+            f"SlurmctldHost={self.hostname}(127.0.0.1)",
+            f"SlurmctldPort={self.ctld_port}",
+            f"SlurmdPort={self.slurmd_port}",
+            "SlurmUser=root",
+            "AuthType=auth/munge",
+            "CredType=cred/munge",
+            "MailProg=/bin/true",
+            f"StateSaveLocation={self.dir / 'state'}",
+            f"SlurmdSpoolDir={self.dir / 'spool'}",
+            f"SlurmctldPidFile={self.dir / 'slurmctld.pid'}",
+            f"SlurmdPidFile={self.dir / 'slurmd.pid'}",
+            f"SlurmctldLogFile={self.dir / 'log' / 'slurmctld.log'}",
+            f"SlurmdLogFile={self.dir / 'log' / 'slurmd.log'}",
+            "ProctrackType=proctrack/linuxproc",
+            "TaskPlugin=task/none",
+            "SelectType=select/cons_tres",
+            "SelectTypeParameters=CR_Core",
+            "SchedulerType=sched/backfill",
+            "SchedulerParameters=batch_sched_delay=0,sched_interval=10,bf_interval=5",
+            "SlurmdParameters=config_overrides",
+            "EnforcePartLimits=ALL",
+            "ReturnToService=2",
+            "KillWait=5",
+            "MinJobAge=300",
+            "SlurmctldTimeout=30",
+            "MessageTimeout=5",
+            f"FirstJobId={first_job_id}",
+            "JobAcctGatherType=jobacct_gather/none",
+            f"NodeName={self.node} NodeHostname={self.hostname} NodeAddr=127.0.0.1 "
+            f"CPUs={s.cpus} RealMemory={s.memory_mb} State=UNKNOWN",
+        ]
+        for p in s.partitions:
+            lines.append(
+                f"PartitionName={p.name} Nodes={self.node} Default={'YES' if p.default else 'NO'} "
+                f"MaxTime={p.max_walltime} DefaultTime=00:30:00 State=UP"
+            )
+        self.conf.write_text("\n".join(lines) + "\n")
+        self.conf.chmod(0o644)
+
+    def start_controller(self) -> None:
+        subprocess.run(["/usr/sbin/slurmctld", "-i"], env=self.env, check=True)
+
+    def stop_controller(self) -> None:
+        _kill_pidfile(self.dir / "slurmctld.pid")
+
+    def start(self) -> None:
+        self.start_controller()
+        subprocess.run(["/usr/sbin/slurmd", "-N", self.node], env=self.env, check=True)
+
+    def node_state(self) -> str:
+        r = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], env=self.env, capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else ""
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        _wait_for(lambda: self.node_state().startswith(("idle", "mixed", "allocated")),
+                  timeout, f"node {self.node} of centre {self.spec.id} to become idle")
+
+    def job_ids(self) -> list[str]:
+        r = subprocess.run(["squeue", "-h", "-o", "%i"], env=self.env, capture_output=True, text=True)
+        return r.stdout.split() if r.returncode == 0 else []
+
+    def cancel_all_jobs(self, timeout: float = 15) -> None:
+        ids = self.job_ids()
+        if not ids:
+            return
+        subprocess.run(["scancel", *ids], env=self.env, capture_output=True)
+        try:
+            _wait_for(lambda: not self.job_ids(), timeout, f"jobs at {self.spec.id} to end", 0.3)
+        except TimeoutError:
+            pass
+
+    def stop(self) -> None:
+        self.cancel_all_jobs()
+        _kill_pidfile(self.dir / "slurmd.pid")
+        self.stop_controller()
+
+
+class LoginNode:
+    """An sshd on 127.0.0.1 standing in for a centre's login node (key-only, own host key)."""
+
+    def __init__(self, centre: RunningCentre, ssh_dir: Path, hub_public_key: str):
+        self.centre = centre
+        self.dir = ssh_dir / centre.spec.id
+        self.port = free_port()
+        self.hub_public_key = hub_public_key
+
+    def start(self) -> str:
+        """Start sshd; return the known_hosts line for it."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.dir.chmod(0o755)
+        host_key = self.dir / "host_ed25519"
+        if not host_key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+        authorized = self.dir / "authorized_keys"
+        authorized.write_text(self.hub_public_key)
+        authorized.chmod(0o644)
+        config = self.dir / "sshd_config"
+        config.write_text("\n".join([
+            f"ListenAddress 127.0.0.1:{self.port}",
+            f"HostKey {host_key}",
+            f"PidFile {self.dir / 'sshd.pid'}",
+            f"AuthorizedKeysFile {authorized}",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "UsePAM no",
+            "StrictModes no",  # the keys file is root-owned 0644 under /tmp (sticky, world-writable)
+            "PermitRootLogin no",
+            "AcceptEnv JUPYTERHUB_* JPY_*",
+            f"SetEnv SLURM_CONF={self.centre.conf}",
+            "X11Forwarding no",
+            "AllowTcpForwarding no",
+            "LogLevel ERROR",
+        ]) + "\n")
+        Path("/run/sshd").mkdir(exist_ok=True)
+        subprocess.run(["/usr/sbin/sshd", "-f", str(config)], check=True)
+        _wait_for(lambda: _port_open(self.port), 10, f"sshd for {self.centre.spec.id}")
+        self.centre.ssh_port = self.port
+        pub = (self.dir / "host_ed25519.pub").read_text().split()
+        return f"[127.0.0.1]:{self.port} {pub[0]} {pub[1]}\n"
+
+    def stop(self) -> None:
+        _kill_pidfile(self.dir / "sshd.pid")
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def munge_running() -> bool:
+    return MUNGE_SOCKET.exists() and subprocess.run(
+        ["munge", "-n"], capture_output=True
+    ).returncode == 0
+
+
+class LocalFederation:
+    """Start a set of centres, write their federation file, and stop everything on exit."""
+
+    def __init__(self, specs: list[CentreSpec], root: Path | None = None, *,
+                 hub_connect_url: str, singleuser_cmd: str, users: list[str] = ()):
+        self.specs = specs
+        self.root = Path(root or tempfile.mkdtemp(prefix="fedhub-centres-", dir="/tmp"))
+        self.hub_connect_url = hub_connect_url
+        self.singleuser_cmd = singleuser_cmd
+        self.users = list(users)
+        self.hostname = socket.gethostname().split(".")[0]
+        self.centres: dict[str, RunningCentre] = {}
+        self.login_nodes: dict[str, LoginNode] = {}
+        self.started_munge = False
+        self.federation_file = self.root / "federation.yaml"
+        self.hub_key = self.root / "ssh" / "hub_ed25519"
+        self.known_hosts = self.root / "ssh" / "known_hosts"
+
+    def __enter__(self) -> "LocalFederation":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)  # users' sbatch must read their centre's slurm.conf
+        for user in self.users:
+            ensure_unix_user(user)
+        self._start_munge()
+        for i, spec in enumerate(self.specs):
+            centre = RunningCentre(spec, self.root, self.hostname)
+            centre.write_config(first_job_id=(i + 1) * 100_000)
+            self.centres[spec.id] = centre
+            centre.start()
+        if any(s.route == "ssh" for s in self.specs):
+            ensure_unix_user(QUERY_USER)
+            self._start_login_nodes()
+        for centre in self.centres.values():
+            centre.wait_ready()
+        self.write_federation_file()
+
+    def _start_munge(self) -> None:
+        if munge_running():
+            return
+        Path("/run/munge").mkdir(parents=True, exist_ok=True)
+        shutil.chown("/run/munge", "munge", "munge")
+        subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
+        _wait_for(munge_running, 10, "munged")
+        self.started_munge = True
+
+    def _start_login_nodes(self) -> None:
+        ssh_dir = self.root / "ssh"
+        ssh_dir.mkdir(exist_ok=True)
+        ssh_dir.chmod(0o755)
+        if not self.hub_key.exists():
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "fedhub-hub",
+                            "-f", str(self.hub_key)], check=True)
+        public = (self.hub_key.with_suffix(".pub")).read_text()
+        lines = []
+        for spec in self.specs:
+            if spec.route == "ssh":
+                node = LoginNode(self.centres[spec.id], ssh_dir, public)
+                lines.append(node.start())
+                self.login_nodes[spec.id] = node
+        self.known_hosts.write_text("".join(lines))
+
+    def federation_document(self) -> dict:
+        centres = []
+        for spec in self.specs:
+            running = self.centres[spec.id]
+            if spec.route == "ssh":
+                scheduler = {"type": "ssh", "host": "127.0.0.1", "port": running.ssh_port,
+                             "key_file": str(self.hub_key), "known_hosts_file": str(self.known_hosts),
+                             "query_user": QUERY_USER}
+            else:
+                scheduler = {"type": "local", "slurm_conf": str(running.conf)}
+            accounts: dict = {}
+            if spec.account_template:
+                accounts["template"] = spec.account_template
+            if spec.account_map:
+                accounts["map"] = dict(spec.account_map)
+            entry = {
+                "id": spec.id,
+                "name": spec.name,
+                "scheduler": scheduler,
+                "hub_connect_url": self.hub_connect_url,
+                "singleuser_cmd": self.singleuser_cmd,
+                "node_addresses": {running.node: "127.0.0.1"},
+                "partitions": [
+                    {"name": p.name, "max_cores": p.max_cores, "max_memory": p.max_memory,
+                     "max_walltime": p.max_walltime, "charge_rate": p.charge_rate}
+                    for p in sorted(spec.partitions, key=lambda p: not p.default)
+                ],
+            }
+            if accounts:
+                entry["accounts"] = accounts
+            centres.append(entry)
+        return {"version": 1, "centres": centres}
+
+    def write_federation_file(self) -> Path:
+        self.federation_file.write_text(
+            "# Written by FedHub's local federation (demo and tests); edit freely.\n"
+            + yaml.safe_dump(self.federation_document(), sort_keys=False)
+        )
+        return self.federation_file
+
+    def stop(self) -> None:
+        for node in self.login_nodes.values():
+            node.stop()
+        for centre in self.centres.values():
+            centre.stop()
+        if self.started_munge:
+            subprocess.run(["pkill", "-TERM", "-u", "munge", "-x", "munged"], capture_output=True)
+
+    def describe(self) -> str:
+        return json.dumps({cid: {"slurm_conf": str(c.conf), "ssh_port": c.ssh_port}
+                           for cid, c in self.centres.items()}, indent=2)

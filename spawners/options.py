@@ -1,0 +1,212 @@
+"""User options: the one validation that the spawn form and the REST API both go through.
+
+A request is checked field by field against an allow-list and the chosen centre's limits and
+turned into a typed ``SpawnRequest`` before anything runs. Errors name the field and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, Partition
+from .units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
+
+ALLOWED_OPTIONS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
+DEFAULT_MEMORY_MB = 1024
+DEFAULT_WALLTIME_S = 3600
+_MAX_TEXT = 64
+
+
+class OptionError(ValueError):
+    """A user option that cannot be accepted; ``field`` is the option's name."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+@dataclass(frozen=True)
+class SpawnRequest:
+    """A validated request: every value typed, in range, and from an allow-list."""
+
+    centre: str
+    partition: str
+    account: str  # the user's account name at the centre
+    cores: int
+    memory_mb: int
+    walltime_s: int
+    gpu_type: str | None = None
+    gpus: int = 0
+
+    def to_user_options(self) -> dict[str, Any]:
+        """The canonical JSON form stored as ``user_options`` (re-validates to itself)."""
+        opts: dict[str, Any] = {
+            "centre": self.centre,
+            "partition": self.partition,
+            "cores": self.cores,
+            "memory": format_memory_mb(self.memory_mb),
+            "walltime": format_walltime(self.walltime_s),
+        }
+        if self.gpus:
+            opts["gpus"] = self.gpus
+            opts["gpu_type"] = self.gpu_type
+        return opts
+
+    def describe(self) -> str:
+        text = (
+            f"partition {self.partition}, {self.cores} core{'s' if self.cores != 1 else ''}, "
+            f"{format_memory_mb(self.memory_mb)} memory, {format_walltime(self.walltime_s)} walltime"
+        )
+        if self.gpus:
+            text += f", {self.gpus} x {self.gpu_type}"
+        return text
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_user_options(federation: Federation, options: Any, hub_user: str) -> SpawnRequest:
+    """Validate ``options`` (from the form or the API) for ``hub_user``; raise OptionError."""
+    if options is None:
+        options = {}
+    if not isinstance(options, dict):
+        raise OptionError("user_options", "must be a JSON object such as {\"centre\": \"a\", \"cores\": 2}")
+    unknown = sorted(str(k) for k in options if k not in ALLOWED_OPTIONS)
+    if unknown:
+        raise OptionError(
+            _short(unknown[0]), f"unknown option; allowed options are: {', '.join(ALLOWED_OPTIONS)}"
+        )
+    centre = _choose_centre(federation, options.get("centre"))
+    account = centre.accounts.account_for(hub_user)
+    if account is None:
+        raise OptionError(
+            "centre",
+            f"you have no account at {centre.name} ({centre.id}); ask its operators for one "
+            f"or choose another centre",
+        )
+    partition = _choose_partition(centre, options.get("partition"))
+    where = f"partition {partition.name!r} at {centre.name}"
+
+    cores = _whole_number("cores", options.get("cores", 1), 1, partition.max_cores, where)
+    memory_mb = _memory(options.get("memory"), partition, where)
+    walltime_s = _walltime(options.get("walltime"), partition, where)
+    gpu_type, gpus = _gpus(options.get("gpu_type"), options.get("gpus", 0), partition, where)
+    return SpawnRequest(
+        centre=centre.id, partition=partition.name, account=account, cores=cores,
+        memory_mb=memory_mb, walltime_s=walltime_s, gpu_type=gpu_type, gpus=gpus,
+    )
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _text(field: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise OptionError(field, f"must be a string, got {type(value).__name__}")
+    text = str(value)
+    if len(text) > _MAX_TEXT:
+        raise OptionError(field, f"is too long ({len(text)} characters)")
+    return text
+
+
+def _choose_centre(federation: Federation, value: Any) -> Centre:
+    choices = ", ".join(federation.centre_ids)
+    if value in (None, ""):
+        if federation.default_centre:
+            value = federation.default_centre
+        elif len(federation.centres) == 1:
+            value = federation.centres[0].id
+        else:
+            raise OptionError("centre", f"choose a centre: one of {choices}")
+    text = _text("centre", value)
+    centre = federation.centre(text) if CENTRE_ID_RE.match(text) else None
+    if centre is None:
+        raise OptionError("centre", f"unknown centre {_short(text)!r}; choose one of: {choices}")
+    return centre
+
+
+def _choose_partition(centre: Centre, value: Any) -> Partition:
+    if value in (None, ""):
+        return centre.partitions[0]
+    text = _text("partition", value)
+    partition = centre.partition(text) if SLURM_NAME_RE.match(text) else None
+    if partition is None:
+        raise OptionError(
+            "partition",
+            f"{centre.name} has no partition {_short(text)!r}; choose one of: {', '.join(centre.partition_names)}",
+        )
+    return partition
+
+
+def _whole_number(field: str, value: Any, low: int, high: int, where: str) -> int:
+    if isinstance(value, bool):
+        raise OptionError(field, "must be a whole number")
+    if isinstance(value, int):
+        number = value
+    else:
+        text = _text(field, value).strip()
+        if not re.fullmatch(r"\d{1,7}", text):
+            raise OptionError(field, f"{_short(text)!r} is not a whole number; choose {low}-{high}")
+        number = int(text)
+    if not low <= number <= high:
+        raise OptionError(field, f"{_short(number)} is outside what {where} allows; choose {low}-{high}")
+    return number
+
+
+def _memory(value: Any, partition: Partition, where: str) -> int:
+    limit = partition.max_memory_mb
+    if value in (None, ""):
+        return min(DEFAULT_MEMORY_MB, limit)
+    text = _text("memory", value)
+    try:
+        mb = parse_memory_mb(text)
+    except ValueError as e:
+        raise OptionError("memory", str(e)) from None
+    if mb > limit:
+        raise OptionError(
+            "memory", f"{_short(text)} is more than {where} allows; ask for at most {format_memory_mb(limit)}"
+        )
+    return mb
+
+
+def _walltime(value: Any, partition: Partition, where: str) -> int:
+    limit = partition.max_walltime_s
+    if value in (None, ""):
+        return min(DEFAULT_WALLTIME_S, limit)
+    text = _text("walltime", value)
+    try:
+        seconds = parse_walltime(text)
+    except ValueError as e:
+        raise OptionError("walltime", str(e)) from None
+    if seconds > limit:
+        raise OptionError(
+            "walltime", f"{_short(text)} is longer than {where} allows; ask for at most {format_walltime(limit)}"
+        )
+    return seconds
+
+
+def _gpus(type_value: Any, count_value: Any, partition: Partition, where: str) -> tuple[str | None, int]:
+    if count_value in (None, ""):
+        count_value = 0
+    if not partition.gpus:
+        count = _whole_number("gpus", count_value, 0, 1_000_000, where)
+        if count:
+            raise OptionError("gpus", f"{where} has no GPUs; ask for 0 or choose a partition with GPUs")
+        if type_value not in (None, ""):
+            raise OptionError("gpu_type", f"{where} has no GPUs; leave gpu_type empty")
+        return None, 0
+    kinds = ", ".join(g.type for g in partition.gpus)
+    if type_value in (None, ""):
+        kind = partition.gpus[0]
+    else:
+        text = _text("gpu_type", type_value)
+        kind = partition.gpu(text) if SLURM_NAME_RE.match(text) else None
+        if kind is None:
+            raise OptionError("gpu_type", f"{where} has no GPU type {_short(text)!r}; choose one of: {kinds}")
+    count = _whole_number("gpus", count_value, 0, kind.max, f"{where} for {kind.type}")
+    return (kind.type, count) if count else (None, 0)
