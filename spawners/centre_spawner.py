@@ -1,0 +1,328 @@
+"""The child spawner: batchspawner's SlurmSpawner, run at one centre of the federation.
+
+It keeps batchspawner's vocabulary (``req_*`` traits, ``batch_script``, job id in state) but
+replaces the parts that are unsafe or wrong for a federation:
+
+- Slurm commands go through ``scheduler.SlurmClient`` as argv lists (locally or over ssh),
+  never through ``create_subprocess_shell``; resources are sbatch *arguments* built from the
+  validated request, so nothing a user typed is in the job script.
+- ``user_options`` are never merged into the template.
+- A scheduler that does not answer is not a job that ended (batchspawner issue 315): only
+  Slurm saying the job is gone makes ``poll()`` report the server stopped.
+- Progress messages come from Slurm's answers: job id, pending reason, estimated start, node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+from datetime import datetime
+
+from batchspawner import SlurmSpawner
+from traitlets import Any, Float, Instance, Integer, Unicode, default
+
+from .federation import Centre
+from .scheduler import JobInfo, JobSpec, SchedulerError, SchedulerUnreachable, SlurmClient
+
+
+class JobEnded(RuntimeError):
+    """The job ended before its notebook server came up."""
+
+
+class CentreSlurmSpawner(SlurmSpawner):
+    centre = Instance(Centre, allow_none=True, help="The centre this server runs at (set by FederatedSpawner).")
+    request = Any(None, help="The validated SpawnRequest (set by FederatedSpawner).")
+    cancel_backlog = Any(None, help="Where a scancel that could not reach the centre is kept for retry.")
+
+    batch_script = Unicode(
+        """#!/bin/bash
+# FedHub notebook server for {{username}} at {{centre}}
+set -euo pipefail
+{{prologue}}
+{{cmd}}
+{{epilogue}}
+""",
+        help="Job script body. Resources are sbatch arguments, not #SBATCH lines; the template "
+        "sees only operator settings and the quoted server command (never user options).",
+    ).tag(config=True)
+
+    job_output = Unicode(
+        "fedhub-%j.log",
+        help="sbatch --output, relative to the user's home at the centre (%j is the job id).",
+    ).tag(config=True)
+
+    startup_poll_interval = Float(
+        0.5, help="Seconds between scheduler queries while the job starts."
+    ).tag(config=True)
+
+    stop_confirm_timeout = Integer(
+        15, help="Seconds stop() waits for Slurm to confirm the job ended."
+    ).tag(config=True)
+
+    scheduler_timeout = Float(
+        20.0, help="Seconds one scheduler command may take before the centre counts as not answering."
+    ).tag(config=True)
+
+    @default("req_username")
+    def _default_req_username(self):
+        if self.centre is not None:
+            account = self.centre.accounts.account_for(self.user.name)
+            if account:
+                return account
+        return self.user.name
+
+    @default("req_homedir")
+    def _default_req_homedir(self):
+        return "~"  # the home at the centre, which the hub cannot see
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._events: list[dict] = []
+        self._new_event = asyncio.Event()
+        self._start_finished = False
+        self._submit_task: asyncio.Task | None = None
+        self._client: SlurmClient | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def client(self) -> SlurmClient:
+        if self._client is None:
+            self._client = SlurmClient(self.centre, timeout=self.scheduler_timeout)
+        return self._client
+
+    @property
+    def _where(self) -> str:
+        return f"[{self.user.name}/{self.name or '-'} @ {self.centre.id if self.centre else '?'}]"
+
+    def emit(self, message: str, progress: int | None = None) -> None:
+        event = {"message": message}
+        if progress is not None:
+            event["progress"] = progress
+        self._events.append(event)
+        self._new_event.set()
+
+    def report_port(self, port: int) -> None:
+        self.port = port
+        self._new_event.set()
+
+    def _server_command(self) -> str:
+        """The quoted command the job runs: batchspawner's port-reporting wrapper + the server."""
+        server = self.centre.singleuser_cmd
+        wrapper = os.path.join(os.path.dirname(server), "batchspawner-singleuser")
+        return shlex.join([wrapper, server, *self.get_args()])
+
+    def _job_env(self) -> dict[str, str]:
+        """Only the Jupyter variables (API token, URLs) travel to the job; sbatch exports them."""
+        return {k: v for k, v in self.get_env().items() if k.startswith(("JUPYTERHUB_", "JPY_"))}
+
+    def _job_spec(self) -> JobSpec:
+        r = self.request
+        gres = None
+        if r.gpus:
+            kind = self.centre.partition(r.partition).gpu(r.gpu_type)
+            gres = f"{kind.gres}:{r.gpus}"
+        return JobSpec(
+            name=f"fedhub-{self.req_username}", partition=r.partition, cores=r.cores,
+            memory_mb=r.memory_mb, walltime_s=r.walltime_s, gres=gres, output=self.job_output,
+        )
+
+    async def _get_batch_script(self, **subvars):
+        prologue = "\n".join(p for p in (self.centre.job_prologue, self.req_prologue) if p)
+        subvars.update(
+            cmd=self._server_command(), prologue=prologue, epilogue=self.req_epilogue,
+            centre=self.centre.id, username=self.req_username,
+        )
+        return await super()._get_batch_script(**subvars)
+
+    async def run_command(self, cmd, input=None, env=None):
+        raise RuntimeError("FedHub never runs scheduler commands through a shell")
+
+    # ------------------------------------------------------------------ batchspawner's API
+
+    async def submit_batch_script(self):
+        script = await self._get_batch_script(**self.get_req_subvars())
+        spec = self._job_spec()
+        self.log.info("%s submitting to %s via %s: %s", self._where, self.centre.name,
+                      self.client.route.describe(), self.request.describe())
+        self.job_id = await self.client.submit(spec, script, self.req_username, self._job_env())
+        self.log.info("%s submitted job %s", self._where, self.job_id)
+        return self.job_id
+
+    async def query_job_status(self):  # kept for batchspawner compatibility
+        info = await self.client.job(self.job_id, self.req_username) if self.job_id else None
+        self.job_status = f"{info.state} {info.node or ''}".strip() if info else ""
+        return info
+
+    async def cancel_batch_job(self):
+        await self.client.cancel([self.job_id], self.req_username)
+
+    # ------------------------------------------------------------------ Spawner contract
+
+    async def start(self):
+        """Submit the job, follow it through Slurm's states, wait for the server's port."""
+        if self.centre is None or self.request is None:
+            raise RuntimeError("CentreSlurmSpawner needs a centre and a request (use FederatedSpawner)")
+        self._events.clear()
+        self._start_finished = False
+        self.port = 0
+        self.job_id = ""
+        try:
+            return await self._start()
+        finally:
+            self._start_finished = True
+            self._new_event.set()
+
+    async def _start(self):
+        name = self.centre.name
+        self.emit(f"Submitting to {name}: {self.request.describe()}", 10)
+        # Shielded: if the hub gives up on this start while sbatch runs, the job id is still
+        # recorded, so stop() can cancel the job instead of leaving it behind.
+        self._submit_task = asyncio.ensure_future(self._submit())
+        try:
+            await asyncio.shield(self._submit_task)
+        except SchedulerUnreachable as e:
+            raise RuntimeError(f"{name} is not answering, nothing was submitted ({e}). Try again later "
+                               "or choose another centre.") from None
+        except SchedulerError as e:
+            raise RuntimeError(f"{name} refused the job: {e}") from None
+        self.emit(f"Submitted to {name} as job {self.job_id}", 20)
+
+        info = await self._wait_until_running()
+        self.ip = await self.client.node_address(info.node, self.req_username) if info.node else "127.0.0.1"
+        self.emit(f"Job {self.job_id} running at {name} on node {info.node}; "
+                  "waiting for the notebook server to start", 60)
+        await self._wait_for_port()
+        self.emit(f"Notebook server on {info.node} is listening on port {self.port}", 90)
+        self.log.info("%s job %s serving at %s:%s", self._where, self.job_id, self.ip, self.port)
+        return self.ip, self.port
+
+    async def _submit(self):
+        await self.submit_batch_script()
+
+    async def _wait_until_running(self) -> JobInfo:
+        last_message = None
+        while True:
+            try:
+                info = await self.client.job(self.job_id, self.req_username)
+            except SchedulerUnreachable as e:
+                message = f"{self.centre.name}'s scheduler is not answering ({e}); still waiting"
+                self.log.warning("%s %s", self._where, message)
+                info = None
+                if message != last_message:
+                    self.emit(message)
+                    last_message = message
+                await asyncio.sleep(self.startup_poll_interval)
+                continue
+            if info is None or info.is_finished:
+                self._raise_ended(info)
+            if info.is_running:
+                return info
+            message = pending_message(self.centre.name, info)
+            if message != last_message:
+                self.emit(message, 30)
+                last_message = message
+            await asyncio.sleep(self.startup_poll_interval)
+
+    async def _wait_for_port(self):
+        checks = 0
+        while self.port == 0:
+            self._new_event.clear()
+            try:
+                await asyncio.wait_for(self._new_event.wait(), self.startup_poll_interval)
+            except asyncio.TimeoutError:
+                pass
+            checks += 1
+            if self.port == 0 and checks % 10 == 0:  # every ~5 s: is the job still alive?
+                try:
+                    info = await self.client.job(self.job_id, self.req_username)
+                except SchedulerUnreachable:
+                    continue
+                if info is None or info.is_finished:
+                    self._raise_ended(info)
+
+    def _raise_ended(self, info: JobInfo | None):
+        state = f"state {info.state}" + (f", reason {info.reason}" if info and info.reason else "") if info else "no longer known to Slurm"
+        job = self.job_id
+        self.job_id = ""  # nothing left to cancel
+        raise JobEnded(
+            f"Job {job} at {self.centre.name} ended before the notebook server started ({state}). "
+            f"Its output is in {self.job_output.replace('%j', job)} in your home directory there."
+        )
+
+    async def poll(self):
+        """None while Slurm says the job is alive or cannot be asked; 1 once Slurm says it is gone."""
+        if not self.job_id:
+            return 0
+        try:
+            info = await self.client.job(self.job_id, self.req_username)
+        except SchedulerUnreachable as e:
+            self.log.warning("%s scheduler did not answer a poll for job %s (%s); keeping the server",
+                             self._where, self.job_id, e)
+            return None
+        if info is not None and not info.is_finished:
+            return None
+        self.log.info("%s job %s is gone (%s)", self._where, self.job_id,
+                      info.state if info else "no longer in squeue")
+        return 1
+
+    async def stop(self, now=False):
+        """Cancel the job (waiting for a submission still in flight) and confirm it ended."""
+        if self._submit_task is not None and not self._submit_task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._submit_task), self.scheduler_timeout)
+            except Exception:
+                pass
+        if not self.job_id:
+            return
+        job = self.job_id
+        self.log.info("%s cancelling job %s", self._where, job)
+        try:
+            await self.cancel_batch_job()
+        except SchedulerUnreachable as e:
+            self.log.error("%s could not cancel job %s: %s. FedHub will retry the scancel until "
+                           "the centre answers.", self._where, job, e)
+            if self.cancel_backlog is not None:
+                self.cancel_backlog.add(self.centre.id, job, self.req_username)
+            return
+        if now:
+            return
+        deadline = asyncio.get_running_loop().time() + self.stop_confirm_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                info = await self.client.job(job, self.req_username)
+            except SchedulerUnreachable:
+                info = True
+            if info is None or (info is not True and info.is_finished):
+                return
+            await asyncio.sleep(0.5)
+        self.log.warning("%s job %s did not end within %s s of scancel", self._where, job,
+                         self.stop_confirm_timeout)
+
+    async def progress(self):
+        seen = 0
+        while True:
+            while seen < len(self._events):
+                yield self._events[seen]
+                seen += 1
+            if self._start_finished:
+                return
+            self._new_event.clear()
+            try:
+                await asyncio.wait_for(self._new_event.wait(), 1)
+            except asyncio.TimeoutError:
+                pass
+
+
+def pending_message(centre_name: str, info: JobInfo, now: datetime | None = None) -> str:
+    """'Pending at Alpha as job 12: waiting for Resources; Slurm estimates it starts at 16:05 (in 4 min)'."""
+    text = f"Pending at {centre_name} as job {info.job_id}"
+    if info.reason:
+        text += f": waiting for {info.reason}"
+    if info.start_time is not None:
+        now = now or datetime.now()
+        minutes = max(0, round((info.start_time - now).total_seconds() / 60))
+        when = "now" if minutes == 0 else f"in {minutes} min"
+        text += f"; Slurm estimates it starts at {info.start_time:%H:%M} ({when})"
+    return text

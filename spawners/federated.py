@@ -1,0 +1,249 @@
+"""FederatedSpawner: one JupyterHub spawner for every centre of the federation.
+
+It follows wrapspawner's pattern: the real work is done by a lazily built child spawner
+(``CentreSlurmSpawner``, batchspawner's SlurmSpawner configured for the chosen centre), and
+the state JupyterHub stores is an envelope around the child's (see ``state.py``). The flow:
+
+  form / REST ``user_options`` -> ``apply_user_options`` validates them into a SpawnRequest
+  (400 with the field's message if bad) -> ``start()`` builds the child for that centre ->
+  the child submits the job through the centre's route and follows it until the server
+  reports its port (``port_report.py``) -> JupyterHub proxies to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from jupyterhub.spawner import SpawnException, Spawner
+from traitlets import Float, Integer, Type, Unicode, default, validate
+from wrapspawner import WrapSpawner
+
+from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
+from .cancellations import CancelBacklog
+from .centre_spawner import CentreSlurmSpawner
+from .federation import Federation, FederationError, load_federation
+from .form import options_from_form, render_options_form
+from .options import OptionError, SpawnRequest, parse_user_options
+from .state import StateError, make_state, upgrade_state
+
+_federations: dict[str, Federation] = {}
+
+# Spawner attributes JupyterHub sets on the spawner it creates; the child gets the same.
+_INHERITED_TRAITS = (
+    "user", "orm_spawner", "hub", "authenticator", "config", "proxy_spec", "oauth_client_id",
+    "cookie_options", "cookie_host_prefix_enabled", "trusted_alt_names", "user_options",
+    "internal_ssl", "internal_trust_bundles", "internal_certs_location", "public_hub_url",
+    "public_url", "api_token", "cert_paths", "oauth_scopes", "oauth_roles",
+    "_deprecated_db_session",
+)
+
+
+def federation_at(path: str) -> Federation:
+    """The validated federation for ``path``, loaded once per process."""
+    key = os.path.abspath(path)
+    if key not in _federations:
+        _federations[key] = load_federation(key)
+    return _federations[key]
+
+
+def invalid_options(error: OptionError) -> SpawnException:
+    message = f"Invalid {error.field}: {error.message}"
+    exc = SpawnException(message, reason="invalid-options", status_code=400)
+    exc.jupyterhub_message = message  # shown as-is above the form
+    return exc
+
+
+class FederatedSpawner(WrapSpawner):
+    """Start a user's notebook server as a Slurm job at the centre they choose."""
+
+    federation_file = Unicode(
+        "",
+        help="Path of the federation file (YAML) listing the centres. Validated at hub start.",
+    ).tag(config=True)
+
+    legacy_centre = Unicode(
+        "",
+        help="Centre id where servers recorded by plain batchspawner run, so their state loads "
+        "after switching a hub to FedHub.",
+    ).tag(config=True)
+
+    cancel_backlog_file = Unicode(
+        "fedhub-owed-cancels.json",
+        help="File keeping jobs whose scancel could not reach their centre; retried until it does.",
+    ).tag(config=True)
+
+    cancel_retry_interval = Float(
+        30.0, help="Seconds between retries of owed scancels."
+    ).tag(config=True)
+
+    child_class = Type(
+        CentreSlurmSpawner, Spawner,
+        help="Child spawner class; must accept centre= and request= like CentreSlurmSpawner.",
+    ).tag(config=True)
+
+    start_timeout = Integer(
+        900, help="Seconds a server may take to start, queue wait included."
+    ).tag(config=True)
+
+    http_timeout = Integer(
+        120, help="Seconds the hub waits for a started server to answer HTTP."
+    ).tag(config=True)
+
+    @validate("federation_file")
+    def _check_federation_file(self, proposal):
+        path = proposal["value"]
+        if path:
+            try:
+                federation_at(path)
+            except FederationError as e:
+                raise ValueError(f"c.FederatedSpawner.federation_file: {e}") from None
+        return path
+
+    def __init__(self, **kwargs):
+        self.request: SpawnRequest | None = None
+        self.centre_id: str | None = None
+        super().__init__(**kwargs)
+
+    # ------------------------------------------------------------------ federation and options
+
+    @property
+    def federation(self) -> Federation:
+        if not self.federation_file:
+            raise RuntimeError("set c.FederatedSpawner.federation_file to the federation file's path")
+        return federation_at(self.federation_file)
+
+    @property
+    def cancel_backlog(self) -> CancelBacklog:
+        return CancelBacklog.at(self.cancel_backlog_file)
+
+    @default("options_form")
+    def _default_options_form(self):
+        return lambda spawner: render_options_form(spawner.federation, spawner.user.name, spawner.user_options)
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        def from_form(form_data, spawner):
+            try:
+                return options_from_form(spawner.federation, form_data, spawner.user.name).to_user_options()
+            except OptionError as e:
+                raise invalid_options(e) from None
+        return from_form
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return lambda spawner, user_options: spawner.apply_request(user_options)
+
+    def apply_request(self, user_options) -> SpawnRequest:
+        """Validate user options (form or API) into the request this spawn will run."""
+        try:
+            self.request = parse_user_options(self.federation, user_options, self.user.name)
+        except OptionError as e:
+            self.log.info("[%s] rejected user options: %s", self.user.name, e)
+            raise invalid_options(e) from None
+        return self.request
+
+    # ------------------------------------------------------------------ child
+
+    def construct_child(self):
+        if self.child_spawner is None:
+            centre = self.federation.centre(self.centre_id) if self.centre_id else None
+            if centre is None:
+                raise RuntimeError(f"centre {self.centre_id!r} is not in the federation file")
+            inherited = {name: getattr(self, name) for name in _INHERITED_TRAITS if self.has_trait(name)}
+            self.child_spawner = self.child_class(
+                centre=centre, request=self.request, cancel_backlog=self.cancel_backlog,
+                **inherited, **self.child_config,
+            )
+            # No clear_state() here (wrapspawner does one): it would blank the api_token just passed.
+            if self.child_state:
+                self.child_spawner.load_state(self.child_state)
+        return self.child_spawner
+
+    def _child_config_for(self, request: SpawnRequest) -> dict:
+        """The child's settings, in batchspawner's req_* vocabulary (stored in state)."""
+        return {
+            "req_partition": request.partition,
+            "req_nprocs": str(request.cores),
+            "req_memory": f"{request.memory_mb}M",
+            "req_runtime": str(request.walltime_s // 60),
+            "req_username": request.account,
+        }
+
+    # ------------------------------------------------------------------ Spawner contract
+
+    async def start(self):
+        if self.request is None:  # apply_user_options was configured away: validate here
+            self.apply_request(self.user_options)
+        request = self.request
+        self.child_spawner = None
+        self.child_state = {}
+        self.centre_id = request.centre
+        self.child_config = self._child_config_for(request)
+        self.cancel_backlog.ensure_retrying(self.federation, self.cancel_retry_interval)
+        self.construct_child()
+        return await self.child_spawner.start()
+
+    async def poll(self):
+        if self.child_spawner is None:
+            return 0 if not self.centre_id else 1
+        self.cancel_backlog.ensure_retrying(self.federation, self.cancel_retry_interval)
+        return await self.child_spawner.poll()
+
+    async def stop(self, now=False):
+        if self.child_spawner is not None:
+            await self.child_spawner.stop(now)
+
+    def report_port(self, port: int) -> None:
+        if self.child_spawner is not None:
+            self.child_spawner.report_port(port)
+
+    async def progress(self):
+        while self.child_spawner is None:
+            if not self.pending:
+                return
+            await asyncio.sleep(0.1)
+        async for event in self.child_spawner.progress():
+            yield event
+
+    # ------------------------------------------------------------------ state
+
+    def get_state(self):
+        state = Spawner.get_state(self)
+        if self.child_spawner is not None:
+            self.child_state = self.child_spawner.get_state()
+        if self.centre_id and self.child_state:
+            state.update(make_state(
+                self.centre_id, self.request.as_dict() if self.request else None,
+                self.child_config, self.child_state,
+            ))
+        return state
+
+    def load_state(self, state):
+        Spawner.load_state(self, state)
+        try:
+            current = upgrade_state(state, self.legacy_centre or None)
+        except StateError as e:
+            self.log.error("[%s] cannot restore server state: %s", self.user.name, e)
+            return
+        if not current:
+            return
+        self.centre_id = current["centre"]
+        self.child_config = dict(current["child_conf"])
+        self.child_state = dict(current["child_state"])
+        if current.get("request"):
+            self.request = SpawnRequest(**current["request"])
+        try:
+            self.construct_child()
+        except RuntimeError as e:
+            self.log.error("[%s] cannot restore server at %s: %s", self.user.name, self.centre_id, e)
+
+    def clear_state(self):
+        Spawner.clear_state(self)
+        if self.child_spawner is not None:
+            self.child_spawner.clear_state()
+        self.child_spawner = None
+        self.child_state = {}
+        self.child_config = {}
+        self.centre_id = None
+        self.request = None

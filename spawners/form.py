@@ -1,0 +1,88 @@
+"""The spawn page's options form, and turning its fields back into user options.
+
+The form is rendered with autoescaped Jinja from the federation model (each centre's
+partitions and limits); submitted fields go through ``options.parse_user_options``, the same
+validation the REST API uses, so both paths accept and reject exactly the same things.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from .federation import Federation
+from .options import ALLOWED_OPTIONS, DEFAULT_MEMORY_MB, DEFAULT_WALLTIME_S, SpawnRequest, parse_user_options
+from .units import format_memory_mb, format_walltime
+
+_env = Environment(
+    loader=PackageLoader("spawners", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+
+
+def render_options_form(federation: Federation, hub_user: str, previous: dict | None = None) -> str:
+    """HTML for the spawn page; pre-selects the user's previous choice when it is still valid."""
+    selected = _initial_choice(federation, hub_user, previous)
+    centres = []
+    centres_json: dict[str, Any] = {}
+    for c in federation.centres:
+        has_account = c.accounts.account_for(hub_user) is not None
+        centres.append({"id": c.id, "name": c.name, "has_account": has_account, "partitions": c.partitions})
+        centres_json[c.id] = {
+            "name": c.name,
+            "has_account": has_account,
+            "partitions": {
+                p.name: {
+                    "max_cores": p.max_cores,
+                    "max_memory": format_memory_mb(p.max_memory_mb),
+                    "max_walltime": format_walltime(p.max_walltime_s),
+                    "limits": p.limits_text(),
+                    "gpus": [{"type": g.type, "max": g.max} for g in p.gpus],
+                }
+                for p in c.partitions
+            },
+        }
+    return _env.get_template("options_form.html").render(
+        centres=centres, centres_json=centres_json, selected=selected
+    )
+
+
+def _initial_choice(federation: Federation, hub_user: str, previous: dict | None) -> dict[str, Any]:
+    if previous:
+        try:
+            return parse_user_options(federation, previous, hub_user).to_user_options()
+        except ValueError:
+            pass
+    centre = next((c for c in federation.centres if c.id == federation.default_centre), None) or next(
+        (c for c in federation.centres if c.accounts.account_for(hub_user) is not None), federation.centres[0]
+    )
+    p = centre.partitions[0]
+    return {
+        "centre": centre.id,
+        "partition": p.name,
+        "cores": 1,
+        "memory": format_memory_mb(min(DEFAULT_MEMORY_MB, p.max_memory_mb)),
+        "walltime": format_walltime(min(DEFAULT_WALLTIME_S, p.max_walltime_s)),
+    }
+
+
+def form_to_options(form_data: dict[str, list]) -> dict[str, Any]:
+    """Form fields (lists of strings) -> single values; empty and unknown fields pass through
+    so validation can name them."""
+    options: dict[str, Any] = {}
+    for key, values in form_data.items():
+        value = values[0] if isinstance(values, list) and values else values
+        if isinstance(value, str):
+            value = value.strip()
+        if value in ("", None) and key in ALLOWED_OPTIONS:
+            continue
+        options[key] = value
+    if str(options.get("gpus", "0")) == "0":
+        options.pop("gpus", None)
+        options.pop("gpu_type", None)
+    return options
+
+
+def options_from_form(federation: Federation, form_data: dict[str, list], hub_user: str) -> SpawnRequest:
+    return parse_user_options(federation, form_to_options(form_data), hub_user)
