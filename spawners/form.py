@@ -72,6 +72,8 @@ def form_to_options(form_data: dict[str, list]) -> dict[str, Any]:
     so validation can name them."""
     options: dict[str, Any] = {}
     for key, values in form_data.items():
+        if key.startswith("_"):  # the page's own fields, e.g. JupyterHub's _xsrf
+            continue
         value = values[0] if isinstance(values, list) and values else values
         if isinstance(value, str):
             value = value.strip()

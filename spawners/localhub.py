@@ -29,7 +29,7 @@ class LocalHub:
         self.hub_port = hub_port or free_port()
         self.users = list(users)
         self.password = password or secrets.token_urlsafe(9)
-        self.api_token = api_token or secrets.token_hex(24)
+        self.api_token = api_token  # registered as an admin token when given
         self.log_file = log_file or self.workdir / "jupyterhub.log"
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen | None = None
@@ -49,9 +49,10 @@ class LocalHub:
             "FEDHUB_FEDERATION": str(self.federation_file),
             "FEDHUB_BIND_URL": self.url,
             "FEDHUB_HUB_PORT": str(self.hub_port),
-            "FEDHUB_API_TOKEN": self.api_token,
             "FEDHUB_PROXY": os.environ.get("FEDHUB_PROXY", "/opt/fedhub/node/node_modules/.bin/configurable-http-proxy"),
         })
+        if self.api_token:
+            env["FEDHUB_API_TOKEN"] = self.api_token
         if self.users:
             env["FEDHUB_DEMO_USERS"] = ",".join(self.users)
             env["FEDHUB_DEMO_PASSWORD"] = self.password

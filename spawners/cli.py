@@ -1,0 +1,218 @@
+"""The ``fedhub`` command: ``centres`` (what each centre's scheduler says), ``check`` (validate a
+federation file) and ``demo`` (three local centres and the hub on loopback)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+from .federation import Centre, FederationError, LocalScheduler, load_federation
+from .scheduler import SchedulerError, SchedulerUnreachable, SlurmClient
+
+DEFAULT_FEDERATION = os.environ.get(
+    "FEDHUB_FEDERATION", str(Path(__file__).resolve().parent.parent / "hub_config" / "federation.yaml")
+)
+
+
+# --------------------------------------------------------------------------- centres
+
+
+async def centre_status(centre: Centre, timeout: float = 15.0) -> dict:
+    """One centre's health and queue figures, as shown by ``fedhub centres``."""
+    client = SlurmClient(centre, timeout=timeout)
+    status: dict = {
+        "id": centre.id,
+        "name": centre.name,
+        "route": client.route.kind,
+        "partitions": centre.partition_names,
+        "reachable": False,
+    }
+    if isinstance(centre.scheduler, LocalScheduler):
+        status["slurm_conf"] = centre.scheduler.slurm_conf
+    else:
+        status["login_node"] = f"{centre.scheduler.host}:{centre.scheduler.port}"
+    started = time.monotonic()
+    try:
+        nodes, pending = await asyncio.gather(client.nodes(None), client.pending_count(None))
+    except (SchedulerUnreachable, SchedulerError) as e:
+        status["error"] = str(e)
+        return status
+    status["reachable"] = True
+    status["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
+    counts = {"idle": 0, "allocated": 0, "mixed": 0, "other": 0}
+    for node in nodes:
+        state = node.state.rstrip("*~#!%$@^-")
+        counts[state if state in counts else "other"] += 1
+    status["nodes"] = {**counts, "total": len(nodes)}
+    status["cpus"] = {
+        "idle": sum(n.cpus_idle for n in nodes),
+        "allocated": sum(n.cpus_allocated for n in nodes),
+        "total": sum(n.cpus_total for n in nodes),
+    }
+    status["jobs_pending"] = pending
+    return status
+
+
+def format_centres(rows: list[dict]) -> str:
+    header = ("CENTRE", "STATE", "NODES idle/alloc/mixed/other", "CPUS idle/total", "PENDING", "PARTITIONS", "ROUTE")
+    table = [header]
+    for r in rows:
+        if r["reachable"]:
+            n, c = r["nodes"], r["cpus"]
+            table.append((
+                r["id"], f"up ({r['latency_ms']:.0f} ms)",
+                f"{n['idle']}/{n['allocated']}/{n['mixed']}/{n['other']}",
+                f"{c['idle']}/{c['total']}", str(r["jobs_pending"]), ", ".join(r["partitions"]),
+                r.get("slurm_conf") or r.get("login_node"),
+            ))
+        else:
+            table.append((r["id"], "DOWN", "-", "-", "-", ", ".join(r["partitions"]),
+                          r.get("slurm_conf") or r.get("login_node")))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in table]
+    for r in rows:
+        if not r["reachable"]:
+            lines.append(f"{r['id']}: {r['error']}")
+    return "\n".join(lines)
+
+
+def cmd_centres(args) -> int:
+    federation = _load_or_exit(args.federation)
+
+    async def gather():
+        return await asyncio.gather(*(centre_status(c, args.timeout) for c in federation.centres))
+
+    rows = asyncio.run(gather())
+    if args.json:
+        print(json.dumps({"federation": federation.source, "centres": rows}, indent=2))
+    else:
+        print(format_centres(rows))
+    return 0 if all(r["reachable"] for r in rows) else 1
+
+
+def cmd_check(args) -> int:
+    federation = _load_or_exit(args.federation)
+    for c in federation.centres:
+        print(f"{c.id}: {c.name}; {len(c.partitions)} partitions ({', '.join(c.partition_names)})")
+    print(f"{federation.source}: OK, {len(federation.centres)} centres")
+    return 0
+
+
+def _load_or_exit(path: str):
+    try:
+        return load_federation(path)
+    except FederationError as e:
+        print(f"fedhub: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+def cmd_demo(args) -> int:
+    from .localcentres import LocalFederation, demo_centres
+    from .localhub import LocalHub
+
+    if os.geteuid() != 0:
+        print("fedhub demo: run as root (it starts Slurm daemons and runs jobs as demo users)", file=sys.stderr)
+        return 2
+    root = Path(args.state_dir)
+    if root.exists():
+        shutil.rmtree(root)
+    users = [u.strip() for u in args.users.split(",") if u.strip()]
+    password = os.environ.get("FEDHUB_DEMO_PASSWORD") or secrets.token_urlsafe(8)
+    jobenv = os.environ.get("FEDHUB_JOBENV", "/opt/fedhub/jobenv")
+    hub_port = args.hub_port
+    federation = LocalFederation(
+        demo_centres(), root, hub_connect_url=f"http://127.0.0.1:{hub_port}",
+        singleuser_cmd=f"{jobenv}/bin/jupyterhub-singleuser", users=users,
+    )
+    hub = LocalHub(
+        federation.federation_file, root / "hub", public_port=args.port, hub_port=hub_port,
+        users=users, password=password, api_token=os.environ.get("FEDHUB_API_TOKEN") or None,
+    )
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print("Starting three Slurm centres on loopback...", flush=True)
+        federation.start()
+        print(f"Starting JupyterHub (log: {hub.log_file})...", flush=True)
+        hub.start()
+        print(_demo_banner(hub, federation, users, password), flush=True)
+        while not stopping and hub.proc.poll() is None:
+            time.sleep(0.5)
+        if hub.proc.poll() is not None and not stopping:
+            print(f"JupyterHub exited; last lines of its log:\n{hub.log_tail()}", file=sys.stderr)
+    finally:
+        print("\nStopping: hub, jobs at every centre, Slurm daemons, login node...", flush=True)
+        hub.stop()
+        federation.stop()
+        print("Everything the demo started has stopped.")
+    return 0
+
+
+def _demo_banner(hub, federation, users, password) -> str:
+    token_line = (
+        "  The admin API token is the one in FEDHUB_API_TOKEN, e.g.:\n"
+        f"    curl -H \"Authorization: token $FEDHUB_API_TOKEN\" -X POST {hub.url}/hub/api/users/{users[0]}/server \\\n"
+        "         -d '{\"centre\": \"beta\", \"partition\": \"batch\", \"cores\": 2, \"memory\": \"2G\", \"walltime\": \"01:00:00\"}'\n"
+        if hub.api_token and os.environ.get("FEDHUB_API_TOKEN") else
+        "  Set FEDHUB_API_TOKEN before `make demo` to drive the hub's REST API from scripts.\n"
+    )
+    return (
+        "\n"
+        f"FedHub demo is running at {hub.url}\n"
+        f"  Log in as {' or '.join(users)} with password: {password}\n"
+        "  Pick a centre (alpha: local, beta: through its ssh login node, gamma: small) and resources,\n"
+        "  press Start, and watch the job go through Slurm on the progress page.\n"
+        f"  Centres' state:   .venv/bin/fedhub centres --federation {federation.federation_file}\n"
+        f"  Federation file:  {federation.federation_file}\n"
+        + token_line +
+        "Press Ctrl-C to stop everything."
+    )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="fedhub", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("centres", help="show each centre: reachable, nodes, pending jobs, partitions")
+    p.add_argument("--federation", "-f", default=DEFAULT_FEDERATION, help="federation file (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--timeout", type=float, default=15.0, help="seconds per scheduler query")
+    p.set_defaults(func=cmd_centres)
+
+    p = sub.add_parser("check", help="validate a federation file")
+    p.add_argument("federation", nargs="?", default=DEFAULT_FEDERATION)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("demo", help="three Slurm centres on loopback and the hub at http://127.0.0.1:8000")
+    p.add_argument("--port", type=int, default=8000, help="public port of the hub (default: %(default)s)")
+    p.add_argument("--hub-port", type=int, default=8081, help="port of the hub's API (default: %(default)s)")
+    p.add_argument("--users", default="alice,bob", help="demo users (created as Unix accounts)")
+    p.add_argument("--state-dir", default="/tmp/fedhub-demo", help="where the demo keeps its files")
+    p.set_defaults(func=cmd_demo)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
