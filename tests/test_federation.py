@@ -1,0 +1,135 @@
+"""Loading the federation file: a good file becomes the model; each kind of mistake is named
+by the path of the field and says what is allowed."""
+
+import copy
+import textwrap
+
+import pytest
+
+from spawners.federation import FederationError, load_federation, parse_federation
+
+GOOD = {
+    "version": 1,
+    "centres": [
+        {
+            "id": "north",
+            "name": "North",
+            "scheduler": {"type": "local", "slurm_conf": "/etc/slurm/north.conf"},
+            "hub_connect_url": "http://10.0.0.1:8081",
+            "singleuser_cmd": "/opt/j/bin/jupyterhub-singleuser",
+            "partitions": [
+                {"name": "cpu", "max_cores": 8, "max_memory": "16G", "max_walltime": "08:00:00"},
+                {"name": "gpu", "max_cores": 4, "max_memory": "32G", "max_walltime": "1-00:00:00",
+                 "charge_rate": 3, "gpus": [{"type": "a100", "max": 2}, {"type": "dcu", "gres": "dcu", "max": 4}]},
+            ],
+        },
+        {
+            "id": "south",
+            "scheduler": {"type": "ssh", "host": "login.south", "key_file": "/k", "query_user": "fedhub"},
+            "hub_connect_url": "https://hub.example/",
+            "singleuser_cmd": "/sw/bin/jupyterhub-singleuser",
+            "accounts": {"template": "fh_{username}", "map": {"alice": "asmith"}},
+            "partitions": [{"name": "batch", "max_cores": 64, "max_memory": "1T", "max_walltime": "90"}],
+        },
+    ],
+}
+
+
+def test_good_file_becomes_the_model(tmp_path):
+    path = tmp_path / "federation.yaml"
+    import yaml
+    path.write_text(yaml.safe_dump(GOOD))
+    fed = load_federation(path)
+    assert fed.centre_ids == ["north", "south"]
+    north, south = fed.centres
+    assert north.partition("cpu").max_memory_mb == 16384
+    assert north.partition("gpu").max_walltime_s == 86400
+    assert [(g.type, g.gres, g.max) for g in north.partition("gpu").gpus] == [("a100", "gpu:a100", 2), ("dcu", "dcu", 4)]
+    assert south.scheduler.kind == "ssh" and south.scheduler.port == 22
+    assert south.partition("batch").max_walltime_s == 5400
+    assert south.hub_connect_url == "https://hub.example"
+    # account mapping: map first, then template; names that are not valid accounts map to nobody
+    assert south.accounts.account_for("alice") == "asmith"
+    assert south.accounts.account_for("bob") == "fh_bob"
+    assert south.accounts.account_for("Bad Name") is None
+    assert north.accounts.account_for("bob") == "bob"
+
+
+def bad(mutate):
+    doc = copy.deepcopy(GOOD)
+    mutate(doc)
+    with pytest.raises(FederationError) as info:
+        parse_federation(doc, source="fed.yaml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize("mutate,expected", [
+    (lambda d: d["centres"][0]["partitions"][0].update(max_cores=-3),
+     "fed.yaml: centres[0].partitions[0].max_cores: must be a whole number from 1 to 100000, got -3"),
+    (lambda d: d["centres"][1]["partitions"][0].update(max_memory="lots"),
+     "centres[1].partitions[0].max_memory: 'lots' is not a memory size; write e.g. 512M, 4G or 1T"),
+    (lambda d: d["centres"][0]["partitions"][1].update(max_walltime="25:61:00"),
+     "centres[0].partitions[1].max_walltime: '25:61:00' is not a walltime; minutes and seconds go up to 59"),
+    (lambda d: d["centres"][1].update(id="North"),
+     "centres[1].id: 'North' is not allowed; use 1-32 lower-case letters"),
+    (lambda d: d["centres"][1].update(id="north"),
+     "centres[1].id: duplicate centre id 'north'"),
+    (lambda d: d["centres"][0]["scheduler"].update(type="pbs"),
+     "centres[0].scheduler.type: 'pbs' is not a scheduler route; use 'local' or 'ssh'"),
+    (lambda d: d["centres"][0]["scheduler"].update(slurm_conf="slurm.conf"),
+     "centres[0].scheduler.slurm_conf: 'slurm.conf' must be an absolute path"),
+    (lambda d: d["centres"][1]["scheduler"].pop("key_file"),
+     "centres[1].scheduler.key_file: is required"),
+    (lambda d: d["centres"][0].update(hub_connect_url="hub:8081"),
+     "centres[0].hub_connect_url: 'hub:8081' is not an http(s) URL"),
+    (lambda d: d["centres"][0].update(singleuser_cmd="jupyterhub-singleuser"),
+     "centres[0].singleuser_cmd: 'jupyterhub-singleuser' must be an absolute path"),
+    (lambda d: d["centres"][0]["partitions"][0].update(name="cpu;rm"),
+     "centres[0].partitions[0].name: 'cpu;rm' is not allowed"),
+    (lambda d: d["centres"][0]["partitions"].append(dict(d["centres"][0]["partitions"][0])),
+     "centres[0].partitions[2].name: duplicate partition 'cpu'"),
+    (lambda d: d["centres"][0]["partitions"][1]["gpus"][0].update(max=0),
+     "centres[0].partitions[1].gpus[0].max: must be a whole number from 1 to 1024, got 0"),
+    (lambda d: d["centres"][0]["partitions"][1]["gpus"][1].update(gres="dcu x"),
+     "centres[0].partitions[1].gpus[1].gres: 'dcu x' is not allowed; give a Slurm gres name"),
+    (lambda d: d["centres"][0]["partitions"][0].update(max_core=4),
+     "centres[0].partitions[0].max_core: unknown field; allowed fields are:"),
+    (lambda d: d["centres"][1]["accounts"].update(template="fh_{user}"),
+     "centres[1].accounts.template: 'fh_{user}' must contain {username} and no other field"),
+    (lambda d: d["centres"][1]["accounts"]["map"].update(bob="Bob Smith"),
+     "centres[1].accounts.map.bob: 'Bob Smith' is not allowed"),
+    (lambda d: d.update(centres=[]), "centres: must be a non-empty list of centres"),
+    (lambda d: d.update(default_centre="east"), "default_centre: unknown centre 'east'; choose one of: north, south"),
+    (lambda d: d.update(version=2), "version: unsupported version 2"),
+    (lambda d: d["centres"][0]["partitions"][0].update(charge_rate="cheap"),
+     "centres[0].partitions[0].charge_rate: must be a number >= 0"),
+])
+def test_each_mistake_is_named_by_its_path(mutate, expected):
+    assert expected in bad(mutate)
+
+
+def test_unreadable_and_invalid_yaml(tmp_path):
+    with pytest.raises(FederationError, match="cannot read the federation file"):
+        load_federation(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(textwrap.dedent("""\
+        centres:
+          - id: a
+           name: wrong indent
+        """))
+    with pytest.raises(FederationError, match=r"broken.yaml: \(file\): not valid YAML at line 3"):
+        load_federation(broken)
+
+
+def test_error_from_file_names_the_file(tmp_path):
+    path = tmp_path / "f.yaml"
+    path.write_text("version: 1\ncentres: nope\n")
+    with pytest.raises(FederationError) as info:
+        load_federation(path)
+    assert str(info.value) == f"{path}: centres: must be a non-empty list of centres"
+
+
+def test_example_file_in_hub_config_is_valid():
+    from pathlib import Path
+    fed = load_federation(Path(__file__).parent.parent / "hub_config" / "federation.yaml")
+    assert len(fed.centres) >= 2

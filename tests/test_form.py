@@ -1,0 +1,43 @@
+"""The spawn form: rendered from the federation, escaped, and read back through the same validation."""
+
+import copy
+
+import pytest
+
+from spawners.federation import parse_federation
+from spawners.form import form_to_options, options_from_form, render_options_form
+from spawners.options import OptionError
+from test_federation import GOOD
+
+
+def test_form_lists_centres_partitions_and_limits():
+    html = render_options_form(parse_federation(GOOD), "alice")
+    assert '<option value="north" selected>North</option>' in html
+    assert 'data-centre="south"' in html and '"max_cores": 64' in html
+    assert "up to 4 cores, 32G memory, 1-00:00:00 walltime, 2 x a100, 4 x dcu" in html
+
+
+def test_form_escapes_operator_text():
+    doc = copy.deepcopy(GOOD)
+    doc["centres"][0]["name"] = "<script>alert(1)</script>"
+    html = render_options_form(parse_federation(doc), "alice")
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_form_preselects_the_previous_valid_choice():
+    html = render_options_form(parse_federation(GOOD), "alice",
+                               {"centre": "south", "partition": "batch", "cores": 3, "memory": "2G", "walltime": "01:00:00"})
+    assert '<option value="south" selected>' in html and 'value="3"' in html
+
+
+def test_form_fields_go_through_the_same_validation():
+    fed = parse_federation(GOOD)
+    data = {"_xsrf": ["x"], "centre": ["north"], "partition": ["cpu"], "cores": ["2"], "memory": ["1G"],
+            "walltime": ["00:30:00"], "gpus": ["0"], "gpu_type": [""]}
+    assert form_to_options(data) == {"centre": "north", "partition": "cpu", "cores": "2", "memory": "1G", "walltime": "00:30:00"}
+    assert options_from_form(fed, data, "alice").cores == 2
+    with pytest.raises(OptionError, match="choose 1-8"):
+        options_from_form(fed, {**data, "cores": ["99"]}, "alice")
+    with pytest.raises(OptionError, match="unknown option"):
+        options_from_form(fed, {**data, "cmd": ["/bin/sh"]}, "alice")

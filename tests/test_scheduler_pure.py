@@ -1,0 +1,92 @@
+"""Slurm argv builders and output parsers (pure, no cluster)."""
+
+import shlex
+from datetime import datetime
+
+import pytest
+
+from spawners.federation import SshScheduler
+from spawners.scheduler import (
+    CommandResult, JobSpec, SchedulerError, SshRoute, is_unreachable, parse_pending, parse_sbatch,
+    parse_sinfo_nodes, parse_squeue, sbatch_argv, scancel_argv, slurm_message, squeue_argv,
+)
+
+
+def test_sbatch_argv_is_canonical():
+    spec = JobSpec(name="fedhub-alice", partition="gpu", cores=4, memory_mb=2048, walltime_s=93600, gres="gpu:a100:2")
+    assert sbatch_argv(spec) == [
+        "sbatch", "--parsable", "--job-name=fedhub-alice", "--partition=gpu", "--nodes=1", "--ntasks=1",
+        "--cpus-per-task=4", "--mem=2048M", "--time=1-02:00:00", "--output=fedhub-%j.log", "--export=ALL",
+        "--gres=gpu:a100:2",
+    ]
+
+
+@pytest.mark.parametrize("change", [
+    {"partition": "cpu --uid=0"}, {"partition": "cpu\n#SBATCH --x"}, {"name": "a b"}, {"cores": 0},
+    {"cores": "4"}, {"memory_mb": True}, {"walltime_s": 30}, {"gres": "gpu:a100:1,mem"}, {"output": "/tmp/$(x)"},
+])
+def test_sbatch_argv_refuses_anything_odd(change):
+    base = dict(name="j", partition="cpu", cores=1, memory_mb=100, walltime_s=600)
+    with pytest.raises(ValueError, match="refusing to pass"):
+        sbatch_argv(JobSpec(**{**base, **change}))
+
+
+def test_job_ids_are_checked():
+    assert squeue_argv(["12", 13]) == ["squeue", "--noheader", "--states=all", "--jobs=12,13", "--format=%i|%T|%r|%B|%S"]
+    assert scancel_argv(["7"]) == ["scancel", "7"]
+    for bad in (["1;reboot"], [], ["-1"]):
+        with pytest.raises(ValueError):
+            scancel_argv(bad)
+
+
+def test_parse_sbatch():
+    assert parse_sbatch("1234\n") == "1234"
+    assert parse_sbatch("warning line\n1234;alpha\n") == "1234"
+    with pytest.raises(SchedulerError, match="not a job id"):
+        parse_sbatch("Submitted batch job\n")
+    with pytest.raises(SchedulerError, match="no job id"):
+        parse_sbatch("")
+
+
+def test_parse_squeue_real_lines():
+    # lines as printed by Slurm 22.05 on the test centres
+    out = ("100000|RUNNING|None|alpha-n1|2026-11-24T15:53:19\n"
+           "100001|PENDING|Resources|n/a|2026-11-24T16:13:19\n"
+           "100002|PENDING|None|n/a|N/A\n"
+           "100003|CANCELLED|None|alpha-n1|2026-11-24T15:53:19\n"
+           "100004|COMPLETING|None|alpha-n1|2026-11-24T15:53:19\n")
+    jobs = parse_squeue(out)
+    assert jobs["100000"].is_running and jobs["100000"].node == "alpha-n1"
+    assert jobs["100001"].is_pending and jobs["100001"].reason == "Resources"
+    assert jobs["100001"].start_time == datetime(2026, 11, 24, 16, 13, 19)
+    assert jobs["100002"].start_time is None and jobs["100002"].reason == ""
+    assert jobs["100003"].is_finished and jobs["100004"].is_finished
+
+
+def test_parse_sinfo_merges_partitions_of_a_node():
+    out = "alpha-n1|cpu*|mixed|2/2/0/4|127.0.0.1\nalpha-n1|debug|mixed|2/2/0/4|127.0.0.1\n"
+    (node,) = parse_sinfo_nodes(out)
+    assert node.partitions == ("cpu", "debug")
+    assert (node.cpus_allocated, node.cpus_idle, node.cpus_total, node.address) == (2, 2, 4, "127.0.0.1")
+    assert parse_pending("1|cpu\n2|cpu\n") == 2
+
+
+def test_unreachable_and_refusal_messages():
+    down = CommandResult(("squeue",), 1, "", "slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n")
+    assert is_unreachable(down)
+    refused = "sbatch: error: Batch job submission failed: Requested node configuration is not available\n"
+    assert not is_unreachable(CommandResult(("sbatch",), 1, "", refused))
+    assert slurm_message(refused) == "Requested node configuration is not available"
+
+
+def test_ssh_argv_quotes_every_word_and_sends_only_named_env():
+    route = SshRoute(SshScheduler(host="login.example", port=2222, key_file="/k", known_hosts_file="/kh"))
+    argv = ["sbatch", "--job-name=a b", "--partition=x;y"]
+    full = route.ssh_argv(argv, "alice", ["JUPYTERHUB_API_TOKEN"])
+    assert full[:7] == ["ssh", "-F", "/dev/null", "-i", "/k", "-p", "2222"]
+    assert "SendEnv=JUPYTERHUB_API_TOKEN" in full and "StrictHostKeyChecking=yes" in full
+    assert full[-4:-1] == ["alice", "login.example", "--"]
+    # the login node's shell splits the remote command back into exactly the same words
+    assert shlex.split(full[-1]) == argv
+    with pytest.raises(ValueError):
+        route.ssh_argv(argv, "alice;reboot", [])
