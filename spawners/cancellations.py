@@ -22,17 +22,19 @@ log = logging.getLogger("fedhub.cancellations")
 class CancelBacklog:
     _instances: dict[str, "CancelBacklog"] = {}
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, federation: Federation, interval: float):
         self.path = Path(path)
+        self.federation = federation
+        self.interval = interval
         self.entries: list[dict[str, str]] = self._load()
         self._task: asyncio.Task | None = None
 
     @classmethod
-    def at(cls, path: str) -> "CancelBacklog":
+    def at(cls, path: str, federation: Federation, interval: float = 30.0) -> "CancelBacklog":
         """One backlog per file in this process."""
         key = os.path.abspath(path)
         if key not in cls._instances:
-            cls._instances[key] = cls(key)
+            cls._instances[key] = cls(key, federation, interval)
         return cls._instances[key]
 
     def _load(self) -> list[dict[str, str]]:
@@ -52,12 +54,13 @@ class CancelBacklog:
         if entry not in self.entries:
             self.entries.append(entry)
             self._save()
+        self.ensure_retrying()
 
-    async def retry_once(self, federation: Federation, timeout: float = 20.0) -> int:
+    async def retry_once(self, timeout: float = 20.0) -> int:
         """Try every owed scancel once; return how many are still owed."""
         remaining = []
         for entry in list(self.entries):
-            centre = federation.centre(entry["centre"])
+            centre = self.federation.centre(entry["centre"])
             if centre is None:
                 log.error("Job %s at centre %s cannot be cancelled: the centre is no longer in the "
                           "federation file", entry["job_id"], entry["centre"])
@@ -75,16 +78,16 @@ class CancelBacklog:
             self._save()
         return len(remaining)
 
-    def ensure_retrying(self, federation: Federation, interval: float) -> None:
+    def ensure_retrying(self) -> None:
         """Start the background retry loop on the running event loop, once."""
         if not self.entries or (self._task is not None and not self._task.done()):
             return
-        self._task = asyncio.ensure_future(self._loop(federation, interval))
+        self._task = asyncio.ensure_future(self._loop())
 
-    async def _loop(self, federation: Federation, interval: float) -> None:
+    async def _loop(self) -> None:
         while self.entries:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.interval)
             try:
-                await self.retry_once(federation)
+                await self.retry_once()
             except Exception:
                 log.exception("retrying owed scancels failed")

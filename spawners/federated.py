@@ -104,6 +104,12 @@ class FederatedSpawner(WrapSpawner):
         self.request: SpawnRequest | None = None
         self.centre_id: str | None = None
         super().__init__(**kwargs)
+        if self.federation_file:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return
+            self.cancel_backlog.ensure_retrying()  # scancels owed from before a hub restart
 
     # ------------------------------------------------------------------ federation and options
 
@@ -115,7 +121,7 @@ class FederatedSpawner(WrapSpawner):
 
     @property
     def cancel_backlog(self) -> CancelBacklog:
-        return CancelBacklog.at(self.cancel_backlog_file)
+        return CancelBacklog.at(self.cancel_backlog_file, self.federation, self.cancel_retry_interval)
 
     @default("options_form")
     def _default_options_form(self):
@@ -180,14 +186,14 @@ class FederatedSpawner(WrapSpawner):
         self.child_state = {}
         self.centre_id = request.centre
         self.child_config = self._child_config_for(request)
-        self.cancel_backlog.ensure_retrying(self.federation, self.cancel_retry_interval)
+        self.cancel_backlog.ensure_retrying()  # jobs owed from before a restart
         self.construct_child()
         return await self.child_spawner.start()
 
     async def poll(self):
         if self.child_spawner is None:
             return 0 if not self.centre_id else 1
-        self.cancel_backlog.ensure_retrying(self.federation, self.cancel_retry_interval)
+        self.cancel_backlog.ensure_retrying()
         return await self.child_spawner.poll()
 
     async def stop(self, now=False):

@@ -22,7 +22,8 @@ class LocalHub:
 
     def __init__(self, federation_file: Path, workdir: Path, *, public_port: int | None = None,
                  hub_port: int | None = None, users: list[str] = (), password: str | None = None,
-                 api_token: str | None = None, log_file: Path | None = None, extra_env: dict | None = None):
+                 api_token: str | None = None, log_file: Path | None = None, extra_env: dict | None = None,
+                 extra_config: str = ""):
         self.federation_file = Path(federation_file)
         self.workdir = Path(workdir)
         self.public_port = public_port or free_port()
@@ -32,6 +33,7 @@ class LocalHub:
         self.api_token = api_token  # registered as an admin token when given
         self.log_file = log_file or self.workdir / "jupyterhub.log"
         self.extra_env = extra_env or {}
+        self.extra_config = extra_config
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -59,11 +61,19 @@ class LocalHub:
         env.update(self.extra_env)
         return env
 
+    def config_file(self) -> Path:
+        """FedHub's hub config, plus ``extra_config`` lines when given (tests, benchmarks)."""
+        if not self.extra_config:
+            return HUB_CONFIG
+        wrapper = self.workdir / "jupyterhub_config.py"
+        wrapper.write_text(f"load_subconfig({str(HUB_CONFIG)!r})\n{self.extra_config}\n")
+        return wrapper
+
     def start(self, timeout: float = 60) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_file, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG)],
+            [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file())],
             cwd=self.workdir, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )

@@ -1,0 +1,180 @@
+"""Fixtures: real Slurm centres on loopback (the demo's own code) and a real JupyterHub.
+
+The centres: alpha (local, 4 CPUs), beta (through an ssh login node, 4 CPUs), gamma (local,
+2 CPUs, easy to fill). ``broken`` is a fourth federation entry pointing at gamma's cluster
+with a notebook command that does not exist, so its jobs die at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import yaml
+
+from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec, free_port
+from spawners.localhub import LocalHub
+
+JOBENV = os.environ.get("FEDHUB_JOBENV", "/opt/fedhub/jobenv")
+TEST_USERS = ["fhtest1", "fhtest2", "fhtest3"]
+
+TEST_HUB_CONFIG = """
+c.Spawner.poll_interval = 2
+c.FederatedSpawner.start_timeout = 40
+c.FederatedSpawner.http_timeout = 30
+c.FederatedSpawner.cancel_retry_interval = 2
+c.CentreSlurmSpawner.scheduler_timeout = 12
+c.JupyterHub.last_activity_interval = 3600
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}  # POST answers 202 at once; tests follow progress
+"""
+
+
+def centre_specs() -> list[CentreSpec]:
+    return [
+        CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, partitions=[
+            PartitionSpec("cpu", 4, "4G", "04:00:00", default=True), PartitionSpec("debug", 2, "1G", "00:30:00")]),
+        CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", partitions=[
+            PartitionSpec("batch", 4, "4G", "08:00:00", default=True)]),
+        CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, partitions=[
+            PartitionSpec("small", 2, "2G", "01:00:00", default=True)]),
+    ]
+
+
+@pytest.fixture(scope="session")
+def centres():
+    if os.geteuid() != 0:
+        pytest.skip("the Slurm centres need root (run `make test` as root)")
+    hub_port = free_port()
+    fed = LocalFederation(centre_specs(), hub_connect_url=f"http://127.0.0.1:{hub_port}",
+                          singleuser_cmd=f"{JOBENV}/bin/jupyterhub-singleuser", users=TEST_USERS)
+    with fed:
+        doc = fed.federation_document()
+        broken = json.loads(json.dumps(next(c for c in doc["centres"] if c["id"] == "gamma")))
+        broken.update(id="broken", name="Broken", singleuser_cmd="/nonexistent/bin/jupyterhub-singleuser")
+        doc["centres"].append(broken)
+        fed.federation_file.write_text(yaml.safe_dump(doc, sort_keys=False))
+        fed.hub_port = hub_port
+        yield fed
+
+
+@pytest.fixture(scope="session")
+def hub(centres):
+    token = secrets.token_hex(24)
+    hub = LocalHub(centres.federation_file, centres.root / "hub", hub_port=centres.hub_port,
+                   users=TEST_USERS, password="fedhub-test", api_token=token, extra_config=TEST_HUB_CONFIG)
+    hub.start()
+    api = HubAPI(hub)
+    for user in TEST_USERS:
+        api.post(f"/users/{user}")
+    yield hub
+    hub.stop()
+
+
+def squeue(centres: LocalFederation, centre: str, user: str | None = None) -> list[dict]:
+    """What Slurm itself says is queued at a centre (asked directly, not through FedHub)."""
+    conf = centres.centres["gamma" if centre == "broken" else centre].conf
+    argv = ["squeue", "--noheader", "--format=%i|%u|%T|%C|%P|%m|%l"]
+    if user:
+        argv.append(f"--user={user}")
+    out = subprocess.run(argv, env={**os.environ, "SLURM_CONF": str(conf)}, capture_output=True,
+                         text=True, check=True).stdout
+    keys = ("job_id", "user", "state", "cpus", "partition", "memory", "time_limit")
+    return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line.strip()]
+
+
+def live_jobs(centres, centre, user=None):
+    return [j for j in squeue(centres, centre, user) if j["state"] in ("PENDING", "RUNNING", "CONFIGURING")]
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.3):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last: {last!r})")
+
+
+class HubAPI:
+    """The hub's REST API as an admin script sees it (through the proxy)."""
+
+    def __init__(self, hub: LocalHub, token: str | None = None):
+        self.hub = hub
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {token or hub.api_token}"
+
+    def url(self, path: str) -> str:
+        return f"{self.hub.url}/hub/api{path}"
+
+    def get(self, path, **kw):
+        return self.session.get(self.url(path), timeout=30, **kw)
+
+    def post(self, path, **kw):
+        return self.session.post(self.url(path), timeout=60, **kw)
+
+    def delete(self, path, **kw):
+        return self.session.delete(self.url(path), timeout=60, **kw)
+
+    def server(self, user: str) -> dict | None:
+        return self.get(f"/users/{user}").json()["servers"].get("")
+
+    def spawn(self, user: str, options: dict):
+        return self.post(f"/users/{user}/server", json=options)
+
+    def wait_ready(self, user: str, timeout: float = 60) -> dict:
+        def ready():
+            s = self.server(user)
+            if s is None:
+                raise AssertionError(f"{user}'s server disappeared while starting")
+            return s if s["ready"] else None
+        return wait_for(ready, timeout, f"{user}'s server to be ready")
+
+    def stop(self, user: str, timeout: float = 60) -> None:
+        r = self.delete(f"/users/{user}/server")
+        assert r.status_code in (202, 204, 400), r.text
+        wait_for(lambda: self.server(user) is None, timeout, f"{user}'s server to stop")
+
+    def progress(self, user: str, until=None, timeout: float = 60) -> list[str]:
+        """Progress messages as the spawn page shows them (event stream), up to ``until``."""
+        messages = []
+        with self.session.get(self.url(f"/users/{user}/server/progress"), stream=True, timeout=timeout) as r:
+            for line in r.iter_lines():
+                if not line.startswith(b"data:"):
+                    continue
+                event = json.loads(line[5:])
+                messages.append(event.get("message", ""))
+                if until and until(event):
+                    break
+                if event.get("ready") or event.get("failed"):
+                    break
+        return messages
+
+    def through_proxy(self, user: str, path: str = "api/status", token: str | None = None):
+        headers = {"Authorization": f"token {token}"} if token else dict(self.session.headers)
+        return requests.get(f"{self.hub.url}/user/{user}/{path}", headers=headers, timeout=30,
+                            allow_redirects=False)
+
+
+@pytest.fixture
+def api(hub, centres):
+    api = HubAPI(hub)
+    yield api
+    # leave nothing running for the next test, and say so if a test leaked
+    for user in TEST_USERS:
+        if api.server(user) is not None:
+            api.stop(user)
+    for centre in centres.centres.values():
+        centre.cancel_all_jobs()
+
+
+def pytest_collection_modifyitems(items):
+    # pure tests first: they fail fast and need no cluster
+    items.sort(key=lambda item: "centres" in getattr(item, "fixturenames", ()))

@@ -1,0 +1,223 @@
+"""Spawning through a real JupyterHub onto real Slurm centres (local and ssh routes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import TEST_USERS, live_jobs, squeue, wait_for
+
+U1, U2, U3 = TEST_USERS
+
+
+@pytest.mark.parametrize("centre,partition", [("alpha", "cpu"), ("beta", "batch")])
+def test_spawn_at_chosen_centre_runs_there_and_answers_through_proxy(api, centres, centre, partition):
+    r = api.spawn(U1, {"centre": centre, "partition": partition, "cores": 2, "memory": "2G", "walltime": "01:00:00"})
+    assert r.status_code in (201, 202), r.text
+    server = api.wait_ready(U1)
+    assert server["user_options"] == {"centre": centre, "partition": partition, "cores": 2,
+                                      "memory": "2G", "walltime": "01:00:00"}
+    # the job runs at that centre, as the user, with what was asked for
+    (job,) = live_jobs(centres, centre, U1)
+    assert (job["state"], job["cpus"], job["partition"], job["memory"], job["time_limit"]) == \
+        ("RUNNING", "2", partition, "2G", "1:00:00")
+    other = "gamma" if centre != "gamma" else "alpha"
+    assert live_jobs(centres, other, U1) == []
+    # the notebook server answers through the hub's proxy
+    status = api.through_proxy(U1)
+    assert status.status_code == 200 and "started" in status.json()
+    # stop cancels the job
+    api.stop(U1)
+    wait_for(lambda: live_jobs(centres, centre, U1) == [], 20, "the job to be gone")
+
+
+def test_progress_tells_the_user_what_slurm_says(api, centres):
+    api.spawn(U2, {"centre": "alpha", "partition": "debug", "cores": 1, "memory": "512M", "walltime": "00:10:00"})
+    messages = api.progress(U2)
+    joined = "\n".join(messages)
+    job_id = live_jobs(centres, "alpha", U2)[0]["job_id"]
+    assert "Submitting to Alpha: partition debug, 1 core, 512M memory, 00:10:00 walltime" in joined
+    assert f"Submitted to Alpha as job {job_id}" in joined
+    assert f"Job {job_id} running at Alpha on node alpha-n1" in joined
+    assert messages[-1].startswith("Server ready at /user/")
+
+
+def test_pending_job_shows_reason_then_start_timeout_leaves_nothing(api, centres):
+    """A full centre: the user sees Slurm's reason; when the hub gives up, the job is cancelled."""
+    blocker = subprocess.run(
+        ["sbatch", "--parsable", "--cpus-per-task=2", "--time=00:10:00", "--output=/dev/null", "--wrap", "sleep 600"],
+        env={**os.environ, "SLURM_CONF": str(centres.centres["gamma"].conf)}, capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    wait_for(lambda: any(j["job_id"] == blocker and j["state"] == "RUNNING" for j in squeue(centres, "gamma")),
+             20, "the blocker job to run")
+    r = api.spawn(U3, {"centre": "gamma", "cores": 2, "memory": "1G", "walltime": "00:30:00"})
+    assert r.status_code == 202, r.text
+    messages = api.progress(U3, until=lambda e: "waiting for Resources" in e.get("message", ""))
+    assert any(m.startswith("Pending at Gamma as job") and "waiting for Resources" in m for m in messages), messages
+    (job,) = live_jobs(centres, "gamma", U3)
+    assert job["state"] == "PENDING"
+    # start_timeout (40 s in the test hub) passes: the spawn fails, the job and the record go
+    wait_for(lambda: api.server(U3) is None, 90, "the timed-out spawn to be cleaned up", 1)
+    assert live_jobs(centres, "gamma", U3) == []
+    assert [j["job_id"] for j in live_jobs(centres, "gamma")] == [blocker]
+
+
+def test_job_that_dies_at_start_leaves_no_job_and_no_server(api, centres):
+    r = api.spawn(U1, {"centre": "broken", "walltime": "00:10:00"})
+    assert r.status_code in (202, 500), r.text
+    messages = api.progress(U1, timeout=60) if api.server(U1) else []
+    wait_for(lambda: api.server(U1) is None, 60, "the failed spawn to be cleaned up")
+    if messages:
+        assert "ended before the notebook server started" in messages[-1]
+    assert live_jobs(centres, "broken", U1) == []
+
+
+@pytest.mark.parametrize("options,fragment", [
+    ({"centre": "alpha", "partition": "gpu"}, "Invalid partition: Alpha has no partition 'gpu'; choose one of: cpu, debug"),
+    ({"centre": "alpha", "cores": 64}, "Invalid cores: 64 is outside what partition 'cpu' at Alpha allows; choose 1-4"),
+    ({"centre": "zeta"}, "Invalid centre: unknown centre 'zeta'; choose one of: alpha, beta, gamma, broken"),
+    ({"centre": "alpha", "memory": "2G\n#SBATCH --uid=0"}, "Invalid memory:"),
+    ({"centre": "alpha", "cmd": ["/bin/sh"]}, "Invalid cmd: unknown option"),
+])
+def test_bad_options_get_400_with_message_and_nothing_runs(api, centres, options, fragment):
+    r = api.spawn(U2, options)
+    assert r.status_code == 400
+    assert fragment in r.json()["message"]
+    assert api.server(U2) is None
+    assert all(live_jobs(centres, c, U2) == [] for c in ("alpha", "beta", "gamma"))
+
+
+HOSTILE = st.one_of(
+    st.text(alphabet=st.sampled_from(list(";|&$`'\"\\\n *<>(){}#") + ["a", "1", "G", "-"]), min_size=1, max_size=40),
+    st.integers(min_value=5, max_value=10**40), st.integers(max_value=0),
+    st.sampled_from(["$(touch /tmp/pwned)", "cpu --uid=0", "4\nrm -rf /", "`id`", "x" * 500]),
+)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(["centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type"]), value=HOSTILE)
+def test_hostile_options_through_the_api_are_rejected(api, centres, field, value):
+    options = {"centre": "alpha", field: value}
+    r = api.spawn(U3, options)
+    if r.status_code != 400:  # a harmless value (e.g. memory "1G") may be valid: it must then run sanely
+        api.wait_ready(U3)
+        server = api.server(U3)
+        assert server["user_options"]["centre"] == "alpha"
+        api.stop(U3)
+        return
+    assert r.json()["message"].startswith(f"Invalid {field}:")
+    assert api.server(U3) is None
+    assert live_jobs(centres, "alpha", U3) == []
+    assert not os.path.exists("/tmp/pwned")
+
+
+def test_form_page_shows_limits_and_rejection(hub, api, centres):
+    s = requests.Session()
+    s.get(f"{hub.url}/hub/login")
+    s.post(f"{hub.url}/hub/login", data={"username": U2, "password": "fedhub-test", "_xsrf": s.cookies["_xsrf"]})
+    page = s.get(f"{hub.url}/hub/spawn")
+    assert page.status_code == 200
+    assert '<option value="alpha"' in page.text and "Beta" in page.text
+    r = s.post(f"{hub.url}/hub/spawn", data={"_xsrf": s.cookies["_xsrf"], "centre": "gamma", "partition": "small",
+                                             "cores": "3", "memory": "1G", "walltime": "00:10:00"})
+    assert r.status_code == 400
+    assert "Invalid cores: 3 is outside what partition &#39;small&#39; at Gamma allows; choose 1-2" in r.text
+    assert '<select class="form-select" id="fedhub-centre"' in r.text  # the form is shown again
+    assert live_jobs(centres, "gamma", U2) == []
+    r = s.post(f"{hub.url}/hub/spawn", data={"_xsrf": s.cookies["_xsrf"], "centre": "gamma", "partition": "small",
+                                             "cores": "1", "memory": "1G", "walltime": "00:10:00"}, allow_redirects=False)
+    assert r.status_code == 302 and "/hub/spawn-pending/" in r.headers["Location"]
+    api.wait_ready(U2)
+    assert len(live_jobs(centres, "gamma", U2)) == 1
+
+
+def _server_token(user: str) -> str:
+    """The API token inside the user's running job (read from its process, as root)."""
+    pid = subprocess.run(["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True,
+                         text=True).stdout.split()[0]
+    env = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    return next(e.split(b"=", 1)[1].decode() for e in env if e.startswith(b"JUPYTERHUB_API_TOKEN="))
+
+
+def test_port_report_accepts_only_a_port_from_the_starting_servers_token(api, hub, centres):
+    url = f"{hub.url}/hub/api/batchspawner"
+    api.spawn(U1, {"centre": "alpha", "walltime": "00:10:00"})
+    api.wait_ready(U1)
+    server_token = _server_token(U1)
+    user_token = api.post(f"/users/{U1}/tokens", json={"note": "test"}).json()["token"]
+    post = lambda token, body: requests.post(url, headers={"Authorization": f"token {token}"}, json=body, timeout=10)  # noqa: E731
+    r = post(user_token, {"port": 1234})
+    assert r.status_code == 403 and "Only a server's own token" in r.json()["message"]
+    r = post(server_token, {"port": 1234, "ip": "10.6.6.6"})
+    assert r.status_code == 400 and "exactly" in r.json()["message"]
+    r = post(server_token, {"port": "1234; x"})
+    assert r.status_code == 400
+    r = post(server_token, {"port": 1234})
+    assert r.status_code == 409 and "not starting" in r.json()["message"]
+    # the running server is untouched
+    assert api.through_proxy(U1).status_code == 200
+
+
+def test_scancel_from_outside_is_noticed(api, centres):
+    api.spawn(U2, {"centre": "gamma", "cores": 1, "walltime": "00:10:00"})
+    api.wait_ready(U2)
+    (job,) = live_jobs(centres, "gamma", U2)
+    subprocess.run(["scancel", job["job_id"]], env={**os.environ, "SLURM_CONF": str(centres.centres["gamma"].conf)},
+                   check=True)
+    wait_for(lambda: api.server(U2) is None, 30, "the hub to notice the cancelled job")
+
+
+def test_controller_down_for_a_while_keeps_the_server(api, centres):
+    gamma = centres.centres["gamma"]
+    api.spawn(U3, {"centre": "gamma", "cores": 1, "walltime": "00:10:00"})
+    api.wait_ready(U3)
+    gamma.stop_controller()
+    try:
+        time.sleep(30)  # many poll intervals (2 s), each squeue failing after its timeout
+        assert api.server(U3) is not None and api.server(U3)["ready"]
+        assert api.through_proxy(U3).status_code == 200
+    finally:
+        gamma.start_controller()
+    wait_for(lambda: live_jobs(centres, "gamma", U3), 20, "the job to be listed again")
+    time.sleep(5)
+    assert api.server(U3)["ready"]
+    api.stop(U3)
+    wait_for(lambda: live_jobs(centres, "gamma", U3) == [], 20, "the job to be cancelled")
+
+
+def test_stop_while_controller_down_cancels_once_it_is_back(api, centres):
+    gamma = centres.centres["gamma"]
+    api.spawn(U1, {"centre": "gamma", "cores": 1, "walltime": "00:10:00"})
+    api.wait_ready(U1)
+    (job,) = live_jobs(centres, "gamma", U1)
+    gamma.stop_controller()
+    try:
+        api.stop(U1, timeout=90)
+        backlog = centres.root / "hub" / "fedhub-owed-cancels.json"
+        assert json.loads(backlog.read_text()) == [{"centre": "gamma", "job_id": job["job_id"], "user": U1}]
+    finally:
+        gamma.start_controller()
+    wait_for(lambda: live_jobs(centres, "gamma", U1) == [], 40, "the owed scancel to reach Slurm")
+    wait_for(lambda: json.loads(backlog.read_text()) == [], 10, "the backlog to empty")
+
+
+def test_hub_restart_keeps_servers_at_two_centres(api, hub, centres):
+    api.spawn(U1, {"centre": "alpha", "cores": 1, "walltime": "00:10:00"})
+    api.spawn(U2, {"centre": "beta", "cores": 1, "walltime": "00:10:00"})
+    api.wait_ready(U1)
+    api.wait_ready(U2)
+    jobs = {c: live_jobs(centres, c) for c in ("alpha", "beta")}
+    hub.restart()
+    for user, centre in ((U1, "alpha"), (U2, "beta")):
+        server = api.server(user)
+        assert server is not None and server["ready"], server
+        assert server["state"]["centre"] == centre
+        assert api.through_proxy(user).status_code == 200
+    assert {c: live_jobs(centres, c) for c in ("alpha", "beta")} == jobs
