@@ -23,7 +23,7 @@ class LocalHub:
     def __init__(self, federation_file: Path, workdir: Path, *, public_port: int | None = None,
                  hub_port: int | None = None, users: list[str] = (), password: str | None = None,
                  api_token: str | None = None, log_file: Path | None = None, extra_env: dict | None = None,
-                 extra_config: str = ""):
+                 extra_config: str = "", config_file: Path | None = None):
         self.federation_file = Path(federation_file)
         self.workdir = Path(workdir)
         self.public_port = public_port or free_port()
@@ -34,6 +34,7 @@ class LocalHub:
         self.log_file = log_file or self.workdir / "jupyterhub.log"
         self.extra_env = extra_env or {}
         self.extra_config = extra_config
+        self.base_config = Path(config_file) if config_file else HUB_CONFIG
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -64,9 +65,9 @@ class LocalHub:
     def config_file(self) -> Path:
         """FedHub's hub config, plus ``extra_config`` lines when given (tests, benchmarks)."""
         if not self.extra_config:
-            return HUB_CONFIG
+            return self.base_config
         wrapper = self.workdir / "jupyterhub_config.py"
-        wrapper.write_text(f"load_subconfig({str(HUB_CONFIG)!r})\n{self.extra_config}\n")
+        wrapper.write_text(f"load_subconfig({str(self.base_config)!r})\n{self.extra_config}\n")
         return wrapper
 
     def start(self, timeout: float = 60) -> None:

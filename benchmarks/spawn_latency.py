@@ -1,0 +1,177 @@
+"""Request-to-ready time on one real Slurm centre, three ways, in one run:
+
+  (a) FedHub's FederatedSpawner            POST /hub/api/users/u/server -> server answers via the proxy
+  (b) plain batchspawner SlurmSpawner      same request, same measurement, its own hub
+  (c) jupyterhub-singleuser sbatch'ed      sbatch -> the server answers on its port (no hub at all)
+
+Runs are interleaved (a, b, c, a, b, c, ...) so drift on the machine hits all three alike.
+Prints each run, the medians and the ratios a/b (goal <= 1.05) and a/c.
+
+    .venv/bin/python benchmarks/spawn_latency.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
+from spawners.localhub import LocalHub  # noqa: E402
+
+JOBENV = os.environ.get("FEDHUB_JOBENV", "/opt/fedhub/jobenv")
+USER = "fhbench"
+POLL = 0.05
+
+
+def wait_http(url: str, headers: dict | None = None, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            r = requests.get(url, headers=headers, timeout=5, allow_redirects=False)
+            if r.status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(POLL)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def live_jobs(conf: Path) -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-t", "PD,R,CG,CF", "-o", "%i"], capture_output=True, text=True,
+                         env={**os.environ, "SLURM_CONF": str(conf)}).stdout
+    return out.split()
+
+
+def wait_no_jobs(conf: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while live_jobs(conf) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+class HubRoute:
+    """Spawn through a hub's REST API; ready = the server answers through the hub's proxy."""
+
+    def __init__(self, hub: LocalHub, options: dict):
+        self.hub = hub
+        self.options = options
+        self.headers = {"Authorization": f"token {hub.api_token}"}
+
+    def setup(self):
+        requests.post(f"{self.hub.url}/hub/api/users/{USER}", headers=self.headers, timeout=10)
+
+    def once(self, conf: Path) -> float:
+        start = time.monotonic()
+        r = requests.post(f"{self.hub.url}/hub/api/users/{USER}/server", headers=self.headers,
+                          json=self.options, timeout=60)
+        r.raise_for_status()
+        wait_http(f"{self.hub.url}/user/{USER}/api/status", self.headers)
+        elapsed = time.monotonic() - start
+        requests.delete(f"{self.hub.url}/hub/api/users/{USER}/server", headers=self.headers, timeout=60)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            s = requests.get(f"{self.hub.url}/hub/api/users/{USER}", headers=self.headers, timeout=10).json()
+            if not s["servers"]:
+                break
+            time.sleep(0.2)
+        wait_no_jobs(conf)
+        return elapsed
+
+
+class DirectSbatch:
+    """jupyterhub-singleuser as a plain Slurm job; ready = it answers on its own port."""
+
+    def __init__(self, hub: LocalHub):
+        self.hub = hub
+
+    def setup(self):
+        headers = {"Authorization": f"token {self.hub.api_token}"}
+        requests.post(f"{self.hub.url}/hub/api/users/{USER}", headers=headers, timeout=10)
+        self.token = requests.post(f"{self.hub.url}/hub/api/users/{USER}/tokens", headers=headers,
+                                   json={"note": "bench"}, timeout=10).json()["token"]
+
+    def once(self, conf: Path) -> float:
+        port = free_port()
+        env = {
+            "PATH": "/usr/bin:/bin", "SLURM_CONF": str(conf), "JUPYTERHUB_API_TOKEN": self.token,
+            "JUPYTERHUB_API_URL": f"{self.hub.hub_connect_url}/hub/api", "JUPYTERHUB_USER": USER,
+            "JUPYTERHUB_CLIENT_ID": f"jupyterhub-user-{USER}", "JUPYTERHUB_BASE_URL": "/",
+            "JUPYTERHUB_SERVICE_PREFIX": f"/user/{USER}/", "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:{port}/user/{USER}/",
+            "JUPYTERHUB_OAUTH_CALLBACK_URL": f"/user/{USER}/oauth_callback",
+        }
+        script = f"#!/bin/bash\nexec {JOBENV}/bin/jupyterhub-singleuser\n"
+        start = time.monotonic()
+        job = subprocess.run(
+            ["runuser", "-u", USER, "--", "sbatch", "--parsable", "--partition=cpu", "--cpus-per-task=1",
+             "--mem=1024M", "--time=01:00:00", "--output=/dev/null", "--export=ALL"],
+            input=script, env=env, capture_output=True, text=True, check=True, cwd="/",
+        ).stdout.strip()
+        wait_http(f"http://127.0.0.1:{port}/user/{USER}/api")
+        elapsed = time.monotonic() - start
+        subprocess.run(["scancel", job], env={**os.environ, "SLURM_CONF": str(conf)}, check=True)
+        wait_no_jobs(conf)
+        return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root (it starts a Slurm centre and runs jobs as a test user)")
+
+    hub_a_port, hub_b_port = free_port(), free_port()
+    spec = CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192,
+                      partitions=[PartitionSpec("cpu", 4, "4G", "04:00:00", default=True)])
+    with LocalFederation([spec], hub_connect_url=f"http://127.0.0.1:{hub_a_port}",
+                         singleuser_cmd=f"{JOBENV}/bin/jupyterhub-singleuser", users=[USER]) as fed:
+        conf = fed.centres["alpha"].conf
+        hub_a = LocalHub(fed.federation_file, fed.root / "hub-a", hub_port=hub_a_port, api_token=secrets.token_hex(20),
+                         extra_config='c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}')
+        hub_b = LocalHub(fed.federation_file, fed.root / "hub-b", hub_port=hub_b_port, api_token=secrets.token_hex(20),
+                         config_file=HERE / "plain_batchspawner_config.py",
+                         extra_env={"BENCH_SLURM_CONF": str(conf)})
+        hub_a.start()
+        hub_b.start()
+        try:
+            routes = {
+                "a FederatedSpawner": HubRoute(hub_a, {"centre": "alpha", "partition": "cpu", "cores": 1,
+                                                       "memory": "1G", "walltime": "01:00:00"}),
+                "b batchspawner SlurmSpawner": HubRoute(hub_b, {}),
+                "c sbatch jupyterhub-singleuser": DirectSbatch(hub_a),
+            }
+            for route in routes.values():
+                route.setup()
+            for route in routes.values():  # warm-up: first imports, page caches
+                route.once(conf)
+            times: dict[str, list[float]] = {name: [] for name in routes}
+            for i in range(args.runs):
+                for name, route in routes.items():
+                    times[name].append(route.once(conf))
+                print(f"run {i + 1}: " + "  ".join(f"{n.split()[0]}={times[n][-1]:.2f}s" for n in routes), flush=True)
+        finally:
+            hub_a.stop()
+            hub_b.stop()
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print("\nrequest-to-ready, median of", args.runs, "runs on one centre (Slurm 22.05, loopback)")
+    for name, value in medians.items():
+        spread = f"min {min(times[name]):.2f}s max {max(times[name]):.2f}s"
+        print(f"  {name:32s} {value:6.2f} s   ({spread})")
+    a, b, c = medians.values()
+    print(f"  ratio a/b = {a / b:.3f}   (goal <= 1.05)")
+    print(f"  ratio a/c = {a / c:.3f}   (hub overhead over a bare job)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
