@@ -13,6 +13,7 @@ c.JupyterHub.bind_url = os.environ["FEDHUB_BIND_URL"]  # noqa: F821
 c.JupyterHub.hub_port = int(os.environ["FEDHUB_HUB_PORT"])  # noqa: F821
 c.JupyterHub.cleanup_servers = False  # noqa: F821
 c.ConfigurableHTTPProxy.command = [os.environ["FEDHUB_PROXY"]]  # noqa: F821
+c.ConfigurableHTTPProxy.api_url = os.environ["FEDHUB_PROXY_API_URL"]  # noqa: F821
 c.JupyterHub.services = [{"name": "bench", "api_token": os.environ["FEDHUB_API_TOKEN"]}]  # noqa: F821
 c.JupyterHub.load_roles = [{"name": "admin", "services": ["bench"]}]  # noqa: F821
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}  # noqa: F821

@@ -103,7 +103,7 @@ class DirectSbatch:
     def once(self, conf: Path) -> float:
         port = free_port()
         env = {
-            "PATH": "/usr/bin:/bin", "SLURM_CONF": str(conf), "JUPYTERHUB_API_TOKEN": self.token,
+            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SLURM_CONF": str(conf), "JUPYTERHUB_API_TOKEN": self.token,
             "JUPYTERHUB_API_URL": f"{self.hub.hub_connect_url}/hub/api", "JUPYTERHUB_USER": USER,
             "JUPYTERHUB_CLIENT_ID": f"jupyterhub-user-{USER}", "JUPYTERHUB_BASE_URL": "/",
             "JUPYTERHUB_SERVICE_PREFIX": f"/user/{USER}/", "JUPYTERHUB_SERVICE_URL": f"http://0.0.0.0:{port}/user/{USER}/",
@@ -141,9 +141,9 @@ def main() -> int:
         hub_b = LocalHub(fed.federation_file, fed.root / "hub-b", hub_port=hub_b_port, api_token=secrets.token_hex(20),
                          config_file=HERE / "plain_batchspawner_config.py",
                          extra_env={"BENCH_SLURM_CONF": str(conf)})
-        hub_a.start()
-        hub_b.start()
         try:
+            hub_a.start()
+            hub_b.start()
             routes = {
                 "a FederatedSpawner": HubRoute(hub_a, {"centre": "alpha", "partition": "cpu", "cores": 1,
                                                        "memory": "1G", "walltime": "01:00:00"}),

@@ -4,6 +4,7 @@ Environment:
   FEDHUB_FEDERATION   path of the federation file (default: federation.yaml next to this file)
   FEDHUB_HUB_IP/PORT  where the hub's API listens (must be reachable from compute nodes)
   FEDHUB_BIND_URL     the public URL of the proxy (default http://127.0.0.1:8000)
+  FEDHUB_PROXY_API_URL  the proxy's own API (default http://127.0.0.1:8001)
   FEDHUB_DEMO_USERS   demo only: comma-separated users allowed to log in with FEDHUB_DEMO_PASSWORD
   FEDHUB_API_TOKEN    if set, registered as an admin API token for scripts
 """
@@ -18,6 +19,8 @@ configure(c, os.environ.get("FEDHUB_FEDERATION", os.path.join(here, "federation.
 c.JupyterHub.bind_url = os.environ.get("FEDHUB_BIND_URL", "http://127.0.0.1:8000")  # noqa: F821
 c.JupyterHub.hub_ip = os.environ.get("FEDHUB_HUB_IP", "127.0.0.1")  # noqa: F821
 c.JupyterHub.hub_port = int(os.environ.get("FEDHUB_HUB_PORT", "8081"))  # noqa: F821
+if os.environ.get("FEDHUB_PROXY_API_URL"):
+    c.ConfigurableHTTPProxy.api_url = os.environ["FEDHUB_PROXY_API_URL"]  # noqa: F821
 
 if os.environ.get("FEDHUB_DEMO_USERS"):
     # The demo's login: fixed users and one password. A real federation uses OAuth instead.

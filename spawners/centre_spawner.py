@@ -56,6 +56,10 @@ set -euo pipefail
         0.5, help="Seconds between scheduler queries while the job starts."
     ).tag(config=True)
 
+    listen_probe_interval = Float(
+        0.1, help="Seconds between TCP probes of the reported port until the server listens."
+    ).tag(config=True)
+
     stop_confirm_timeout = Integer(
         15, help="Seconds stop() waits for Slurm to confirm the job ended."
     ).tag(config=True)
@@ -194,6 +198,7 @@ set -euo pipefail
         self.emit(f"Job {self.job_id} running at {name} on node {info.node}; "
                   "waiting for the notebook server to start", 60)
         await self._wait_for_port()
+        await self._wait_for_listening()
         self.emit(f"Notebook server on {info.node} is listening on port {self.port}", 90)
         self.log.info("%s job %s serving at %s:%s", self._where, self.job_id, self.ip, self.port)
         return self.ip, self.port
@@ -241,6 +246,31 @@ set -euo pipefail
                     continue
                 if info is None or info.is_finished:
                     self._raise_ended(info)
+
+    async def _wait_for_listening(self):
+        """Return once the server accepts connections on its port.
+
+        The port is reported before the server has even imported Jupyter; handing it to
+        JupyterHub at once makes the hub's exponential back-off overshoot the real start by
+        seconds. A cheap TCP probe every ``listen_probe_interval`` avoids that.
+        """
+        checks = 0
+        while True:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(self.ip, self.port), 1)
+                writer.close()
+                return
+            except (OSError, asyncio.TimeoutError):
+                pass
+            checks += 1
+            if checks % 50 == 0:  # every ~5 s: is the job still alive?
+                try:
+                    info = await self.client.job(self.job_id, self.req_username)
+                except SchedulerUnreachable:
+                    info = True
+                if info is None or (info is not True and info.is_finished):
+                    self._raise_ended(info)
+            await asyncio.sleep(self.listen_probe_interval)
 
     def _raise_ended(self, info: JobInfo | None):
         state = f"state {info.state}" + (f", reason {info.reason}" if info and info.reason else "") if info else "no longer known to Slurm"

@@ -28,6 +28,7 @@ class LocalHub:
         self.workdir = Path(workdir)
         self.public_port = public_port or free_port()
         self.hub_port = hub_port or free_port()
+        self.proxy_api_port = free_port()
         self.users = list(users)
         self.password = password or secrets.token_urlsafe(9)
         self.api_token = api_token  # registered as an admin token when given
@@ -52,6 +53,7 @@ class LocalHub:
             "FEDHUB_FEDERATION": str(self.federation_file),
             "FEDHUB_BIND_URL": self.url,
             "FEDHUB_HUB_PORT": str(self.hub_port),
+            "FEDHUB_PROXY_API_URL": f"http://127.0.0.1:{self.proxy_api_port}",
             "FEDHUB_PROXY": os.environ.get("FEDHUB_PROXY", "/opt/fedhub/node/node_modules/.bin/configurable-http-proxy"),
         })
         if self.api_token:
@@ -82,6 +84,7 @@ class LocalHub:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stop()
                 raise RuntimeError(f"jupyterhub exited with {self.proc.returncode}; see {self.log_file}:\n"
                                    + self.log_tail())
             if self._answers():
@@ -97,14 +100,20 @@ class LocalHub:
             return False
 
     def stop(self, timeout: float = 30) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        """Stop the hub; then anything left in its process group (a proxy it failed to stop)."""
+        if self.proc is None:
             return
-        self.proc.send_signal(signal.SIGTERM)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
         try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
 
     def restart(self) -> None:
         self.stop()
