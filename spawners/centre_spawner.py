@@ -22,6 +22,7 @@ from datetime import datetime
 from batchspawner import SlurmSpawner
 from traitlets import Any, Float, Instance, Integer, Unicode, default
 
+from .errors import user_error
 from .federation import Centre
 from .scheduler import JobInfo, JobSpec, SchedulerError, SchedulerUnreachable, SlurmClient
 
@@ -187,10 +188,12 @@ set -euo pipefail
         try:
             await asyncio.shield(self._submit_task)
         except SchedulerUnreachable as e:
-            raise RuntimeError(f"{name} is not answering, nothing was submitted ({e}). Try again later "
-                               "or choose another centre.") from None
+            raise user_error(
+                f"{name} is not answering, nothing was submitted. Try again later or choose another centre.",
+                log_message=f"{self._where} submission failed: {e}", reason="centre-unreachable", status_code=503,
+            ) from None
         except SchedulerError as e:
-            raise RuntimeError(f"{name} refused the job: {e}") from None
+            raise user_error(f"{name} refused the job: {e}", reason="job-refused") from None
         self.emit(f"Submitted to {name} as job {self.job_id}", 20)
 
         info = await self._wait_until_running()
@@ -239,13 +242,8 @@ set -euo pipefail
             except asyncio.TimeoutError:
                 pass
             checks += 1
-            if self.port == 0 and checks % 10 == 0:  # every ~5 s: is the job still alive?
-                try:
-                    info = await self.client.job(self.job_id, self.req_username)
-                except SchedulerUnreachable:
-                    continue
-                if info is None or info.is_finished:
-                    self._raise_ended(info)
+            if self.port == 0 and checks % 10 == 0:  # every ~5 s
+                await self._raise_if_job_ended()
 
     async def _wait_for_listening(self):
         """Return once the server accepts connections on its port.
@@ -263,14 +261,18 @@ set -euo pipefail
             except (OSError, asyncio.TimeoutError):
                 pass
             checks += 1
-            if checks % 50 == 0:  # every ~5 s: is the job still alive?
-                try:
-                    info = await self.client.job(self.job_id, self.req_username)
-                except SchedulerUnreachable:
-                    info = True
-                if info is None or (info is not True and info.is_finished):
-                    self._raise_ended(info)
+            if checks % 50 == 0:  # every ~5 s
+                await self._raise_if_job_ended()
             await asyncio.sleep(self.listen_probe_interval)
+
+    async def _raise_if_job_ended(self):
+        """While waiting on the server: stop waiting if Slurm says the job is over."""
+        try:
+            info = await self.client.job(self.job_id, self.req_username)
+        except SchedulerUnreachable:
+            return
+        if info is None or info.is_finished:
+            self._raise_ended(info)
 
     def _raise_ended(self, info: JobInfo | None):
         state = f"state {info.state}" + (f", reason {info.reason}" if info and info.reason else "") if info else "no longer known to Slurm"

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import os
 
-from jupyterhub.spawner import SpawnException, Spawner
+from jupyterhub.spawner import Spawner
 from traitlets import Float, Integer, Type, Unicode, default, validate
 from wrapspawner import WrapSpawner
 
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
 from .cancellations import CancelBacklog
 from .centre_spawner import CentreSlurmSpawner
+from .errors import user_error
 from .federation import Federation, FederationError, load_federation
 from .form import options_from_form, render_options_form
 from .options import OptionError, SpawnRequest, parse_user_options
@@ -47,11 +48,8 @@ def federation_at(path: str) -> Federation:
     return _federations[key]
 
 
-def invalid_options(error: OptionError) -> SpawnException:
-    message = f"Invalid {error.field}: {error.message}"
-    exc = SpawnException(message, reason="invalid-options", status_code=400)
-    exc.jupyterhub_message = message  # shown as-is above the form
-    return exc
+def invalid_options(error: OptionError):
+    return user_error(f"Invalid {error.field}: {error.message}", reason="invalid-options")
 
 
 class FederatedSpawner(WrapSpawner):

@@ -90,27 +90,36 @@ def _wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def _kill_pidfile(pidfile: Path, timeout: float = 10) -> None:
+def _signal_pidfile(pidfile: Path, sig=signal.SIGTERM) -> int | None:
+    """Send ``sig`` to the daemon named in ``pidfile``; return its pid if it was running."""
     try:
         pid = int(pidfile.read_text().strip())
+        os.kill(pid, sig)
+        return pid
     except (OSError, ValueError):
-        return
+        return None
+
+
+def _pid_gone(pid: int) -> bool:
     try:
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, 0)
+        return False
     except ProcessLookupError:
-        return
+        return True
 
-    def gone():
-        try:
-            os.kill(pid, 0)
-            return False
-        except ProcessLookupError:
-            return True
 
+def _wait_gone(pids, timeout: float = 10) -> None:
+    pids = [p for p in pids if p]
     try:
-        _wait_for(gone, timeout, f"pid {pid} to exit")
+        _wait_for(lambda: all(_pid_gone(p) for p in pids), timeout, f"pids {pids} to exit")
     except TimeoutError:
-        os.kill(pid, signal.SIGKILL)
+        for pid in pids:
+            if not _pid_gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _kill_pidfile(pidfile: Path, timeout: float = 10) -> None:
+    _wait_gone([_signal_pidfile(pidfile)], timeout)
 
 
 class RunningCentre:
@@ -197,20 +206,24 @@ class RunningCentre:
         r = subprocess.run(["squeue", "-h", "-o", "%i"], env=self.env, capture_output=True, text=True)
         return r.stdout.split() if r.returncode == 0 else []
 
-    def cancel_all_jobs(self, timeout: float = 15) -> None:
+    def cancel_all_jobs(self, timeout: float = 15, wait: bool = True) -> None:
         ids = self.job_ids()
         if not ids:
             return
         subprocess.run(["scancel", *ids], env=self.env, capture_output=True)
+        if not wait:
+            return
         try:
             _wait_for(lambda: not self.job_ids(), timeout, f"jobs at {self.spec.id} to end", 0.3)
         except TimeoutError:
             pass
 
+    def signal_daemons(self) -> list[int | None]:
+        return [_signal_pidfile(self.dir / "slurmd.pid"), _signal_pidfile(self.dir / "slurmctld.pid")]
+
     def stop(self) -> None:
         self.cancel_all_jobs()
-        _kill_pidfile(self.dir / "slurmd.pid")
-        self.stop_controller()
+        _wait_gone(self.signal_daemons())
 
 
 class LoginNode:
@@ -304,6 +317,12 @@ class LocalFederation:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)  # users' sbatch must read their centre's slurm.conf
+        for parent in self.root.parents:
+            if not parent.stat().st_mode & 0o001:
+                raise PermissionError(
+                    f"{parent} is not searchable by other users, so jobs and the login node cannot "
+                    f"read the centres' files under {self.root}; choose a directory such as /tmp/fedhub-demo"
+                )
         for user in self.users:
             ensure_unix_user(user)
         self._start_munge()
@@ -385,10 +404,15 @@ class LocalFederation:
         return self.federation_file
 
     def stop(self) -> None:
-        for node in self.login_nodes.values():
-            node.stop()
+        """Cancel every job, then stop all daemons together (each takes seconds to exit)."""
         for centre in self.centres.values():
-            centre.stop()
+            centre.cancel_all_jobs(wait=False)
+        for centre in self.centres.values():
+            centre.cancel_all_jobs()
+        pids = [_signal_pidfile(node.dir / "sshd.pid") for node in self.login_nodes.values()]
+        for centre in self.centres.values():
+            pids += centre.signal_daemons()
+        _wait_gone(pids)
         if self.started_munge:
             subprocess.run(["pkill", "-TERM", "-u", "munge", "-x", "munged"], capture_output=True)
 

@@ -221,3 +221,36 @@ def test_hub_restart_keeps_servers_at_two_centres(api, hub, centres):
         assert server["state"]["centre"] == centre
         assert api.through_proxy(user).status_code == 200
     assert {c: live_jobs(centres, c) for c in ("alpha", "beta")} == jobs
+
+
+def test_a_user_starts_and_sees_only_their_own_server(api, hub, centres):
+    """JupyterHub's scopes: a user's token reaches their own server, not another user's."""
+    token = api.post(f"/users/{U1}/tokens", json={"note": "own"}).json()["token"]
+    mine = requests.Session()
+    mine.headers["Authorization"] = f"token {token}"
+    r = mine.post(f"{hub.url}/hub/api/users/{U2}/server", json={"centre": "alpha"}, timeout=30)
+    assert r.status_code == 404  # JupyterHub hides users a token may not see
+    assert api.server(U2) is None and live_jobs(centres, "alpha", U2) == []
+    r = mine.post(f"{hub.url}/hub/api/users/{U1}/server", json={"centre": "alpha", "walltime": "00:10:00"}, timeout=30)
+    assert r.status_code in (201, 202), r.text
+    api.wait_ready(U1)
+    assert mine.get(f"{hub.url}/user/{U1}/api/status", timeout=30).status_code == 200
+    api.spawn(U2, {"centre": "gamma", "walltime": "00:10:00"})
+    api.wait_ready(U2)
+    other = mine.get(f"{hub.url}/user/{U2}/api/status", timeout=30, allow_redirects=False)
+    assert other.status_code in (302, 403)  # sent to log in as U2, never served
+
+
+def test_spawn_at_a_centre_that_does_not_answer_says_so(api, centres):
+    gamma = centres.centres["gamma"]
+    gamma.stop_controller()
+    try:
+        r = api.spawn(U3, {"centre": "gamma", "walltime": "00:10:00"})
+        assert r.status_code == 202, r.text
+        messages = api.progress(U3)
+        assert "Gamma is not answering, nothing was submitted. Try again later or choose another centre." in messages[-1]
+        wait_for(lambda: api.server(U3) is None, 30, "the failed spawn to be cleaned up")
+    finally:
+        gamma.start_controller()
+    wait_for(lambda: gamma.node_state().startswith(("idle", "mixed")), 30, "gamma to answer again")
+    assert live_jobs(centres, "gamma", U3) == []

@@ -1,0 +1,111 @@
+"""`fedhub centres` and `fedhub demo` as an operator and a newcomer use them."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+from conftest import wait_for
+from spawners.localcentres import free_port
+
+FEDHUB = [sys.executable, "-m", "spawners.cli"]
+
+
+def test_centres_json_and_table(centres):
+    out = subprocess.run([*FEDHUB, "centres", "-f", str(centres.federation_file), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rows = {r["id"]: r for r in json.loads(out.stdout)["centres"]}
+    assert set(rows) == {"alpha", "beta", "gamma", "broken"}
+    alpha, beta = rows["alpha"], rows["beta"]
+    assert alpha["reachable"] and alpha["slurm_conf"] == str(centres.centres["alpha"].conf)
+    assert alpha["cpus"]["total"] == 4 and alpha["nodes"]["total"] == 1 and alpha["partitions"] == ["cpu", "debug"]
+    assert beta["reachable"] and beta["route"] == "ssh" and "slurm_conf" not in beta
+    assert beta["login_node"] == f"127.0.0.1:{centres.centres['beta'].ssh_port}"
+    table = subprocess.run([*FEDHUB, "centres", "-f", str(centres.federation_file)],
+                           capture_output=True, text=True, timeout=60).stdout
+    assert table.splitlines()[0].split()[:2] == ["CENTRE", "STATE"]
+    assert any(line.startswith("beta") and "up (" in line and "batch" in line for line in table.splitlines())
+
+
+def test_centres_shows_a_down_controller(centres):
+    gamma = centres.centres["gamma"]
+    gamma.stop_controller()
+    try:
+        out = subprocess.run([*FEDHUB, "centres", "-f", str(centres.federation_file), "--timeout", "20"],
+                             capture_output=True, text=True, timeout=90)
+    finally:
+        gamma.start_controller()
+    assert out.returncode == 1
+    line = next(line for line in out.stdout.splitlines() if line.startswith("gamma "))
+    assert "DOWN" in line
+    assert "gamma: gamma: controller did not answer sinfo: Unable to contact slurm controller" in out.stdout
+    wait_for(lambda: gamma.node_state().startswith(("idle", "mixed")), 30, "gamma to answer again")
+
+
+def test_check_reports_a_bad_file(tmp_path):
+    bad = tmp_path / "f.yaml"
+    bad.write_text("version: 1\ncentres:\n  - id: A\n")
+    out = subprocess.run([*FEDHUB, "check", str(bad)], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert f"fedhub: {bad}: centres[0].id: 'A' is not allowed" in out.stderr
+
+
+def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
+    """`fedhub demo` (what `make demo` runs), on its own ports and directory."""
+    state = Path(tempfile.mkdtemp(prefix="fedhub-demo-test-", dir="/tmp"))  # users must reach it
+    port, hub_port, token = free_port(), free_port(), secrets.token_hex(16)
+    env = {**os.environ, "FEDHUB_API_TOKEN": token, "FEDHUB_DEMO_PASSWORD": "pw-demo"}
+    log = open(tmp_path / "demo.log", "w")
+    proc = subprocess.Popen([*FEDHUB, "demo", "--port", str(port), "--hub-port", str(hub_port),
+                             "--state-dir", str(state)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: "Press Ctrl-C" in (tmp_path / "demo.log").read_text(), 90, "the demo's banner", 0.5)
+        banner = (tmp_path / "demo.log").read_text()
+        assert f"FedHub demo is running at http://127.0.0.1:{port}" in banner
+        assert "Log in as alice or bob with password: pw-demo" in banner
+        # the login works at once
+        s = requests.Session()
+        s.get(f"http://127.0.0.1:{port}/hub/login")
+        r = s.post(f"http://127.0.0.1:{port}/hub/login",
+                   data={"username": "alice", "password": "pw-demo", "_xsrf": s.cookies["_xsrf"]})
+        assert r.url.endswith("/hub/spawn") and 'name="centre"' in r.text
+        # FEDHUB_API_TOKEN is an admin token
+        users = requests.get(f"http://127.0.0.1:{port}/hub/api/users",
+                             headers={"Authorization": f"token {token}"}, timeout=10)
+        assert users.status_code == 200
+        # a server at the ssh centre, so Ctrl-C has a job to clean up
+        r = requests.post(f"http://127.0.0.1:{port}/hub/api/users/alice/server", timeout=60,
+                          headers={"Authorization": f"token {token}"},
+                          json={"centre": "beta", "cores": 1, "walltime": "00:10:00"})
+        assert r.status_code in (201, 202), r.text
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/hub/api/users/alice", timeout=10,
+                                      headers={"Authorization": f"token {token}"}).json()["servers"].get("", {}).get("ready"),
+                 60, "alice's demo server")
+        pids = [int(p.read_text()) for p in state.glob("*/slurm*.pid")] + [int(p.read_text()) for p in state.glob("ssh/*/sshd.pid")]
+        assert len(pids) == 7  # 3 x (slurmctld, slurmd) + 1 login node
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(90)
+    assert "Everything the demo started has stopped." in (tmp_path / "demo.log").read_text()
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+    user_jobs = subprocess.run(["pgrep", "-u", "alice", "-f", "jupyterhub-singleuser"], capture_output=True, text=True)
+    assert user_jobs.stdout.strip() == ""
+    time.sleep(0.5)
+    try:
+        requests.get(f"http://127.0.0.1:{port}/hub/api", timeout=2)
+        raise AssertionError("the demo's proxy still answers after Ctrl-C")
+    except requests.ConnectionError:
+        pass
+    shutil.rmtree(state, ignore_errors=True)
