@@ -154,7 +154,8 @@ class FederatedSpawner(WrapSpawner):
             centre = self.federation.centre(self.centre_id) if self.centre_id else None
             if centre is None:
                 raise RuntimeError(f"centre {self.centre_id!r} is not in the federation file")
-            inherited = {name: getattr(self, name) for name in _INHERITED_TRAITS if self.has_trait(name)}
+            inherited = {name: getattr(self, name) for name in _INHERITED_TRAITS
+                         if self.has_trait(name) and getattr(self, name) is not None}
             self.child_spawner = self.child_class(
                 centre=centre, request=self.request, cancel_backlog=self.cancel_backlog,
                 **inherited, **self.child_config,

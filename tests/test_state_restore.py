@@ -1,0 +1,63 @@
+"""Stored state of every version, loaded into a FederatedSpawner, finds its real job again."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+import pytest
+from traitlets.config import Config
+
+from conftest import TEST_USERS, live_jobs
+from spawners.federated import FederatedSpawner
+from spawners.scheduler import JobSpec, SlurmClient
+
+USER = TEST_USERS[0]
+
+
+def submit_sleeper(centres, centre_id: str) -> str:
+    from spawners.federation import load_federation
+    centre = load_federation(centres.federation_file).centre(centre_id)
+    spec = JobSpec(name="restore-test", partition=centre.partitions[0].name, cores=1, memory_mb=100, walltime_s=600)
+    return asyncio.run(SlurmClient(centre).submit(spec, "#!/bin/bash\nsleep 600\n", USER, {}))
+
+
+def spawner_with_state(centres, state, legacy_centre=""):
+    spawner = FederatedSpawner(config=Config(), user=SimpleNamespace(name=USER, url=f"/user/{USER}/"),
+                               federation_file=str(centres.federation_file), legacy_centre=legacy_centre,
+                               cancel_backlog_file=str(centres.root / "owed.json"))
+    spawner.load_state(state)
+    return spawner
+
+
+@pytest.mark.parametrize("version", [0, 1, 2])
+def test_old_state_finds_its_job_and_notices_when_it_ends(centres, version):
+    centre = "beta" if version == 1 else "alpha"  # v1 through the ssh route
+    job = submit_sleeper(centres, centre)
+    state = {
+        0: {"job_id": job, "job_status": "RUNNING alpha-n1"},
+        1: {"child_conf": {"centre_id": "beta", "req_partition": "batch"}, "child_state": {"job_id": job}},
+        2: {"version": 2, "centre": "alpha", "request": None, "child_conf": {}, "child_state": {"job_id": job}},
+    }[version]
+    spawner = spawner_with_state(centres, state, legacy_centre="alpha" if version == 0 else "")
+    assert spawner.centre_id == centre and spawner.child_spawner.job_id == job
+
+    async def scenario():
+        alive = await spawner.poll()
+        await spawner.stop()
+        gone = await spawner.poll()
+        return alive, gone
+
+    alive, gone = asyncio.run(scenario())
+    assert alive is None  # running
+    assert gone == 1  # Slurm says it has ended
+    assert live_jobs(centres, centre, USER) == []
+    # what it stores now is the current version
+    assert spawner.get_state()["version"] == 2
+
+
+def test_batchspawner_state_without_legacy_centre_is_not_guessed(centres, caplog):
+    spawner = spawner_with_state(centres, {"job_id": "4242"})
+    assert spawner.child_spawner is None
+    assert asyncio.run(spawner.poll()) == 0
+    assert "c.FederatedSpawner.legacy_centre" in caplog.text
