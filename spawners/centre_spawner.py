@@ -17,13 +17,16 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import time
 from datetime import datetime
 
 from batchspawner import SlurmSpawner
-from traitlets import Any, Float, Instance, Integer, Unicode, default
+from traitlets import Any, Bool, Float, Instance, Integer, Unicode, default
 
 from .errors import user_error
 from .federation import Centre
+from .monitor import CentreSnapshot, CentreWatcher
+from .progress import ProgressLog
 from .scheduler import JobInfo, JobSpec, SchedulerError, SchedulerUnreachable, SlurmClient
 
 
@@ -31,10 +34,27 @@ class JobEnded(RuntimeError):
     """The job ended before its notebook server came up."""
 
 
+class MoveOn(RuntimeError):
+    """Give up on this centre and let placement try the next one (``reason`` for metrics)."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        super().__init__(message)
+
+
 class CentreSlurmSpawner(SlurmSpawner):
     centre = Instance(Centre, allow_none=True, help="The centre this server runs at (set by FederatedSpawner).")
     request = Any(None, help="The validated SpawnRequest (set by FederatedSpawner).")
     cancel_backlog = Any(None, help="Where a scancel that could not reach the centre is kept for retry.")
+    watcher = Instance(CentreWatcher, allow_none=True,
+                       help="The centre's monitor; without one the child queries Slurm itself.")
+    progress_log = Instance(ProgressLog, help="Where progress messages go (shared across failover).")
+    pending_timeout = Float(0, help="Give up (MoveOn) if still pending after this many seconds; 0: never.")
+    move_on_when_down = Bool(False, help="Give up (MoveOn) once the monitor marks the centre down.")
+
+    @default("progress_log")
+    def _default_progress_log(self):
+        return ProgressLog()
 
     batch_script = Unicode(
         """#!/bin/bash
@@ -83,9 +103,7 @@ set -euo pipefail
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._events: list[dict] = []
-        self._new_event = asyncio.Event()
-        self._start_finished = False
+        self._port_reported = asyncio.Event()
         self._submit_task: asyncio.Task | None = None
         self._client: SlurmClient | None = None
 
@@ -102,15 +120,25 @@ set -euo pipefail
         return f"[{self.user.name}/{self.name or '-'} @ {self.centre.id if self.centre else '?'}]"
 
     def emit(self, message: str, progress: int | None = None) -> None:
-        event = {"message": message}
-        if progress is not None:
-            event["progress"] = progress
-        self._events.append(event)
-        self._new_event.set()
+        self.progress_log.emit(message, progress)
 
     def report_port(self, port: int) -> None:
         self.port = port
-        self._new_event.set()
+        self._port_reported.set()
+
+    async def _fresh_snapshot(self) -> CentreSnapshot:
+        """What Slurm says now about this job: from the shared watcher, or asked directly."""
+        if self.watcher is not None:
+            self.watcher.track(self.job_id)
+            return await self.watcher.fresh_snapshot()
+        started = time.monotonic()
+        try:
+            jobs = await self.client.jobs([self.job_id], self.req_username)
+        except SchedulerUnreachable as e:
+            return CentreSnapshot(self.centre.id, started, answered=False, up=True, error=str(e),
+                                  tracked=frozenset({self.job_id}))
+        return CentreSnapshot(self.centre.id, started, answered=True, up=True, jobs=jobs,
+                              tracked=frozenset({self.job_id}))
 
     def _server_command(self) -> str:
         """The quoted command the job runs: batchspawner's port-reporting wrapper + the server."""
@@ -166,18 +194,13 @@ set -euo pipefail
     # ------------------------------------------------------------------ Spawner contract
 
     async def start(self):
-        """Submit the job, follow it through Slurm's states, wait for the server's port."""
+        """Submit the job, follow it through Slurm's states, wait for the server to listen."""
         if self.centre is None or self.request is None:
             raise RuntimeError("CentreSlurmSpawner needs a centre and a request (use FederatedSpawner)")
-        self._events.clear()
-        self._start_finished = False
         self.port = 0
         self.job_id = ""
-        try:
-            return await self._start()
-        finally:
-            self._start_finished = True
-            self._new_event.set()
+        self._port_reported.clear()
+        return await self._start()
 
     async def _start(self):
         name = self.centre.name
@@ -195,6 +218,8 @@ set -euo pipefail
         except SchedulerError as e:
             raise user_error(f"{name} refused the job: {e}", reason="job-refused") from None
         self.emit(f"Submitted to {name} as job {self.job_id}", 20)
+        if self.watcher is not None:
+            self.watcher.track(self.job_id)
 
         info = await self._wait_until_running()
         self.ip = await self.client.node_address(info.node, self.req_username) if info.node else "127.0.0.1"
@@ -211,34 +236,40 @@ set -euo pipefail
 
     async def _wait_until_running(self) -> JobInfo:
         last_message = None
+        submitted = time.monotonic()
         while True:
-            try:
-                info = await self.client.job(self.job_id, self.req_username)
-            except SchedulerUnreachable as e:
-                message = f"{self.centre.name}'s scheduler is not answering ({e}); still waiting"
-                self.log.warning("%s %s", self._where, message)
-                info = None
+            snapshot = await self._fresh_snapshot()
+            if not snapshot.answered:
+                if self.move_on_when_down and not snapshot.up:
+                    raise MoveOn("down", f"{self.centre.name} stopped answering while job {self.job_id} waited")
+                message = f"{self.centre.name}'s scheduler is not answering; still waiting"
+                self.log.warning("%s %s (%s)", self._where, message, snapshot.error)
                 if message != last_message:
                     self.emit(message)
                     last_message = message
                 await asyncio.sleep(self.startup_poll_interval)
                 continue
+            info = snapshot.jobs.get(self.job_id)
             if info is None or info.is_finished:
                 self._raise_ended(info)
             if info.is_running:
                 return info
+            waited = time.monotonic() - submitted
+            if self.pending_timeout and waited > self.pending_timeout:
+                raise MoveOn("pending", f"job {self.job_id} still pending at {self.centre.name} after "
+                                        f"{waited:.0f} s ({info.reason or 'no reason given'})")
             message = pending_message(self.centre.name, info)
             if message != last_message:
                 self.emit(message, 30)
                 last_message = message
-            await asyncio.sleep(self.startup_poll_interval)
+            if self.watcher is None:
+                await asyncio.sleep(self.startup_poll_interval)
 
     async def _wait_for_port(self):
         checks = 0
         while self.port == 0:
-            self._new_event.clear()
             try:
-                await asyncio.wait_for(self._new_event.wait(), self.startup_poll_interval)
+                await asyncio.wait_for(self._port_reported.wait(), self.startup_poll_interval)
             except asyncio.TimeoutError:
                 pass
             checks += 1
@@ -267,36 +298,51 @@ set -euo pipefail
 
     async def _raise_if_job_ended(self):
         """While waiting on the server: stop waiting if Slurm says the job is over."""
-        try:
-            info = await self.client.job(self.job_id, self.req_username)
-        except SchedulerUnreachable:
-            return
-        if info is None or info.is_finished:
-            self._raise_ended(info)
+        snapshot = await self._fresh_snapshot()
+        if snapshot.job_gone(self.job_id):
+            self._raise_ended(snapshot.jobs.get(self.job_id))
 
     def _raise_ended(self, info: JobInfo | None):
         state = f"state {info.state}" + (f", reason {info.reason}" if info and info.reason else "") if info else "no longer known to Slurm"
         job = self.job_id
         self.job_id = ""  # nothing left to cancel
+        if self.watcher is not None:
+            self.watcher.untrack(job)
         raise JobEnded(
             f"Job {job} at {self.centre.name} ended before the notebook server started ({state}). "
             f"Its output is in {self.job_output.replace('%j', job)} in your home directory there."
         )
 
     async def poll(self):
-        """None while Slurm says the job is alive or cannot be asked; 1 once Slurm says it is gone."""
+        """None while Slurm says the job is alive or cannot be asked; 1 once Slurm says it is gone.
+
+        With a watcher this costs no scheduler query: it reads the centre's latest snapshot."""
         if not self.job_id:
             return 0
-        try:
-            info = await self.client.job(self.job_id, self.req_username)
-        except SchedulerUnreachable as e:
-            self.log.warning("%s scheduler did not answer a poll for job %s (%s); keeping the server",
-                             self._where, self.job_id, e)
-            return None
-        if info is not None and not info.is_finished:
-            return None
+        if self.watcher is not None:
+            self.watcher.track(self.job_id)
+            self.watcher.ensure_running()
+            snapshot = self.watcher.latest
+            if snapshot is None or not snapshot.knows(self.job_id):
+                if snapshot is not None and not snapshot.answered:
+                    self.log.warning("%s centre not answering (%s); keeping the server", self._where, snapshot.error)
+                return None
+            if not snapshot.job_gone(self.job_id):
+                return None
+            info = snapshot.jobs.get(self.job_id)
+        else:
+            try:
+                info = await self.client.job(self.job_id, self.req_username)
+            except SchedulerUnreachable as e:
+                self.log.warning("%s scheduler did not answer a poll for job %s (%s); keeping the server",
+                                 self._where, self.job_id, e)
+                return None
+            if info is not None and not info.is_finished:
+                return None
         self.log.info("%s job %s is gone (%s)", self._where, self.job_id,
                       info.state if info else "no longer in squeue")
+        if self.watcher is not None:
+            self.watcher.untrack(self.job_id)
         return 1
 
     async def stop(self, now=False):
@@ -320,31 +366,21 @@ set -euo pipefail
             return
         if now:
             return
-        deadline = asyncio.get_running_loop().time() + self.stop_confirm_timeout
-        while asyncio.get_running_loop().time() < deadline:
-            try:
-                info = await self.client.job(job, self.req_username)
-            except SchedulerUnreachable:
-                info = True
-            if info is None or (info is not True and info.is_finished):
+        deadline = time.monotonic() + self.stop_confirm_timeout
+        while time.monotonic() < deadline:
+            snapshot = await self._fresh_snapshot()
+            if snapshot.job_gone(job):
+                if self.watcher is not None:
+                    self.watcher.untrack(job)
                 return
-            await asyncio.sleep(0.5)
+            if self.watcher is None:
+                await asyncio.sleep(0.5)
         self.log.warning("%s job %s did not end within %s s of scancel", self._where, job,
                          self.stop_confirm_timeout)
 
     async def progress(self):
-        seen = 0
-        while True:
-            while seen < len(self._events):
-                yield self._events[seen]
-                seen += 1
-            if self._start_finished:
-                return
-            self._new_event.clear()
-            try:
-                await asyncio.wait_for(self._new_event.wait(), 1)
-            except asyncio.TimeoutError:
-                pass
+        async for event in self.progress_log.follow():
+            yield event
 
 
 def pending_message(centre_name: str, info: JobInfo, now: datetime | None = None) -> str:

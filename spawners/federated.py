@@ -13,19 +13,26 @@ the state JupyterHub stores is an envelope around the child's (see ``state.py``)
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
+import time
+from datetime import datetime
 
 from jupyterhub.spawner import Spawner
-from traitlets import Float, Integer, Type, Unicode, default, validate
+from traitlets import Any, Bool, Float, Integer, Type, Unicode, default, validate
 from wrapspawner import WrapSpawner
 
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
 from .cancellations import CancelBacklog
-from .centre_spawner import CentreSlurmSpawner
+from .centre_spawner import CentreSlurmSpawner, JobEnded, MoveOn
 from .errors import user_error
+from .metrics import FAILOVERS, PLACEMENT_SECONDS, PLACEMENTS, SPAWNS
+from .monitor import FederationMonitor
+from .placement import Decision, decide, estimate_all, fitting_options
+from .progress import ProgressLog
 from .federation import Federation, FederationError, load_federation
 from .form import options_from_form, render_options_form
-from .options import OptionError, SpawnRequest, parse_user_options
+from .options import AUTO, OptionError, SpawnRequest, parse_user_options
 from .state import StateError, make_state, upgrade_state
 
 _federations: dict[str, Federation] = {}
@@ -46,6 +53,10 @@ def federation_at(path: str) -> Federation:
     if key not in _federations:
         _federations[key] = load_federation(key)
     return _federations[key]
+
+
+def _now() -> datetime:
+    return datetime.now()
 
 
 def invalid_options(error: OptionError):
@@ -88,6 +99,34 @@ class FederatedSpawner(WrapSpawner):
         120, help="Seconds the hub waits for a started server to answer HTTP."
     ).tag(config=True)
 
+    auto_placement = Bool(
+        True, help="Offer centre 'auto' (the default when the federation names no default centre): "
+        "FedHub picks the centre where the server starts soonest.",
+    ).tag(config=True)
+
+    failover_attempts = Integer(
+        3, help="With 'auto', how many ranked centres to try before giving up."
+    ).tag(config=True)
+
+    failover_pending_timeout = Float(
+        300.0, help="With 'auto', seconds a job may stay pending before FedHub cancels it and tries "
+        "the next centre.",
+    ).tag(config=True)
+
+    monitor_interval = Float(
+        20.0, help="Seconds between a centre monitor's scheduler queries (one per centre, for all servers)."
+    ).tag(config=True)
+
+    monitor_grace = Float(
+        30.0, help="Seconds a centre may fail to answer before it is marked down."
+    ).tag(config=True)
+
+    quota_hook = Any(
+        None, allow_none=True,
+        help="Callable (hub_user, centre_id) -> fraction of allocation left (0-1) or None. Placement "
+        "skips centres at 0 and prefers more left.",
+    ).tag(config=True)
+
     @validate("federation_file")
     def _check_federation_file(self, proposal):
         path = proposal["value"]
@@ -101,6 +140,7 @@ class FederatedSpawner(WrapSpawner):
     def __init__(self, **kwargs):
         self.request: SpawnRequest | None = None
         self.centre_id: str | None = None
+        self.progress_log = ProgressLog()
         super().__init__(**kwargs)
         if self.federation_file:
             try:
@@ -118,18 +158,26 @@ class FederatedSpawner(WrapSpawner):
         return federation_at(self.federation_file)
 
     @property
+    def monitor(self) -> FederationMonitor:
+        return FederationMonitor.of(self.federation, interval=self.monitor_interval, grace=self.monitor_grace)
+
+    @property
     def cancel_backlog(self) -> CancelBacklog:
         return CancelBacklog.at(self.cancel_backlog_file, self.federation, self.cancel_retry_interval)
 
     @default("options_form")
     def _default_options_form(self):
-        return lambda spawner: render_options_form(spawner.federation, spawner.user.name, spawner.user_options)
+        return lambda spawner: render_options_form(
+            spawner.federation, spawner.user.name, spawner.user_options,
+            health=spawner.monitor.health(), allow_auto=spawner.auto_placement,
+        )
 
     @default("options_from_form")
     def _default_options_from_form(self):
         def from_form(form_data, spawner):
             try:
-                return options_from_form(spawner.federation, form_data, spawner.user.name).to_user_options()
+                return options_from_form(spawner.federation, form_data, spawner.user.name,
+                                         allow_auto=spawner.auto_placement).to_user_options()
             except OptionError as e:
                 raise invalid_options(e) from None
         return from_form
@@ -141,7 +189,8 @@ class FederatedSpawner(WrapSpawner):
     def apply_request(self, user_options) -> SpawnRequest:
         """Validate user options (form or API) into the request this spawn will run."""
         try:
-            self.request = parse_user_options(self.federation, user_options, self.user.name)
+            self.request = parse_user_options(self.federation, user_options, self.user.name,
+                                              allow_auto=self.auto_placement)
         except OptionError as e:
             self.log.info("[%s] rejected user options: %s", self.user.name, e)
             raise invalid_options(e) from None
@@ -158,6 +207,7 @@ class FederatedSpawner(WrapSpawner):
                          if self.has_trait(name) and getattr(self, name) is not None}
             self.child_spawner = self.child_class(
                 centre=centre, request=self.request, cancel_backlog=self.cancel_backlog,
+                watcher=self.monitor.watcher(centre.id), progress_log=self.progress_log,
                 **inherited, **self.child_config,
             )
             # No clear_state() here (wrapspawner does one): it would blank the api_token just passed.
@@ -180,14 +230,74 @@ class FederatedSpawner(WrapSpawner):
     async def start(self):
         if self.request is None:  # apply_user_options was configured away: validate here
             self.apply_request(self.user_options)
-        request = self.request
+        self.progress_log.restart()
+        self.monitor.ensure_running()
+        self.cancel_backlog.ensure_retrying()  # jobs owed from before a restart
+        try:
+            if self.request.centre == AUTO:
+                return await self._start_anywhere(self.request)
+            return await self._start_at(self.request)
+        finally:
+            self.progress_log.finish()
+
+    async def _start_at(self, request: SpawnRequest, *, move_on: bool = False):
+        """Start the server at ``request.centre`` (a concrete centre and partition)."""
+        self.request = request
         self.child_spawner = None
         self.child_state = {}
         self.centre_id = request.centre
         self.child_config = self._child_config_for(request)
-        self.cancel_backlog.ensure_retrying()  # jobs owed from before a restart
         self.construct_child()
-        return await self.child_spawner.start()
+        if move_on:
+            self.child_spawner.pending_timeout = self.failover_pending_timeout
+            self.child_spawner.move_on_when_down = True
+        try:
+            result = await self.child_spawner.start()
+        except MoveOn:
+            raise
+        except Exception:
+            SPAWNS.labels(request.centre, "failed").inc()
+            raise
+        SPAWNS.labels(request.centre, "started").inc()
+        return result
+
+    async def place(self, request: SpawnRequest) -> Decision:
+        """Rank the centres that can run ``request`` for this user (see placement.py)."""
+        started = time.monotonic()
+        options, rejected = fitting_options(self.federation, request, self.user.name,
+                                            self.monitor.health(), self.quota_hook)
+        clients = {cid: w.client for cid, w in self.monitor.watchers.items()}
+        estimates = await estimate_all(options, request, self.user.name, clients, self.quota_hook)
+        decision = decide(estimates, rejected, now=_now())
+        PLACEMENT_SECONDS.observe(time.monotonic() - started)
+        return decision
+
+    async def _start_anywhere(self, request: SpawnRequest):
+        """Place the request, then try the ranked centres in turn (failover)."""
+        self.progress_log.emit("Asking every centre when such a job would start", 5)
+        decision = await self.place(request)
+        self.log.info("[%s] placement: %s", self.user.name, decision.summary())
+        self.progress_log.emit(decision.summary(), 8)
+        targets = list(decision.ranked[: self.failover_attempts])
+        if not targets:
+            raise user_error(decision.summary(), reason="no-centre", status_code=503)
+        PLACEMENTS.labels(targets[0].centre).inc()
+        for attempt, estimate in enumerate(targets):
+            concrete = dataclasses.replace(request, centre=estimate.centre, partition=estimate.partition,
+                                           account=estimate.account)
+            try:
+                return await self._start_at(concrete, move_on=attempt + 1 < len(targets))
+            except (MoveOn, JobEnded) as e:
+                reason = e.reason if isinstance(e, MoveOn) else "ended"
+                FAILOVERS.labels(estimate.centre, reason).inc()
+                await self.child_spawner.stop()  # cancels the job, or owes the scancel
+                if attempt + 1 >= len(targets):
+                    raise
+                following = targets[attempt + 1]
+                message = f"{e}. Cancelled there; trying {following.centre} ({following.describe(_now())})"
+                self.log.warning("[%s] failover: %s", self.user.name, message)
+                self.progress_log.emit(message, 10)
+        raise AssertionError("unreachable")
 
     async def poll(self):
         if self.child_spawner is None:
@@ -204,11 +314,7 @@ class FederatedSpawner(WrapSpawner):
             self.child_spawner.report_port(port)
 
     async def progress(self):
-        while self.child_spawner is None:
-            if not self.pending:
-                return
-            await asyncio.sleep(0.1)
-        async for event in self.child_spawner.progress():
+        async for event in self.progress_log.follow():
             yield event
 
     # ------------------------------------------------------------------ state

@@ -12,7 +12,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from .federation import Federation
-from .options import ALLOWED_OPTIONS, DEFAULT_MEMORY_MB, DEFAULT_WALLTIME_S, SpawnRequest, parse_user_options
+from .options import (ALLOWED_OPTIONS, AUTO, DEFAULT_MEMORY_MB, DEFAULT_WALLTIME_S, SpawnRequest,
+                      widest_partition, parse_user_options)
 from .units import format_memory_mb, format_walltime
 
 _env = Environment(
@@ -21,39 +22,55 @@ _env = Environment(
 )
 
 
-def render_options_form(federation: Federation, hub_user: str, previous: dict | None = None) -> str:
+def render_options_form(federation: Federation, hub_user: str, previous: dict | None = None, *,
+                        health: dict[str, bool] | None = None, allow_auto: bool = False) -> str:
     """HTML for the spawn page; pre-selects the user's previous choice when it is still valid."""
-    selected = _initial_choice(federation, hub_user, previous)
+    health = health or {}
+    selected = _initial_choice(federation, hub_user, previous, allow_auto)
     centres = []
     centres_json: dict[str, Any] = {}
     for c in federation.centres:
         has_account = c.accounts.account_for(hub_user) is not None
-        centres.append({"id": c.id, "name": c.name, "has_account": has_account, "partitions": c.partitions})
+        up = health.get(c.id, True)
+        centres.append({"id": c.id, "name": c.name, "has_account": has_account, "up": up,
+                        "partitions": c.partitions})
         centres_json[c.id] = {
             "name": c.name,
             "has_account": has_account,
-            "partitions": {
-                p.name: {
-                    "max_cores": p.max_cores,
-                    "max_memory": format_memory_mb(p.max_memory_mb),
-                    "max_walltime": format_walltime(p.max_walltime_s),
-                    "limits": p.limits_text(),
-                    "gpus": [{"type": g.type, "max": g.max} for g in p.gpus],
-                }
-                for p in c.partitions
-            },
+            "up": up,
+            "partitions": {p.name: _partition_json(p) for p in c.partitions},
         }
+    mine = [p for c in federation.centres if c.accounts.account_for(hub_user) is not None for p in c.partitions]
+    if allow_auto and mine:
+        widest = widest_partition(mine)
+        centres_json[AUTO] = {"name": "Any centre", "has_account": True, "up": True,
+                              "partitions": {"": {**_partition_json(widest),
+                                                  "limits": "the largest any of your centres allows: "
+                                                            + widest.limits_text()}}}
     return _env.get_template("options_form.html").render(
-        centres=centres, centres_json=centres_json, selected=selected
+        centres=centres, centres_json=centres_json, selected=selected, allow_auto=allow_auto and bool(mine),
     )
 
 
-def _initial_choice(federation: Federation, hub_user: str, previous: dict | None) -> dict[str, Any]:
+def _partition_json(p) -> dict[str, Any]:
+    return {
+        "max_cores": p.max_cores,
+        "max_memory": format_memory_mb(p.max_memory_mb),
+        "max_walltime": format_walltime(p.max_walltime_s),
+        "limits": p.limits_text(),
+        "gpus": [{"type": g.type, "max": g.max} for g in p.gpus],
+    }
+
+
+def _initial_choice(federation: Federation, hub_user: str, previous: dict | None, allow_auto: bool) -> dict[str, Any]:
     if previous:
         try:
-            return parse_user_options(federation, previous, hub_user).to_user_options()
+            return parse_user_options(federation, previous, hub_user, allow_auto).to_user_options()
         except ValueError:
             pass
+    if allow_auto and not federation.default_centre:
+        return {"centre": AUTO, "partition": "", "cores": 1, "memory": format_memory_mb(DEFAULT_MEMORY_MB),
+                "walltime": format_walltime(DEFAULT_WALLTIME_S)}
     centre = next((c for c in federation.centres if c.id == federation.default_centre), None) or next(
         (c for c in federation.centres if c.accounts.account_for(hub_user) is not None), federation.centres[0]
     )
@@ -86,5 +103,6 @@ def form_to_options(form_data: dict[str, list]) -> dict[str, Any]:
     return options
 
 
-def options_from_form(federation: Federation, form_data: dict[str, list], hub_user: str) -> SpawnRequest:
-    return parse_user_options(federation, form_to_options(form_data), hub_user)
+def options_from_form(federation: Federation, form_data: dict[str, list], hub_user: str,
+                      allow_auto: bool = False) -> SpawnRequest:
+    return parse_user_options(federation, form_to_options(form_data), hub_user, allow_auto)

@@ -10,9 +10,10 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, Partition
+from .federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, GpuKind, Partition
 from .units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
+AUTO = "auto"  # the centre value that asks FedHub to choose
 ALLOWED_OPTIONS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_WALLTIME_S = 3600
@@ -43,13 +44,14 @@ class SpawnRequest:
 
     def to_user_options(self) -> dict[str, Any]:
         """The canonical JSON form stored as ``user_options`` (re-validates to itself)."""
-        opts: dict[str, Any] = {
-            "centre": self.centre,
-            "partition": self.partition,
+        opts: dict[str, Any] = {"centre": self.centre}
+        if self.partition:
+            opts["partition"] = self.partition
+        opts.update({
             "cores": self.cores,
             "memory": format_memory_mb(self.memory_mb),
             "walltime": format_walltime(self.walltime_s),
-        }
+        })
         if self.gpus:
             opts["gpus"] = self.gpus
             opts["gpu_type"] = self.gpu_type
@@ -68,8 +70,12 @@ class SpawnRequest:
         return asdict(self)
 
 
-def parse_user_options(federation: Federation, options: Any, hub_user: str) -> SpawnRequest:
-    """Validate ``options`` (from the form or the API) for ``hub_user``; raise OptionError."""
+def parse_user_options(federation: Federation, options: Any, hub_user: str, allow_auto: bool = False) -> SpawnRequest:
+    """Validate ``options`` (from the form or the API) for ``hub_user``; raise OptionError.
+
+    With ``allow_auto``, ``"centre": "auto"`` (also the default when the federation names no
+    default centre) is checked against the widest limits among the user's centres and left
+    for placement to resolve (``centre == "auto"``, ``account == ""``)."""
     if options is None:
         options = {}
     if not isinstance(options, dict):
@@ -79,7 +85,13 @@ def parse_user_options(federation: Federation, options: Any, hub_user: str) -> S
         raise OptionError(
             _short(unknown[0]), f"unknown option; allowed options are: {', '.join(ALLOWED_OPTIONS)}"
         )
-    centre = _choose_centre(federation, options.get("centre"))
+    centre_value = options.get("centre")
+    if allow_auto and (centre_value == AUTO or (centre_value in (None, "") and not federation.default_centre)):
+        return _parse_auto(federation, options, hub_user)
+    if centre_value == AUTO:
+        raise OptionError("centre", f"automatic placement is not enabled here; choose one of: "
+                                    f"{', '.join(federation.centre_ids)}")
+    centre = _choose_centre(federation, centre_value)
     account = centre.accounts.account_for(hub_user)
     if account is None:
         raise OptionError(
@@ -97,6 +109,44 @@ def parse_user_options(federation: Federation, options: Any, hub_user: str) -> S
     return SpawnRequest(
         centre=centre.id, partition=partition.name, account=account, cores=cores,
         memory_mb=memory_mb, walltime_s=walltime_s, gpu_type=gpu_type, gpus=gpus,
+    )
+
+
+def _parse_auto(federation: Federation, options: dict, hub_user: str) -> SpawnRequest:
+    centres = [c for c in federation.centres if c.accounts.account_for(hub_user) is not None]
+    if not centres:
+        raise OptionError("centre", "you have no account at any centre of this federation")
+    partitions = [p for c in centres for p in c.partitions]
+    name = options.get("partition")
+    if name not in (None, ""):
+        text = _text("partition", name)
+        partitions = [p for p in partitions if p.name == text]
+        if not partitions:
+            known = sorted({p.name for c in centres for p in c.partitions})
+            raise OptionError("partition", f"no centre of yours has a partition {_short(text)!r}; "
+                                           f"choose one of: {', '.join(known)} or leave it empty")
+    widest = widest_partition(partitions)
+    where = "any centre you have an account at"
+    cores = _whole_number("cores", options.get("cores", 1), 1, widest.max_cores, where)
+    memory_mb = _memory(options.get("memory"), widest, where)
+    walltime_s = _walltime(options.get("walltime"), widest, where)
+    gpu_type, gpus = _gpus(options.get("gpu_type"), options.get("gpus", 0), widest, where)
+    return SpawnRequest(centre=AUTO, partition=partitions[0].name if name not in (None, "") else "",
+                        account="", cores=cores, memory_mb=memory_mb, walltime_s=walltime_s,
+                        gpu_type=gpu_type, gpus=gpus)
+
+
+def widest_partition(partitions: list[Partition]) -> Partition:
+    """A partition with the largest of each limit: what some centre might run."""
+    gpus: dict[str, GpuKind] = {}
+    for p in partitions:
+        for g in p.gpus:
+            if g.type not in gpus or g.max > gpus[g.type].max:
+                gpus[g.type] = g
+    return Partition(
+        name="(any)", max_cores=max(p.max_cores for p in partitions),
+        max_memory_mb=max(p.max_memory_mb for p in partitions),
+        max_walltime_s=max(p.max_walltime_s for p in partitions), gpus=tuple(gpus.values()),
     )
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .federation import ACCOUNT_NAME_RE, GRES_RE, SLURM_NAME_RE, Centre, LocalScheduler, SshScheduler
+from .metrics import SCHEDULER_QUERIES
 from .units import format_walltime
 
 DEFAULT_TIMEOUT_S = 20.0
@@ -146,6 +147,11 @@ def sbatch_argv(job: JobSpec) -> list[str]:
     return argv
 
 
+def estimate_argv(job: JobSpec) -> list[str]:
+    """sbatch --test-only: Slurm's own estimate of when such a job would start (nothing queued)."""
+    return [sbatch_argv(job)[0], "--test-only", *sbatch_argv(job)[2:]]
+
+
 def squeue_argv(job_ids) -> list[str]:
     return ["squeue", "--noheader", "--states=all", f"--jobs={','.join(_checked_job_ids(job_ids))}",
             f"--format={JOB_FORMAT}"]
@@ -175,6 +181,15 @@ def parse_sbatch(stdout: str) -> str:
     if not re.fullmatch(r"\d{1,12}", job_id):
         raise SchedulerError(f"sbatch printed {lines[-1]!r}, not a job id")
     return job_id
+
+
+_TEST_ONLY_RE = re.compile(r"Job \d+ to start at (\S+) using (\d+) processors on nodes (\S+) in partition (\S+)")
+
+
+def parse_estimate(stderr: str) -> datetime | None:
+    """'sbatch: Job 12 to start at 2026-11-24T16:13:19 using 4 processors ...' -> that time."""
+    m = _TEST_ONLY_RE.search(stderr)
+    return _parse_time(m.group(1)) if m else None
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -249,7 +264,11 @@ def slurm_message(stderr: str) -> str:
 
 # --------------------------------------------------------------------------- routes
 
-_BASE_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+def _scheduler_path() -> str:
+    """PATH for Slurm's commands; FEDHUB_SCHEDULER_PATH goes first (site wrappers, or tests
+    counting calls)."""
+    return ":".join(p for p in (os.environ.get("FEDHUB_SCHEDULER_PATH", ""),
+                                "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin") if p)
 
 
 def _job_env(env: dict[str, str] | None) -> dict[str, str]:
@@ -291,7 +310,7 @@ class LocalRoute:
 
     async def run(self, argv: list[str], *, user: str | None, stdin: str | None = None,
                   env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT_S) -> CommandResult:
-        full_env = {"PATH": _BASE_PATH, "LANG": "C.UTF-8", "SLURM_CONF": self.config.slurm_conf,
+        full_env = {"PATH": _scheduler_path(), "LANG": "C.UTF-8", "SLURM_CONF": self.config.slurm_conf,
                     **_job_env(env)}
         kwargs: dict = {}
         cwd = "/"
@@ -354,7 +373,7 @@ class SshRoute:
             )
         job_env = _job_env(env)
         full_argv = self.ssh_argv(argv, user, sorted(job_env))
-        full_env = {"PATH": _BASE_PATH, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root"), **job_env}
+        full_env = {"PATH": _scheduler_path(), "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root"), **job_env}
         try:
             rc, out, err = await _run(full_argv, stdin=stdin, env=full_env, timeout=timeout)
         except asyncio.TimeoutError:
@@ -386,6 +405,7 @@ class SlurmClient:
         self.timeout = timeout
 
     async def _call(self, argv: list[str], user: str | None, **kwargs) -> CommandResult:
+        SCHEDULER_QUERIES.labels(self.centre.id, argv[0]).inc()
         result = await self.route.run(argv, user=user, timeout=self.timeout, **kwargs)
         if result.returncode != 0 and is_unreachable(result):
             raise SchedulerUnreachable(
@@ -398,6 +418,14 @@ class SlurmClient:
         if result.returncode != 0:
             raise SchedulerError(slurm_message(result.stderr))
         return parse_sbatch(result.stdout)
+
+    async def estimate_start(self, job: JobSpec, script: str, user: str) -> datetime:
+        """When Slurm would start ``job`` now; SchedulerError if it never could."""
+        result = await self._call(estimate_argv(job), user, stdin=script)
+        start = parse_estimate(result.stderr)
+        if result.returncode != 0 or start is None:
+            raise SchedulerError(slurm_message(result.stderr))
+        return start
 
     async def jobs(self, job_ids, user: str | None) -> dict[str, JobInfo]:
         """Jobs Slurm still knows; a job missing from the answer is gone."""

@@ -30,6 +30,9 @@ c.FederatedSpawner.start_timeout = 40
 c.FederatedSpawner.http_timeout = 30
 c.FederatedSpawner.cancel_retry_interval = 2
 c.CentreSlurmSpawner.scheduler_timeout = 12
+c.FederatedSpawner.monitor_interval = 3
+c.FederatedSpawner.monitor_grace = 6
+c.FederatedSpawner.failover_pending_timeout = 12
 c.JupyterHub.last_activity_interval = 3600
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}  # POST answers 202 at once; tests follow progress
 """
@@ -42,7 +45,7 @@ def centre_specs() -> list[CentreSpec]:
         CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", partitions=[
             PartitionSpec("batch", 4, "4G", "08:00:00", default=True)]),
         CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, partitions=[
-            PartitionSpec("small", 2, "2G", "01:00:00", default=True)]),
+            PartitionSpec("small", 2, "2G", "01:00:00", charge_rate=0.5, default=True)]),
     ]
 
 
@@ -57,6 +60,7 @@ def centres():
         doc = fed.federation_document()
         broken = json.loads(json.dumps(next(c for c in doc["centres"] if c["id"] == "gamma")))
         broken.update(id="broken", name="Broken", singleuser_cmd="/nonexistent/bin/jupyterhub-singleuser")
+        broken["partitions"] = [dict(p, charge_rate=5.0) for p in broken["partitions"]]  # chosen last
         doc["centres"].append(broken)
         fed.federation_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         fed.hub_port = hub_port
@@ -86,6 +90,23 @@ def squeue(centres: LocalFederation, centre: str, user: str | None = None) -> li
                          text=True, check=True).stdout
     keys = ("job_id", "user", "state", "cpus", "partition", "memory", "time_limit")
     return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line.strip()]
+
+
+def slurm(centres, centre: str, *argv: str, **kwargs) -> str:
+    """Run a Slurm command at a centre as root (what the centre's operators would do)."""
+    conf = centres.centres["gamma" if centre == "broken" else centre].conf
+    return subprocess.run(list(argv), env={**os.environ, "SLURM_CONF": str(conf)}, capture_output=True,
+                          text=True, check=True, **kwargs).stdout.strip()
+
+
+def blocker(centres, centre: str, cpus: int, minutes: int) -> str:
+    """Occupy ``cpus`` at a centre for ``minutes`` (walltime), so Slurm's estimates are known."""
+    partition = {"alpha": "cpu", "beta": "batch", "gamma": "small"}[centre]
+    job = slurm(centres, centre, "sbatch", "--parsable", f"--partition={partition}", f"--cpus-per-task={cpus}",
+                f"--time={minutes}", "--output=/dev/null", "--wrap", "sleep 3600")
+    wait_for(lambda: any(j["job_id"] == job and j["state"] == "RUNNING" for j in squeue(centres, centre)),
+             20, f"the blocker at {centre} to run")
+    return job
 
 
 def live_jobs(centres, centre, user=None):
