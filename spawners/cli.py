@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from .federation import Centre, FederationError, LocalScheduler, load_federation
-from .scheduler import SchedulerError, SchedulerUnreachable, SlurmClient
+from .monitor import CentreWatcher
+from .scheduler import SchedulerError, SchedulerUnreachable
 
 DEFAULT_FEDERATION = os.environ.get(
     "FEDHUB_FEDERATION", str(Path(__file__).resolve().parent.parent / "hub_config" / "federation.yaml")
@@ -26,12 +27,12 @@ DEFAULT_FEDERATION = os.environ.get(
 
 
 async def centre_status(centre: Centre, timeout: float = 15.0) -> dict:
-    """One centre's health and queue figures, as shown by ``fedhub centres``."""
-    client = SlurmClient(centre, timeout=timeout)
+    """One centre's health and queue figures, from the same watcher the hub's monitor uses."""
+    watcher = CentreWatcher(centre, timeout=timeout)
     status: dict = {
         "id": centre.id,
         "name": centre.name,
-        "route": client.route.kind,
+        "route": watcher.client.route.kind,
         "partitions": centre.partition_names,
         "reachable": False,
     }
@@ -39,14 +40,18 @@ async def centre_status(centre: Centre, timeout: float = 15.0) -> dict:
         status["slurm_conf"] = centre.scheduler.slurm_conf
     else:
         status["login_node"] = f"{centre.scheduler.host}:{centre.scheduler.port}"
-    started = time.monotonic()
+    snapshot = await watcher.refresh()  # nothing tracked: one sinfo, which also fills the node figures
+    if not snapshot.answered:
+        status["error"] = snapshot.error
+        return status
     try:
-        nodes, pending = await asyncio.gather(client.nodes(None), client.pending_count(None))
+        pending = await watcher.client.pending_count(None)
     except (SchedulerUnreachable, SchedulerError) as e:
         status["error"] = str(e)
         return status
+    nodes = watcher.nodes.nodes
     status["reachable"] = True
-    status["latency_ms"] = round((time.monotonic() - started) * 1000, 1)
+    status["latency_ms"] = snapshot.latency_ms
     counts = {"idle": 0, "allocated": 0, "mixed": 0, "other": 0}
     for node in nodes:
         state = node.state.rstrip("*~#!%$@^-")
@@ -57,6 +62,7 @@ async def centre_status(centre: Centre, timeout: float = 15.0) -> dict:
         "allocated": sum(n.cpus_allocated for n in nodes),
         "total": sum(n.cpus_total for n in nodes),
     }
+    status["idle_cpus_by_partition"] = {p: watcher.nodes.idle_cpus(p) for p in centre.partition_names}
     status["jobs_pending"] = pending
     return status
 
