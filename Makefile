@@ -15,7 +15,7 @@ JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0
 export FEDHUB_JOBENV := $(JOBENV)
 export FEDHUB_PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
 
-.PHONY: demo test bench deps system-packages clean
+.PHONY: demo test bench deps system-packages clean FORCE
 demo: deps
 	$(VENV)/bin/fedhub demo
 
@@ -24,6 +24,8 @@ test: deps
 
 bench: deps
 	$(VENV)/bin/python benchmarks/spawn_latency.py
+	$(VENV)/bin/python benchmarks/scheduler_load.py
+	$(VENV)/bin/python benchmarks/placement_quality.py
 
 deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(FEDHUB_PROXY)
 
@@ -40,12 +42,17 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
 
-$(JOBENV)/.installed: Makefile
-	$(PY) -m venv $(JOBENV)
-	$(JOBENV)/bin/pip install -q --upgrade pip
-	$(JOBENV)/bin/pip install -q $(JOBENV_PACKAGES)
-	chmod -R a+rX $(JOBENV)
-	touch $@
+# Reinstalled only when the package list changes (the stamp records it).
+$(JOBENV)/.installed: FORCE
+	@if [ "$$(cat $@ 2>/dev/null)" != "$(JOBENV_PACKAGES)" ]; then \
+	  set -e; $(PY) -m venv $(JOBENV); \
+	  $(JOBENV)/bin/pip install -q --upgrade pip; \
+	  $(JOBENV)/bin/pip install -q $(JOBENV_PACKAGES); \
+	  chmod -R a+rX $(JOBENV); \
+	  echo "$(JOBENV_PACKAGES)" > $@; \
+	fi
+
+FORCE:
 
 $(FEDHUB_PROXY):
 	npm install -s --no-fund --no-audit --prefix $(NODE_PREFIX) configurable-http-proxy@5.3.0
