@@ -14,6 +14,7 @@ login node did not answer: never a reason to consider a job gone) versus ``Sched
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import pwd
 import re
@@ -27,7 +28,7 @@ from .units import format_walltime
 
 DEFAULT_TIMEOUT_S = 20.0
 JOB_FORMAT = "%i|%T|%r|%B|%S"
-NODE_FORMAT = "%N|%P|%T|%C|%o"
+NODE_FORMAT = "%N|%P|%T|%C|%o|%m|%e|%G"
 PENDING_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED"}
 RUNNING_STATES = {"RUNNING"}
 # Everything else (COMPLETING, COMPLETED, CANCELLED, FAILED, TIMEOUT, NODE_FAIL, PREEMPTED,
@@ -105,6 +106,9 @@ class NodeInfo:
     cpus_idle: int
     cpus_total: int
     address: str
+    memory_mb: int = 0  # RealMemory
+    free_memory_mb: int = 0  # as the node's OS reports it
+    gres: str = ""  # e.g. "gpu:a100:4", "(null)" -> ""
 
 
 # --------------------------------------------------------------------------- builders
@@ -229,17 +233,20 @@ def parse_sinfo_nodes(stdout: str) -> list[NodeInfo]:
     nodes: dict[str, NodeInfo] = {}
     for line in stdout.splitlines():
         parts = line.strip().split("|")
-        if len(parts) != 5:
+        if len(parts) != 8:
             continue
-        name, partition, state, cpus, address = parts
+        name, partition, state, cpus, address, memory, free, gres = parts
         partition = partition.rstrip("*")
         if name in nodes:
-            old = nodes[name]
-            nodes[name] = NodeInfo(name, old.partitions + (partition,), old.state, old.cpus_allocated,
-                                   old.cpus_idle, old.cpus_total, old.address)
+            nodes[name] = dataclasses.replace(nodes[name], partitions=nodes[name].partitions + (partition,))
         else:
-            nodes[name] = NodeInfo(name, (partition,), state, *_cpu_counts(cpus), address)
+            nodes[name] = NodeInfo(name, (partition,), state, *_cpu_counts(cpus), address,
+                                   _int(memory), _int(free), "" if gres in ("(null)", "") else gres)
     return list(nodes.values())
+
+
+def _int(text: str) -> int:
+    return int(text) if text.strip().isdigit() else 0
 
 
 def parse_pending(stdout: str) -> int:

@@ -109,6 +109,11 @@ def blocker(centres, centre: str, cpus: int, minutes: int) -> str:
     return job
 
 
+def jobs_everywhere(centres, user) -> dict[str, list[dict]]:
+    """The user's live jobs at every centre (asked of each centre's Slurm)."""
+    return {c: live_jobs(centres, c, user) for c in centres.centres}
+
+
 def live_jobs(centres, centre, user=None):
     return [j for j in squeue(centres, centre, user) if j["state"] in ("PENDING", "RUNNING", "CONFIGURING")]
 

@@ -7,7 +7,7 @@ import re
 import pytest
 import requests
 
-from conftest import TEST_USERS, blocker, live_jobs, slurm, wait_for
+from conftest import TEST_USERS, blocker, jobs_everywhere, live_jobs, slurm, wait_for
 
 U1, U2, U3 = TEST_USERS
 SMALL = {"centre": "auto", "cores": 1, "memory": "512M", "walltime": "00:10:00"}
@@ -49,8 +49,8 @@ def test_auto_moves_on_when_the_job_stays_pending(api, centres):
     assert chosen_line(messages).startswith("Centre gamma chosen (small): starts now.")
     assert re.search(r"job \d+ still pending at Gamma after 1\d s \(PartitionDown\)\. Cancelled there; trying alpha", joined), joined
     assert messages[-1].startswith("Server ready"), messages
-    assert live_jobs(centres, "gamma", U2) == []
-    assert len(live_jobs(centres, "alpha", U2)) == 1
+    everywhere = jobs_everywhere(centres, U2)
+    assert len(everywhere["alpha"]) == 1 and everywhere["beta"] == everywhere["gamma"] == []
 
 
 def test_auto_moves_on_when_the_centre_dies_mid_spawn(api, centres):
@@ -70,6 +70,8 @@ def test_auto_moves_on_when_the_centre_dies_mid_spawn(api, centres):
     # the scancel owed to gamma lands once it answers again: no orphan there
     wait_for(lambda: live_jobs(centres, "gamma", U3) == [], 40, "the owed scancel at gamma")
     slurm(centres, "gamma", "scontrol", "update", "PartitionName=small", "State=UP")
+    everywhere = jobs_everywhere(centres, U3)
+    assert len(everywhere["alpha"]) == 1 and everywhere["beta"] == everywhere["gamma"] == []
     assert api.server(U3)["state"]["centre"] == "alpha"
 
 

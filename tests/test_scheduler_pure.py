@@ -64,10 +64,14 @@ def test_parse_squeue_real_lines():
 
 
 def test_parse_sinfo_merges_partitions_of_a_node():
-    out = "alpha-n1|cpu*|mixed|2/2/0/4|127.0.0.1\nalpha-n1|debug|mixed|2/2/0/4|127.0.0.1\n"
-    (node,) = parse_sinfo_nodes(out)
+    out = ("alpha-n1|cpu*|mixed|2/2/0/4|127.0.0.1|8192|5120|(null)\n"
+           "alpha-n1|debug|mixed|2/2/0/4|127.0.0.1|8192|5120|(null)\n"
+           "gpu-n1|gpu|idle|0/8/0/8|10.0.0.9|65536|N/A|gpu:a100:4\n")
+    node, gpu = parse_sinfo_nodes(out)
     assert node.partitions == ("cpu", "debug")
     assert (node.cpus_allocated, node.cpus_idle, node.cpus_total, node.address) == (2, 2, 4, "127.0.0.1")
+    assert (node.memory_mb, node.free_memory_mb, node.gres) == (8192, 5120, "")
+    assert (gpu.gres, gpu.free_memory_mb) == ("gpu:a100:4", 0)
     assert parse_pending("1|cpu\n2|cpu\n") == 2
 
 
