@@ -15,7 +15,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -26,25 +25,13 @@ from batchspawner import SlurmSpawner  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
 from spawners.federated import FederatedSpawner  # noqa: E402
-from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
+from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec, counting_wrappers  # noqa: E402
 
 SCALE = 10  # 60 s of JupyterHub time = 6 s here
 POLL_S = 30 / SCALE
 MONITOR_S = 20 / SCALE
 WINDOW_S = 60 / SCALE
 USER = "fhbench"
-
-
-def counting_wrappers() -> tuple[Path, Path]:
-    wrap = Path(tempfile.mkdtemp(prefix="fedhub-count-", dir="/tmp"))
-    wrap.chmod(0o755)
-    log = wrap / "calls.log"
-    log.touch()
-    log.chmod(0o666)
-    for cmd in ("squeue", "sinfo", "sbatch", "scancel"):
-        (wrap / cmd).write_text(f'#!/bin/sh\necho {cmd} >> {log}\nexec /usr/bin/{cmd} "$@"\n')
-        (wrap / cmd).chmod(0o755)
-    return wrap, log
 
 
 async def steady_state_calls(spawners, log: Path) -> int:

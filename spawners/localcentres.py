@@ -279,6 +279,21 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def counting_wrappers() -> tuple[Path, Path]:
+    """A directory of squeue/sinfo/sbatch/scancel that log each call to a file, then run the real
+    command: put it first on FEDHUB_SCHEDULER_PATH (or PATH) to count scheduler load."""
+    wrap = Path(tempfile.mkdtemp(prefix="fedhub-count-", dir="/tmp"))
+    wrap.chmod(0o755)
+    log = wrap / "calls.log"
+    log.touch()
+    log.chmod(0o666)
+    for cmd in ("squeue", "sinfo", "sbatch", "scancel"):
+        script = wrap / cmd
+        script.write_text(f'#!/bin/sh\necho {cmd} >> {log}\nexec /usr/bin/{cmd} "$@"\n')
+        script.chmod(0o755)
+    return wrap, log
+
+
 def munge_running() -> bool:
     return MUNGE_SOCKET.exists() and subprocess.run(
         ["munge", "-n"], capture_output=True

@@ -12,7 +12,6 @@ import os
 import secrets
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests

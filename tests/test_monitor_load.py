@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
-from pathlib import Path
 from types import SimpleNamespace
 
 from traitlets.config import Config
 
 from conftest import slurm
 from spawners.federated import FederatedSpawner
-
-
-def counting_wrappers() -> tuple[Path, Path]:
-    """A directory of squeue/sinfo/sbatch/scancel that log each call, then run the real one."""
-    wrap = Path(tempfile.mkdtemp(prefix="fedhub-count-", dir="/tmp"))
-    wrap.chmod(0o755)
-    log = wrap / "calls.log"
-    log.touch()
-    log.chmod(0o666)
-    for cmd in ("squeue", "sinfo", "sbatch", "scancel"):
-        script = wrap / cmd
-        script.write_text(f'#!/bin/sh\necho {cmd} >> {log}\nexec /usr/bin/{cmd} "$@"\n')
-        script.chmod(0o755)
-    return wrap, log
+from spawners.localcentres import counting_wrappers
 
 
 def test_hundred_servers_cost_one_query_per_centre_interval(centres, monkeypatch):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import requests
 
 from conftest import TEST_USERS, blocker, jobs_everywhere, live_jobs, slurm, wait_for
