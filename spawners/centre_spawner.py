@@ -156,9 +156,11 @@ set -euo pipefail
         if r.gpus:
             kind = self.centre.partition(r.partition).gpu(r.gpu_type)
             gres = f"{kind.gres}:{r.gpus}"
+        accounting = self.centre.accounting
         return JobSpec(
             name=f"fedhub-{self.req_username}", partition=r.partition, cores=r.cores,
             memory_mb=r.memory_mb, walltime_s=r.walltime_s, gres=gres, output=self.job_output,
+            account=accounting.charge_account(self.user.name) if accounting else None,
         )
 
     async def _get_batch_script(self, **subvars):

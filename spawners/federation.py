@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,26 @@ class AccountMapping:
 
 
 @dataclass(frozen=True)
+class Accounting:
+    """Which Slurm account (-A) a user charges at a centre, and the allocation period."""
+
+    account_template: str = "{username}"
+    account_map: dict[str, str] = field(default_factory=dict)
+    period: str = "monthly"  # monthly, yearly, or the period's first day (YYYY-MM-DD)
+
+    def charge_account(self, hub_user: str) -> str | None:
+        name = self.account_map.get(hub_user) or self.account_template.format(username=hub_user)
+        return name if SLURM_NAME_RE.match(name) else None
+
+    def period_start(self, now: datetime) -> datetime:
+        if self.period == "monthly":
+            return datetime(now.year, now.month, 1)
+        if self.period == "yearly":
+            return datetime(now.year, 1, 1)
+        return datetime.fromisoformat(self.period)
+
+
+@dataclass(frozen=True)
 class Centre:
     id: str
     name: str
@@ -118,6 +139,7 @@ class Centre:
     accounts: AccountMapping = field(default_factory=AccountMapping)
     node_addresses: dict[str, str] = field(default_factory=dict)
     job_prologue: str = ""
+    accounting: Accounting | None = None  # None: the centre keeps no accounts FedHub reads
 
     def partition(self, name: str) -> Partition | None:
         return next((p for p in self.partitions if p.name == name), None)
@@ -232,7 +254,7 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
         path,
         allowed={
             "id", "name", "scheduler", "hub_connect_url", "partitions", "singleuser_cmd",
-            "accounts", "node_addresses", "job_prologue",
+            "accounts", "node_addresses", "job_prologue", "accounting",
         },
     )
     cid = r.text(
@@ -268,11 +290,35 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
     prologue = raw.get("job_prologue", "") or ""
     if not isinstance(prologue, str):
         r.fail(f"{path}.job_prologue", "must be a string of shell lines run before the server")
+    accounting = None
+    if raw.get("accounting") is not None:
+        accounting = _parse_accounting(r, raw["accounting"], f"{path}.accounting")
     return Centre(
         id=cid, name=name, scheduler=scheduler, hub_connect_url=hub_url.rstrip("/"),
         partitions=partitions, singleuser_cmd=cmd, accounts=accounts,
-        node_addresses=node_addresses, job_prologue=prologue,
+        node_addresses=node_addresses, job_prologue=prologue, accounting=accounting,
     )
+
+
+def _parse_accounting(r: _Reader, raw: Any, path: str) -> Accounting:
+    r.mapping(raw, path, allowed={"account_template", "account_map", "period"})
+    template = raw.get("account_template", "{username}")
+    r.text(template, f"{path}.account_template")
+    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    if not fields <= {"username"}:
+        r.fail(f"{path}.account_template", f"{template!r} may only use {{username}}, e.g. 'proj_{{username}}'")
+    mapping = raw.get("account_map", {}) or {}
+    if not isinstance(mapping, dict):
+        r.fail(f"{path}.account_map", "must map hub user names to Slurm account names")
+    for hub_user, account in mapping.items():
+        r.text(account, f"{path}.account_map.{hub_user}", SLURM_NAME_RE, "use a Slurm account name")
+    period = str(raw.get("period", "monthly"))
+    if period not in ("monthly", "yearly"):
+        try:
+            datetime.fromisoformat(period)
+        except ValueError:
+            r.fail(f"{path}.period", f"{period!r} is not monthly, yearly or a date such as 2026-01-01")
+    return Accounting(account_template=template, account_map={str(k): v for k, v in mapping.items()}, period=period)
 
 
 def _parse_scheduler(r: _Reader, raw: Any, path: str) -> LocalScheduler | SshScheduler:

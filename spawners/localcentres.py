@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -46,6 +47,7 @@ class CentreSpec:
     route: str = "local"  # or "ssh"
     account_template: str | None = None
     account_map: dict[str, str] = field(default_factory=dict)
+    accounting: bool = False  # slurmdbd accounting with enforced associations and limits
 
 
 def demo_centres() -> list[CentreSpec]:
@@ -139,7 +141,7 @@ class RunningCentre:
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
 
-    def write_config(self, first_job_id: int) -> None:
+    def write_config(self, first_job_id: int, dbd_port: int | None = None) -> None:
         for sub in ("state", "spool", "log"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         s = self.spec
@@ -172,7 +174,16 @@ class RunningCentre:
             "SlurmctldTimeout=30",
             "MessageTimeout=5",
             f"FirstJobId={first_job_id}",
-            "JobAcctGatherType=jobacct_gather/none",
+            *([
+                "AccountingStorageType=accounting_storage/slurmdbd",
+                "AccountingStorageHost=127.0.0.1",
+                f"AccountingStoragePort={dbd_port}",
+                "AccountingStorageEnforce=associations,limits",
+                "AccountingStorageTRES=gres/gpu",
+                "JobAcctGatherType=jobacct_gather/linux",
+                "JobAcctGatherFrequency=30",
+                "PriorityType=priority/multifactor",
+            ] if dbd_port else ["JobAcctGatherType=jobacct_gather/none"]),
             f"NodeName={self.node} NodeHostname={self.hostname} NodeAddr=127.0.0.1 "
             f"CPUs={s.cpus} RealMemory={s.memory_mb} State=UNKNOWN",
         ]
@@ -224,6 +235,66 @@ class RunningCentre:
     def stop(self) -> None:
         self.cancel_all_jobs()
         _wait_gone(self.signal_daemons())
+
+
+class Accounting:
+    """One private MariaDB and one slurmdbd, serving every centre that keeps accounts."""
+
+    def __init__(self, root: Path):
+        self.dir = root / "accounting"
+        self.run = self.dir / "run"  # written by mariadbd, which runs as mysql
+        self.db_port = free_port()
+        self.dbd_port = free_port()
+        self.password = secrets.token_hex(12)
+
+    def start(self) -> None:
+        (self.dir / "db").mkdir(parents=True, exist_ok=True)
+        self.run.mkdir(exist_ok=True)
+        shutil.chown(self.dir / "db", "mysql", "mysql")
+        shutil.chown(self.run, "mysql", "mysql")
+        subprocess.run(["mariadb-install-db", f"--datadir={self.dir / 'db'}", "--user=mysql",
+                        "--auth-root-authentication-method=socket", "--skip-test-db"],
+                       check=True, capture_output=True)
+        subprocess.Popen(
+            ["/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.dir / 'db'}",
+             f"--socket={self.run / 'mysql.sock'}", f"--port={self.db_port}", "--bind-address=127.0.0.1",
+             "--user=mysql", f"--pid-file={self.run / 'mysql.pid'}", f"--log-error={self.run / 'mysql.err'}",
+             "--innodb-buffer-pool-size=64M", "--skip-log-bin"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        _wait_for(lambda: (self.run / "mysql.sock").exists(), 30, "MariaDB for slurmdbd")
+        grants = "".join(
+            f"CREATE USER 'slurm'@'{h}' IDENTIFIED BY '{self.password}'; "
+            f"GRANT ALL ON slurm_acct_db.* TO 'slurm'@'{h}'; " for h in ("127.0.0.1", "localhost"))
+        subprocess.run(["mariadb", "--no-defaults", "-S", str(self.run / "mysql.sock"), "-u", "root", "-e", grants],
+                       check=True, capture_output=True)
+        conf = self.dir / "slurmdbd.conf"
+        conf.write_text("\n".join([
+            "DbdHost=localhost", "DbdAddr=127.0.0.1", f"DbdPort={self.dbd_port}", "SlurmUser=root",
+            "AuthType=auth/munge", "StorageType=accounting_storage/mysql", "StorageHost=127.0.0.1",
+            f"StoragePort={self.db_port}", "StorageUser=slurm", f"StoragePass={self.password}",
+            "StorageLoc=slurm_acct_db", f"PidFile={self.dir / 'slurmdbd.pid'}",
+            f"LogFile={self.dir / 'slurmdbd.log'}",
+        ]) + "\n")
+        conf.chmod(0o600)
+        (self.dir / "slurm.conf").write_text("ClusterName=slurmdbd\n")  # slurmdbd looks beside SLURM_CONF
+        subprocess.run(["/usr/sbin/slurmdbd"], env={**os.environ, "SLURM_CONF": str(self.dir / "slurm.conf")},
+                       check=True)
+        _wait_for(lambda: _port_open(self.dbd_port), 30, "slurmdbd")
+
+    def register(self, centres: list["RunningCentre"], users: dict[str, str]) -> None:
+        """Clusters, one Slurm account per user (``users``: unix user -> account) at each."""
+        sacctmgr = lambda *args: subprocess.run(  # noqa: E731
+            ["sacctmgr", "-i", *args], env=centres[0].env, check=True, capture_output=True, text=True)
+        names = ",".join(c.spec.id for c in centres)
+        sacctmgr("add", "cluster", *[c.spec.id for c in centres])
+        for account in sorted(set(users.values())):
+            sacctmgr("add", "account", account, f"cluster={names}")
+        for user, account in sorted(users.items()):
+            sacctmgr("add", "user", user, f"account={account}", f"defaultaccount={account}", f"cluster={names}")
+
+    def stop(self) -> list[int | None]:
+        return [_signal_pidfile(self.dir / "slurmdbd.pid"), _signal_pidfile(self.run / "mysql.pid")]
 
 
 class LoginNode:
@@ -313,6 +384,7 @@ class LocalFederation:
         self.hostname = socket.gethostname().split(".")[0]
         self.centres: dict[str, RunningCentre] = {}
         self.login_nodes: dict[str, LoginNode] = {}
+        self.accounting: Accounting | None = None
         self.started_munge = False
         self.federation_file = self.root / "federation.yaml"
         self.hub_key = self.root / "ssh" / "hub_ed25519"
@@ -341,10 +413,20 @@ class LocalFederation:
         for user in self.users:
             ensure_unix_user(user)
         self._start_munge()
+        if any(s.accounting for s in self.specs):
+            self.accounting = Accounting(self.root)
+            self.accounting.start()
         for i, spec in enumerate(self.specs):
             centre = RunningCentre(spec, self.root, self.hostname)
-            centre.write_config(first_job_id=(i + 1) * 100_000)
+            centre.write_config(first_job_id=(i + 1) * 100_000,
+                                dbd_port=self.accounting.dbd_port if spec.accounting else None)
             self.centres[spec.id] = centre
+        accounted = [self.centres[s.id] for s in self.specs if s.accounting]
+        if accounted:
+            # root (blockers, the monitor) has an association from the start
+            everyone = {QUERY_USER: "fedhub", **{u: self.slurm_account(u) for u in self.users}}
+            self.accounting.register(accounted, everyone)
+        for centre in self.centres.values():
             centre.start()
         if any(s.route == "ssh" for s in self.specs):
             ensure_unix_user(QUERY_USER)
@@ -352,6 +434,11 @@ class LocalFederation:
         for centre in self.centres.values():
             centre.wait_ready()
         self.write_federation_file()
+
+    @staticmethod
+    def slurm_account(user: str) -> str:
+        """The Slurm account a local user charges (the federation file's default template)."""
+        return f"proj_{user}"
 
     def _start_munge(self) -> None:
         if munge_running():
@@ -408,6 +495,8 @@ class LocalFederation:
             }
             if accounts:
                 entry["accounts"] = accounts
+            if spec.accounting:
+                entry["accounting"] = {"account_template": self.slurm_account("{username}"), "period": "monthly"}
             centres.append(entry)
         return {"version": 1, "centres": centres}
 
@@ -427,6 +516,8 @@ class LocalFederation:
         pids = [_signal_pidfile(node.dir / "sshd.pid") for node in self.login_nodes.values()]
         for centre in self.centres.values():
             pids += centre.signal_daemons()
+        if self.accounting is not None:
+            pids += self.accounting.stop()
         _wait_gone(pids)
         if self.started_munge:
             subprocess.run(["pkill", "-TERM", "-u", "munge", "-x", "munged"], capture_output=True)

@@ -74,6 +74,7 @@ class JobSpec:
     walltime_s: int
     gres: str | None = None  # e.g. "gpu:a100:2"
     output: str = "fedhub-%j.log"
+    account: str | None = None  # the Slurm account charged (sbatch --account)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,8 @@ def sbatch_argv(job: JobSpec) -> list[str]:
     ]
     if job.gres:
         argv.append(f"--gres={_checked(_GRES_REQUEST_RE, job.gres, 'gres')}")
+    if job.account:
+        argv.append(f"--account={_checked(SLURM_NAME_RE, job.account, 'account')}")
     return argv
 
 
@@ -419,6 +422,13 @@ class SlurmClient:
                 f"{self.centre.id}: controller did not answer {argv[0]}: {slurm_message(result.stderr)}"
             )
         return result
+
+    async def query(self, argv: list[str]) -> str:
+        """A centre-wide read-only command (run as the hub, or the ssh route's query_user)."""
+        result = await self._call(argv, None)
+        if result.returncode != 0:
+            raise SchedulerError(f"{self.centre.id}: {argv[0]} failed: {slurm_message(result.stderr)}")
+        return result.stdout
 
     async def submit(self, job: JobSpec, script: str, user: str, env: dict[str, str]) -> str:
         result = await self._call(sbatch_argv(job), user, stdin=script, env=env)

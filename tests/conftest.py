@@ -1,7 +1,8 @@
 """Fixtures: real Slurm centres on loopback (the demo's own code) and a real JupyterHub.
 
 The centres: alpha (local, 4 CPUs), beta (through an ssh login node, 4 CPUs), gamma (local,
-2 CPUs, easy to fill). ``broken`` is a fourth federation entry pointing at gamma's cluster
+2 CPUs, easy to fill); alpha and gamma keep accounts in a real slurmdbd (enforced associations
+and limits). ``broken`` is a fourth federation entry pointing at gamma's cluster
 with a notebook command that does not exist, so its jobs die at once.
 """
 
@@ -39,11 +40,11 @@ c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}  # POST answers 202 at
 
 def centre_specs() -> list[CentreSpec]:
     return [
-        CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, partitions=[
+        CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, accounting=True, partitions=[
             PartitionSpec("cpu", 4, "4G", "04:00:00", default=True), PartitionSpec("debug", 2, "1G", "00:30:00")]),
         CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", partitions=[
             PartitionSpec("batch", 4, "4G", "08:00:00", default=True)]),
-        CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, partitions=[
+        CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, accounting=True, partitions=[
             PartitionSpec("small", 2, "2G", "01:00:00", charge_rate=0.5, default=True)]),
     ]
 

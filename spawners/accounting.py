@@ -1,0 +1,166 @@
+"""Allocations from each centre's Slurm accounting: usage and limits, for every user at once.
+
+Per centre and refresh there are exactly two queries, whatever the number of users: one
+``sacct`` for all jobs of the allocation period (CPU-seconds, and GPU-seconds from AllocTRES ×
+elapsed time) and one ``sacctmgr show associations`` for the limits (GrpTRESMins on the
+user's association and on the account). sacct is preferred over sreport (which misses the
+current hour) and sshare (which undercounts finished jobs). Builders and parsers are pure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from .federation import Centre
+from .scheduler import SlurmClient
+
+_GPU_RE = re.compile(r"gres/gpu(?::[^=,]+)?=(\d+)")
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_seconds: int = 0
+    gpu_seconds: int = 0
+
+
+@dataclass(frozen=True)
+class Limit:
+    cpu_minutes: int | None = None  # GrpTRESMins cpu=
+    gpu_minutes: int | None = None  # GrpTRESMins gres/gpu=
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """One user's allocation at one centre, as read at ``read_at``."""
+
+    centre: str
+    user: str  # the user's account name at the centre
+    account: str  # the Slurm account charged
+    period_start: datetime
+    read_at: datetime
+    core_hours_used: float
+    core_hours_limit: float | None
+    gpu_hours_used: float
+    gpu_hours_limit: float | None
+
+    @property
+    def core_hours_remaining(self) -> float | None:
+        return None if self.core_hours_limit is None else max(0.0, self.core_hours_limit - self.core_hours_used)
+
+    @property
+    def percent_used(self) -> float | None:
+        if not self.core_hours_limit:
+            return None
+        return round(100 * self.core_hours_used / self.core_hours_limit, 1)
+
+    @property
+    def used_up(self) -> bool:
+        return self.core_hours_limit is not None and self.core_hours_used >= self.core_hours_limit
+
+    def as_dict(self) -> dict:
+        return {
+            "centre": self.centre, "user": self.user, "account": self.account,
+            "period_start": self.period_start.isoformat(), "read_at": self.read_at.isoformat(),
+            "core_hours": {"used": round(self.core_hours_used, 4), "limit": self.core_hours_limit,
+                           "remaining": self.core_hours_remaining, "percent": self.percent_used},
+            "gpu_hours": {"used": round(self.gpu_hours_used, 4), "limit": self.gpu_hours_limit},
+        }
+
+
+def sacct_usage_argv(cluster: str, since: datetime) -> list[str]:
+    return ["sacct", "--allusers", "--allocations", "--noheader", "--parsable2", f"--clusters={cluster}",
+            "--format=User,Account,CPUTimeRAW,ElapsedRaw,AllocTRES",
+            f"--starttime={since:%Y-%m-%dT%H:%M:%S}", "--endtime=now"]
+
+
+def limits_argv(cluster: str) -> list[str]:
+    return ["sacctmgr", "--noheader", "--parsable2", "show", "associations", f"cluster={cluster}",
+            "format=Account,User,GrpTRESMins"]
+
+
+def parse_usage(stdout: str) -> dict[tuple[str, str], Usage]:
+    """(user, account) -> CPU- and GPU-seconds of the period's jobs."""
+    totals: dict[tuple[str, str], list[int]] = {}
+    for line in stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) != 5 or not parts[0]:
+            continue
+        user, account, cpu, elapsed, tres = parts
+        gpus = sum(int(n) for n in _GPU_RE.findall(tres))
+        t = totals.setdefault((user, account), [0, 0])
+        t[0] += int(cpu) if cpu.isdigit() else 0
+        t[1] += gpus * (int(elapsed) if elapsed.isdigit() else 0)
+    return {k: Usage(*v) for k, v in totals.items()}
+
+
+def _tres_minutes(text: str, name: str) -> int | None:
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        if key == name and value.isdigit():
+            return int(value)
+    return None
+
+
+def parse_limits(stdout: str) -> dict[tuple[str, str], Limit]:
+    """(account, user or '' for the account itself) -> GrpTRESMins limits."""
+    limits = {}
+    for line in stdout.splitlines():
+        parts = line.split("|")
+        if len(parts) != 3:
+            continue
+        account, user, tres = parts
+        limits[(account, user)] = Limit(_tres_minutes(tres, "cpu"), _tres_minutes(tres, "gres/gpu"))
+    return limits
+
+
+def allocations(centre: Centre, usage: dict[tuple[str, str], Usage], limits: dict[tuple[str, str], Limit],
+                hub_users: list[str], period_start: datetime, read_at: datetime) -> dict[str, Allocation]:
+    """Per hub user: their usage against the tighter of their own and their account's limit."""
+    result = {}
+    for hub_user in hub_users:
+        user = centre.accounts.account_for(hub_user)
+        account = centre.accounting.charge_account(hub_user) if centre.accounting else None
+        if user is None or account is None:
+            continue
+        mine = usage.get((user, account), Usage())
+        account_total = Usage(sum(u.cpu_seconds for (_, a), u in usage.items() if a == account),
+                              sum(u.gpu_seconds for (_, a), u in usage.items() if a == account))
+        own, shared = limits.get((account, user), Limit()), limits.get((account, ""), Limit())
+        core_limit, core_used = _tightest(mine.cpu_seconds, own.cpu_minutes, account_total.cpu_seconds, shared.cpu_minutes)
+        gpu_limit, gpu_used = _tightest(mine.gpu_seconds, own.gpu_minutes, account_total.gpu_seconds, shared.gpu_minutes)
+        result[hub_user] = Allocation(
+            centre=centre.id, user=user, account=account, period_start=period_start, read_at=read_at,
+            core_hours_used=core_used, core_hours_limit=core_limit,
+            gpu_hours_used=gpu_used, gpu_hours_limit=gpu_limit,
+        )
+    return result
+
+
+def _tightest(own_used_s: int, own_limit_min: int | None, shared_used_s: int,
+              shared_limit_min: int | None) -> tuple[float | None, float]:
+    """(limit, used) in hours of whichever limit leaves less: the user's own or the account's."""
+    candidates = []
+    if own_limit_min is not None:
+        candidates.append((own_limit_min / 60, own_used_s / 3600))
+    if shared_limit_min is not None:
+        candidates.append((shared_limit_min / 60, shared_used_s / 3600))
+    if not candidates:
+        return None, own_used_s / 3600
+    return min(candidates, key=lambda c: c[0] - c[1])
+
+
+async def read_centre(client: SlurmClient, hub_users: list[str], now: datetime | None = None) -> dict[str, Allocation]:
+    """Every listed user's allocation at the client's centre: one sacct and one sacctmgr call."""
+    centre = client.centre
+    if centre.accounting is None:
+        return {}
+    now = now or datetime.now()
+    since = centre.accounting.period_start(now)
+    usage_out, limits_out = await asyncio.gather(
+        client.query(sacct_usage_argv(centre.id, since)), client.query(limits_argv(centre.id))
+    )
+    return allocations(centre, parse_usage(usage_out), parse_limits(limits_out), hub_users, since, now)
+
