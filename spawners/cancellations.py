@@ -90,4 +90,6 @@ class CancelBacklog:
             try:
                 await self.retry_once()
             except Exception:
+                if asyncio.current_task().cancelling():
+                    raise
                 log.exception("retrying owed scancels failed")

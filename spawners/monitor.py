@@ -141,6 +141,8 @@ class CentreWatcher:
             try:
                 await self.refresh()
             except Exception:
+                if asyncio.current_task().cancelling():
+                    raise  # being stopped: never swallow the cancellation
                 log.exception("Monitor of centre %s failed a refresh", self.centre.id)
             self._wake.clear()
             try:

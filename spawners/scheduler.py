@@ -301,7 +301,10 @@ async def _run(argv: list[str], *, stdin: str | None, env: dict[str, str], timeo
             proc.communicate(stdin.encode() if stdin is not None else None), timeout
         )
     except (asyncio.TimeoutError, asyncio.CancelledError):
-        proc.kill()
+        try:
+            proc.kill()
+        except ProcessLookupError:  # it ended meanwhile; the cancellation must still propagate
+            pass
         await proc.wait()
         raise
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
