@@ -152,15 +152,20 @@ def _tightest(own_used_s: int, own_limit_min: int | None, shared_used_s: int,
     return min(candidates, key=lambda c: c[0] - c[1])
 
 
+async def read_raw(client: SlurmClient, since: datetime) -> tuple[dict, dict]:
+    """(usage, limits) of every user at the client's centre: one sacct and one sacctmgr call."""
+    usage_out, limits_out = await asyncio.gather(
+        client.query(sacct_usage_argv(client.centre.id, since)), client.query(limits_argv(client.centre.id))
+    )
+    return parse_usage(usage_out), parse_limits(limits_out)
+
+
 async def read_centre(client: SlurmClient, hub_users: list[str], now: datetime | None = None) -> dict[str, Allocation]:
-    """Every listed user's allocation at the client's centre: one sacct and one sacctmgr call."""
+    """Every listed user's allocation at the client's centre, read now."""
     centre = client.centre
     if centre.accounting is None:
         return {}
     now = now or datetime.now()
     since = centre.accounting.period_start(now)
-    usage_out, limits_out = await asyncio.gather(
-        client.query(sacct_usage_argv(centre.id, since)), client.query(limits_argv(centre.id))
-    )
-    return allocations(centre, parse_usage(usage_out), parse_limits(limits_out), hub_users, since, now)
-
+    usage, limits = await read_raw(client, since)
+    return allocations(centre, usage, limits, hub_users, since, now)

@@ -30,12 +30,14 @@ from .metrics import FAILOVERS, PLACEMENT_SECONDS, PLACEMENTS, SPAWNS
 from .monitor import FederationMonitor
 from .placement import Decision, decide, estimate_all, fitting_options
 from .progress import ProgressLog
+from .quota import QuotaCache
 from .federation import Federation, FederationError, load_federation
 from .form import options_from_form, render_options_form
 from .options import AUTO, OptionError, SpawnRequest, parse_user_options
 from .state import StateError, make_state, upgrade_state
 
 _federations: dict[str, Federation] = {}
+_quota_caches: dict[tuple, QuotaCache] = {}
 
 # Spawner attributes JupyterHub sets on the spawner it creates; the child gets the same.
 _INHERITED_TRAITS = (
@@ -121,10 +123,14 @@ class FederatedSpawner(WrapSpawner):
         30.0, help="Seconds a centre may fail to answer before it is marked down."
     ).tag(config=True)
 
+    quota_max_age = Float(
+        60.0, help="Seconds allocation figures are reused before a centre's accounting is read again."
+    ).tag(config=True)
+
     quota_hook = Any(
         None, allow_none=True,
         help="Callable (hub_user, centre_id) -> fraction of allocation left (0-1) or None. Placement "
-        "skips centres at 0 and prefers more left.",
+        "skips centres at 0 and prefers more left. Default: the centres' Slurm accounting.",
     ).tag(config=True)
 
     @validate("federation_file")
@@ -160,6 +166,29 @@ class FederatedSpawner(WrapSpawner):
     @property
     def monitor(self) -> FederationMonitor:
         return FederationMonitor.of(self.federation, interval=self.monitor_interval, grace=self.monitor_grace)
+
+    @property
+    def quota(self) -> QuotaCache:
+        return _quota_caches.setdefault((id(self.federation), self.quota_max_age),
+                                        QuotaCache(self.federation, max_age=self.quota_max_age))
+
+    async def _check_allocation(self, request: SpawnRequest) -> None:
+        """Refuse, before anything is submitted, a spawn at a centre whose allocation is used up."""
+        figures = await self.quota.for_user(self.user.name)
+        allocation = figures.get(request.centre, (None, None))[0]
+        if allocation is None or not allocation.used_up:
+            return
+        others = [cid for cid, (a, _) in figures.items() if a is not None and not a.used_up]
+        others += [c.id for c in self.federation.centres if c.id not in figures and c.id != request.centre
+                   and c.accounts.account_for(self.user.name) is not None]
+        raise user_error(
+            f"Your allocation {allocation.account} at {self.federation.centre(request.centre).name} is used up: "
+            f"{allocation.core_hours_used:.2f} of {allocation.core_hours_limit:g} core-hours this period "
+            f"(since {allocation.period_start:%Y-%m-%d}). "
+            + (f"Centres where you still have allocation: {', '.join(others)}." if others
+               else "You have no allocation left at any centre."),
+            reason="allocation-used-up", status_code=403,
+        )
 
     @property
     def cancel_backlog(self) -> CancelBacklog:
@@ -236,6 +265,7 @@ class FederatedSpawner(WrapSpawner):
         try:
             if self.request.centre == AUTO:
                 return await self._start_anywhere(self.request)
+            await self._check_allocation(self.request)
             return await self._start_at(self.request)
         finally:
             self.progress_log.finish()
@@ -264,10 +294,14 @@ class FederatedSpawner(WrapSpawner):
     async def place(self, request: SpawnRequest) -> Decision:
         """Rank the centres that can run ``request`` for this user (see placement.py)."""
         started = time.monotonic()
+        hook = self.quota_hook
+        if hook is None:
+            left = await self.quota.fraction_left(self.user.name)
+            hook = lambda user, centre: left.get(centre)  # noqa: E731
         options, rejected = fitting_options(self.federation, request, self.user.name,
-                                            self.monitor.health(), self.quota_hook)
+                                            self.monitor.health(), hook)
         clients = {cid: w.client for cid, w in self.monitor.watchers.items()}
-        estimates = await estimate_all(options, request, self.user.name, clients, self.quota_hook)
+        estimates = await estimate_all(options, request, self.user.name, clients, hook)
         decision = decide(estimates, rejected, now=_now())
         PLACEMENT_SECONDS.observe(time.monotonic() - started)
         return decision

@@ -29,9 +29,33 @@ def configure(c, federation_file: str, *, proxy_command: str | None = None) -> N
     proxy = proxy_command or os.environ.get("FEDHUB_PROXY") or shutil.which("configurable-http-proxy")
     if proxy:
         c.ConfigurableHTTPProxy.command = [proxy]
+    if any(centre.accounting for centre in federation.centres):
+        add_quota_service(c, federation_file)
     c.JupyterHub.log_format = "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s]%(end_color)s %(message)s"
     print(f"FedHub: {len(federation.centres)} centres from {federation_file}: "
           f"{', '.join(federation.centre_ids)}", file=sys.stderr)
+
+
+def add_quota_service(c, federation_file: str) -> None:
+    """Run the quota service under the hub; users and their servers' tokens may call it."""
+    from .quota_service import SERVICE_NAME
+
+    port = int(os.environ.get("FEDHUB_QUOTA_PORT", "8082"))
+    env = {"FEDHUB_FEDERATION": federation_file}
+    for name in ("FEDHUB_QUOTA_MAX_AGE", "FEDHUB_QUOTA_WARN", "FEDHUB_QUOTA_CRITICAL", "FEDHUB_SCHEDULER_PATH"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    c.JupyterHub.services.append({
+        "name": SERVICE_NAME,
+        "url": f"http://127.0.0.1:{port}",
+        "command": [sys.executable, "-m", "spawners.quota_service"],
+        "environment": env,
+        "oauth_no_confirm": True,
+        "display": False,
+    })
+    access = f"access:services!service={SERVICE_NAME}"
+    c.JupyterHub.load_roles.append({"name": "user", "scopes": ["self", access]})
+    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", access]
 
 
 def register_admin_token(c, token: str, name: str = "fedhub-admin") -> None:

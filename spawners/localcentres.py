@@ -51,9 +51,9 @@ class CentreSpec:
 
 
 def demo_centres() -> list[CentreSpec]:
-    """Three small centres that differ in size, partitions and route."""
+    """Three small centres that differ in size, partitions, route and accounting."""
     return [
-        CentreSpec("alpha", "Alpha Supercomputing Centre", cpus=4, memory_mb=8192, partitions=[
+        CentreSpec("alpha", "Alpha Supercomputing Centre", cpus=4, memory_mb=8192, accounting=True, partitions=[
             PartitionSpec("cpu", 4, "6G", "08:00:00", 1.0, default=True),
             PartitionSpec("debug", 2, "2G", "00:30:00", 0.5),
         ]),
@@ -61,7 +61,7 @@ def demo_centres() -> list[CentreSpec]:
             PartitionSpec("batch", 8, "12G", "1-00:00:00", 1.0, default=True),
             PartitionSpec("short", 2, "4G", "01:00:00", 0.8),
         ]),
-        CentreSpec("gamma", "Gamma University HPC", cpus=2, memory_mb=4096, partitions=[
+        CentreSpec("gamma", "Gamma University HPC", cpus=2, memory_mb=4096, accounting=True, partitions=[
             PartitionSpec("small", 2, "3G", "02:00:00", 1.5, default=True),
         ]),
     ]

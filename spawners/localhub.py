@@ -29,6 +29,7 @@ class LocalHub:
         self.public_port = public_port or free_port()
         self.hub_port = hub_port or free_port()
         self.proxy_api_port = free_port()
+        self.quota_port = free_port()
         self.users = list(users)
         self.password = password or secrets.token_urlsafe(9)
         self.api_token = api_token  # registered as an admin token when given
@@ -54,6 +55,7 @@ class LocalHub:
             "FEDHUB_BIND_URL": self.url,
             "FEDHUB_HUB_PORT": str(self.hub_port),
             "FEDHUB_PROXY_API_URL": f"http://127.0.0.1:{self.proxy_api_port}",
+            "FEDHUB_QUOTA_PORT": str(self.quota_port),
             "FEDHUB_PROXY": os.environ.get("FEDHUB_PROXY", "/opt/fedhub/node/node_modules/.bin/configurable-http-proxy"),
         })
         if self.api_token:

@@ -124,7 +124,8 @@ def rank(estimates: list[Estimate], now: datetime) -> tuple[Estimate, ...]:
         wait = e.wait_s(now)
         # starts within the slack are equally "now": then quota and price decide
         bucket = float("inf") if wait is None else (0.0 if wait <= NOW_SLACK_S else wait)
-        return (bucket, -(e.quota_left if e.quota_left is not None else 0.0), e.charge_rate, e.centre, e.partition)
+        left = e.quota_left if e.quota_left is not None else 1.0  # no limit: nothing in the way
+        return (bucket, -left, e.charge_rate, e.centre, e.partition)
     return tuple(sorted(estimates, key=key))
 
 

@@ -33,6 +33,7 @@ c.CentreSlurmSpawner.scheduler_timeout = 12
 c.FederatedSpawner.monitor_interval = 3
 c.FederatedSpawner.monitor_grace = 6
 c.FederatedSpawner.failover_pending_timeout = 12
+c.FederatedSpawner.quota_max_age = 2
 c.JupyterHub.last_activity_interval = 3600
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}  # POST answers 202 at once; tests follow progress
 """
@@ -61,6 +62,7 @@ def centres():
         broken = json.loads(json.dumps(next(c for c in doc["centres"] if c["id"] == "gamma")))
         broken.update(id="broken", name="Broken", singleuser_cmd="/nonexistent/bin/jupyterhub-singleuser")
         broken["partitions"] = [dict(p, charge_rate=5.0) for p in broken["partitions"]]  # chosen last
+        broken.pop("accounting", None)  # slurmdbd knows the cluster as gamma
         doc["centres"].append(broken)
         fed.federation_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         fed.hub_port = hub_port
@@ -71,7 +73,8 @@ def centres():
 def hub(centres):
     token = secrets.token_hex(24)
     hub = LocalHub(centres.federation_file, centres.root / "hub", hub_port=centres.hub_port,
-                   users=TEST_USERS, password="fedhub-test", api_token=token, extra_config=TEST_HUB_CONFIG)
+                   users=TEST_USERS, password="fedhub-test", api_token=token, extra_config=TEST_HUB_CONFIG,
+                   extra_env={"FEDHUB_QUOTA_MAX_AGE": "3"})
     hub.start()
     api = HubAPI(hub)
     for user in TEST_USERS:

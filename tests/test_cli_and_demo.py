@@ -93,7 +93,8 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
                                       headers={"Authorization": f"token {token}"}).json()["servers"].get("", {}).get("ready"),
                  60, "alice's demo server")
         pids = [int(p.read_text()) for p in state.glob("*/slurm*.pid")] + [int(p.read_text()) for p in state.glob("ssh/*/sshd.pid")]
-        assert len(pids) == 7  # 3 x (slurmctld, slurmd) + 1 login node
+        pids.append(int((state / "accounting" / "run" / "mysql.pid").read_text()))
+        assert len(pids) == 9  # 3 x (slurmctld, slurmd) + slurmdbd + MariaDB + 1 login node
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(90)

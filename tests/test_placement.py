@@ -25,6 +25,9 @@ def test_soonest_start_wins_then_quota_then_price():
     # equal start: more allocation left beats a lower price
     ranked = rank([est("a", 0, rate=1.0, quota=0.1), est("b", 0, rate=3.0, quota=0.9)], NOW)
     assert [e.centre for e in ranked] == ["b", "a"]
+    # no limit at all counts as plenty left
+    ranked = rank([est("a", 0, rate=1.0, quota=0.5), est("b", 0, rate=1.0, quota=None)], NOW)
+    assert [e.centre for e in ranked] == ["b", "a"]
 
 
 def test_decision_explains_itself():

@@ -1,0 +1,103 @@
+"""Allocation figures per user and centre, cached per centre so that no request reads Slurm.
+
+Each centre's accounting is read in one batch (``accounting.read_raw``: two queries for all
+users) at most once per ``max_age`` seconds; concurrent askers share the refresh in flight.
+A request is answered from the cache, computed for its user. If a centre's accounting does not
+answer, its last figures are kept (marked stale) and the error is reported with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .accounting import Allocation, allocations, read_raw
+from .federation import Centre, Federation
+from .scheduler import SchedulerError, SchedulerUnreachable, SlurmClient
+
+
+@dataclass
+class CentreFigures:
+    usage: dict = field(default_factory=dict)
+    limits: dict = field(default_factory=dict)
+    period_start: datetime | None = None
+    read_at: datetime | None = None
+    read_at_monotonic: float = float("-inf")
+    error: str | None = None
+
+
+class QuotaCache:
+    def __init__(self, federation: Federation, max_age: float = 60.0, timeout: float = 20.0):
+        self.federation = federation
+        self.max_age = max_age
+        self.clients = {c.id: SlurmClient(c, timeout=timeout) for c in federation.centres if c.accounting}
+        self.figures: dict[str, CentreFigures] = {cid: CentreFigures() for cid in self.clients}
+        self.refreshes = 0  # accounting batches read (two queries each)
+        self._inflight: dict[str, asyncio.Task] = {}
+
+    async def _refresh(self, centre: Centre) -> None:
+        now = datetime.now()
+        since = centre.accounting.period_start(now)
+        client = self.clients[centre.id]
+        self.refreshes += 1
+        try:
+            usage, limits = await read_raw(client, since)
+        except (SchedulerUnreachable, SchedulerError) as e:
+            self.figures[centre.id].error = str(e)
+            return
+        self.figures[centre.id] = CentreFigures(usage, limits, since, now, time.monotonic())
+
+    async def centre(self, centre: Centre) -> CentreFigures:
+        figures = self.figures[centre.id]
+        if time.monotonic() - figures.read_at_monotonic > self.max_age:
+            task = self._inflight.get(centre.id)
+            if task is None or task.done():
+                task = self._inflight[centre.id] = asyncio.ensure_future(self._refresh(centre))
+            await asyncio.shield(task)
+        return self.figures[centre.id]
+
+    async def for_user(self, hub_user: str) -> dict[str, tuple[Allocation | None, str | None]]:
+        """centre id -> (the user's allocation there or None, error or None), for every centre
+        that keeps accounts and where the user has an account."""
+        centres = [c for c in self.federation.centres if c.id in self.clients
+                   and c.accounts.account_for(hub_user) is not None]
+        figures = await asyncio.gather(*(self.centre(c) for c in centres))
+        result = {}
+        for centre, f in zip(centres, figures):
+            if f.read_at is None:
+                result[centre.id] = (None, f.error or "not read yet")
+                continue
+            mine = allocations(centre, f.usage, f.limits, [hub_user], f.period_start, f.read_at).get(hub_user)
+            result[centre.id] = (mine, f.error)
+        return result
+
+    async def fraction_left(self, hub_user: str) -> dict[str, float | None]:
+        """centre id -> fraction of core-hours left (None: no limit or unknown): placement's hook."""
+        out = {}
+        for cid, (a, _) in (await self.for_user(hub_user)).items():
+            if a is None or a.core_hours_limit is None:
+                out[cid] = None
+            elif a.used_up:  # also a limit of 0
+                out[cid] = 0.0
+            else:
+                out[cid] = 1 - a.core_hours_used / a.core_hours_limit
+        return out
+
+
+def quota_report(federation: Federation, hub_user: str, figures: dict, warn: float, critical: float) -> dict:
+    """The JSON a client sees: every centre's figures with a level (ok, warn, critical, used-up)."""
+    centres = []
+    for centre in federation.centres:
+        if centre.id not in figures:
+            continue
+        allocation, error = figures[centre.id]
+        entry = {"centre": centre.id, "name": centre.name, "error": error}
+        if allocation is not None:
+            entry.update(allocation.as_dict())
+            pct = allocation.percent_used
+            entry["level"] = ("used-up" if allocation.used_up else "critical" if pct is not None and pct >= critical
+                              else "warn" if pct is not None and pct >= warn else "ok")
+        centres.append(entry)
+    return {"user": hub_user, "thresholds": {"warn": warn, "critical": critical}, "centres": centres}
