@@ -45,6 +45,8 @@ class Allocation:
     core_hours_limit: float | None
     gpu_hours_used: float
     gpu_hours_limit: float | None
+    storage_used_gb: float | None = None
+    storage_limit_gb: float | None = None
 
     @property
     def core_hours_remaining(self) -> float | None:
@@ -67,6 +69,7 @@ class Allocation:
             "core_hours": {"used": round(self.core_hours_used, 4), "limit": self.core_hours_limit,
                            "remaining": self.core_hours_remaining, "percent": self.percent_used},
             "gpu_hours": {"used": round(self.gpu_hours_used, 4), "limit": self.gpu_hours_limit},
+            "storage_gb": {"used": self.storage_used_gb, "limit": self.storage_limit_gb},
         }
 
 
@@ -104,6 +107,17 @@ def _tres_minutes(text: str, name: str) -> int | None:
     return None
 
 
+def parse_storage(stdout: str) -> dict[str, int]:
+    """'<bytes>\t/scratch/alice' lines (du -b --max-depth=1 and the like) -> {alice: bytes}."""
+    used = {}
+    for line in stdout.splitlines():
+        size, _, path = line.partition("\t")
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if size.strip().isdigit() and name:
+            used[name] = int(size)
+    return used
+
+
 def parse_limits(stdout: str) -> dict[tuple[str, str], Limit]:
     """(account, user or '' for the account itself) -> GrpTRESMins limits."""
     limits = {}
@@ -117,7 +131,8 @@ def parse_limits(stdout: str) -> dict[tuple[str, str], Limit]:
 
 
 def allocations(centre: Centre, usage: dict[tuple[str, str], Usage], limits: dict[tuple[str, str], Limit],
-                hub_users: list[str], period_start: datetime, read_at: datetime) -> dict[str, Allocation]:
+                hub_users: list[str], period_start: datetime, read_at: datetime,
+                storage: dict[str, int] | None = None) -> dict[str, Allocation]:
     """Per hub user: their usage against the tighter of their own and their account's limit."""
     result = {}
     for hub_user in hub_users:
@@ -135,6 +150,9 @@ def allocations(centre: Centre, usage: dict[tuple[str, str], Usage], limits: dic
             centre=centre.id, user=user, account=account, period_start=period_start, read_at=read_at,
             core_hours_used=core_used, core_hours_limit=core_limit,
             gpu_hours_used=gpu_used, gpu_hours_limit=gpu_limit,
+            storage_used_gb=round(storage.get(user, 0) / 1024**3, 3) if storage is not None else None,
+            storage_limit_gb=(round(centre.accounting.storage_limit_mb / 1024, 3)
+                              if centre.accounting.storage_limit_mb else None),
         )
     return result
 
@@ -152,12 +170,16 @@ def _tightest(own_used_s: int, own_limit_min: int | None, shared_used_s: int,
     return min(candidates, key=lambda c: c[0] - c[1])
 
 
-async def read_raw(client: SlurmClient, since: datetime) -> tuple[dict, dict]:
-    """(usage, limits) of every user at the client's centre: one sacct and one sacctmgr call."""
-    usage_out, limits_out = await asyncio.gather(
-        client.query(sacct_usage_argv(client.centre.id, since)), client.query(limits_argv(client.centre.id))
-    )
-    return parse_usage(usage_out), parse_limits(limits_out)
+async def read_raw(client: SlurmClient, since: datetime) -> tuple[dict, dict, dict | None]:
+    """(usage, limits, storage) of every user at the client's centre: one sacct, one sacctmgr
+    and, if configured, one storage command."""
+    accounting = client.centre.accounting
+    queries = [client.query(sacct_usage_argv(client.centre.id, since)), client.query(limits_argv(client.centre.id))]
+    if accounting.storage_command:
+        queries.append(client.query(list(accounting.storage_command)))
+    outputs = await asyncio.gather(*queries)
+    storage = parse_storage(outputs[2]) if accounting.storage_command else None
+    return parse_usage(outputs[0]), parse_limits(outputs[1]), storage
 
 
 async def read_centre(client: SlurmClient, hub_users: list[str], now: datetime | None = None) -> dict[str, Allocation]:
@@ -167,5 +189,5 @@ async def read_centre(client: SlurmClient, hub_users: list[str], now: datetime |
         return {}
     now = now or datetime.now()
     since = centre.accounting.period_start(now)
-    usage, limits = await read_raw(client, since)
-    return allocations(centre, usage, limits, hub_users, since, now)
+    usage, limits, storage = await read_raw(client, since)
+    return allocations(centre, usage, limits, hub_users, since, now, storage)

@@ -115,6 +115,8 @@ class Accounting:
     account_template: str = "{username}"
     account_map: dict[str, str] = field(default_factory=dict)
     period: str = "monthly"  # monthly, yearly, or the period's first day (YYYY-MM-DD)
+    storage_command: tuple[str, ...] = ()  # argv printing "<bytes>\t<path>/<user>" lines for all users
+    storage_limit_mb: int | None = None  # each user's storage limit at this centre
 
     def charge_account(self, hub_user: str) -> str | None:
         name = self.account_map.get(hub_user) or self.account_template.format(username=hub_user)
@@ -301,7 +303,7 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
 
 
 def _parse_accounting(r: _Reader, raw: Any, path: str) -> Accounting:
-    r.mapping(raw, path, allowed={"account_template", "account_map", "period"})
+    r.mapping(raw, path, allowed={"account_template", "account_map", "period", "storage_command", "storage_limit"})
     template = raw.get("account_template", "{username}")
     r.text(template, f"{path}.account_template")
     fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
@@ -318,7 +320,19 @@ def _parse_accounting(r: _Reader, raw: Any, path: str) -> Accounting:
             datetime.fromisoformat(period)
         except ValueError:
             r.fail(f"{path}.period", f"{period!r} is not monthly, yearly or a date such as 2026-01-01")
-    return Accounting(account_template=template, account_map={str(k): v for k, v in mapping.items()}, period=period)
+    command = raw.get("storage_command", []) or []
+    if not isinstance(command, list) or not all(isinstance(w, str) and w for w in command) or \
+            (command and not command[0].startswith("/")):
+        r.fail(f"{path}.storage_command", "must be an argv list starting with an absolute path, "
+                                          "e.g. [/usr/bin/du, -b, --max-depth=1, /scratch]")
+    limit = None
+    if raw.get("storage_limit") is not None:
+        try:
+            limit = parse_memory_mb(str(raw["storage_limit"]))
+        except ValueError as e:
+            r.fail(f"{path}.storage_limit", str(e).replace("memory size", "size"))
+    return Accounting(account_template=template, account_map={str(k): v for k, v in mapping.items()},
+                      period=period, storage_command=tuple(command), storage_limit_mb=limit)
 
 
 def _parse_scheduler(r: _Reader, raw: Any, path: str) -> LocalScheduler | SshScheduler:

@@ -138,6 +138,18 @@ class RunningCentre:
         self.ssh_port: int | None = None
 
     @property
+    def scratch(self) -> Path:
+        """Each user's storage at this centre (what the storage command measures)."""
+        return self.dir / "scratch"
+
+    def make_scratch(self, users) -> None:
+        self.scratch.mkdir(exist_ok=True)
+        self.scratch.chmod(0o755)
+        for user in users:
+            (self.scratch / user).mkdir(exist_ok=True)
+            shutil.chown(self.scratch / user, user, user)
+
+    @property
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
 
@@ -428,6 +440,8 @@ class LocalFederation:
             self.accounting.register(accounted, everyone)
         for centre in self.centres.values():
             centre.start()
+            if centre.spec.accounting:
+                centre.make_scratch(self.users)
         if any(s.route == "ssh" for s in self.specs):
             ensure_unix_user(QUERY_USER)
             self._start_login_nodes()
@@ -496,7 +510,11 @@ class LocalFederation:
             if accounts:
                 entry["accounts"] = accounts
             if spec.accounting:
-                entry["accounting"] = {"account_template": self.slurm_account("{username}"), "period": "monthly"}
+                entry["accounting"] = {
+                    "account_template": self.slurm_account("{username}"), "period": "monthly",
+                    "storage_command": ["/usr/bin/du", "-b", "--max-depth=1", str(running.scratch)],
+                    "storage_limit": "1G",
+                }
             centres.append(entry)
         return {"version": 1, "centres": centres}
 

@@ -22,6 +22,7 @@ from .scheduler import SchedulerError, SchedulerUnreachable, SlurmClient
 class CentreFigures:
     usage: dict = field(default_factory=dict)
     limits: dict = field(default_factory=dict)
+    storage: dict | None = None
     period_start: datetime | None = None
     read_at: datetime | None = None
     read_at_monotonic: float = float("-inf")
@@ -43,11 +44,11 @@ class QuotaCache:
         client = self.clients[centre.id]
         self.refreshes += 1
         try:
-            usage, limits = await read_raw(client, since)
+            usage, limits, storage = await read_raw(client, since)
         except (SchedulerUnreachable, SchedulerError) as e:
             self.figures[centre.id].error = str(e)
             return
-        self.figures[centre.id] = CentreFigures(usage, limits, since, now, time.monotonic())
+        self.figures[centre.id] = CentreFigures(usage, limits, storage, since, now, time.monotonic())
 
     async def centre(self, centre: Centre) -> CentreFigures:
         figures = self.figures[centre.id]
@@ -69,7 +70,8 @@ class QuotaCache:
             if f.read_at is None:
                 result[centre.id] = (None, f.error or "not read yet")
                 continue
-            mine = allocations(centre, f.usage, f.limits, [hub_user], f.period_start, f.read_at).get(hub_user)
+            mine = allocations(centre, f.usage, f.limits, [hub_user], f.period_start, f.read_at,
+                               f.storage).get(hub_user)
             result[centre.id] = (mine, f.error)
         return result
 

@@ -65,6 +65,12 @@ def test_usage_and_limits_match_slurm_at_two_centres(centres):
     assert found["beta"] == {}  # beta keeps no accounts FedHub reads
 
 
+def test_parse_storage():
+    from spawners.accounting import parse_storage
+    out = "8192\t/scratch/alice\n3149824\t/scratch/bob/\n3158016\t/scratch\nbad line\n"
+    assert parse_storage(out) == {"alice": 8192, "bob": 3149824, "scratch": 3158016}
+
+
 def test_tighter_of_user_and_account_limit_applies():
     from spawners.federation import parse_federation
     from test_federation import GOOD

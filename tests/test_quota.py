@@ -34,6 +34,9 @@ def test_each_user_reads_their_own_figures_which_match_slurm(api, hub, centres):
     subprocess.run(["runuser", "-u", U1, "--", "sbatch", "--wait", "--cpus-per-task=2", "--time=5",
                     "--output=/dev/null", f"--account=proj_{U1}", "--wrap", "sleep 2"],
                    env=env, check=True, capture_output=True, cwd="/")
+    scratch = centres.centres["gamma"].scratch / U1
+    (scratch / "results.bin").write_bytes(os.urandom(3 * 1024 * 1024))
+    du_bytes = int(subprocess.run(["du", "-sb", str(scratch)], capture_output=True, text=True).stdout.split()[0])
     token = user_token(api, U1)
 
     def matching():
@@ -49,6 +52,8 @@ def test_each_user_reads_their_own_figures_which_match_slurm(api, hub, centres):
     assert alpha["account"] == f"proj_{U1}" and alpha["level"] == "ok"
     assert alpha["period_start"].startswith(datetime.now().strftime("%Y-%m-01"))
     assert datetime.fromisoformat(alpha["read_at"]) <= datetime.now()
+    # storage, from the centre's own command (du over each user's scratch directory)
+    assert figures["gamma"]["storage_gb"] == {"used": round(du_bytes / 1024**3, 3), "limit": 1.0}
     # someone else's figures: refused; an admin may read them
     r = quota(hub, U2, token)
     assert r.status_code == 403 and "only your own quota" in r.json()["message"]
