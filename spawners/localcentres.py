@@ -363,14 +363,14 @@ def _port_open(port: int) -> bool:
 
 
 def counting_wrappers() -> tuple[Path, Path]:
-    """A directory of squeue/sinfo/sbatch/scancel that log each call to a file, then run the real
+    """A directory of Slurm's client commands that log each call to a file, then run the real
     command: put it first on FEDHUB_SCHEDULER_PATH (or PATH) to count scheduler load."""
     wrap = Path(tempfile.mkdtemp(prefix="fedhub-count-", dir="/tmp"))
     wrap.chmod(0o755)
     log = wrap / "calls.log"
     log.touch()
     log.chmod(0o666)
-    for cmd in ("squeue", "sinfo", "sbatch", "scancel"):
+    for cmd in ("squeue", "sinfo", "sbatch", "scancel", "sacct", "sacctmgr"):
         script = wrap / cmd
         script.write_text(f'#!/bin/sh\necho {cmd} >> {log}\nexec /usr/bin/{cmd} "$@"\n')
         script.chmod(0o755)

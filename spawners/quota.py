@@ -1,7 +1,8 @@
 """Allocation figures per user and centre, cached per centre so that no request reads Slurm.
 
-Each centre's accounting is read in one batch (``accounting.read_raw``: two queries for all
-users) at most once per ``max_age`` seconds; concurrent askers share the refresh in flight.
+Each centre's accounting is read in one batch (``accounting.read_raw``: one sacct, one sacctmgr
+and the storage command, for all users) at most once per ``max_age`` seconds, in the
+background; askers get the last figures meanwhile (their ``read_at`` says how old).
 A request is answered from the cache, computed for its user. If a centre's accounting does not
 answer, its last figures are kept (marked stale) and the error is reported with them.
 """
@@ -51,12 +52,16 @@ class QuotaCache:
         self.figures[centre.id] = CentreFigures(usage, limits, storage, since, now, time.monotonic())
 
     async def centre(self, centre: Centre) -> CentreFigures:
+        """The centre's figures. Stale ones are answered at once while one refresh runs in the
+        background (a slow accounting database never delays an answer); only a centre with no
+        figures yet makes its first askers wait for that refresh."""
         figures = self.figures[centre.id]
         if time.monotonic() - figures.read_at_monotonic > self.max_age:
             task = self._inflight.get(centre.id)
             if task is None or task.done():
                 task = self._inflight[centre.id] = asyncio.ensure_future(self._refresh(centre))
-            await asyncio.shield(task)
+            if figures.read_at is None:
+                await asyncio.shield(task)
         return self.figures[centre.id]
 
     async def for_user(self, hub_user: str) -> dict[str, tuple[Allocation | None, str | None]]:
