@@ -10,7 +10,7 @@ VENV := .venv
 # run as the users, who cannot read a checkout under /root or a private temporary directory.
 JOBENV ?= /opt/fedhub/jobenv
 NODE_PREFIX ?= /opt/fedhub/node
-APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps
+APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk
 JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0
 export FEDHUB_JOBENV := $(JOBENV)
 export FEDHUB_PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
@@ -26,6 +26,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/spawn_latency.py
 	$(VENV)/bin/python benchmarks/scheduler_load.py
 	$(VENV)/bin/python benchmarks/placement_quality.py
+	$(VENV)/bin/python benchmarks/quota_api.py
 
 deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(FEDHUB_PROXY)
 
