@@ -16,7 +16,7 @@ from pathlib import Path
 from .federation import Federation
 from .scheduler import SchedulerError, SchedulerUnreachable, SlurmClient
 
-log = logging.getLogger("fedhub.cancellations")
+log = logging.getLogger("JupyterHub.fedhub.cancellations")  # the hub's handlers and level
 
 
 class CancelBacklog:

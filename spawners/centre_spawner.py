@@ -50,7 +50,8 @@ class CentreSlurmSpawner(SlurmSpawner):
                        help="The centre's monitor; without one the child queries Slurm itself.")
     progress_log = Instance(ProgressLog, help="Where progress messages go (shared across failover).")
     pending_timeout = Float(0, help="Give up (MoveOn) if still pending after this many seconds; 0: never.")
-    move_on_when_down = Bool(False, help="Give up (MoveOn) once the monitor marks the centre down.")
+    move_on_when_down = Bool(False, help="Give up (MoveOn) once the monitor marks the centre down, or when "
+                                         "Slurm holds the job for the allocation (placement tries the next).")
 
     @default("progress_log")
     def _default_progress_log(self):
@@ -256,6 +257,13 @@ set -euo pipefail
                 self._raise_ended(info)
             if info.is_running:
                 return info
+            if info.held_by_allocation:
+                message = (f"Slurm will not start job {self.job_id} at {self.centre.name}: the allocation's "
+                           f"limit is reached ({info.reason}). Choose another centre, or ask the centre "
+                           "for more allocation.")
+                if self.move_on_when_down:
+                    raise MoveOn("allocation", message.rstrip("."))
+                raise user_error(message, reason="allocation-used-up", status_code=403)
             waited = time.monotonic() - submitted
             if self.pending_timeout and waited > self.pending_timeout:
                 raise MoveOn("pending", f"job {self.job_id} still pending at {self.centre.name} after "

@@ -174,7 +174,7 @@ class FederatedSpawner(WrapSpawner):
 
     async def _check_allocation(self, request: SpawnRequest) -> None:
         """Refuse, before anything is submitted, a spawn at a centre whose allocation is used up."""
-        figures = await self.quota.for_user(self.user.name)
+        figures = await self.quota.for_user(self.user.name, fresh=True)
         allocation = figures.get(request.centre, (None, None))[0]
         if allocation is None or not allocation.used_up:
             return

@@ -22,7 +22,7 @@ from .federation import Centre, Federation
 from .metrics import CENTRE_UP
 from .scheduler import JobInfo, NodeInfo, SchedulerError, SchedulerUnreachable, SlurmClient
 
-log = logging.getLogger("fedhub.monitor")
+log = logging.getLogger("JupyterHub.fedhub.monitor")  # the hub's handlers and level
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class CentreWatcher:
             CENTRE_UP.labels(self.centre.id).set(0)
             log.error("Centre %s marked DOWN: its scheduler has not answered for %.0f s (%s). "
                       "Placement skips it; running servers are kept.", self.centre.id,
-                      after.taken_at - after.down_since, after.error)
+                      time.monotonic() - after.down_since, after.error)
         elif not was_up and after.up:
             CENTRE_UP.labels(self.centre.id).set(1)
             log.warning("Centre %s is UP again (answered in %s ms)", self.centre.id, after.latency_ms)

@@ -10,6 +10,7 @@ answer, its last figures are kept (marked stale) and the error is reported with 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,8 @@ from datetime import datetime
 from .accounting import Allocation, allocations, read_raw
 from .federation import Centre, Federation
 from .scheduler import SchedulerError, SchedulerUnreachable, SlurmClient
+
+log = logging.getLogger("JupyterHub.fedhub.quota")  # the hub's handlers and level
 
 
 @dataclass
@@ -44,32 +47,38 @@ class QuotaCache:
         since = centre.accounting.period_start(now)
         client = self.clients[centre.id]
         self.refreshes += 1
+        started = time.monotonic()
         try:
             usage, limits, storage = await read_raw(client, since)
         except (SchedulerUnreachable, SchedulerError) as e:
             self.figures[centre.id].error = str(e)
+            log.warning("Accounting at %s could not be read (%s); keeping figures from %s", centre.id, e,
+                        self.figures[centre.id].read_at or "never")
             return
         self.figures[centre.id] = CentreFigures(usage, limits, storage, since, now, time.monotonic())
+        log.info("Read accounting at %s in %.0f ms: %d user/account pairs, %d limits", centre.id,
+                 (time.monotonic() - started) * 1000, len(usage), len(limits))
 
-    async def centre(self, centre: Centre) -> CentreFigures:
+    async def centre(self, centre: Centre, fresh: bool = False) -> CentreFigures:
         """The centre's figures. Stale ones are answered at once while one refresh runs in the
-        background (a slow accounting database never delays an answer); only a centre with no
-        figures yet makes its first askers wait for that refresh."""
+        background (a slow accounting database never delays a display); ``fresh`` callers (a
+        spawn deciding whether an allocation is used up) and callers with no figures yet wait
+        for that refresh, which concurrent callers share."""
         figures = self.figures[centre.id]
         if time.monotonic() - figures.read_at_monotonic > self.max_age:
             task = self._inflight.get(centre.id)
             if task is None or task.done():
                 task = self._inflight[centre.id] = asyncio.ensure_future(self._refresh(centre))
-            if figures.read_at is None:
+            if fresh or figures.read_at is None:
                 await asyncio.shield(task)
         return self.figures[centre.id]
 
-    async def for_user(self, hub_user: str) -> dict[str, tuple[Allocation | None, str | None]]:
+    async def for_user(self, hub_user: str, fresh: bool = False) -> dict[str, tuple[Allocation | None, str | None]]:
         """centre id -> (the user's allocation there or None, error or None), for every centre
         that keeps accounts and where the user has an account."""
         centres = [c for c in self.federation.centres if c.id in self.clients
                    and c.accounts.account_for(hub_user) is not None]
-        figures = await asyncio.gather(*(self.centre(c) for c in centres))
+        figures = await asyncio.gather(*(self.centre(c, fresh) for c in centres))
         result = {}
         for centre, f in zip(centres, figures):
             if f.read_at is None:
@@ -83,7 +92,7 @@ class QuotaCache:
     async def fraction_left(self, hub_user: str) -> dict[str, float | None]:
         """centre id -> fraction of core-hours left (None: no limit or unknown): placement's hook."""
         out = {}
-        for cid, (a, _) in (await self.for_user(hub_user)).items():
+        for cid, (a, _) in (await self.for_user(hub_user, fresh=True)).items():
             if a is None or a.core_hours_limit is None:
                 out[cid] = None
             elif a.used_up:  # also a limit of 0

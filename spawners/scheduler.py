@@ -97,6 +97,13 @@ class JobInfo:
     def is_finished(self) -> bool:
         return not (self.is_pending or self.is_running)
 
+    @property
+    def held_by_allocation(self) -> bool:
+        """Pending on an association's or QOS's time budget (e.g. AssocGrpCPUMinutesLimit): it
+        will not start until someone raises the limit, so waiting is pointless."""
+        return self.is_pending and self.reason.startswith(("AssocGrp", "AssocMax", "QOSGrp", "QOSMax")) \
+            and "Minutes" in self.reason
+
 
 @dataclass(frozen=True)
 class NodeInfo:

@@ -52,7 +52,11 @@ def test_usage_and_limits_match_slurm_at_two_centres(centres):
         figures = asyncio.run(read())
         return figures if figures["alpha"][user].core_hours_limit else None
 
-    found = wait_for(with_limit, 20, "slurmdbd to report the new limit")
+    try:
+        found = wait_for(with_limit, 20, "slurmdbd to report the new limit")
+    finally:  # leave no limit behind for later tests (placement prefers unlimited centres)
+        slurm(centres, "alpha", "sacctmgr", "-i", "modify", "user", user, f"account=proj_{user}", "cluster=alpha",
+              "set", "GrpTRESMins=cpu=-1")
     for centre in ("alpha", "gamma"):
         a = found[centre][user]
         assert a.account == f"proj_{user}" and a.user == user

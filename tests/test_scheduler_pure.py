@@ -61,6 +61,8 @@ def test_parse_squeue_real_lines():
     assert jobs["100001"].start_time == datetime(2026, 11, 24, 16, 13, 19)
     assert jobs["100002"].start_time is None and jobs["100002"].reason == ""
     assert jobs["100003"].is_finished and jobs["100004"].is_finished
+    held = parse_squeue("100005|PENDING|AssocGrpCPUMinutesLimit|n/a|N/A\n")["100005"]
+    assert held.held_by_allocation and not jobs["100001"].held_by_allocation
 
 
 def test_parse_sinfo_merges_partitions_of_a_node():
