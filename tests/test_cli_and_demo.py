@@ -110,3 +110,16 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
     except requests.ConnectionError:
         pass
     shutil.rmtree(state, ignore_errors=True)
+
+
+def test_hub_refuses_to_start_with_a_bad_federation_file(tmp_path):
+    """The operator sees the bad field's path and the fix when the hub starts, not at a spawn."""
+    import pytest
+    from spawners.localhub import LocalHub
+    bad = tmp_path / "federation.yaml"
+    bad.write_text("version: 1\ncentres:\n  - id: alpha\n    name: A\n    scheduler: {type: pbs}\n")
+    hub = LocalHub(bad, tmp_path / "hub")
+    with pytest.raises(RuntimeError) as info:
+        hub.start(timeout=30)
+    assert f"FedHub cannot start: {bad}: centres[0].scheduler.type: 'pbs' is not a scheduler route; " \
+           "use 'local' or 'ssh'" in str(info.value)
