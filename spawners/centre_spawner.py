@@ -50,8 +50,9 @@ class CentreSlurmSpawner(SlurmSpawner):
                        help="The centre's monitor; without one the child queries Slurm itself.")
     progress_log = Instance(ProgressLog, help="Where progress messages go (shared across failover).")
     pending_timeout = Float(0, help="Give up (MoveOn) if still pending after this many seconds; 0: never.")
-    move_on_when_down = Bool(False, help="Give up (MoveOn) once the monitor marks the centre down, or when "
-                                         "Slurm holds the job for the allocation (placement tries the next).")
+    may_move_on = Bool(False, help="This attempt may give up (MoveOn) so placement tries the next centre: "
+                                   "when the monitor marks the centre down, or Slurm holds the job for "
+                                   "its allocation.")
 
     @default("progress_log")
     def _default_progress_log(self):
@@ -243,7 +244,7 @@ set -euo pipefail
         while True:
             snapshot = await self._fresh_snapshot()
             if not snapshot.answered:
-                if self.move_on_when_down and not snapshot.up:
+                if self.may_move_on and not snapshot.up:
                     raise MoveOn("down", f"{self.centre.name} stopped answering while job {self.job_id} waited")
                 message = f"{self.centre.name}'s scheduler is not answering; still waiting"
                 self.log.warning("%s %s (%s)", self._where, message, snapshot.error)
@@ -261,7 +262,7 @@ set -euo pipefail
                 message = (f"Slurm will not start job {self.job_id} at {self.centre.name}: the allocation's "
                            f"limit is reached ({info.reason}). Choose another centre, or ask the centre "
                            "for more allocation.")
-                if self.move_on_when_down:
+                if self.may_move_on:
                     raise MoveOn("allocation", message.rstrip("."))
                 raise user_error(message, reason="allocation-used-up", status_code=403)
             waited = time.monotonic() - submitted

@@ -280,7 +280,7 @@ class FederatedSpawner(WrapSpawner):
         self.construct_child()
         if move_on:
             self.child_spawner.pending_timeout = self.failover_pending_timeout
-            self.child_spawner.move_on_when_down = True
+            self.child_spawner.may_move_on = True
         try:
             result = await self.child_spawner.start()
         except MoveOn:

@@ -433,9 +433,10 @@ class SlurmClient:
             )
         return result
 
-    async def query(self, argv: list[str]) -> str:
-        """A centre-wide read-only command (run as the hub, or the ssh route's query_user)."""
-        result = await self._call(argv, None)
+    async def query(self, argv: list[str], user: str | None = None) -> str:
+        """A read-only command's output; by default centre-wide (run as the hub, or the ssh
+        route's query_user)."""
+        result = await self._call(argv, user)
         if result.returncode != 0:
             raise SchedulerError(f"{self.centre.id}: {argv[0]} failed: {slurm_message(result.stderr)}")
         return result.stdout
@@ -472,17 +473,11 @@ class SlurmClient:
                 and "Invalid job id" not in result.stderr:
             raise SchedulerError(slurm_message(result.stderr))
 
-    async def nodes(self, user: str | None) -> list[NodeInfo]:
-        result = await self._call(sinfo_nodes_argv(), user)
-        if result.returncode != 0:
-            raise SchedulerUnreachable(f"{self.centre.id}: sinfo failed: {slurm_message(result.stderr)}")
-        return parse_sinfo_nodes(result.stdout)
+    async def nodes(self, user: str | None = None) -> list[NodeInfo]:
+        return parse_sinfo_nodes(await self.query(sinfo_nodes_argv(), user))
 
-    async def pending_count(self, user: str | None) -> int:
-        result = await self._call(pending_jobs_argv(), user)
-        if result.returncode != 0:
-            raise SchedulerUnreachable(f"{self.centre.id}: squeue failed: {slurm_message(result.stderr)}")
-        return parse_pending(result.stdout)
+    async def pending_count(self, user: str | None = None) -> int:
+        return parse_pending(await self.query(pending_jobs_argv(), user))
 
     async def node_address(self, node: str, user: str | None) -> str:
         """Where the proxy reaches a node: the federation's map first, then Slurm's NodeAddr."""
