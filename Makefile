@@ -10,7 +10,7 @@ VENV := .venv
 # run as the users, who cannot read a checkout under /root or a private temporary directory.
 JOBENV ?= /opt/fedhub/jobenv
 NODE_PREFIX ?= /opt/fedhub/node
-APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk
+APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk chromium
 JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0
 export FEDHUB_JOBENV := $(JOBENV)
 export FEDHUB_PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
@@ -28,7 +28,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/placement_quality.py
 	$(VENV)/bin/python benchmarks/quota_api.py
 
-deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(FEDHUB_PROXY)
+deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(FEDHUB_PROXY)
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -54,6 +54,22 @@ $(JOBENV)/.installed: FORCE
 	fi
 
 FORCE:
+
+# The JupyterLab extension (extensions/fedhub_lab): built with the jobenv's jlpm from the
+# committed yarn.lock, then installed into the jobenv with its server part and quota().
+LABEXT := extensions/fedhub_lab
+LABEXT_SOURCES := $(wildcard $(LABEXT)/src/*.ts $(LABEXT)/style/* $(LABEXT)/schema/*) $(LABEXT)/package.json $(LABEXT)/yarn.lock
+LABEXT_PYTHON := $(wildcard $(LABEXT)/fedhub_lab/*.py $(LABEXT)/jupyter-config/*/*) $(LABEXT)/pyproject.toml
+
+$(LABEXT)/fedhub_lab/labextension/package.json: $(LABEXT_SOURCES) | $(JOBENV)/.installed
+	cd $(LABEXT) && export PATH=$(abspath $(JOBENV))/bin:$$PATH && jlpm install --silent && jlpm build:prod
+	touch $@
+
+$(JOBENV)/.fedhub-lab: $(LABEXT)/fedhub_lab/labextension/package.json $(LABEXT_PYTHON) | $(JOBENV)/.installed
+	$(JOBENV)/bin/pip install -q ./$(LABEXT)
+	$(JOBENV)/bin/pip install -q --force-reinstall --no-deps ./$(LABEXT)
+	chmod -R a+rX $(JOBENV)
+	touch $@
 
 $(FEDHUB_PROXY):
 	npm install -s --no-fund --no-audit --prefix $(NODE_PREFIX) configurable-http-proxy@5.3.0

@@ -50,6 +50,8 @@ class CentreSlurmSpawner(SlurmSpawner):
                        help="The centre's monitor; without one the child queries Slurm itself.")
     progress_log = Instance(ProgressLog, help="Where progress messages go (shared across failover).")
     pending_timeout = Float(0, help="Give up (MoveOn) if still pending after this many seconds; 0: never.")
+    quota_url = Unicode("", help="Where the notebook server reaches the quota service (set by "
+                                 "FederatedSpawner); exported to the job as FEDHUB_QUOTA_URL.")
     may_move_on = Bool(False, help="This attempt may give up (MoveOn) so placement tries the next centre: "
                                    "when the monitor marks the centre down, or Slurm holds the job for "
                                    "its allocation.")
@@ -62,6 +64,7 @@ class CentreSlurmSpawner(SlurmSpawner):
         """#!/bin/bash
 # FedHub notebook server for {{username}} at {{centre}}
 set -euo pipefail
+{{environment}}
 {{prologue}}
 {{cmd}}
 {{epilogue}}
@@ -152,6 +155,14 @@ set -euo pipefail
         """Only the Jupyter variables (API token, URLs) travel to the job; sbatch exports them."""
         return {k: v for k, v in self.get_env().items() if k.startswith(("JUPYTERHUB_", "JPY_"))}
 
+    def _fedhub_exports(self) -> str:
+        """Which centre the server runs at and where its quota service is, for the lab extension.
+        Hub-side values (validated centre ids, operator URLs), quoted; never user options."""
+        values = {"FEDHUB_CENTRE": self.centre.id, "FEDHUB_CENTRE_NAME": self.centre.name}
+        if self.quota_url:
+            values["FEDHUB_QUOTA_URL"] = self.quota_url
+        return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in values.items())
+
     def _job_spec(self) -> JobSpec:
         r = self.request
         gres = None
@@ -168,7 +179,7 @@ set -euo pipefail
     async def _get_batch_script(self, **subvars):
         prologue = "\n".join(p for p in (self.centre.job_prologue, self.req_prologue) if p)
         subvars.update(
-            cmd=self._server_command(), prologue=prologue, epilogue=self.req_epilogue,
+            cmd=self._server_command(), prologue=prologue, environment=self._fedhub_exports(), epilogue=self.req_epilogue,
             centre=self.centre.id, username=self.req_username,
         )
         return await super()._get_batch_script(**subvars)

@@ -133,6 +133,23 @@ class FederatedSpawner(WrapSpawner):
         "skips centres at 0 and prefers more left. Default: the centres' Slurm accounting.",
     ).tag(config=True)
 
+    quota_url = Unicode(
+        "",
+        help="URL at which notebook servers at the centres reach the fedhub-quota service (the lab "
+        "extension's figures). Default: the hub's public URL (JupyterHub.public_url) + "
+        "services/fedhub-quota/, when any centre keeps accounts.",
+    ).tag(config=True)
+
+    @default("quota_url")
+    def _default_quota_url(self):
+        from .quota_service import SERVICE_NAME
+
+        if not self.public_hub_url or not any(c.accounting for c in self.federation.centres):
+            return ""
+        base = self.public_hub_url.rstrip("/")
+        base = base[: -len("/hub")] if base.endswith("/hub") else base
+        return f"{base}/services/{SERVICE_NAME}/"
+
     @validate("federation_file")
     def _check_federation_file(self, proposal):
         path = proposal["value"]
@@ -237,6 +254,7 @@ class FederatedSpawner(WrapSpawner):
             self.child_spawner = self.child_class(
                 centre=centre, request=self.request, cancel_backlog=self.cancel_backlog,
                 watcher=self.monitor.watcher(centre.id), progress_log=self.progress_log,
+                quota_url=self.quota_url,
                 **inherited, **self.child_config,
             )
             # No clear_state() here (wrapspawner does one): it would blank the api_token just passed.

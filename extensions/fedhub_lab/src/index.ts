@@ -1,0 +1,67 @@
+/**
+ * FedHub's JupyterLab extension: the allocation status bar item, the side panel and the
+ * threshold warnings. Everything stays hidden when the server has no quota service.
+ */
+import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStatusBar } from '@jupyterlab/statusbar';
+
+import { QuotaModel } from './model';
+import { QuotaPanel } from './panel';
+import { QuotaStatus } from './status';
+import { watchThresholds } from './warnings';
+
+const PLUGIN_ID = 'fedhub-lab:quota';
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Allocations at the federation\'s centres: status bar, panel and warnings.',
+  autoStart: true,
+  requires: [ILabShell],
+  optional: [IStatusBar, ISettingRegistry],
+  activate: (app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null,
+    settings: ISettingRegistry | null) => {
+    const model = new QuotaModel(60);
+    const panel = new QuotaPanel(model);
+    let panelAdded = false;
+    const openPanel = () => {
+      if (!panelAdded) {
+        shell.add(panel, 'right', { rank: 900 });
+        panelAdded = true;
+      }
+      shell.activateById(panel.id);
+      void model.refreshNow();
+    };
+    app.commands.addCommand('fedhub-lab:open-quota', {
+      label: 'Show Allocations',
+      execute: openPanel
+    });
+    // The panel joins the sidebar only once figures exist, so a hub without the service shows nothing.
+    model.changed.connect(() => {
+      if (!panelAdded && model.state.kind === 'figures') {
+        shell.add(panel, 'right', { rank: 900 });
+        panelAdded = true;
+      }
+    });
+    if (statusBar) {
+      const item = new QuotaStatus(model, openPanel);
+      statusBar.registerStatusItem(PLUGIN_ID, {
+        item,
+        align: 'left',
+        rank: 50,
+        isActive: () => item.isActive,
+        activeStateChanged: model.stateChanged
+      });
+    }
+    watchThresholds(model);
+    if (settings) {
+      void settings.load(PLUGIN_ID).then(loaded => {
+        const apply = () => model.setInterval(loaded.get('refreshInterval').composite as number);
+        apply();
+        loaded.changed.connect(apply);
+      }).catch(() => undefined);
+    }
+  }
+};
+
+export default plugin;

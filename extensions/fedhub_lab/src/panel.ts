@@ -1,0 +1,101 @@
+/**
+ * The side panel: every centre's core-hours, GPU-hours and storage as bars with figures and
+ * the time they were read. Built with DOM text nodes only (figures come from the network).
+ */
+import { Widget } from '@lumino/widgets';
+
+import { figureText, fraction, readAtText, remainingText } from './format';
+import { ICentreQuota, IFigure, QuotaModel } from './model';
+
+function el(tag: string, className: string, text?: string): HTMLElement {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+function bar(label: string, figure: IFigure | undefined, unit: string, level: string): HTMLElement {
+  const row = el('div', 'fedhub-bar-row');
+  row.dataset.kind = unit;
+  row.appendChild(el('div', 'fedhub-bar-label', label));
+  const track = el('div', 'fedhub-bar-track');
+  const share = fraction(figure);
+  if (share !== null) {
+    const fill = el('div', `fedhub-bar-fill fedhub-level-${level}`);
+    fill.style.width = `${(share * 100).toFixed(1)}%`;
+    track.appendChild(fill);
+  } else {
+    track.classList.add('fedhub-bar-nolimit');
+  }
+  row.appendChild(track);
+  row.appendChild(el('div', 'fedhub-bar-figure', figureText(figure, unit)));
+  return row;
+}
+
+export class QuotaPanel extends Widget {
+  constructor(model: QuotaModel) {
+    super();
+    this.id = 'fedhub-quota-panel';
+    this.title.caption = 'Allocations';
+    this.title.label = 'Allocations';
+    this.addClass('fedhub-quota-panel');
+    this._model = model;
+    model.changed.connect(this.update, this);
+    this.update();
+  }
+
+  update(): void {
+    const state = this._model.state;
+    const node = this.node;
+    node.replaceChildren();
+    const header = el('div', 'fedhub-panel-header');
+    header.appendChild(el('h2', 'fedhub-panel-title', 'Allocations'));
+    const refresh = el('button', 'jp-Button fedhub-refresh', 'Refresh') as HTMLButtonElement;
+    refresh.addEventListener('click', () => void this._model.refreshNow());
+    header.appendChild(refresh);
+    node.appendChild(header);
+    if (state.kind === 'unknown') {
+      node.appendChild(el('p', 'fedhub-panel-message', 'Reading allocations…'));
+      return;
+    }
+    if (state.kind !== 'figures') {
+      node.appendChild(el('p', 'fedhub-panel-message fedhub-unavailable',
+        `Allocations are not available: ${state.message}`));
+      return;
+    }
+    const env = state.envelope;
+    const t = env.quota.thresholds;
+    node.appendChild(el('p', 'fedhub-panel-note',
+      `This server runs at ${env.centre_name || env.centre}. Warnings at ${t.warn}% and ${t.critical}% used.`));
+    if (env.quota.centres.length === 0) {
+      node.appendChild(el('p', 'fedhub-panel-message', 'You have no accounts at centres that keep allocations.'));
+    }
+    for (const entry of env.quota.centres) {
+      node.appendChild(this._centre(entry, entry.centre === env.centre));
+    }
+  }
+
+  private _centre(entry: ICentreQuota, here: boolean): HTMLElement {
+    const box = el('section', 'fedhub-centre' + (here ? ' fedhub-centre-current' : ''));
+    box.dataset.centre = entry.centre;
+    const title = el('h3', 'fedhub-centre-name', entry.name + (here ? ' (this server)' : ''));
+    box.appendChild(title);
+    if (!entry.core_hours) {
+      box.appendChild(el('p', 'fedhub-centre-error', `Figures not available: ${entry.error ?? 'unknown'}`));
+      return box;
+    }
+    const level = entry.level ?? 'ok';
+    box.appendChild(el('p', `fedhub-centre-summary fedhub-level-${level}`, remainingText(entry)));
+    box.appendChild(bar('Core-hours', entry.core_hours, 'core-h', level));
+    box.appendChild(bar('GPU-hours', entry.gpu_hours, 'GPU-h', 'ok'));
+    box.appendChild(bar('Storage', entry.storage_gb, 'GB', 'ok'));
+    const meta = `Account ${entry.account} · ${readAtText(entry.read_at)}` +
+      (entry.error ? ` · last read failed: ${entry.error}` : '');
+    box.appendChild(el('p', 'fedhub-centre-meta', meta));
+    return box;
+  }
+
+  private _model: QuotaModel;
+}
