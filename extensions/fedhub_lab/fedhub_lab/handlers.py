@@ -47,9 +47,14 @@ class QuotaProxyHandler(APIHandler):
         try:
             response = await AsyncHTTPClient().fetch(request)
         except HTTPClientError as e:
+            if e.code == 599:  # tornado's own code for a timeout or a dropped connection
+                raise QuotaUnavailable(503, f"the quota service at {source.quota_url} did not answer within "
+                                            f"{self.fedhub.timeout:.0f} s ({e.message})") from None
             body = e.response.body if e.response is not None else b""
-            status = e.code if e.code < 500 else 503
-            raise QuotaUnavailable(status, _service_message(e.code, body)) from None
+            if e.code >= 500:
+                raise QuotaUnavailable(503, f"the quota service at {source.quota_url} failed: "
+                                            f"{_service_message(e.code, body)}") from None
+            raise QuotaUnavailable(e.code, _service_message(e.code, body)) from None
         except OSError as e:
             raise QuotaUnavailable(503, f"the quota service at {source.quota_url} did not answer: {e}") from None
         try:

@@ -1,0 +1,200 @@
+"""The JupyterLab extension in a real headless Chromium, on a server spawned at a real centre.
+
+What a user sees: the status bar names the centre and what is left of the allocation there,
+the panel shows every centre's figures as the quota service gives them, a warning appears when
+the allocation is nearly used up, ``quota()`` shows the same table in a notebook, and when the
+quota service stops answering the lab says so while the hub keeps working.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import TEST_USERS, slurm, wait_for
+
+U1 = TEST_USERS[0]
+CHROMIUM = "/usr/bin/chromium"
+# Flags that keep Chromium from reaching out to the network or needing a display.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")
+
+
+def service_report(hub, user: str) -> dict:
+    r = requests.get(f"{hub.url}/services/fedhub-quota/api/quota/{user}", timeout=30,
+                     headers={"Authorization": f"token {hub.api_token}"})
+    assert r.status_code == 200, r.text
+    return {c["centre"]: c for c in r.json()["centres"]}
+
+
+def hours(value: float) -> str:
+    """The lab's rounding (format.ts)."""
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def set_core_minutes(centres, minutes: int) -> None:
+    slurm(centres, "alpha", "sacctmgr", "-i", "modify", "user", U1, f"account=proj_{U1}", "cluster=alpha",
+          "set", f"GrpTRESMins=cpu={minutes}")
+
+
+def quota_service_pid() -> int:
+    out = subprocess.run(["pgrep", "-f", "spawners.quota_service"], capture_output=True, text=True).stdout
+    assert out.strip(), "the hub's quota service is not running"
+    return int(out.split()[0])
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def log_in(browser, hub, user: str, next_path: str):
+    page = browser.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{hub.url}/hub/login?next={next_path}")
+    page.fill("#username_input", user)
+    page.fill("#password_input", "fedhub-test")
+    page.click("#login_submit")
+    return page
+
+
+def status_text(page) -> str:
+    item = page.locator("#fedhub-quota-status")
+    item.wait_for(state="visible")
+    wait_for(lambda: item.inner_text().strip() or None, 20, "the status bar item to show figures")
+    return item.inner_text().strip()
+
+
+def test_status_bar_panel_warning_and_notebook_widget_show_the_service_figures(api, hub, centres, browser):
+    # Usage to warn about later: a 3-CPU job for a minute and a half at alpha, alongside the server.
+    usage_job = slurm(centres, "alpha", "runuser", "-u", U1, "--", "sbatch", "--parsable", "-c3", "--time=5",
+                      "--output=/dev/null", f"--account=proj_{U1}", "--wrap", "sleep 80", cwd="/")
+    set_core_minutes(centres, 100_000)
+    try:
+        r = api.spawn(U1, {"centre": "alpha", "cores": 1, "memory": "512M", "walltime": "00:20:00"})
+        assert r.status_code in (201, 202), r.text
+        api.wait_ready(U1, 60)
+
+        # The server handler answers with the server's own token: same figures as the service.
+        token = api.post(f"/users/{U1}/tokens", json={"note": "lab test"}).json()["token"]
+        envelope = api.through_proxy(U1, "fedhub/api/quota", token=token).json()
+        assert envelope["available"] and envelope["centre"] == "alpha" and envelope["centre_name"] == "Alpha"
+        assert {c["centre"] for c in envelope["quota"]["centres"]} == {"alpha", "gamma"}
+
+        page = log_in(browser, hub, U1, f"/user/{U1}/lab")
+        before = service_report(hub, U1)["alpha"]
+        text = status_text(page)
+        after = service_report(hub, U1)["alpha"]
+        expected = {f"Alpha: {hours(f['core_hours']['remaining'])} core-h left "
+                    f"({round(f['core_hours']['percent'] or 0)}% used)" for f in (before, after)}
+        assert text in expected
+        assert "fedhub-level-ok" in page.get_attribute("#fedhub-quota-status", "class")
+
+        # Clicking opens the panel: every centre, each figure as the service reads it.
+        page.click("#fedhub-quota-status")
+        panel = page.locator("#fedhub-quota-panel")
+        panel.wait_for(state="visible")
+        figures = service_report(hub, U1)
+        for centre in ("alpha", "gamma"):
+            section = panel.locator(f"section[data-centre={centre}]")
+            section.wait_for()
+            core = section.locator(".fedhub-bar-row[data-kind='core-h'] .fedhub-bar-figure").inner_text()
+            used, limit = figures[centre]["core_hours"]["used"], figures[centre]["core_hours"]["limit"]
+            assert core.startswith(f"{hours(used)} ") or core.startswith(f"{hours(used + 0.05)} "), core
+            assert (f"of {hours(limit)} core-h" in core) if limit else core.endswith("used, no limit")
+            assert "read " in section.locator(".fedhub-centre-meta").inner_text()
+        storage = panel.locator("section[data-centre=gamma] .fedhub-bar-row[data-kind='GB'] .fedhub-bar-figure")
+        gamma_storage = figures["gamma"]["storage_gb"]
+        assert storage.inner_text() == f"{hours(gamma_storage['used'])} of {hours(gamma_storage['limit'])} GB"
+        assert "(this server)" in panel.locator("section[data-centre=alpha] h3").inner_text()
+
+        # quota() in a notebook: the same table, from the kernel.
+        nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                         "source": "from fedhub_lab import quota\nquota()"}],
+              "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+              "nbformat": 4, "nbformat_minor": 5}
+        r = requests.put(f"{hub.url}/user/{U1}/api/contents/fedhub-quota-test.ipynb", timeout=30,
+                         headers={"Authorization": f"token {token}"}, json={"type": "notebook", "content": nb})
+        assert r.status_code in (200, 201), r.text
+        page.goto(f"{hub.url}/user/{U1}/lab/tree/fedhub-quota-test.ipynb")
+        dialog = page.locator(".jp-Dialog")
+        page.locator(".jp-Notebook .jp-Cell .cm-content").first.wait_for()
+        assert dialog.count() == 0, dialog.first.inner_text()
+        page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
+        page.keyboard.press("Shift+Enter")
+        table = page.locator(".jp-NotebookPanel .jp-OutputArea .fedhub-quota-table")
+        try:
+            table.wait_for(timeout=60_000)
+        except Exception:
+            page.screenshot(path="/tmp/fedhub-lab-test-failure.png")
+            raise AssertionError("no quota table in the notebook (screenshot: /tmp/fedhub-lab-test-failure.png)")
+        rows = {row.locator("td").first.inner_text(): row for row in table.locator("tr").all()[1:]}
+        assert set(rows) == {"Alpha (this server)", "Gamma"}
+        limit_h = service_report(hub, U1)["alpha"]["core_hours"]["limit"]
+        assert f"of {limit_h:.1f} core-h" in rows["Alpha (this server)"].locator("td").nth(1).inner_text()
+        assert "fedhub-level-ok" in (rows["Alpha (this server)"].get_attribute("class") or "")
+        page.goto(f"{hub.url}/user/{U1}/lab")
+
+        # Nearly used up: a limit at which the usage so far is about 85%. The lab warns on its next read.
+        wait_for(lambda: slurm(centres, "alpha", "squeue", "-h", "-j", usage_job) == "", 120,
+                 "the usage job to end")
+        time.sleep(4)  # the service's cache (max-age 3 s) reads the finished job
+        used_minutes = service_report(hub, U1)["alpha"]["core_hours"]["used"] * 60
+        assert used_minutes >= 4, used_minutes
+        limit = math.ceil(used_minutes / 0.85)
+        set_core_minutes(centres, limit)
+        # the service answers from its cache and refreshes behind it: ask until it has read the limit
+        wait_for(lambda: service_report(hub, U1)["alpha"]["core_hours"]["limit"] == limit / 60 or None, 20,
+                 "the service to read the new limit", 1)
+        assert service_report(hub, U1)["alpha"]["level"] == "warn"
+        page.reload()
+        text = status_text(page)
+        assert text.startswith("Alpha: ") and "core-h left" in text
+        assert "fedhub-level-warn" in page.get_attribute("#fedhub-quota-status", "class")
+        toast = page.locator(".Toastify__toast", has_text="of your allocation at Alpha")
+        toast.wait_for()
+        assert "You have used" in toast.inner_text() and "core-h left" in toast.inner_text()
+    finally:
+        set_core_minutes(centres, -1)
+        requests.delete(f"{hub.url}/user/{U1}/api/contents/fedhub-quota-test.ipynb", timeout=30,
+                        headers={"Authorization": f"token {hub.api_token}"})
+        slurm(centres, "alpha", "scancel", usage_job)
+
+
+def test_when_the_quota_service_stops_answering_the_lab_says_so_and_the_hub_keeps_working(
+        api, hub, browser):
+    api.spawn(U1, {"centre": "gamma", "cores": 1, "memory": "512M", "walltime": "00:10:00"})
+    api.wait_ready(U1, 60)
+    page = log_in(browser, hub, U1, f"/user/{U1}/lab")
+    assert status_text(page).startswith("Gamma: ")
+    pid = quota_service_pid()
+    os.kill(pid, signal.SIGSTOP)  # a hung service: it accepts connections but never answers
+    try:
+        page.reload()
+        item = page.locator("#fedhub-quota-status")
+        wait_for(lambda: "not answering" in item.inner_text() or None, 30, "the lab to say the service is down")
+        assert "fedhub-level-unavailable" in item.get_attribute("class")
+        page.click("#fedhub-quota-status")
+        message = page.locator("#fedhub-quota-panel .fedhub-unavailable").inner_text()
+        assert message.startswith("Allocations are not available: the quota service at ")
+        # The hub and the user's server are unaffected.
+        assert api.get(f"/users/{U1}").status_code == 200
+        assert api.through_proxy(U1).status_code == 200
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    page.locator("#fedhub-quota-panel .fedhub-refresh").click()
+    wait_for(lambda: page.locator("#fedhub-quota-status").inner_text().startswith("Gamma: ") or None, 30,
+             "the lab to show figures again once the service answers")
