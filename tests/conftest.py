@@ -23,6 +23,10 @@ from spawners.localhub import LocalHub
 
 JOBENV = os.environ.get("FEDHUB_JOBENV", "/opt/fedhub/jobenv")
 TEST_USERS = ["fhtest1", "fhtest2", "fhtest3"]
+CHROMIUM = "/usr/bin/chromium"
+# Flags that keep Chromium from reaching out to the network or needing a display.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 TEST_HUB_CONFIG = """
 c.Spawner.poll_interval = 2
@@ -190,6 +194,16 @@ class HubAPI:
         headers = {"Authorization": f"token {token}"} if token else dict(self.session.headers)
         return requests.get(f"{self.hub.url}/user/{user}/{path}", headers=headers, timeout=30,
                             allow_redirects=False)
+
+
+@pytest.fixture
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

@@ -17,14 +17,9 @@ import time
 import pytest
 import requests
 
-from conftest import TEST_USERS, slurm, wait_for
+from conftest import CHROMIUM, TEST_USERS, slurm, wait_for
 
 U1 = TEST_USERS[0]
-CHROMIUM = "/usr/bin/chromium"
-# Flags that keep Chromium from reaching out to the network or needing a display.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")
 
 
@@ -49,16 +44,6 @@ def quota_service_pid() -> int:
     out = subprocess.run(["pgrep", "-f", "spawners.quota_service"], capture_output=True, text=True).stdout
     assert out.strip(), "the hub's quota service is not running"
     return int(out.split()[0])
-
-
-@pytest.fixture
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def log_in(browser, hub, user: str, next_path: str):
