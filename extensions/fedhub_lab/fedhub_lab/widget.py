@@ -14,6 +14,9 @@ import html
 
 from .source import QuotaSource, QuotaUnavailable
 
+# Inline colours: a notebook's output has no stylesheet of ours outside JupyterLab.
+_LEVEL_STYLE = {"warn": "background:#fff3cd", "critical": "background:#f8d7da", "used-up": "background:#f8d7da"}
+
 
 def _hours(used, limit, unit: str) -> str:
     if used is None:
@@ -37,7 +40,7 @@ def render_table(envelope: dict) -> str:
         core, gpu, storage = entry["core_hours"], entry["gpu_hours"], entry["storage_gb"]
         level = entry.get("level", "ok")
         rows.append(
-            f"<tr class='fedhub-level-{html.escape(level)}'><td>{name}</td>"
+            f"<tr class='fedhub-level-{html.escape(level)}' style='{_LEVEL_STYLE.get(level, '')}'><td>{name}</td>"
             f"<td>{html.escape(_hours(core['used'], core['limit'], 'core-h'))}</td>"
             f"<td>{html.escape(_hours(gpu['used'], gpu['limit'], 'GPU-h'))}</td>"
             f"<td>{html.escape(_hours(storage['used'], storage['limit'], 'GB'))}</td>"

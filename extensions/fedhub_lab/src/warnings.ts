@@ -4,7 +4,7 @@
  */
 import { Notification } from '@jupyterlab/apputils';
 
-import { remainingText } from './format';
+import { hours } from './format';
 import { Level, QuotaModel } from './model';
 
 const RANK: Record<Level, number> = { ok: 0, warn: 1, critical: 2, 'used-up': 3 };
@@ -27,7 +27,7 @@ export function watchThresholds(model: QuotaModel): void {
     const pct = Math.round(entry.core_hours?.percent ?? 100);
     const text = level === 'used-up'
       ? `Your allocation at ${where} is used up: new servers there will be refused. Choose another centre.`
-      : `You have used ${pct}% of your allocation at ${where}: ${remainingText(entry)}.`;
+      : `You have used ${pct}% of your allocation at ${where}: ${hours(entry.core_hours?.remaining)} core-h left this period.`;
     const notify = level === 'warn' ? Notification.warning : Notification.error;
     notify(text, { autoClose: false });
   });
