@@ -118,6 +118,8 @@ def test_status_bar_panel_warning_and_notebook_widget_show_the_service_figures(a
         dialog = page.locator(".jp-Dialog")
         page.locator(".jp-Notebook .jp-Cell .cm-content").first.wait_for()
         assert dialog.count() == 0, dialog.first.inner_text()
+        # a cell run before the kernel is connected is dropped: wait for the kernel like a user would
+        page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for()
         page.locator(".jp-Notebook .jp-Cell .cm-content").first.click()
         page.keyboard.press("Shift+Enter")
         table = page.locator(".jp-NotebookPanel .jp-OutputArea .fedhub-quota-table")
