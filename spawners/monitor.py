@@ -84,6 +84,7 @@ class CentreWatcher:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters = 0
         self._task: asyncio.Task | None = None
+        self._stopping = False
         CENTRE_UP.labels(centre.id).set(1)
 
     # ---------------------------------------------------------------- what spawners use
@@ -137,13 +138,15 @@ class CentreWatcher:
             self._task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 await self.refresh()
             except Exception:
                 if asyncio.current_task().cancelling():
                     raise  # being stopped: never swallow the cancellation
                 log.exception("Monitor of centre %s failed a refresh", self.centre.id)
+            if self._stopping:
+                return
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.fast_interval if self._waiters else self.interval)
@@ -151,8 +154,24 @@ class CentreWatcher:
                 pass
             # someone is waiting: refresh soon, but never more often than fast_interval
             gap = self.fast_interval - (time.monotonic() - self.latest.taken_at) if self.latest else 0
-            if gap > 0:
+            if gap > 0 and not self._stopping:
                 await asyncio.sleep(gap)
+
+    async def stop(self) -> None:
+        """End the loop after its current query instead of cancelling it. Python 3.11's
+        create_subprocess_exec never returns when cancelled before its pipes connect (CPython
+        gh-103847), so cancelling a watcher mid-query, as asyncio.run does to leftover tasks,
+        can hang the caller."""
+        task = self._task
+        if task is None or task.done() or self._loop is not asyncio.get_running_loop():
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await task
+        finally:
+            self._stopping = False
+            self._task = None
 
     async def refresh(self) -> CentreSnapshot:
         """One scheduler query: squeue of every tracked job, or sinfo when there is none."""
@@ -220,6 +239,10 @@ class FederationMonitor:
     def ensure_running(self) -> None:
         for watcher in self.watchers.values():
             watcher.ensure_running()
+
+    async def stop(self) -> None:
+        """Stop every watcher after its current query (before an event loop ends)."""
+        await asyncio.gather(*(w.stop() for w in self.watchers.values()))
 
     def health(self) -> dict[str, bool]:
         return {cid: w.up for cid, w in self.watchers.items()}

@@ -33,6 +33,7 @@ def test_hundred_servers_cost_one_query_per_centre_interval(centres, monkeypatch
             results = await asyncio.gather(*(s.poll() for s in spawners))
             rounds += 1
             await asyncio.sleep(0.25)
+        await spawners[0].monitor.stop()  # before asyncio.run cancels what is left (see CentreWatcher.stop)
         return results, rounds
 
     try:

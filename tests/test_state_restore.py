@@ -46,6 +46,7 @@ def test_old_state_finds_its_job_and_notices_when_it_ends(centres, version):
         alive = await spawner.poll()
         await spawner.stop()
         gone = await spawner.poll()
+        await spawner.monitor.stop()
         return alive, gone
 
     alive, gone = asyncio.run(scenario())
@@ -59,5 +60,10 @@ def test_old_state_finds_its_job_and_notices_when_it_ends(centres, version):
 def test_batchspawner_state_without_legacy_centre_is_not_guessed(centres, caplog):
     spawner = spawner_with_state(centres, {"job_id": "4242"})
     assert spawner.child_spawner is None
-    assert asyncio.run(spawner.poll()) == 0
+    async def poll():
+        try:
+            return await spawner.poll()
+        finally:
+            await spawner.monitor.stop()
+    assert asyncio.run(poll()) == 0
     assert "c.FederatedSpawner.legacy_centre" in caplog.text
