@@ -27,6 +27,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/scheduler_load.py
 	$(VENV)/bin/python benchmarks/placement_quality.py
 	$(VENV)/bin/python benchmarks/quota_api.py
+	$(VENV)/bin/python benchmarks/lab_quota.py
 
 deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(FEDHUB_PROXY)
 
