@@ -64,3 +64,23 @@ def test_quota_in_a_kernel_without_a_service_explains_why():
                           "from fedhub_lab import quota; box = quota(); print(box.children[0].value)"],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert "Allocations are not available: this server was not started by a FedHub with a quota service" in out
+
+
+def test_quota_table_escapes_names_and_errors_and_marks_the_current_centre():
+    script = r'''
+import json
+from fedhub_lab.widget import render_table
+envelope = {"available": True, "centre": "alpha", "centre_name": "Alpha", "quota": {"user": "u",
+    "thresholds": {"warn": 80, "critical": 95}, "centres": [
+    {"centre": "alpha", "name": "<b>Alpha</b>", "error": None, "level": "critical", "account": "p",
+     "read_at": "2026-11-24T09:00:00.123", "core_hours": {"used": 9.6, "limit": 10.0, "remaining": 0.4, "percent": 96.0},
+     "gpu_hours": {"used": 0.0, "limit": None}, "storage_gb": {"used": None, "limit": None}},
+    {"centre": "gamma", "name": "Gamma", "error": "sacct: <error>"}]}}
+print(render_table(envelope))
+'''
+    out = subprocess.run([f"{JOBENV}/bin/python", "-c", script], capture_output=True, text=True, check=True).stdout
+    assert "&lt;b&gt;Alpha&lt;/b&gt; (this server)" in out and "<b>Alpha" not in out
+    assert "9.6 of 10.0 core-h (0.4 left)" in out and "0.0 GPU-h used (no limit)" in out
+    assert "class='fedhub-level-critical' style='background:#f8d7da'" in out
+    assert "2026-11-24 09:00:00<" in out
+    assert "not available: sacct: &lt;error&gt;" in out
