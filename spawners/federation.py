@@ -156,6 +156,8 @@ class Federation:
     centres: tuple[Centre, ...]
     default_centre: str | None = None
     source: str | None = None
+    warn_percent: float = 80.0  # allocation used: users are warned from here (JupyterLab, quota())
+    critical_percent: float = 95.0
 
     def centre(self, centre_id: str) -> Centre | None:
         return next((c for c in self.centres if c.id == centre_id), None)
@@ -192,7 +194,7 @@ def load_federation(path: str | Path) -> Federation:
 def parse_federation(data: Any, source: str | None = None) -> Federation:
     """Validate an already-parsed federation document."""
     r = _Reader(source)
-    r.mapping(data, "(top level)", allowed={"version", "default_centre", "centres"})
+    r.mapping(data, "(top level)", allowed={"version", "default_centre", "centres", "allocation_warnings"})
     version = data.get("version", 1)
     if version != 1:
         r.fail("version", f"unsupported version {version!r}; this FedHub reads version 1")
@@ -208,7 +210,26 @@ def parse_federation(data: Any, source: str | None = None) -> Federation:
     default = data.get("default_centre")
     if default is not None and default not in seen:
         r.fail("default_centre", f"unknown centre {default!r}; choose one of: {', '.join(sorted(seen))}")
-    return Federation(centres=centres, default_centre=default, source=source)
+    warn, critical = _parse_warnings(r, data.get("allocation_warnings"))
+    return Federation(centres=centres, default_centre=default, source=source, warn_percent=warn,
+                      critical_percent=critical)
+
+
+def _parse_warnings(r: "_Reader", raw: Any) -> tuple[float, float]:
+    """``allocation_warnings: {warn_percent: 80, critical_percent: 95}``: when users are warned."""
+    if raw is None:
+        return 80.0, 95.0
+    r.mapping(raw, "allocation_warnings", allowed={"warn_percent", "critical_percent"})
+    values = []
+    for key, default in (("warn_percent", 80.0), ("critical_percent", 95.0)):
+        value = raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 100:
+            r.fail(f"allocation_warnings.{key}", f"must be a percentage above 0 and at most 100, got {value!r}")
+        values.append(float(value))
+    if values[0] >= values[1]:
+        r.fail("allocation_warnings.warn_percent",
+               f"{values[0]:g} must be below critical_percent ({values[1]:g})")
+    return values[0], values[1]
 
 
 class _Reader:

@@ -42,7 +42,7 @@ def add_quota_service(c, federation_file: str) -> None:
 
     port = int(os.environ.get("FEDHUB_QUOTA_PORT", "8082"))
     env = {"FEDHUB_FEDERATION": federation_file}
-    for name in ("FEDHUB_QUOTA_MAX_AGE", "FEDHUB_QUOTA_WARN", "FEDHUB_QUOTA_CRITICAL", "FEDHUB_SCHEDULER_PATH"):
+    for name in ("FEDHUB_QUOTA_MAX_AGE", "FEDHUB_SCHEDULER_PATH"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     c.JupyterHub.services.append({

@@ -102,8 +102,10 @@ class QuotaCache:
         return out
 
 
-def quota_report(federation: Federation, hub_user: str, figures: dict, warn: float, critical: float) -> dict:
-    """The JSON a client sees: every centre's figures with a level (ok, warn, critical, used-up)."""
+def quota_report(federation: Federation, hub_user: str, figures: dict) -> dict:
+    """The JSON a client sees: every centre's figures with a level (ok, warn, critical, used-up),
+    at the federation file's ``allocation_warnings``."""
+    warn, critical = federation.warn_percent, federation.critical_percent
     centres = []
     for centre in federation.centres:
         if centre.id not in figures:

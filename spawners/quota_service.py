@@ -36,10 +36,8 @@ def may_read(model: dict, target: str) -> bool:
 
 
 class QuotaHandler(HubOAuthenticated, web.RequestHandler):
-    def initialize(self, cache: QuotaCache, warn: float, critical: float):
+    def initialize(self, cache: QuotaCache):
         self.cache = cache
-        self.warn = warn
-        self.critical = critical
 
     @web.authenticated
     async def get(self, user: str):
@@ -47,7 +45,7 @@ class QuotaHandler(HubOAuthenticated, web.RequestHandler):
             raise web.HTTPError(403, f"you may read only your own quota, not {user!r}")
         figures = await self.cache.for_user(user)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(quota_report(self.cache.federation, user, figures, self.warn, self.critical)))
+        self.finish(json.dumps(quota_report(self.cache.federation, user, figures)))
 
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None))[1]
@@ -64,11 +62,11 @@ class HealthHandler(web.RequestHandler):
         self.finish({"status": "ok", "refreshes": self.cache.refreshes})
 
 
-def make_app(federation_file: str, max_age: float, warn: float, critical: float) -> web.Application:
+def make_app(federation_file: str, max_age: float) -> web.Application:
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/")
     cache = QuotaCache(load_federation(federation_file), max_age=max_age)
     return web.Application([
-        (url_path_join(prefix, "api/quota/([^/]+)"), QuotaHandler, {"cache": cache, "warn": warn, "critical": critical}),
+        (url_path_join(prefix, "api/quota/([^/]+)"), QuotaHandler, {"cache": cache}),
         (url_path_join(prefix, "api/health"), HealthHandler, {"cache": cache}),
         (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
     ], cookie_secret=os.urandom(32))
@@ -76,12 +74,7 @@ def make_app(federation_file: str, max_age: float, warn: float, critical: float)
 
 def main() -> None:
     url = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"])
-    app = make_app(
-        os.environ["FEDHUB_FEDERATION"],
-        max_age=float(os.environ.get("FEDHUB_QUOTA_MAX_AGE", "60")),
-        warn=float(os.environ.get("FEDHUB_QUOTA_WARN", "80")),
-        critical=float(os.environ.get("FEDHUB_QUOTA_CRITICAL", "95")),
-    )
+    app = make_app(os.environ["FEDHUB_FEDERATION"], max_age=float(os.environ.get("FEDHUB_QUOTA_MAX_AGE", "60")))
     app.listen(url.port, url.hostname)
     print(f"fedhub-quota listening on {url.hostname}:{url.port}", file=sys.stderr)
     try:

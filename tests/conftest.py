@@ -68,6 +68,7 @@ def centres():
         broken["partitions"] = [dict(p, charge_rate=5.0) for p in broken["partitions"]]  # chosen last
         broken.pop("accounting", None)  # slurmdbd knows the cluster as gamma
         doc["centres"].append(broken)
+        doc["allocation_warnings"] = {"warn_percent": 75, "critical_percent": 97}  # not the defaults
         fed.federation_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         fed.hub_port = hub_port
         yield fed

@@ -53,6 +53,9 @@ def test_good_file_becomes_the_model(tmp_path):
     assert south.accounts.account_for("bob") == "fh_bob"
     assert south.accounts.account_for("Bad Name") is None
     assert north.accounts.account_for("bob") == "bob"
+    assert (fed.warn_percent, fed.critical_percent) == (80.0, 95.0)  # the defaults
+    fed = parse_federation({**GOOD, "allocation_warnings": {"warn_percent": 70, "critical_percent": 90.5}})
+    assert (fed.warn_percent, fed.critical_percent) == (70.0, 90.5)
 
 
 def bad(mutate):
@@ -103,6 +106,12 @@ def bad(mutate):
     (lambda d: d.update(version=2), "version: unsupported version 2"),
     (lambda d: d["centres"][0]["partitions"][0].update(charge_rate="cheap"),
      "centres[0].partitions[0].charge_rate: must be a number >= 0"),
+    (lambda d: d.update(allocation_warnings={"warn_percent": 120}),
+     "allocation_warnings.warn_percent: must be a percentage above 0 and at most 100, got 120"),
+    (lambda d: d.update(allocation_warnings={"warn_percent": 90, "critical_percent": 85}),
+     "allocation_warnings.warn_percent: 90 must be below critical_percent (85)"),
+    (lambda d: d.update(allocation_warnings={"warn": 70}),
+     "allocation_warnings.warn: unknown field; allowed fields are: critical_percent, warn_percent"),
 ])
 def test_each_mistake_is_named_by_its_path(mutate, expected):
     assert expected in bad(mutate)

@@ -105,6 +105,8 @@ def test_status_bar_panel_warning_and_notebook_widget_show_the_service_figures(a
         gamma_storage = figures["gamma"]["storage_gb"]
         assert storage.inner_text() == f"{hours(gamma_storage['used'])} of {hours(gamma_storage['limit'])} GB"
         assert "(this server)" in panel.locator("section[data-centre=alpha] h3").inner_text()
+        # the thresholds are the federation file's (75 and 97 in the test federation)
+        assert "Warnings at 75% and 97% used." in panel.locator(".fedhub-panel-note").inner_text()
 
         # quota() in a notebook: the same table, from the kernel.
         nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
