@@ -24,11 +24,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
-from spawners.localhub import LocalHub  # noqa: E402
+from spawners.localhub import CHROMIUM, CHROMIUM_ARGS, LocalHub  # noqa: E402
 
 USER = "fhbench"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -53,7 +51,7 @@ def page_timings(hub: LocalHub, pages: int) -> list[tuple[float, float]]:
 
     out = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context()
         page = context.new_page()
         page.goto(f"{hub.url}/hub/login?next=/user/{USER}/lab")

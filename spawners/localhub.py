@@ -16,6 +16,12 @@ from .localcentres import free_port
 
 HUB_CONFIG = Path(__file__).resolve().parent.parent / "hub_config" / "jupyterhub_config.py"
 
+# Debian's Chromium for the browser tests and benchmark (Playwright drives it; no browser download),
+# with flags that keep it from reaching out to the network or needing a display.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
 
 class LocalHub:
     """Start/stop/restart ``jupyterhub`` with a federation file; its state lives in ``workdir``."""

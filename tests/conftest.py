@@ -19,15 +19,10 @@ import requests
 import yaml
 
 from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec, free_port
-from spawners.localhub import LocalHub
+from spawners.localhub import CHROMIUM, CHROMIUM_ARGS, LocalHub
 
 JOBENV = os.environ.get("FEDHUB_JOBENV", "/opt/fedhub/jobenv")
 TEST_USERS = ["fhtest1", "fhtest2", "fhtest3"]
-CHROMIUM = "/usr/bin/chromium"
-# Flags that keep Chromium from reaching out to the network or needing a display.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
-
 TEST_HUB_CONFIG = """
 c.Spawner.poll_interval = 2
 c.FederatedSpawner.start_timeout = 40

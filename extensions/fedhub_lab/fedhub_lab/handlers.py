@@ -17,7 +17,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Float
 from traitlets.config import Configurable
 
-from .source import QuotaSource, QuotaUnavailable, _service_message
+from .source import QuotaSource, QuotaUnavailable, service_message
 
 
 class FedHubLab(Configurable):
@@ -53,8 +53,8 @@ class QuotaProxyHandler(APIHandler):
             body = e.response.body if e.response is not None else b""
             if e.code >= 500:
                 raise QuotaUnavailable(503, f"the quota service at {source.quota_url} failed: "
-                                            f"{_service_message(e.code, body)}") from None
-            raise QuotaUnavailable(e.code, _service_message(e.code, body)) from None
+                                            f"{service_message(e.code, body)}") from None
+            raise QuotaUnavailable(e.code, service_message(e.code, body)) from None
         except OSError as e:
             raise QuotaUnavailable(503, f"the quota service at {source.quota_url} did not answer: {e}") from None
         try:

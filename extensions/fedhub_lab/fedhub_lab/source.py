@@ -61,12 +61,12 @@ class QuotaSource:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return self.envelope(json.load(response))
         except urllib.error.HTTPError as e:
-            raise QuotaUnavailable(e.code if e.code < 500 else 503, _service_message(e.code, e.read())) from None
+            raise QuotaUnavailable(e.code if e.code < 500 else 503, service_message(e.code, e.read())) from None
         except (OSError, ValueError) as e:
             raise QuotaUnavailable(503, f"the quota service at {self.quota_url} did not answer: {e}") from None
 
 
-def _service_message(status: int, body: bytes) -> str:
+def service_message(status: int, body: bytes) -> str:
     try:
         return json.loads(body)["message"]
     except (ValueError, KeyError, TypeError):

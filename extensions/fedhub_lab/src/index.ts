@@ -23,12 +23,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settings: ISettingRegistry | null) => {
     const model = new QuotaModel(60);
     const panel = new QuotaPanel(model);
-    let panelAdded = false;
-    const openPanel = () => {
-      if (!panelAdded) {
+    // The panel joins the sidebar only when there is something to show (figures, or the user
+    // asked), so a hub without the service shows nothing.
+    const ensurePanel = () => {
+      if (!panel.isAttached) {
         shell.add(panel, 'right', { rank: 900 });
-        panelAdded = true;
       }
+    };
+    const openPanel = () => {
+      ensurePanel();
       shell.activateById(panel.id);
       void model.refreshNow();
     };
@@ -36,11 +39,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: 'Show Allocations',
       execute: openPanel
     });
-    // The panel joins the sidebar only once figures exist, so a hub without the service shows nothing.
     model.changed.connect(() => {
-      if (!panelAdded && model.state.kind === 'figures') {
-        shell.add(panel, 'right', { rank: 900 });
-        panelAdded = true;
+      if (model.state.kind === 'figures') {
+        ensurePanel();
       }
     });
     if (statusBar) {
