@@ -12,12 +12,11 @@ JOBENV ?= /opt/fedhub/jobenv
 NODE_PREFIX ?= /opt/fedhub/node
 APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk chromium
 JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0
-export FEDHUB_JOBENV := $(JOBENV)
-export FEDHUB_PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
+PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
 
 .PHONY: demo test bench deps system-packages clean FORCE
 demo: deps
-	$(VENV)/bin/fedhub demo
+	$(VENV)/bin/fedhub demo --hub-config hub_config/jupyterhub_config.py --jobenv $(JOBENV)
 
 test: deps
 	$(VENV)/bin/python -m pytest -q
@@ -29,7 +28,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/quota_api.py
 	$(VENV)/bin/python benchmarks/lab_quota.py
 
-deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(FEDHUB_PROXY)
+deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(PROXY)
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -72,7 +71,7 @@ $(JOBENV)/.fedhub-lab: $(LABEXT)/fedhub_lab/labextension/package.json $(LABEXT_P
 	chmod -R a+rX $(JOBENV)
 	touch $@
 
-$(FEDHUB_PROXY):
+$(PROXY):
 	npm install -s --no-fund --no-audit --prefix $(NODE_PREFIX) configurable-http-proxy@5.3.0
 	chmod -R a+rX $(NODE_PREFIX)
 

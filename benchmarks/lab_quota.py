@@ -23,8 +23,8 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
-from spawners.localhub import CHROMIUM, CHROMIUM_ARGS, LocalHub  # noqa: E402
+from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
+from fedhub.demo.hub import CHROMIUM, CHROMIUM_ARGS, LocalHub  # noqa: E402
 
 USER = "fhbench"
 

@@ -30,11 +30,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from spawners.federation import load_federation  # noqa: E402
-from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
-from spawners.options import parse_user_options  # noqa: E402
-from spawners.placement import decide, estimate_all, fitting_options  # noqa: E402
-from spawners.scheduler import SlurmClient  # noqa: E402
+from fedhub.federation import load_federation  # noqa: E402
+from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
+from fedhub.spawning.options import parse_user_options  # noqa: E402
+from fedhub.spawning.placement import decide, estimate_all, fitting_options  # noqa: E402
+from fedhub.slurm.client import SlurmClient  # noqa: E402
 
 USER = "fhbench"
 SIZES = {"alpha": 8, "beta": 8, "gamma": 4}

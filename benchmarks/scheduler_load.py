@@ -24,8 +24,8 @@ sys.path.insert(0, str(HERE.parent))
 from batchspawner import SlurmSpawner  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
-from spawners.federated import FederatedSpawner  # noqa: E402
-from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec, counting_wrappers  # noqa: E402
+from fedhub.spawning.spawner import FederatedSpawner  # noqa: E402
+from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, counting_wrappers  # noqa: E402
 
 SCALE = 10  # 60 s of JupyterHub time = 6 s here
 POLL_S = 30 / SCALE

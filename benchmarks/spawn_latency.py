@@ -26,8 +26,8 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
-from spawners.localhub import LocalHub  # noqa: E402
+from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
+from fedhub.demo.hub import LocalHub  # noqa: E402
 
 JOBENV = os.environ.get("FEDHUB_JOBENV", "/opt/fedhub/jobenv")
 USER = "fhbench"

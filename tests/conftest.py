@@ -13,26 +13,30 @@ import os
 import secrets
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
 import yaml
 
-from spawners.localcentres import CentreSpec, LocalFederation, PartitionSpec, free_port
-from spawners.localhub import CHROMIUM, CHROMIUM_ARGS, LocalHub
+from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, free_port
+from fedhub.demo.hub import LocalHub
+from support import CHROMIUM, CHROMIUM_ARGS
 
-JOBENV = os.environ.get("FEDHUB_JOBENV", "/opt/fedhub/jobenv")
+REPO = Path(__file__).resolve().parent.parent
+HUB_CONFIG = REPO / "hub_config" / "jupyterhub_config.py"  # the project's own, as operators run it
+JOBENV = "/opt/fedhub/jobenv"  # the Makefile's JOBENV
 TEST_USERS = ["fhtest1", "fhtest2", "fhtest3"]
 TEST_HUB_CONFIG = """
 c.Spawner.poll_interval = 2
 c.FederatedSpawner.start_timeout = 40
 c.FederatedSpawner.http_timeout = 30
 c.FederatedSpawner.cancel_retry_interval = 2
-c.CentreSlurmSpawner.scheduler_timeout = 12
+c.FederatedSpawner.scheduler_timeout = 12
 c.FederatedSpawner.monitor_interval = 3
 c.FederatedSpawner.monitor_grace = 6
 c.FederatedSpawner.failover_pending_timeout = 12
-c.FederatedSpawner.quota_max_age = 2
+c.QuotaService.max_age = 3
 c.JupyterHub.last_activity_interval = 3600
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}  # POST answers 202 at once; tests follow progress
 """
@@ -49,13 +53,26 @@ def centre_specs() -> list[CentreSpec]:
     ]
 
 
+LOCAL_LOGINS = ["alice", "bob", "carol"]  # the pure tests' federation maps hub users to these
+
+
+@pytest.fixture(scope="session")
+def unix_users():
+    """Real Unix accounts for the logins of the pure tests' local centre (login rules read them)."""
+    if os.geteuid() != 0:
+        pytest.skip("creating the test logins needs root (run `make test` as root)")
+    from fedhub.demo.centres import ensure_unix_user
+    for name in LOCAL_LOGINS:
+        ensure_unix_user(name)
+    return LOCAL_LOGINS
+
+
 @pytest.fixture(scope="session")
 def centres():
     if os.geteuid() != 0:
         pytest.skip("the Slurm centres need root (run `make test` as root)")
     hub_port = free_port()
-    fed = LocalFederation(centre_specs(), hub_connect_url=f"http://127.0.0.1:{hub_port}",
-                          singleuser_cmd=f"{JOBENV}/bin/jupyterhub-singleuser", users=TEST_USERS)
+    fed = LocalFederation(centre_specs(), singleuser_cmd=f"{JOBENV}/bin/jupyterhub-singleuser", users=TEST_USERS)
     with fed:
         doc = fed.federation_document()
         broken = json.loads(json.dumps(next(c for c in doc["centres"] if c["id"] == "gamma")))
@@ -72,9 +89,8 @@ def centres():
 @pytest.fixture(scope="session")
 def hub(centres):
     token = secrets.token_hex(24)
-    hub = LocalHub(centres.federation_file, centres.root / "hub", hub_port=centres.hub_port,
-                   users=TEST_USERS, password="fedhub-test", api_token=token, extra_config=TEST_HUB_CONFIG,
-                   extra_env={"FEDHUB_QUOTA_MAX_AGE": "3"})
+    hub = LocalHub(centres.federation_file, centres.root / "hub", config_file=HUB_CONFIG, hub_port=centres.hub_port,
+                   users=TEST_USERS, password="fedhub-test", api_token=token, extra_config=TEST_HUB_CONFIG)
     hub.start()
     api = HubAPI(hub)
     for user in TEST_USERS:

@@ -8,9 +8,9 @@ import subprocess
 from datetime import datetime
 
 from conftest import TEST_USERS, slurm, wait_for
-from spawners.accounting import allocations, parse_limits, parse_usage
-from spawners.federation import load_federation
-from spawners.scheduler import SlurmClient
+from fedhub.quota.accounting import allocations, parse_limits, parse_usage
+from fedhub.federation import load_federation
+from fedhub.slurm.client import SlurmClient
 
 
 def test_parse_usage_and_limits_from_real_formats():
@@ -20,6 +20,10 @@ def test_parse_usage_and_limits_from_real_formats():
     assert usage[("fhtest1", "proj_fhtest1")].cpu_seconds == 126
     assert usage[("fhtest1", "proj_fhtest1")].gpu_seconds == 60
     assert usage[("fhtest2", "proj_fhtest2")].gpu_seconds == 7200
+    # Slurm lists typed GPUs twice: the total (gres/gpu=2) and per type (gres/gpu:a100=2). Defect B6:
+    # both were counted, doubling GPU-hours.
+    twice = parse_usage("fhtest3|proj_fhtest3|3600|3600|cpu=1,gres/gpu=2,gres/gpu:a100=2,node=1\n")
+    assert twice[("fhtest3", "proj_fhtest3")].gpu_seconds == 7200
     limits = parse_limits("proj_a||cpu=600\nproj_a|alice|cpu=60,gres/gpu=30\nroot|root|\n")
     assert limits[("proj_a", "")].cpu_minutes == 600
     assert (limits[("proj_a", "alice")].cpu_minutes, limits[("proj_a", "alice")].gpu_minutes) == (60, 30)
@@ -45,7 +49,7 @@ def test_usage_and_limits_match_slurm_at_two_centres(centres):
           "set", "GrpTRESMins=cpu=600")
 
     async def read():
-        from spawners.accounting import read_centre
+        from fedhub.quota.accounting import read_centre
         return {c: await read_centre(SlurmClient(fed.centre(c)), TEST_USERS) for c in ("alpha", "gamma", "beta")}
 
     def with_limit():
@@ -59,7 +63,7 @@ def test_usage_and_limits_match_slurm_at_two_centres(centres):
               "set", "GrpTRESMins=cpu=-1")
     for centre in ("alpha", "gamma"):
         a = found[centre][user]
-        assert a.account == f"proj_{user}" and a.user == user
+        assert a.charge_account == f"proj_{user}" and a.login == user
         assert abs(a.core_hours_used - _sacct_cpu_seconds(centres, centre, user) / 3600) < 1e-9
         assert a.core_hours_used >= 2 * 3 / 3600
         assert a.period_start == datetime(datetime.now().year, datetime.now().month, 1)
@@ -70,16 +74,16 @@ def test_usage_and_limits_match_slurm_at_two_centres(centres):
 
 
 def test_parse_storage():
-    from spawners.accounting import parse_storage
+    from fedhub.quota.accounting import parse_storage
     out = "8192\t/scratch/alice\n3149824\t/scratch/bob/\n3158016\t/scratch\nbad line\n"
     assert parse_storage(out) == {"alice": 8192, "bob": 3149824, "scratch": 3158016}
 
 
-def test_tighter_of_user_and_account_limit_applies():
-    from spawners.federation import parse_federation
+def test_tighter_of_user_and_account_limit_applies(unix_users):
+    from fedhub.federation import parse_federation
     from test_federation import GOOD
     doc = dict(GOOD)
-    doc["centres"] = [dict(GOOD["centres"][0], accounting={"account_template": "proj_{username}"})]
+    doc["centres"] = [dict(GOOD["centres"][0], accounting={"charge_account_template": "proj_{username}"})]
     centre = parse_federation(doc).centres[0]
     usage = parse_usage("alice|proj_alice|36000|10|cpu=1\nbob|proj_alice|18000|10|cpu=1\n")
     limits = parse_limits("proj_alice||cpu=900\nproj_alice|alice|cpu=6000\n")

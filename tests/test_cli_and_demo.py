@@ -16,9 +16,9 @@ from pathlib import Path
 import requests
 
 from conftest import wait_for
-from spawners.localcentres import free_port
+from fedhub.demo.centres import free_port
 
-FEDHUB = [sys.executable, "-m", "spawners.cli"]
+FEDHUB = [sys.executable, "-m", "fedhub.cli"]
 
 
 def test_centres_json_and_table(centres):
@@ -115,7 +115,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
 def test_hub_refuses_to_start_with_a_bad_federation_file(tmp_path):
     """The operator sees the bad field's path and the fix when the hub starts, not at a spawn."""
     import pytest
-    from spawners.localhub import LocalHub
+    from fedhub.demo.hub import LocalHub
     bad = tmp_path / "federation.yaml"
     bad.write_text("version: 1\ncentres:\n  - id: alpha\n    name: A\n    scheduler: {type: pbs}\n")
     hub = LocalHub(bad, tmp_path / "hub")

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from spawners.federation import FederationError, load_federation, parse_federation
+from fedhub.federation import FederationError, load_federation, parse_federation
 
 GOOD = {
     "version": 1,
@@ -25,10 +25,12 @@ GOOD = {
         },
         {
             "id": "south",
-            "scheduler": {"type": "ssh", "host": "login.south", "key_file": "/k", "query_user": "fedhub"},
+            "scheduler": {"type": "ssh", "host": "login.south", "key_file": "/k", "query_user": "fedhub",
+                          "known_hosts_file": "/etc/fedhub/known_hosts"},
             "hub_connect_url": "https://hub.example/",
+            "cluster": "south-cluster",
             "singleuser_cmd": "/sw/bin/jupyterhub-singleuser",
-            "accounts": {"template": "fh_{username}", "map": {"alice": "asmith"}},
+            "logins": {"template": "fh_{username}", "map": {"alice": "asmith"}},
             "partitions": [{"name": "batch", "max_cores": 64, "max_memory": "1T", "max_walltime": "90"}],
         },
     ],
@@ -47,12 +49,13 @@ def test_good_file_becomes_the_model(tmp_path):
     assert [(g.type, g.gres, g.max) for g in north.partition("gpu").gpus] == [("a100", "gpu:a100", 2), ("dcu", "dcu", 4)]
     assert south.scheduler.kind == "ssh" and south.scheduler.port == 22
     assert south.partition("batch").max_walltime_s == 5400
-    assert south.hub_connect_url == "https://hub.example"
-    # account mapping: map first, then template; names that are not valid accounts map to nobody
-    assert south.accounts.account_for("alice") == "asmith"
-    assert south.accounts.account_for("bob") == "fh_bob"
-    assert south.accounts.account_for("Bad Name") is None
-    assert north.accounts.account_for("bob") == "bob"
+    assert south.hub_connect_url == "https://hub.example" and north.hub_connect_url == "http://10.0.0.1:8081"
+    assert (north.cluster, south.cluster) == ("north", "south-cluster")  # the id unless given
+    # login naming: map first (explicit), then the template
+    assert south.logins.login_for("alice") == ("asmith", True)
+    assert south.logins.login_for("bob") == ("fh_bob", False)
+    assert north.logins.login_for("bob") == ("bob", False)
+    assert north.scheduler.commands_dir == "/usr/bin"
     assert (fed.warn_percent, fed.critical_percent) == (80.0, 95.0)  # the defaults
     fed = parse_federation({**GOOD, "allocation_warnings": {"warn_percent": 70, "critical_percent": 90.5}})
     assert (fed.warn_percent, fed.critical_percent) == (70.0, 90.5)
@@ -97,10 +100,29 @@ def bad(mutate):
      "centres[0].partitions[1].gpus[1].gres: 'dcu x' is not allowed; give a Slurm gres name"),
     (lambda d: d["centres"][0]["partitions"][0].update(max_core=4),
      "centres[0].partitions[0].max_core: unknown field; allowed fields are:"),
-    (lambda d: d["centres"][1]["accounts"].update(template="fh_{user}"),
-     "centres[1].accounts.template: 'fh_{user}' must contain {username} and no other field"),
-    (lambda d: d["centres"][1]["accounts"]["map"].update(bob="Bob Smith"),
-     "centres[1].accounts.map.bob: 'Bob Smith' is not allowed"),
+    (lambda d: d["centres"][1]["logins"].update(template="fh_{user}"),
+     "centres[1].logins.template: 'fh_{user}' must contain {username} and no other field"),
+    (lambda d: d["centres"][1]["logins"]["map"].update(bob="Bob Smith"),
+     "centres[1].logins.map.bob: 'Bob Smith' is not allowed"),
+    (lambda d: d["centres"][1]["logins"]["map"].update(bob="bob\n"),
+     "centres[1].logins.map.bob: 'bob\\n' is not allowed"),
+    (lambda d: d["centres"][1]["logins"]["map"].update(eve="root"),
+     "centres[1].logins.map.eve: no hub user may act as root at a centre"),
+    (lambda d: d["centres"][1]["logins"]["map"].update(bob="asmith"),
+     "login 'asmith' is mapped to more than one hub user"),
+    (lambda d: d["centres"][1].update(accounts={"template": "{username}"}),
+     "centres[1].accounts: this field is now called logins (a user's login at the centre); rename it"),
+    (lambda d: d["centres"][0].update(accounting={"account_template": "p_{username}"}),
+     "centres[0].accounting.account_template: this field is now called charge_account_template"),
+    (lambda d: d["centres"][1]["scheduler"].pop("known_hosts_file"),
+     "centres[1].scheduler.known_hosts_file: is required: the hub trusts only pinned host keys. Make the file with "
+     "`ssh-keyscan login.south > /etc/fedhub/known_hosts`"),
+    (lambda d: d["centres"][1]["scheduler"].pop("query_user"),
+     "centres[1].scheduler.query_user: is required"),
+    (lambda d: d["centres"][1].update(cluster="south cluster"),
+     "centres[1].cluster: 'south cluster' is not allowed; give the centre's Slurm ClusterName"),
+    (lambda d: d["centres"][0].update(id="north\n"),
+     "centres[0].id: 'north\\n' is not allowed"),
     (lambda d: d.update(centres=[]), "centres: must be a non-empty list of centres"),
     (lambda d: d.update(default_centre="east"), "default_centre: unknown centre 'east'; choose one of: north, south"),
     (lambda d: d.update(version=2), "version: unsupported version 2"),

@@ -4,9 +4,9 @@ import copy
 
 import pytest
 
-from spawners.federation import parse_federation
-from spawners.form import form_to_options, options_from_form, render_options_form
-from spawners.options import OptionError
+from fedhub.federation import parse_federation
+from fedhub.spawning.form import form_to_options, options_from_form, render_options_form
+from fedhub.spawning.options import OptionError
 from test_federation import GOOD
 
 

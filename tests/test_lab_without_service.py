@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from conftest import CHROMIUM, JOBENV, wait_for
-from spawners.localcentres import free_port
+from fedhub.demo.centres import free_port
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 from traitlets.config import Config
 
 from conftest import slurm
-from spawners.federated import FederatedSpawner
-from spawners.localcentres import counting_wrappers
+from fedhub.spawning.spawner import FederatedSpawner
+from fedhub.demo.centres import counting_wrappers
 
 
 def test_hundred_servers_cost_one_query_per_centre_interval(centres, monkeypatch):

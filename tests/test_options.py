@@ -4,17 +4,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spawners.federation import parse_federation
-from spawners.options import OptionError, parse_user_options
+from fedhub.federation import parse_federation
+from fedhub.spawning.options import OptionError, parse_user_options
 from test_federation import GOOD
 
 FED = parse_federation(GOOD)
+pytestmark = pytest.mark.usefixtures("unix_users")  # north is a local centre: its logins are real accounts
 
 
 def test_full_request_is_typed_and_canonical():
     r = parse_user_options(FED, {"centre": "north", "partition": "gpu", "cores": "4", "memory": "32G",
                                  "walltime": "1-00:00:00", "gpus": 2, "gpu_type": "a100"}, "alice")
-    assert (r.centre, r.partition, r.account, r.cores, r.memory_mb, r.walltime_s, r.gpu_type, r.gpus) == \
+    assert (r.centre, r.partition, r.login, r.cores, r.memory_mb, r.walltime_s, r.gpu_type, r.gpus) == \
         ("north", "gpu", "alice", 4, 32768, 86400, "a100", 2)
     assert r.to_user_options() == {"centre": "north", "partition": "gpu", "cores": 4, "memory": "32G",
                                    "walltime": "1-00:00:00", "gpus": 2, "gpu_type": "a100"}
@@ -24,7 +25,7 @@ def test_full_request_is_typed_and_canonical():
 
 def test_defaults_fill_what_is_missing():
     r = parse_user_options(FED, {"centre": "south"}, "alice")
-    assert (r.partition, r.account, r.cores, r.memory_mb, r.walltime_s, r.gpus) == ("batch", "asmith", 1, 1024, 3600, 0)
+    assert (r.partition, r.login, r.cores, r.memory_mb, r.walltime_s, r.gpus) == ("batch", "asmith", 1, 1024, 3600, 0)
 
 
 @pytest.mark.parametrize("options,field,fragment", [
@@ -50,12 +51,41 @@ def test_rejections_name_the_field_and_the_fix(options, field, fragment):
     assert fragment in info.value.message
 
 
-def test_user_without_account_is_told_so():
-    doc = {**GOOD, "centres": [dict(GOOD["centres"][0], accounts={"template": None, "map": {"carol": "c1"}})]}
+def test_user_without_login_is_told_so():
+    doc = {**GOOD, "centres": [dict(GOOD["centres"][0], logins={"template": None, "map": {"carol": "bob"}})]}
     fed = parse_federation(doc)
-    with pytest.raises(OptionError, match="you have no account at North"):
+    with pytest.raises(OptionError, match="you have no usable login at North: the centre maps only listed users"):
         parse_user_options(fed, {"centre": "north"}, "alice")
-    assert parse_user_options(fed, {"centre": "north"}, "carol").account == "c1"
+    assert parse_user_options(fed, {"centre": "north"}, "carol").login == "bob"
+
+
+@pytest.mark.parametrize("hub_user,looked_for,reason", [
+    ("zed1", "zed1", "there is no such account; ask the centre for one"),  # defect B1: was a 500
+    ("root", "root", "FedHub never acts as root"),  # defect B2
+    ("daemon", "daemon", "that is a system account (uid 1 is outside"),
+    ("nobody", "nobody", "that is a system account (uid 65534 is outside"),
+    ("fedhub", "fedhub", "that is the hub's own query login there"),
+    ("bob", "bob", "that login belongs to another user"),
+])
+def test_logins_that_must_not_be_used_are_refused_by_name(hub_user, looked_for, reason):
+    """Defects B1 and B2: the template never yields a missing account, root, a system account, the
+    query user or another user's login; the message names the centre, the login and the reason."""
+    doc = {**GOOD, "centres": [dict(GOOD["centres"][0], logins={"template": "{username}", "map": {"carol": "bob"}}),
+                               GOOD["centres"][1]]}
+    doc["centres"][0]["scheduler"] = dict(doc["centres"][0]["scheduler"])
+    fed = parse_federation(doc)
+    if hub_user == "fedhub":  # the query user is the ssh centre's
+        fed = parse_federation({**doc, "centres": [dict(GOOD["centres"][1], logins={"template": "{username}"})]})
+    centre = fed.centres[0]
+    with pytest.raises(OptionError) as info:
+        parse_user_options(fed, {"centre": centre.id}, hub_user)
+    assert info.value.field == "centre"
+    assert f"you have no usable login at {centre.name} (looked for login {looked_for!r}): {reason}" in info.value.message
+
+
+def test_an_explicit_map_may_name_a_system_account_but_never_root():
+    fed = parse_federation({**GOOD, "centres": [dict(GOOD["centres"][0], logins={"map": {"svc": "daemon"}})]})
+    assert parse_user_options(fed, {"centre": "north"}, "svc").login == "daemon"
 
 
 def test_options_must_be_an_object():

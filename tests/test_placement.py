@@ -2,20 +2,23 @@
 
 from datetime import datetime, timedelta
 
-from spawners.federation import parse_federation
-from spawners.monitor import CentreSnapshot, next_health
-from spawners.options import parse_user_options
-from spawners.placement import Estimate, decide, fitting_options, rank
-from spawners.scheduler import JobInfo
+import pytest
+
+from fedhub.federation import parse_federation
+from fedhub.slurm.monitor import CentreSnapshot, next_health
+from fedhub.spawning.options import parse_user_options
+from fedhub.spawning.placement import Estimate, decide, fitting_options, rank
+from fedhub.slurm.commands import JobInfo
 from test_federation import GOOD
 
 FED = parse_federation(GOOD)
+pytestmark = pytest.mark.usefixtures("unix_users")  # north is a local centre: its logins are real accounts
 NOW = datetime(2026, 11, 24, 9, 0, 0)
 
 
 def est(centre, minutes, rate=1.0, quota=None, partition="p", error=None):
     start = None if minutes is None else NOW + timedelta(minutes=minutes)
-    return Estimate(centre=centre, centre_name=centre.title(), partition=partition, account="u", start=start,
+    return Estimate(centre=centre, centre_name=centre.title(), partition=partition, login="u", start=start,
                     charge_rate=rate, quota_left=quota, error=error)
 
 
@@ -53,7 +56,7 @@ def test_nothing_fits():
 def test_fitting_options_filter_by_limits_account_health_and_quota():
     r = parse_user_options(FED, {"centre": "auto", "cores": 16, "memory": "20G"}, "alice", allow_auto=True)
     options, rejected = fitting_options(FED, r, "alice", {"north": True, "south": True})
-    assert [(o.centre.id, o.partition.name, o.account) for o in options] == [("south", "batch", "asmith")]
+    assert [(o.centre.id, o.partition.name, o.login) for o in options] == [("south", "batch", "asmith")]
     assert rejected == {"north": "no partition fits this request"}
     small = parse_user_options(FED, {"centre": "auto", "cores": 2}, "alice", allow_auto=True)
     options, rejected = fitting_options(FED, small, "alice", {"north": False})
@@ -65,10 +68,29 @@ def test_fitting_options_filter_by_limits_account_health_and_quota():
     assert [(o.centre.id, o.partition.name) for o in options] == [("north", "gpu")]
 
 
+def test_one_centres_unexpected_error_never_aborts_placement_at_the_others():
+    """Defect B1: an error at one centre (here an operator's quota hook that fails for it) used to
+    abort the whole placement; now that centre is rejected with the reason and the others rank."""
+    def hook(user, centre):
+        if centre == "north":
+            raise RuntimeError("accounting database unreachable")
+        return 0.5
+    small = parse_user_options(FED, {"centre": "auto", "cores": 2}, "alice", allow_auto=True)
+    options, rejected = fitting_options(FED, small, "alice", {}, quota=hook)
+    assert rejected == {"north": "could not be checked (RuntimeError)"}
+    assert {o.centre.id for o in options} == {"south"}
+
+
+def test_auto_skips_centres_where_the_user_has_no_login():
+    small = parse_user_options(FED, {"centre": "auto", "cores": 2}, "zed1", allow_auto=True)
+    options, rejected = fitting_options(FED, small, "zed1", {})
+    assert rejected == {"north": "no login (there is no such account; ask the centre for one)"}
+    assert [(o.centre.id, o.login) for o in options] == [("south", "fh_zed1")]
+
+
 def test_auto_is_checked_against_the_widest_limits():
-    from spawners.options import OptionError
-    import pytest
-    with pytest.raises(OptionError, match="outside what any centre you have an account at allows; choose 1-64"):
+    from fedhub.spawning.options import OptionError
+    with pytest.raises(OptionError, match="outside what any centre where you have a login allows; choose 1-64"):
         parse_user_options(FED, {"centre": "auto", "cores": 65}, "alice", allow_auto=True)
     with pytest.raises(OptionError, match="automatic placement is not enabled"):
         parse_user_options(FED, {"centre": "auto"}, "alice")

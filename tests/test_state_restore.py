@@ -9,14 +9,15 @@ import pytest
 from traitlets.config import Config
 
 from conftest import TEST_USERS, live_jobs
-from spawners.federated import FederatedSpawner
-from spawners.scheduler import JobSpec, SlurmClient
+from fedhub.spawning.spawner import FederatedSpawner
+from fedhub.slurm.client import SlurmClient
+from fedhub.slurm.commands import JobSpec
 
 USER = TEST_USERS[0]
 
 
 def submit_sleeper(centres, centre_id: str) -> str:
-    from spawners.federation import load_federation
+    from fedhub.federation import load_federation
     centre = load_federation(centres.federation_file).centre(centre_id)
     spec = JobSpec(name="restore-test", partition=centre.partitions[0].name, cores=1, memory_mb=100, walltime_s=600)
     return asyncio.run(SlurmClient(centre).submit(spec, "#!/bin/bash\nsleep 600\n", USER, {}))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from spawners.units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
+from fedhub.units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
 
 @pytest.mark.parametrize("text,mb", [("512M", 512), ("2G", 2048), ("2g", 2048), ("1T", 1048576),

@@ -14,10 +14,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from .federation import Centre
-from .scheduler import SlurmClient
+from ..federation import Centre
+from ..logins import usable_login
+from ..slurm.client import SlurmClient
 
-_GPU_RE = re.compile(r"gres/gpu(?::[^=,]+)?=(\d+)")
+_GPU_RE = re.compile(r"gres/gpu(:[^=,]+)?=(\d+)")
 
 
 @dataclass(frozen=True)
@@ -37,8 +38,8 @@ class Allocation:
     """One user's allocation at one centre, as read at ``read_at``."""
 
     centre: str
-    user: str  # the user's account name at the centre
-    account: str  # the Slurm account charged
+    login: str  # the user's login at the centre
+    charge_account: str  # the Slurm account charged
     period_start: datetime
     read_at: datetime
     core_hours_used: float
@@ -64,7 +65,7 @@ class Allocation:
 
     def as_dict(self) -> dict:
         return {
-            "centre": self.centre, "user": self.user, "account": self.account,
+            "centre": self.centre, "login": self.login, "charge_account": self.charge_account,
             "period_start": self.period_start.isoformat(), "read_at": self.read_at.isoformat(),
             "core_hours": {"used": round(self.core_hours_used, 4), "limit": self.core_hours_limit,
                            "remaining": self.core_hours_remaining, "percent": self.percent_used},
@@ -84,15 +85,22 @@ def limits_argv(cluster: str) -> list[str]:
             "format=Account,User,GrpTRESMins"]
 
 
+def gpus_allocated(tres: str) -> int:
+    """GPUs in an AllocTRES field. Slurm lists the total (gres/gpu=2) and, when typed, the same
+    GPUs again per type (gres/gpu:a100=2): count the total, or the typed ones if it is absent."""
+    untyped = [int(n) for kind, n in _GPU_RE.findall(tres) if not kind]
+    return sum(untyped) if untyped else sum(int(n) for _, n in _GPU_RE.findall(tres))
+
+
 def parse_usage(stdout: str) -> dict[tuple[str, str], Usage]:
-    """(user, account) -> CPU- and GPU-seconds of the period's jobs."""
+    """(login, charge account) -> CPU- and GPU-seconds of the period's jobs."""
     totals: dict[tuple[str, str], list[int]] = {}
     for line in stdout.splitlines():
         parts = line.split("|")
         if len(parts) != 5 or not parts[0]:
             continue
         user, account, cpu, elapsed, tres = parts
-        gpus = sum(int(n) for n in _GPU_RE.findall(tres))
+        gpus = gpus_allocated(tres)
         t = totals.setdefault((user, account), [0, 0])
         t[0] += int(cpu) if cpu.isdigit() else 0
         t[1] += gpus * (int(elapsed) if elapsed.isdigit() else 0)
@@ -119,7 +127,7 @@ def parse_storage(stdout: str) -> dict[str, int]:
 
 
 def parse_limits(stdout: str) -> dict[tuple[str, str], Limit]:
-    """(account, user or '' for the account itself) -> GrpTRESMins limits."""
+    """(charge account, login or '' for the account itself) -> GrpTRESMins limits."""
     limits = {}
     for line in stdout.splitlines():
         parts = line.split("|")
@@ -136,21 +144,21 @@ def allocations(centre: Centre, usage: dict[tuple[str, str], Usage], limits: dic
     """Per hub user: their usage against the tighter of their own and their account's limit."""
     result = {}
     for hub_user in hub_users:
-        user = centre.accounts.account_for(hub_user)
+        login = usable_login(centre, hub_user)
         account = centre.accounting.charge_account(hub_user) if centre.accounting else None
-        if user is None or account is None:
+        if login is None or account is None:
             continue
-        mine = usage.get((user, account), Usage())
+        mine = usage.get((login, account), Usage())
         account_total = Usage(sum(u.cpu_seconds for (_, a), u in usage.items() if a == account),
                               sum(u.gpu_seconds for (_, a), u in usage.items() if a == account))
-        own, shared = limits.get((account, user), Limit()), limits.get((account, ""), Limit())
+        own, shared = limits.get((account, login), Limit()), limits.get((account, ""), Limit())
         core_limit, core_used = _tightest(mine.cpu_seconds, own.cpu_minutes, account_total.cpu_seconds, shared.cpu_minutes)
         gpu_limit, gpu_used = _tightest(mine.gpu_seconds, own.gpu_minutes, account_total.gpu_seconds, shared.gpu_minutes)
         result[hub_user] = Allocation(
-            centre=centre.id, user=user, account=account, period_start=period_start, read_at=read_at,
+            centre=centre.id, login=login, charge_account=account, period_start=period_start, read_at=read_at,
             core_hours_used=core_used, core_hours_limit=core_limit,
             gpu_hours_used=gpu_used, gpu_hours_limit=gpu_limit,
-            storage_used_gb=round(storage.get(user, 0) / 1024**3, 3) if storage is not None else None,
+            storage_used_gb=round(storage.get(login, 0) / 1024**3, 3) if storage is not None else None,
             storage_limit_gb=(round(centre.accounting.storage_limit_mb / 1024, 3)
                               if centre.accounting.storage_limit_mb else None),
         )
@@ -174,7 +182,8 @@ async def read_raw(client: SlurmClient, since: datetime) -> tuple[dict, dict, di
     """(usage, limits, storage) of every user at the client's centre: one sacct, one sacctmgr
     and, if configured, one storage command."""
     accounting = client.centre.accounting
-    queries = [client.query(sacct_usage_argv(client.centre.id, since)), client.query(limits_argv(client.centre.id))]
+    cluster = client.centre.cluster
+    queries = [client.query(sacct_usage_argv(cluster, since)), client.query(limits_argv(cluster))]
     if accounting.storage_command:
         queries.append(client.query(list(accounting.storage_command)))
     outputs = await asyncio.gather(*queries)

@@ -18,9 +18,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from .federation import Centre, Federation
-from .metrics import CENTRE_UP
-from .scheduler import JobInfo, NodeInfo, SchedulerError, SchedulerUnreachable, SlurmClient
+from ..federation import Centre, Federation
+from ..metrics import CENTRE_UP
+from .client import SlurmClient
+from .commands import JobInfo, NodeInfo, SchedulerError, SchedulerUnreachable
 
 log = logging.getLogger("JupyterHub.fedhub.monitor")  # the hub's handlers and level
 
@@ -224,6 +225,7 @@ class FederationMonitor:
 
     def __init__(self, federation: Federation, **settings):
         self.federation = federation
+        self.settings = settings
         self.watchers = {c.id: CentreWatcher(c, **settings) for c in federation.centres}
 
     @classmethod

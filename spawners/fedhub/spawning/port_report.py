@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 
-import batchspawner.api  # noqa: F401  (registers batchspawner's handler, which we replace)
 from jupyterhub.apihandlers import APIHandler, default_handlers
 from tornado import web
 
@@ -51,7 +50,8 @@ class PortReportHandler(APIHandler):
 
 
 def install() -> None:
-    """Replace batchspawner's handler with ours in JupyterHub's API routes (idempotent)."""
+    """Put our handler in JupyterHub's API routes, in place of batchspawner's if it was imported
+    (idempotent)."""
     default_handlers[:] = [h for h in default_handlers if h[0] != ROUTE]
     default_handlers.append((ROUTE, PortReportHandler))
 

@@ -19,13 +19,14 @@ import yaml
 
 from .units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
-CENTRE_ID_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+CENTRE_ID_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 # Slurm partition, gres and node names, and Unix account names, as FedHub accepts them:
 # nothing a shell or Slurm's option parser treats specially.
-SLURM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-ACCOUNT_NAME_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
-GRES_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}(:[A-Za-z0-9_.-]{1,32})?$")
-HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$|^\[[0-9a-fA-F:]+\]$")
+SLURM_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+LOGIN_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+GRES_RE = re.compile(r"[a-z][a-z0-9_]{0,31}(:[A-Za-z0-9_.-]{1,32})?")
+HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9a-fA-F:]+\]")
+# All of these are used with fullmatch: `match` with `$` accepts a trailing newline.
 
 
 class FederationError(ValueError):
@@ -57,8 +58,17 @@ class Partition:
     gpus: tuple[GpuKind, ...] = ()
     description: str = ""
 
-    def gpu(self, gpu_type: str) -> GpuKind | None:
+    def gpu(self, gpu_type: str | None) -> GpuKind | None:
+        """The accelerator a request means: its ``gpu_type``, or the partition's first kind when
+        the request names none. The one place this is decided (form, options, placement, job)."""
+        if not gpu_type:
+            return self.gpus[0] if self.gpus else None
         return next((g for g in self.gpus if g.type == gpu_type), None)
+
+    def gres(self, gpu_type: str | None, count: int) -> str | None:
+        """sbatch --gres for ``count`` accelerators of the kind the request means, e.g. 'gpu:a100:2'."""
+        kind = self.gpu(gpu_type) if count else None
+        return f"{kind.gres}:{count}" if kind else None
 
     def limits_text(self) -> str:
         text = (
@@ -75,52 +85,56 @@ class LocalScheduler:
     """The hub runs Slurm's commands itself, with SLURM_CONF pointing at the centre's config."""
 
     slurm_conf: str
+    commands_dir: str = "/usr/bin"  # where sbatch, squeue, ... live on the hub's machine
     kind: str = "local"
 
 
 @dataclass(frozen=True)
 class SshScheduler:
-    """The hub runs Slurm's commands on the centre's login node over ssh, as the mapped user."""
+    """The hub runs Slurm's commands on the centre's login node over ssh, as the user's login."""
 
     host: str
     port: int
     key_file: str
-    known_hosts_file: str | None = None
+    known_hosts_file: str  # pinned host keys: the hub never trusts a key it has not been given
+    query_user: str  # login for centre-wide queries (monitor, accounting, sweep)
     connect_timeout_s: int = 10
-    query_user: str | None = None  # account for centre-wide queries (fedhub centres)
     kind: str = "ssh"
 
 
 @dataclass(frozen=True)
-class AccountMapping:
-    """How a hub user is named at a centre: an explicit map first, then a template."""
+class LoginMapping:
+    """How a hub user is named at a centre (their *login*): an explicit map first, then a template.
+
+    Safety rules that need the centre's accounts (uid 0, system accounts, the query user) are
+    applied by ``fedhub.logins``; this is only the naming."""
 
     template: str | None = "{username}"
     map: dict[str, str] = field(default_factory=dict)
+    min_uid: int | None = None  # None: the system's UID_MIN (login.defs), for local centres
 
-    def account_for(self, hub_user: str) -> str | None:
-        """The centre's account name for ``hub_user``, or None when they have none there."""
+    def login_for(self, hub_user: str) -> tuple[str | None, bool]:
+        """(login, explicit): the name looked for at the centre, and whether the map gave it."""
         if hub_user in self.map:
-            return self.map[hub_user]
+            return self.map[hub_user], True
         if self.template is None:
-            return None
-        name = self.template.format(username=hub_user)
-        return name if ACCOUNT_NAME_RE.match(name) else None
+            return None, False
+        return self.template.format(username=hub_user), False
 
 
 @dataclass(frozen=True)
 class Accounting:
-    """Which Slurm account (-A) a user charges at a centre, and the allocation period."""
+    """Which Slurm charge account (sbatch --account) a user charges at a centre, and the period."""
 
-    account_template: str = "{username}"
-    account_map: dict[str, str] = field(default_factory=dict)
+    charge_account_template: str = "{username}"
+    charge_account_map: dict[str, str] = field(default_factory=dict)
     period: str = "monthly"  # monthly, yearly, or the period's first day (YYYY-MM-DD)
-    storage_command: tuple[str, ...] = ()  # argv printing "<bytes>\t<path>/<user>" lines for all users
+    storage_command: tuple[str, ...] = ()  # argv printing "<bytes>\t<path>/<login>" lines for all users
     storage_limit_mb: int | None = None  # each user's storage limit at this centre
 
     def charge_account(self, hub_user: str) -> str | None:
-        name = self.account_map.get(hub_user) or self.account_template.format(username=hub_user)
-        return name if SLURM_NAME_RE.match(name) else None
+        name = self.charge_account_map.get(hub_user) or self.charge_account_template.format(username=hub_user)
+        return name if SLURM_NAME_RE.fullmatch(name) else None
 
     def period_start(self, now: datetime) -> datetime:
         if self.period == "monthly":
@@ -135,10 +149,11 @@ class Centre:
     id: str
     name: str
     scheduler: LocalScheduler | SshScheduler
-    hub_connect_url: str
     partitions: tuple[Partition, ...]
     singleuser_cmd: str
-    accounts: AccountMapping = field(default_factory=AccountMapping)
+    cluster: str = ""  # Slurm's ClusterName (sacct/sacctmgr); the id when not given
+    hub_connect_url: str | None = None  # the hub's API as the centre's nodes see it; None: the hub's own
+    logins: LoginMapping = field(default_factory=LoginMapping)
     node_addresses: dict[str, str] = field(default_factory=dict)
     job_prologue: str = ""
     accounting: Accounting | None = None  # None: the centre keeps no accounts FedHub reads
@@ -149,6 +164,11 @@ class Centre:
     @property
     def partition_names(self) -> list[str]:
         return [p.name for p in self.partitions]
+
+    @property
+    def query_user(self) -> str | None:
+        """The login the hub uses for centre-wide queries: the ssh query user, or None (the hub itself)."""
+        return self.scheduler.query_user if isinstance(self.scheduler, SshScheduler) else None
 
 
 @dataclass(frozen=True)
@@ -261,7 +281,7 @@ class _Reader:
     def text(self, value: Any, path: str, pattern: re.Pattern | None = None, what: str = "") -> str:
         if not isinstance(value, str) or not value.strip():
             self.fail(path, "must be a non-empty string")
-        if pattern is not None and not pattern.match(value):
+        if pattern is not None and not pattern.fullmatch(value):
             self.fail(path, f"{value!r} is not allowed; {what}")
         return value
 
@@ -271,13 +291,29 @@ class _Reader:
         return value
 
 
+# Fields renamed so that one word means one idea; an old file gets the new name, not a silent miss.
+_RENAMED = {
+    "accounts": "logins (a user's login at the centre)",
+    "account_template": "charge_account_template (the Slurm account charged)",
+    "account_map": "charge_account_map (the Slurm account charged)",
+}
+
+
+def _refuse_renamed(r: "_Reader", raw: dict, path: str) -> None:
+    for old, new in _RENAMED.items():
+        if old in raw:
+            r.fail(f"{path}.{old}", f"this field is now called {new}; rename it")
+
+
 def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
+    if isinstance(raw, dict):
+        _refuse_renamed(r, raw, path)
     r.mapping(
         raw,
         path,
         allowed={
-            "id", "name", "scheduler", "hub_connect_url", "partitions", "singleuser_cmd",
-            "accounts", "node_addresses", "job_prologue", "accounting",
+            "id", "name", "cluster", "scheduler", "hub_connect_url", "partitions", "singleuser_cmd",
+            "logins", "node_addresses", "job_prologue", "accounting",
         },
     )
     cid = r.text(
@@ -286,10 +322,15 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
     )
     name = raw.get("name", cid)
     r.text(name, f"{path}.name")
+    cluster = r.text(raw.get("cluster", cid), f"{path}.cluster", SLURM_NAME_RE,
+                     "give the centre's Slurm ClusterName (scontrol show config | grep ClusterName)")
     scheduler = _parse_scheduler(r, r.require(raw, "scheduler", path), f"{path}.scheduler")
-    hub_url = r.text(r.require(raw, "hub_connect_url", path), f"{path}.hub_connect_url")
-    if not re.match(r"^https?://[^/\s]+(/\S*)?$", hub_url):
-        r.fail(f"{path}.hub_connect_url", f"{hub_url!r} is not an http(s) URL such as http://10.0.0.1:8081")
+    hub_url = raw.get("hub_connect_url")
+    if hub_url is not None:
+        r.text(hub_url, f"{path}.hub_connect_url")
+        if not re.fullmatch(r"https?://[^/\s]+(/\S*)?", hub_url):
+            r.fail(f"{path}.hub_connect_url", f"{hub_url!r} is not an http(s) URL such as http://10.0.0.1:8081")
+        hub_url = hub_url.rstrip("/")
     cmd = r.text(r.require(raw, "singleuser_cmd", path), f"{path}.singleuser_cmd")
     if not cmd.startswith("/") or any(ch.isspace() for ch in cmd):
         r.fail(f"{path}.singleuser_cmd", f"{cmd!r} must be an absolute path with no spaces (jobs do not keep PATH)")
@@ -303,7 +344,7 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
     for i, n in enumerate(names):
         if names.index(n) != i:
             r.fail(f"{path}.partitions[{i}].name", f"duplicate partition {n!r} at centre {cid!r}")
-    accounts = _parse_accounts(r, raw.get("accounts", {}), f"{path}.accounts")
+    logins = _parse_logins(r, raw.get("logins", {}), f"{path}.logins")
     nodes_raw = raw.get("node_addresses", {}) or {}
     r.mapping(nodes_raw, f"{path}.node_addresses", allowed=set(map(str, nodes_raw)))
     node_addresses = {}
@@ -317,24 +358,32 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
     if raw.get("accounting") is not None:
         accounting = _parse_accounting(r, raw["accounting"], f"{path}.accounting")
     return Centre(
-        id=cid, name=name, scheduler=scheduler, hub_connect_url=hub_url.rstrip("/"),
-        partitions=partitions, singleuser_cmd=cmd, accounts=accounts,
+        id=cid, name=name, cluster=cluster, scheduler=scheduler, hub_connect_url=hub_url,
+        partitions=partitions, singleuser_cmd=cmd, logins=logins,
         node_addresses=node_addresses, job_prologue=prologue, accounting=accounting,
     )
 
 
-def _parse_accounting(r: _Reader, raw: Any, path: str) -> Accounting:
-    r.mapping(raw, path, allowed={"account_template", "account_map", "period", "storage_command", "storage_limit"})
-    template = raw.get("account_template", "{username}")
-    r.text(template, f"{path}.account_template")
+def _template(r: _Reader, raw: Any, path: str, example: str) -> str:
+    template = r.text(raw, path)
     fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-    if not fields <= {"username"}:
-        r.fail(f"{path}.account_template", f"{template!r} may only use {{username}}, e.g. 'proj_{{username}}'")
-    mapping = raw.get("account_map", {}) or {}
+    if fields != {"username"}:
+        r.fail(path, f"{template!r} must contain {{username}} and no other field, e.g. {example!r}")
+    return template
+
+
+def _parse_accounting(r: _Reader, raw: Any, path: str) -> Accounting:
+    if isinstance(raw, dict):
+        _refuse_renamed(r, raw, path)
+    r.mapping(raw, path, allowed={"charge_account_template", "charge_account_map", "period", "storage_command",
+                                  "storage_limit"})
+    template = _template(r, raw.get("charge_account_template", "{username}"), f"{path}.charge_account_template",
+                         "proj_{username}")
+    mapping = raw.get("charge_account_map", {}) or {}
     if not isinstance(mapping, dict):
-        r.fail(f"{path}.account_map", "must map hub user names to Slurm account names")
+        r.fail(f"{path}.charge_account_map", "must map hub user names to Slurm charge accounts")
     for hub_user, account in mapping.items():
-        r.text(account, f"{path}.account_map.{hub_user}", SLURM_NAME_RE, "use a Slurm account name")
+        r.text(account, f"{path}.charge_account_map.{hub_user}", SLURM_NAME_RE, "use a Slurm account name")
     period = str(raw.get("period", "monthly"))
     if period not in ("monthly", "yearly"):
         try:
@@ -352,8 +401,15 @@ def _parse_accounting(r: _Reader, raw: Any, path: str) -> Accounting:
             limit = parse_memory_mb(str(raw["storage_limit"]))
         except ValueError as e:
             r.fail(f"{path}.storage_limit", str(e).replace("memory size", "size"))
-    return Accounting(account_template=template, account_map={str(k): v for k, v in mapping.items()},
+    return Accounting(charge_account_template=template, charge_account_map={str(k): v for k, v in mapping.items()},
                       period=period, storage_command=tuple(command), storage_limit_mb=limit)
+
+
+def _absolute(r: _Reader, raw: Any, path: str, what: str) -> str:
+    value = r.text(raw, path)
+    if not value.startswith("/"):
+        r.fail(path, f"{value!r} must be an absolute path to {what}")
+    return value
 
 
 def _parse_scheduler(r: _Reader, raw: Any, path: str) -> LocalScheduler | SshScheduler:
@@ -361,27 +417,33 @@ def _parse_scheduler(r: _Reader, raw: Any, path: str) -> LocalScheduler | SshSch
         r.fail(path, "must be a mapping with 'type: local' or 'type: ssh'")
     kind = raw.get("type")
     if kind == "local":
-        r.mapping(raw, path, allowed={"type", "slurm_conf"})
-        conf = r.text(r.require(raw, "slurm_conf", path), f"{path}.slurm_conf")
-        if not conf.startswith("/"):
-            r.fail(f"{path}.slurm_conf", f"{conf!r} must be an absolute path to the centre's slurm.conf")
-        return LocalScheduler(slurm_conf=conf)
+        r.mapping(raw, path, allowed={"type", "slurm_conf", "commands_dir"})
+        conf = _absolute(r, r.require(raw, "slurm_conf", path), f"{path}.slurm_conf", "the centre's slurm.conf")
+        commands = _absolute(r, raw.get("commands_dir", "/usr/bin"), f"{path}.commands_dir",
+                             "the directory holding sbatch, squeue and scancel")
+        return LocalScheduler(slurm_conf=conf, commands_dir=commands)
     if kind == "ssh":
-        r.mapping(raw, path, allowed={"type", "host", "port", "key_file", "known_hosts_file", "connect_timeout", "query_user"})
+        r.mapping(raw, path, allowed={"type", "host", "port", "key_file", "known_hosts_file", "connect_timeout",
+                                      "query_user"})
         host = r.text(r.require(raw, "host", path), f"{path}.host", HOST_RE, "give the login node's host name or address")
         port = r.positive_int(raw.get("port", 22), f"{path}.port", 65535)
-        key = r.text(r.require(raw, "key_file", path), f"{path}.key_file")
-        if not key.startswith("/"):
-            r.fail(f"{path}.key_file", f"{key!r} must be an absolute path to the hub's private key")
-        known = raw.get("known_hosts_file")
-        if known is not None and (not isinstance(known, str) or not known.startswith("/")):
-            r.fail(f"{path}.known_hosts_file", "must be an absolute path")
+        key = _absolute(r, r.require(raw, "key_file", path), f"{path}.key_file", "the hub's private key")
+        if raw.get("known_hosts_file") is None:
+            target = host if port == 22 else f"-p {port} {host}"
+            r.fail(f"{path}.known_hosts_file",
+                   "is required: the hub trusts only pinned host keys. Make the file with "
+                   f"`ssh-keyscan {target} > /etc/fedhub/known_hosts`, compare the fingerprints "
+                   "(`ssh-keygen -lf /etc/fedhub/known_hosts`) with the ones the centre publishes, "
+                   "and name the file here")
+        known = _absolute(r, raw["known_hosts_file"], f"{path}.known_hosts_file", "a known_hosts file")
         timeout = r.positive_int(raw.get("connect_timeout", 10), f"{path}.connect_timeout", 300)
-        query_user = raw.get("query_user")
-        if query_user is not None:
-            r.text(query_user, f"{path}.query_user", ACCOUNT_NAME_RE, "give a Unix account name at the login node")
+        if raw.get("query_user") is None:
+            r.fail(f"{path}.query_user", "is required: the login at the login node that the hub uses for "
+                                         "centre-wide queries (squeue of all the hub's jobs, accounting)")
+        query_user = r.text(raw["query_user"], f"{path}.query_user", LOGIN_RE,
+                            "give a Unix account name at the login node")
         return SshScheduler(host=host, port=port, key_file=key, known_hosts_file=known,
-                            connect_timeout_s=timeout, query_user=query_user)
+                            query_user=query_user, connect_timeout_s=timeout)
     r.fail(f"{path}.type", f"{kind!r} is not a scheduler route; use 'local' or 'ssh'")
 
 
@@ -423,19 +485,25 @@ def _parse_partition(r: _Reader, raw: Any, path: str) -> Partition:
     )
 
 
-def _parse_accounts(r: _Reader, raw: Any, path: str) -> AccountMapping:
+def _parse_logins(r: _Reader, raw: Any, path: str) -> LoginMapping:
     raw = raw or {}
-    r.mapping(raw, path, allowed={"template", "map"})
+    r.mapping(raw, path, allowed={"template", "map", "min_uid"})
     template = raw.get("template", "{username}")
     if template is not None:
-        r.text(template, f"{path}.template")
-        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
-        if fields != {"username"}:
-            r.fail(f"{path}.template", f"{template!r} must contain {{username}} and no other field, e.g. 'hpc_{{username}}'")
+        template = _template(r, template, f"{path}.template", "hpc_{username}")
     mapping = raw.get("map", {}) or {}
     if not isinstance(mapping, dict):
-        r.fail(f"{path}.map", "must map hub user names to account names")
-    for hub_user, account in mapping.items():
-        r.text(account, f"{path}.map.{hub_user}", ACCOUNT_NAME_RE,
-               "account names use lower-case letters, digits, '_', '.' and '-'")
-    return AccountMapping(template=template, map={str(k): v for k, v in mapping.items()})
+        r.fail(f"{path}.map", "must map hub user names to logins at the centre")
+    for hub_user, login in mapping.items():
+        r.text(login, f"{path}.map.{hub_user}", LOGIN_RE, "logins use lower-case letters, digits, '_', '.' and '-'")
+        if login == "root":
+            r.fail(f"{path}.map.{hub_user}", "no hub user may act as root at a centre; map to a personal login")
+    logins = list(mapping.values())
+    for hub_user, login in mapping.items():
+        if logins.count(login) > 1:
+            r.fail(f"{path}.map.{hub_user}", f"login {login!r} is mapped to more than one hub user; each login "
+                                             "belongs to one person")
+    min_uid = raw.get("min_uid")
+    if min_uid is not None:
+        min_uid = r.positive_int(min_uid, f"{path}.min_uid", 2**31)
+    return LoginMapping(template=template, map={str(k): v for k, v in mapping.items()}, min_uid=min_uid)

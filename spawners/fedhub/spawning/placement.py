@@ -1,7 +1,7 @@
 """Where should a server go? Rank the centres that can run a request.
 
 ``fitting_options`` keeps the (centre, partition) pairs that satisfy the request, that the user
-has an account at, and that the monitor says are up; ``estimate_all`` asks each one, at the
+has a login at, and that the monitor says are up; ``estimate_all`` asks each one, at the
 same time, when Slurm would start such a job (``sbatch --test-only``); ``rank`` orders them by
 that estimate, then by quota left (a hook the quota service plugs into), then by charge rate.
 Everything but ``estimate_all`` is pure, so it is tested and benchmarked on snapshots.
@@ -10,13 +10,20 @@ Everything but ``estimate_all`` is pure, so it is tested and benchmarked on snap
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from .federation import Centre, Federation, Partition
+from ..federation import Centre, Federation, Partition
+from ..logins import NoLogin, login_at
+from ..slurm.client import SlurmClient
+from ..slurm.commands import SchedulerError, SchedulerUnreachable
 from .options import SpawnRequest
-from .scheduler import JobSpec, SchedulerError, SchedulerUnreachable, SlurmClient
+from .server_job import job_spec
+
+log = logging.getLogger("JupyterHub.fedhub.placement")  # the hub's handlers and level
 
 # quota hook: (hub_user, centre_id) -> fraction of allocation left (0..1), or None if unknown
 QuotaHook = Callable[[str, str], "float | None"]
@@ -29,7 +36,7 @@ NOW_SLACK_S = 60  # an estimate within a minute of now counts as "starts now"
 class Option:
     centre: Centre
     partition: Partition
-    account: str
+    login: str
 
 
 @dataclass(frozen=True)
@@ -37,7 +44,7 @@ class Estimate:
     centre: str
     centre_name: str
     partition: str
-    account: str
+    login: str
     start: datetime | None  # None: Slurm could not say (error)
     charge_rate: float
     quota_left: float | None = None
@@ -87,35 +94,46 @@ def partition_fits(p: Partition, r: SpawnRequest) -> bool:
     if r.cores > p.max_cores or r.memory_mb > p.max_memory_mb or r.walltime_s > p.max_walltime_s:
         return False
     if r.gpus:
-        kind = p.gpu(r.gpu_type) if r.gpu_type else (p.gpus[0] if p.gpus else None)
+        kind = p.gpu(r.gpu_type)
         return kind is not None and r.gpus <= kind.max
     return True
 
 
 def fitting_options(federation: Federation, request: SpawnRequest, hub_user: str,
                     health: dict[str, bool], quota: QuotaHook | None = None) -> tuple[list[Option], dict[str, str]]:
+    """The (centre, partition) pairs that can run ``request``; why each other centre cannot.
+    An unexpected error at one centre rejects that centre only."""
     options: list[Option] = []
     rejected: dict[str, str] = {}
     for centre in federation.centres:
-        account = centre.accounts.account_for(hub_user)
-        if account is None:
-            rejected[centre.id] = "no account"
-            continue
-        if not health.get(centre.id, True):
-            rejected[centre.id] = "down"
-            continue
-        if quota is not None:
-            left = quota(hub_user, centre.id)
-            if left is not None and left <= 0:
-                rejected[centre.id] = "allocation used up"
-                continue
-        partitions = [p for p in centre.partitions if partition_fits(p, request)
-                      and (not request.partition or p.name == request.partition)]
-        if not partitions:
-            rejected[centre.id] = "no partition fits this request"
-            continue
-        options += [Option(centre, p, account) for p in partitions]
+        try:
+            fitting, why = _fitting_at(centre, request, hub_user, health, quota)
+        except Exception as e:
+            log.exception("Placement: checking %s failed unexpectedly", centre.id)
+            fitting, why = [], f"could not be checked ({type(e).__name__})"
+        options += fitting
+        if why:
+            rejected[centre.id] = why
     return options, rejected
+
+
+def _fitting_at(centre: Centre, request: SpawnRequest, hub_user: str, health: dict[str, bool],
+                quota: QuotaHook | None) -> tuple[list[Option], str | None]:
+    try:
+        login = login_at(centre, hub_user)
+    except NoLogin as e:
+        return [], f"no login ({e.reason})"
+    if not health.get(centre.id, True):
+        return [], "down"
+    if quota is not None:
+        left = quota(hub_user, centre.id)
+        if left is not None and left <= 0:
+            return [], "allocation used up"
+    partitions = [p for p in centre.partitions if partition_fits(p, request)
+                  and (not request.partition or p.name == request.partition)]
+    if not partitions:
+        return [], "no partition fits this request"
+    return [Option(centre, p, login) for p in partitions], None
 
 
 def rank(estimates: list[Estimate], now: datetime) -> tuple[Estimate, ...]:
@@ -143,26 +161,23 @@ def decide(estimates: list[Estimate], rejected: dict[str, str], now: datetime) -
 
 async def estimate_all(options: list[Option], request: SpawnRequest, hub_user: str,
                        clients: dict[str, SlurmClient], quota: QuotaHook | None = None) -> list[Estimate]:
-    """Ask every option's centre, concurrently, when such a job would start."""
+    """Ask every option's centre, concurrently, when such a job would start. One centre's
+    failure, expected or not, is that centre's answer: it never aborts the others."""
     async def one(option: Option) -> Estimate:
-        spec = JobSpec(name=f"fedhub-{option.account}", partition=option.partition.name, cores=request.cores,
-                       memory_mb=request.memory_mb, walltime_s=request.walltime_s,
-                       gres=_gres(option.partition, request))
+        concrete = dataclasses.replace(request, centre=option.centre.id, partition=option.partition.name,
+                                       login=option.login)
+        spec = job_spec(option.centre, concrete, hub_user, output_dir="")
         start, error = None, None
         try:
-            start = await clients[option.centre.id].estimate_start(spec, ESTIMATE_SCRIPT, option.account)
+            start = await clients[option.centre.id].estimate_start(spec, ESTIMATE_SCRIPT, option.login)
         except (SchedulerError, SchedulerUnreachable) as e:
             error = str(e)
+        except Exception as e:  # a bug or an unexpected route error at one centre
+            log.exception("Placement: asking %s failed unexpectedly", option.centre.id)
+            error = f"could not be asked ({type(e).__name__})"
         return Estimate(
             centre=option.centre.id, centre_name=option.centre.name, partition=option.partition.name,
-            account=option.account, start=start, charge_rate=option.partition.charge_rate,
+            login=option.login, start=start, charge_rate=option.partition.charge_rate,
             quota_left=quota(hub_user, option.centre.id) if quota else None, error=error,
         )
     return list(await asyncio.gather(*(one(o) for o in options)))
-
-
-def _gres(partition: Partition, request: SpawnRequest) -> str | None:
-    if not request.gpus:
-        return None
-    kind = partition.gpu(request.gpu_type) if request.gpu_type else partition.gpus[0]
-    return f"{kind.gres}:{request.gpus}"

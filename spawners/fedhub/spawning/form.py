@@ -11,13 +11,13 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from .federation import Federation
-from .options import (ALLOWED_OPTIONS, AUTO, DEFAULT_MEMORY_MB, DEFAULT_WALLTIME_S, SpawnRequest,
-                      widest_partition, parse_user_options)
-from .units import format_memory_mb, format_walltime
+from ..federation import Federation
+from ..logins import NoLogin, login_at, usable_login
+from ..units import format_memory_mb, format_walltime
+from .options import ALLOWED_OPTIONS, AUTO, SpawnRequest, default_resources, parse_user_options, widest_partition
 
 _env = Environment(
-    loader=PackageLoader("spawners", "templates"),
+    loader=PackageLoader("fedhub.spawning", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
 
@@ -29,21 +29,25 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
     selected = _initial_choice(federation, hub_user, previous, allow_auto)
     centres = []
     centres_json: dict[str, Any] = {}
+    mine = []
     for c in federation.centres:
-        has_account = c.accounts.account_for(hub_user) is not None
+        try:
+            login_at(c, hub_user)
+            no_login = None
+            mine += c.partitions
+        except NoLogin as e:
+            no_login = e.reason
         up = health.get(c.id, True)
-        centres.append({"id": c.id, "name": c.name, "has_account": has_account, "up": up,
-                        "partitions": c.partitions})
+        centres.append({"id": c.id, "name": c.name, "no_login": no_login, "up": up, "partitions": c.partitions})
         centres_json[c.id] = {
             "name": c.name,
-            "has_account": has_account,
+            "no_login": no_login,
             "up": up,
             "partitions": {p.name: _partition_json(p) for p in c.partitions},
         }
-    mine = [p for c in federation.centres if c.accounts.account_for(hub_user) is not None for p in c.partitions]
     if allow_auto and mine:
         widest = widest_partition(mine)
-        centres_json[AUTO] = {"name": "Any centre", "has_account": True, "up": True,
+        centres_json[AUTO] = {"name": "Any centre", "no_login": None, "up": True,
                               "partitions": {"": {**_partition_json(widest),
                                                   "limits": "the largest any of your centres allows: "
                                                             + widest.limits_text()}}}
@@ -68,20 +72,17 @@ def _initial_choice(federation: Federation, hub_user: str, previous: dict | None
             return parse_user_options(federation, previous, hub_user, allow_auto).to_user_options()
         except ValueError:
             pass
-    if allow_auto and not federation.default_centre:
-        return {"centre": AUTO, "partition": "", "cores": 1, "memory": format_memory_mb(DEFAULT_MEMORY_MB),
-                "walltime": format_walltime(DEFAULT_WALLTIME_S)}
-    centre = next((c for c in federation.centres if c.id == federation.default_centre), None) or next(
-        (c for c in federation.centres if c.accounts.account_for(hub_user) is not None), federation.centres[0]
-    )
-    p = centre.partitions[0]
-    return {
-        "centre": centre.id,
-        "partition": p.name,
-        "cores": 1,
-        "memory": format_memory_mb(min(DEFAULT_MEMORY_MB, p.max_memory_mb)),
-        "walltime": format_walltime(min(DEFAULT_WALLTIME_S, p.max_walltime_s)),
-    }
+    mine = [c for c in federation.centres if usable_login(c, hub_user) is not None]
+    if allow_auto and not federation.default_centre and mine:
+        centre, partition = AUTO, widest_partition([p for c in mine for p in c.partitions])
+    else:
+        chosen = next((c for c in federation.centres if c.id == federation.default_centre), None) or \
+            (mine or list(federation.centres))[0]
+        centre, partition = chosen.id, chosen.partitions[0]
+    d = default_resources(partition)
+    return {"centre": centre, "partition": "" if centre == AUTO else partition.name, "cores": d["cores"],
+            "memory": format_memory_mb(d["memory_mb"]), "walltime": format_walltime(d["walltime_s"])}
+
 
 
 def form_to_options(form_data: dict[str, list]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import json
 import os
 import secrets
@@ -14,13 +15,9 @@ import sys
 import time
 from pathlib import Path
 
-from .federation import Centre, FederationError, LocalScheduler, load_federation
-from .monitor import CentreWatcher
-from .scheduler import SchedulerError, SchedulerUnreachable
-
-DEFAULT_FEDERATION = os.environ.get(
-    "FEDHUB_FEDERATION", str(Path(__file__).resolve().parent.parent / "hub_config" / "federation.yaml")
-)
+from .federation import Centre, FederationError, LocalScheduler, SshScheduler, load_federation
+from .slurm.commands import SchedulerError, SchedulerUnreachable
+from .slurm.monitor import CentreWatcher
 
 
 # --------------------------------------------------------------------------- centres
@@ -106,8 +103,19 @@ def cmd_centres(args) -> int:
 
 def cmd_check(args) -> int:
     federation = _load_or_exit(args.federation)
+    problems = 0
     for c in federation.centres:
         print(f"{c.id}: {c.name}; {len(c.partitions)} partitions ({', '.join(c.partition_names)})")
+        if isinstance(c.scheduler, SshScheduler) and not os.path.isfile(c.scheduler.known_hosts_file):
+            problems += 1
+            s = c.scheduler
+            target = s.host if s.port == 22 else f"-p {s.port} {s.host}"
+            print(f"  {c.id}: the pinned host keys file {s.known_hosts_file} does not exist. Make it with\n"
+                  f"    ssh-keyscan {target} > {s.known_hosts_file}\n"
+                  f"  and compare `ssh-keygen -lf {s.known_hosts_file}` with the fingerprints the centre publishes.")
+    if problems:
+        print(f"{federation.source}: valid, but {problems} centre(s) cannot be reached until the above is done")
+        return 1
     print(f"{federation.source}: OK, {len(federation.centres)} centres")
     return 0
 
@@ -123,27 +131,47 @@ def _load_or_exit(path: str):
 # --------------------------------------------------------------------------- demo
 
 
+def demo_lock(root: Path):
+    """Hold ``<state dir>.lock`` for the demo's lifetime; refuse (naming the pid) if another demo does."""
+    lock_path = root.with_name(root.name + ".lock")
+    lock = open(lock_path, "a+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.seek(0)
+        pid = lock.read().strip() or "?"
+        lock.close()
+        return None, (f"fedhub demo: another demo (pid {pid}) is running in {root}. Stop it first (Ctrl-C in its "
+                      f"terminal, or kill {pid}), or start this one with --state-dir, --port and --hub-port of its own.")
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock, None
+
+
 def cmd_demo(args) -> int:
-    from .localcentres import LocalFederation, demo_centres
-    from .localhub import LocalHub
+    from .demo.centres import LocalFederation, demo_centres
+    from .demo.hub import LocalHub
 
     if os.geteuid() != 0:
         print("fedhub demo: run as root (it starts Slurm daemons and runs jobs as demo users)", file=sys.stderr)
         return 2
     root = Path(args.state_dir)
+    lock, refusal = demo_lock(root)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     if root.exists():
-        shutil.rmtree(root)
+        shutil.rmtree(root)  # our own, from a demo that ended: the lock says no demo uses it
     users = [u.strip() for u in args.users.split(",") if u.strip()]
     password = os.environ.get("FEDHUB_DEMO_PASSWORD") or secrets.token_urlsafe(8)
-    jobenv = os.environ.get("FEDHUB_JOBENV", "/opt/fedhub/jobenv")
-    hub_port = args.hub_port
-    federation = LocalFederation(
-        demo_centres(), root, hub_connect_url=f"http://127.0.0.1:{hub_port}",
-        singleuser_cmd=f"{jobenv}/bin/jupyterhub-singleuser", users=users,
-    )
+    federation = LocalFederation(demo_centres(), root, singleuser_cmd=f"{args.jobenv}/bin/jupyterhub-singleuser",
+                                 users=users)
     hub = LocalHub(
-        federation.federation_file, root / "hub", public_port=args.port, hub_port=hub_port,
-        users=users, password=password, api_token=os.environ.get("FEDHUB_API_TOKEN") or None,
+        federation.federation_file, root / "hub", config_file=Path(args.hub_config), public_port=args.port,
+        hub_port=args.hub_port, users=users, password=password,
+        api_token=os.environ.get("FEDHUB_API_TOKEN") or None, proxy=args.proxy,
     )
     stopping = False
 
@@ -168,6 +196,7 @@ def cmd_demo(args) -> int:
         hub.stop()
         federation.stop()
         print("Everything the demo started has stopped.")
+        lock.close()
     return 0
 
 
@@ -185,7 +214,7 @@ def _demo_banner(hub, federation, users, password) -> str:
         f"  Log in as {' or '.join(users)} with password: {password}\n"
         "  Pick a centre (alpha: local, beta: through its ssh login node, gamma: small) and resources,\n"
         "  press Start, and watch the job go through Slurm on the progress page.\n"
-        f"  Centres' state:   .venv/bin/fedhub centres --federation {federation.federation_file}\n"
+        f"  Centres' state:   .venv/bin/fedhub centres -f {federation.federation_file}\n"
         f"  Federation file:  {federation.federation_file}\n"
         + token_line +
         "Press Ctrl-C to stop everything."
@@ -200,13 +229,13 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("centres", help="show each centre: reachable, nodes, pending jobs, partitions")
-    p.add_argument("--federation", "-f", default=DEFAULT_FEDERATION, help="federation file (default: %(default)s)")
+    p.add_argument("--federation", "-f", required=True, help="the federation file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--timeout", type=float, default=15.0, help="seconds per scheduler query")
     p.set_defaults(func=cmd_centres)
 
     p = sub.add_parser("check", help="validate a federation file")
-    p.add_argument("federation", nargs="?", default=DEFAULT_FEDERATION)
+    p.add_argument("federation", help="the federation file")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("demo", help="three Slurm centres on loopback and the hub at http://127.0.0.1:8000")
@@ -214,6 +243,10 @@ def main(argv=None) -> int:
     p.add_argument("--hub-port", type=int, default=8081, help="port of the hub's API (default: %(default)s)")
     p.add_argument("--users", default="alice,bob", help="demo users (created as Unix accounts)")
     p.add_argument("--state-dir", default="/tmp/fedhub-demo", help="where the demo keeps its files")
+    p.add_argument("--hub-config", required=True, help="the hub config to run (hub_config/jupyterhub_config.py)")
+    p.add_argument("--jobenv", default="/opt/fedhub/jobenv", help="the notebook environment jobs run")
+    p.add_argument("--proxy", default="/opt/fedhub/node/node_modules/.bin/configurable-http-proxy",
+                   help="configurable-http-proxy")
     p.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)

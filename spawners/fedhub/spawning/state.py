@@ -1,21 +1,22 @@
-"""The FederatedSpawner's persisted state: a versioned envelope, and upgrades from old shapes.
+"""The FederatedSpawner's stored state: a versioned shape, and upgrades from every older one.
 
 JupyterHub stores ``get_state()`` in its database and hands it back after a restart, so every
 shape ever written must keep loading. Versions:
 
 - 0: plain batchspawner ``SlurmSpawner`` state (``{"job_id": ..., "job_status": ...}``), from a
   hub being migrated to FedHub; the operator names the centre it ran at (``legacy_centre``).
-- 1: wrapspawner's bare envelope ``{"child_conf": {...}, "child_state": {...}}`` with the centre
-  id kept in ``child_conf["centre_id"]``.
-- 2 (current): ``{"version": 2, "centre": id, "request": {...}, "child_conf": {...},
-  "child_state": {...}}``.
+- 1: wrapspawner's envelope ``{"child_conf": {...}, "child_state": {...}}`` with the centre id
+  in ``child_conf["centre_id"]``.
+- 2: ``{"version": 2, "centre", "request", "child_conf", "child_state"}`` (FedHub's child spawner).
+- 3 (current): ``{"version": 3, "centre", "request", "job": {"job_id", "login", "submission"}}``
+  (the Slurm job lifecycle). ``login`` is None when an older shape did not record it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-STATE_VERSION = 2
+STATE_VERSION = 3
 
 
 class StateError(ValueError):
@@ -29,6 +30,9 @@ def upgrade_state(state: dict[str, Any] | None, legacy_centre: str | None = None
     version = state.get("version")
     if version == STATE_VERSION:
         return dict(state)
+    if version == 2:
+        return _from_child(state.get("centre"), state.get("request"), state.get("child_conf") or {},
+                           state.get("child_state") or {})
     if version is not None:
         raise StateError(f"spawner state version {version!r} is newer than this FedHub understands")
     if "child_state" in state or "child_conf" in state:
@@ -39,28 +43,25 @@ def upgrade_state(state: dict[str, Any] | None, legacy_centre: str | None = None
             if not child_state.get("job_id"):
                 return {}
             raise StateError("wrapspawner state without a centre id; cannot tell where its job runs")
-        return _envelope(centre, None, conf, child_state)
+        return _from_child(centre, None, conf, child_state)
     if state.get("job_id"):
         if not legacy_centre:
             raise StateError(
                 f"state from plain batchspawner (job {state['job_id']}) needs "
                 "c.FederatedSpawner.legacy_centre set to the centre those jobs run at"
             )
-        child_state = {k: state[k] for k in ("job_id", "job_status") if k in state}
-        return _envelope(legacy_centre, None, {}, child_state)
+        return _from_child(legacy_centre, None, {}, state)
     return {}
 
 
-def _envelope(centre: str, request: dict | None, child_conf: dict, child_state: dict) -> dict[str, Any]:
-    return {
-        "version": STATE_VERSION,
-        "centre": centre,
-        "request": request,
-        "child_conf": child_conf,
-        "child_state": child_state,
-    }
+def _from_child(centre: str | None, request: dict | None, child_conf: dict, child_state: dict) -> dict[str, Any]:
+    if not child_state.get("job_id"):
+        return {}
+    return make_state(centre, request, {"job_id": str(child_state["job_id"]),
+                                        "login": child_conf.get("req_username"), "submission": ""})
 
 
-def make_state(centre: str, request: dict | None, child_conf: dict, child_state: dict) -> dict[str, Any]:
-    """The state to store for a server at ``centre``."""
-    return _envelope(centre, request, dict(child_conf), dict(child_state))
+def make_state(centre: str, request: dict | None, job: dict) -> dict[str, Any]:
+    """The state to store for a server whose job (``SlurmJob.to_state()``) runs at ``centre``."""
+    return {"version": STATE_VERSION, "centre": centre, "request": request,
+            "job": {k: job.get(k) for k in ("job_id", "login", "submission")}}

@@ -10,11 +10,13 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, GpuKind, Partition
-from .units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
+from ..federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, GpuKind, Partition
+from ..logins import NoLogin, login_at, usable_login
+from ..units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
 AUTO = "auto"  # the centre value that asks FedHub to choose
 ALLOWED_OPTIONS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
+DEFAULT_CORES = 1
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_WALLTIME_S = 3600
 _MAX_TEXT = 64
@@ -35,7 +37,7 @@ class SpawnRequest:
 
     centre: str
     partition: str
-    account: str  # the user's account name at the centre
+    login: str  # the user's login at the centre ("" while the centre is "auto")
     cores: int
     memory_mb: int
     walltime_s: int
@@ -69,13 +71,27 @@ class SpawnRequest:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SpawnRequest":
+        """From ``as_dict()``; state stored before logins were named ``login`` says ``account``."""
+        data = dict(data)
+        if "account" in data:
+            data.setdefault("login", data.pop("account"))
+        return cls(**data)
+
+
+def default_resources(partition: Partition) -> dict[str, int]:
+    """What a request gets for what it leaves out (the form shows the same): the one place."""
+    return {"cores": DEFAULT_CORES, "memory_mb": min(DEFAULT_MEMORY_MB, partition.max_memory_mb),
+            "walltime_s": min(DEFAULT_WALLTIME_S, partition.max_walltime_s)}
+
 
 def parse_user_options(federation: Federation, options: Any, hub_user: str, allow_auto: bool = False) -> SpawnRequest:
     """Validate ``options`` (from the form or the API) for ``hub_user``; raise OptionError.
 
     With ``allow_auto``, ``"centre": "auto"`` (also the default when the federation names no
     default centre) is checked against the widest limits among the user's centres and left
-    for placement to resolve (``centre == "auto"``, ``account == ""``)."""
+    for placement to resolve (``centre == "auto"``, ``login == ""``)."""
     if options is None:
         options = {}
     if not isinstance(options, dict):
@@ -92,30 +108,27 @@ def parse_user_options(federation: Federation, options: Any, hub_user: str, allo
         raise OptionError("centre", f"automatic placement is not enabled here; choose one of: "
                                     f"{', '.join(federation.centre_ids)}")
     centre = _choose_centre(federation, centre_value)
-    account = centre.accounts.account_for(hub_user)
-    if account is None:
-        raise OptionError(
-            "centre",
-            f"you have no account at {centre.name} ({centre.id}); ask its operators for one "
-            f"or choose another centre",
-        )
+    try:
+        login = login_at(centre, hub_user)
+    except NoLogin as e:
+        raise OptionError("centre", f"{e}. Choose another centre, or ask {centre.name} for a login") from None
     partition = _choose_partition(centre, options.get("partition"))
     where = f"partition {partition.name!r} at {centre.name}"
 
-    cores = _whole_number("cores", options.get("cores", 1), 1, partition.max_cores, where)
+    cores = _whole_number("cores", options.get("cores", DEFAULT_CORES), 1, partition.max_cores, where)
     memory_mb = _memory(options.get("memory"), partition, where)
     walltime_s = _walltime(options.get("walltime"), partition, where)
     gpu_type, gpus = _gpus(options.get("gpu_type"), options.get("gpus", 0), partition, where)
     return SpawnRequest(
-        centre=centre.id, partition=partition.name, account=account, cores=cores,
+        centre=centre.id, partition=partition.name, login=login, cores=cores,
         memory_mb=memory_mb, walltime_s=walltime_s, gpu_type=gpu_type, gpus=gpus,
     )
 
 
 def _parse_auto(federation: Federation, options: dict, hub_user: str) -> SpawnRequest:
-    centres = [c for c in federation.centres if c.accounts.account_for(hub_user) is not None]
+    centres = [c for c in federation.centres if usable_login(c, hub_user) is not None]
     if not centres:
-        raise OptionError("centre", "you have no account at any centre of this federation")
+        raise OptionError("centre", "you have no usable login at any centre of this federation")
     partitions = [p for c in centres for p in c.partitions]
     name = options.get("partition")
     if name not in (None, ""):
@@ -126,13 +139,13 @@ def _parse_auto(federation: Federation, options: dict, hub_user: str) -> SpawnRe
             raise OptionError("partition", f"no centre of yours has a partition {_short(text)!r}; "
                                            f"choose one of: {', '.join(known)} or leave it empty")
     widest = widest_partition(partitions)
-    where = "any centre you have an account at"
-    cores = _whole_number("cores", options.get("cores", 1), 1, widest.max_cores, where)
+    where = "any centre where you have a login"
+    cores = _whole_number("cores", options.get("cores", DEFAULT_CORES), 1, widest.max_cores, where)
     memory_mb = _memory(options.get("memory"), widest, where)
     walltime_s = _walltime(options.get("walltime"), widest, where)
     gpu_type, gpus = _gpus(options.get("gpu_type"), options.get("gpus", 0), widest, where)
     return SpawnRequest(centre=AUTO, partition=partitions[0].name if name not in (None, "") else "",
-                        account="", cores=cores, memory_mb=memory_mb, walltime_s=walltime_s,
+                        login="", cores=cores, memory_mb=memory_mb, walltime_s=walltime_s,
                         gpu_type=gpu_type, gpus=gpus)
 
 
@@ -174,7 +187,7 @@ def _choose_centre(federation: Federation, value: Any) -> Centre:
         else:
             raise OptionError("centre", f"choose a centre: one of {choices}")
     text = _text("centre", value)
-    centre = federation.centre(text) if CENTRE_ID_RE.match(text) else None
+    centre = federation.centre(text) if CENTRE_ID_RE.fullmatch(text) else None
     if centre is None:
         raise OptionError("centre", f"unknown centre {_short(text)!r}; choose one of: {choices}")
     return centre
@@ -184,7 +197,7 @@ def _choose_partition(centre: Centre, value: Any) -> Partition:
     if value in (None, ""):
         return centre.partitions[0]
     text = _text("partition", value)
-    partition = centre.partition(text) if SLURM_NAME_RE.match(text) else None
+    partition = centre.partition(text) if SLURM_NAME_RE.fullmatch(text) else None
     if partition is None:
         raise OptionError(
             "partition",
@@ -211,7 +224,7 @@ def _whole_number(field: str, value: Any, low: int, high: int, where: str) -> in
 def _memory(value: Any, partition: Partition, where: str) -> int:
     limit = partition.max_memory_mb
     if value in (None, ""):
-        return min(DEFAULT_MEMORY_MB, limit)
+        return default_resources(partition)["memory_mb"]
     text = _text("memory", value)
     try:
         mb = parse_memory_mb(text)
@@ -227,7 +240,7 @@ def _memory(value: Any, partition: Partition, where: str) -> int:
 def _walltime(value: Any, partition: Partition, where: str) -> int:
     limit = partition.max_walltime_s
     if value in (None, ""):
-        return min(DEFAULT_WALLTIME_S, limit)
+        return default_resources(partition)["walltime_s"]
     text = _text("walltime", value)
     try:
         seconds = parse_walltime(text)
@@ -252,10 +265,10 @@ def _gpus(type_value: Any, count_value: Any, partition: Partition, where: str) -
         return None, 0
     kinds = ", ".join(g.type for g in partition.gpus)
     if type_value in (None, ""):
-        kind = partition.gpus[0]
+        kind = partition.gpu(None)
     else:
         text = _text("gpu_type", type_value)
-        kind = partition.gpu(text) if SLURM_NAME_RE.match(text) else None
+        kind = partition.gpu(text) if SLURM_NAME_RE.fullmatch(text) else None
         if kind is None:
             raise OptionError("gpu_type", f"{where} has no GPU type {_short(text)!r}; choose one of: {kinds}")
     count = _whole_number("gpus", count_value, 0, kind.max, f"{where} for {kind.type}")

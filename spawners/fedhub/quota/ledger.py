@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..federation import Centre, Federation
+from ..logins import usable_login
+from ..slurm.client import SlurmClient
+from ..slurm.commands import SchedulerError, SchedulerUnreachable
 from .accounting import Allocation, allocations, read_raw
-from .federation import Centre, Federation
-from .scheduler import SchedulerError, SchedulerUnreachable, SlurmClient
 
 log = logging.getLogger("JupyterHub.fedhub.quota")  # the hub's handlers and level
 
@@ -77,7 +79,7 @@ class QuotaCache:
         """centre id -> (the user's allocation there or None, error or None), for every centre
         that keeps accounts and where the user has an account."""
         centres = [c for c in self.federation.centres if c.id in self.clients
-                   and c.accounts.account_for(hub_user) is not None]
+                   and usable_login(c, hub_user) is not None]
         figures = await asyncio.gather(*(self.centre(c, fresh) for c in centres))
         result = {}
         for centre, f in zip(centres, figures):
@@ -88,18 +90,6 @@ class QuotaCache:
                                f.storage).get(hub_user)
             result[centre.id] = (mine, f.error)
         return result
-
-    async def fraction_left(self, hub_user: str) -> dict[str, float | None]:
-        """centre id -> fraction of core-hours left (None: no limit or unknown): placement's hook."""
-        out = {}
-        for cid, (a, _) in (await self.for_user(hub_user, fresh=True)).items():
-            if a is None or a.core_hours_limit is None:
-                out[cid] = None
-            elif a.used_up:  # also a limit of 0
-                out[cid] = 0.0
-            else:
-                out[cid] = 1 - a.core_hours_used / a.core_hours_limit
-        return out
 
 
 def quota_report(federation: Federation, hub_user: str, figures: dict) -> dict:
@@ -114,8 +104,21 @@ def quota_report(federation: Federation, hub_user: str, figures: dict) -> dict:
         entry = {"centre": centre.id, "name": centre.name, "error": error}
         if allocation is not None:
             entry.update(allocation.as_dict())
-            pct = allocation.percent_used
-            entry["level"] = ("used-up" if allocation.used_up else "critical" if pct is not None and pct >= critical
-                              else "warn" if pct is not None and pct >= warn else "ok")
+            entry["level"] = level(allocation, federation)
         centres.append(entry)
     return {"user": hub_user, "thresholds": {"warn": warn, "critical": critical}, "centres": centres}
+
+
+LEVELS = ("ok", "warn", "critical", "used-up")  # the names the lab, quota() and the hub share
+
+
+def level(allocation: Allocation, federation: Federation) -> str:
+    """How much of an allocation is used, in words: the one place this is decided."""
+    pct = allocation.percent_used
+    if allocation.used_up:
+        return "used-up"
+    if pct is not None and pct >= federation.critical_percent:
+        return "critical"
+    if pct is not None and pct >= federation.warn_percent:
+        return "warn"
+    return "ok"

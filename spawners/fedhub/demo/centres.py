@@ -45,8 +45,8 @@ class CentreSpec:
     memory_mb: int
     partitions: list[PartitionSpec]
     route: str = "local"  # or "ssh"
-    account_template: str | None = None
-    account_map: dict[str, str] = field(default_factory=dict)
+    login_template: str | None = None
+    login_map: dict[str, str] = field(default_factory=dict)
     accounting: bool = False  # slurmdbd accounting with enforced associations and limits
 
 
@@ -362,21 +362,6 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def counting_wrappers() -> tuple[Path, Path]:
-    """A directory of Slurm's client commands that log each call to a file, then run the real
-    command: put it first on FEDHUB_SCHEDULER_PATH (or PATH) to count scheduler load."""
-    wrap = Path(tempfile.mkdtemp(prefix="fedhub-count-", dir="/tmp"))
-    wrap.chmod(0o755)
-    log = wrap / "calls.log"
-    log.touch()
-    log.chmod(0o666)
-    for cmd in ("squeue", "sinfo", "sbatch", "scancel", "sacct", "sacctmgr"):
-        script = wrap / cmd
-        script.write_text(f'#!/bin/sh\necho {cmd} >> {log}\nexec /usr/bin/{cmd} "$@"\n')
-        script.chmod(0o755)
-    return wrap, log
-
-
 def munge_running() -> bool:
     return MUNGE_SOCKET.exists() and subprocess.run(
         ["munge", "-n"], capture_output=True
@@ -387,7 +372,7 @@ class LocalFederation:
     """Start a set of centres, write their federation file, and stop everything on exit."""
 
     def __init__(self, specs: list[CentreSpec], root: Path | None = None, *,
-                 hub_connect_url: str, singleuser_cmd: str, users: list[str] = ()):
+                 singleuser_cmd: str, users: list[str] = (), hub_connect_url: str | None = None):
         self.specs = specs
         self.root = Path(root or tempfile.mkdtemp(prefix="fedhub-centres-", dir="/tmp"))
         self.hub_connect_url = hub_connect_url
@@ -451,7 +436,7 @@ class LocalFederation:
 
     @staticmethod
     def slurm_account(user: str) -> str:
-        """The Slurm account a local user charges (the federation file's default template)."""
+        """The Slurm charge account a local user charges (the federation file's template)."""
         return f"proj_{user}"
 
     def _start_munge(self) -> None:
@@ -489,16 +474,16 @@ class LocalFederation:
                              "query_user": QUERY_USER}
             else:
                 scheduler = {"type": "local", "slurm_conf": str(running.conf)}
-            accounts: dict = {}
-            if spec.account_template:
-                accounts["template"] = spec.account_template
-            if spec.account_map:
-                accounts["map"] = dict(spec.account_map)
+            logins: dict = {}
+            if spec.login_template:
+                logins["template"] = spec.login_template
+            if spec.login_map:
+                logins["map"] = dict(spec.login_map)
             entry = {
                 "id": spec.id,
                 "name": spec.name,
                 "scheduler": scheduler,
-                "hub_connect_url": self.hub_connect_url,
+                **({"hub_connect_url": self.hub_connect_url} if self.hub_connect_url else {}),
                 "singleuser_cmd": self.singleuser_cmd,
                 "node_addresses": {running.node: "127.0.0.1"},
                 "partitions": [
@@ -507,11 +492,11 @@ class LocalFederation:
                     for p in sorted(spec.partitions, key=lambda p: not p.default)
                 ],
             }
-            if accounts:
-                entry["accounts"] = accounts
+            if logins:
+                entry["logins"] = logins
             if spec.accounting:
                 entry["accounting"] = {
-                    "account_template": self.slurm_account("{username}"), "period": "monthly",
+                    "charge_account_template": self.slurm_account("{username}"), "period": "monthly",
                     "storage_command": ["/usr/bin/du", "-b", "--max-depth=1", str(running.scratch)],
                     "storage_limit": "1G",
                 }

@@ -1,0 +1,121 @@
+"""Which login a hub user has at a centre, and whether FedHub may act as it.
+
+The federation file names the login (an explicit map, else a template). Before the hub runs
+anything as that login it checks, in one place for the form, the REST API, placement and jobs:
+
+- the login exists (local centres: a Unix account on the hub's machine);
+- it is never uid 0 or root, even when mapped explicitly;
+- a template never yields a system account (uid outside ``min_uid`` .. the system's ``UID_MAX``;
+  ``min_uid`` is by default the system's ``UID_MIN``, and ``nobody`` is above ``UID_MAX``), the
+  centre's query user, or a login another hub user is mapped to. Only an explicit map entry may
+  name a system account or the query user.
+
+For ssh centres the uid lives at the centre: the name rules apply here, and the centre's sshd
+decides the rest (a login it refuses is reported as such, see ``slurm.routes``).
+
+Account lookups are cached for ``CACHE_SECONDS`` so that the event loop does not call into
+NSS (which may be LDAP) for every scheduler command.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import time
+from dataclasses import dataclass
+
+from .federation import LOGIN_RE, Centre, LocalScheduler
+
+CACHE_SECONDS = 60.0
+_DEFAULT_UID_RANGE = (1000, 60000)
+
+
+class NoLogin(ValueError):
+    """The hub user has no login FedHub may use at this centre; ``str()`` says why, for users."""
+
+    def __init__(self, centre: Centre, login: str | None, reason: str):
+        self.centre = centre
+        self.login = login
+        self.reason = reason
+        looked = f" (looked for login {login!r})" if login else ""
+        super().__init__(f"you have no usable login at {centre.name}{looked}: {reason}")
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the hub needs to run a command as a local login."""
+
+    name: str
+    uid: int
+    gid: int
+    home: str
+    groups: tuple[int, ...]
+
+
+_accounts: dict[str, tuple[float, Account | None]] = {}
+
+
+def local_account(name: str) -> Account | None:
+    """The Unix account ``name`` on the hub's machine (None if there is none), cached."""
+    now = time.monotonic()
+    cached = _accounts.get(name)
+    if cached is not None and now - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    try:
+        pw = pwd.getpwnam(name)
+    except KeyError:
+        account = None
+    else:
+        account = Account(name, pw.pw_uid, pw.pw_gid, pw.pw_dir, tuple(os.getgrouplist(name, pw.pw_gid)))
+    _accounts[name] = (now, account)
+    return account
+
+
+def ordinary_uids(login_defs: str = "/etc/login.defs") -> tuple[int, int]:
+    """(UID_MIN, UID_MAX): the uids of ordinary users on this machine (login.defs, else 1000-60000)."""
+    found = dict(zip(("UID_MIN", "UID_MAX"), _DEFAULT_UID_RANGE))
+    try:
+        with open(login_defs) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] in found and parts[1].isdigit():
+                    found[parts[0]] = int(parts[1])
+    except OSError:
+        pass
+    return found["UID_MIN"], found["UID_MAX"]
+
+
+def login_at(centre: Centre, hub_user: str) -> str:
+    """The login ``hub_user`` acts as at ``centre``; NoLogin (with the reason) if none may be used."""
+    login, explicit = centre.logins.login_for(hub_user)
+    if login is None:
+        raise NoLogin(centre, None, "the centre maps only listed users, and you are not listed")
+    if not LOGIN_RE.fullmatch(login):
+        raise NoLogin(centre, login, "that is not a valid login name")
+    if login == "root":
+        raise NoLogin(centre, login, "FedHub never acts as root")
+    if not explicit:
+        if login == centre.query_user:
+            raise NoLogin(centre, login, "that is the hub's own query login there")
+        owner = next((u for u, mapped in centre.logins.map.items() if mapped == login), None)
+        if owner is not None:
+            raise NoLogin(centre, login, "that login belongs to another user")
+    if isinstance(centre.scheduler, LocalScheduler):
+        account = local_account(login)
+        if account is None:
+            raise NoLogin(centre, login, "there is no such account; ask the centre for one")
+        if account.uid == 0:
+            raise NoLogin(centre, login, "FedHub never acts as uid 0")
+        low, high = ordinary_uids()
+        low = centre.logins.min_uid if centre.logins.min_uid is not None else low
+        if not low <= account.uid <= high and not explicit:
+            raise NoLogin(centre, login, f"that is a system account (uid {account.uid} is outside {low}-{high})")
+    return login
+
+
+def usable_login(centre: Centre, hub_user: str) -> str | None:
+    """``login_at`` for callers that only need to know (the form, placement): None when there is none."""
+    try:
+        return login_at(centre, hub_user)
+    except NoLogin:
+        return None

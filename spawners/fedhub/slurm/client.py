@@ -1,0 +1,93 @@
+"""Slurm operations at one centre (submit, ask, cancel, estimate), over that centre's route.
+
+Errors are split the way callers need them: ``SchedulerUnreachable`` (no answer: never a reason
+to consider a job gone) versus ``SchedulerError`` (Slurm answered and said no).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..federation import Centre
+from ..metrics import SCHEDULER_QUERIES
+from .commands import (JobInfo, JobSpec, NodeInfo, OwnedJob, SchedulerError, SchedulerUnreachable, is_unreachable,
+                       owned_jobs_argv, parse_estimate, parse_owned_jobs, parse_pending, parse_sbatch,
+                       parse_sinfo_nodes, parse_squeue, pending_jobs_argv, sbatch_argv, scancel_argv,
+                       sinfo_nodes_argv, slurm_message, squeue_argv)
+from .routes import DEFAULT_TIMEOUT_S, CommandResult, route_for
+
+
+class SlurmClient:
+    """High-level Slurm operations at one centre."""
+
+    def __init__(self, centre: Centre, route=None, timeout: float = DEFAULT_TIMEOUT_S):
+        self.centre = centre
+        self.route = route or route_for(centre.scheduler)
+        self.timeout = timeout
+
+    async def _call(self, argv: list[str], user: str | None, **kwargs) -> CommandResult:
+        SCHEDULER_QUERIES.labels(self.centre.id, argv[0]).inc()
+        result = await self.route.run(argv, user=user, timeout=self.timeout, **kwargs)
+        if result.returncode != 0 and is_unreachable(result.stderr):
+            raise SchedulerUnreachable(
+                f"{self.centre.id}: controller did not answer {argv[0]}: {slurm_message(result.stderr)}"
+            )
+        return result
+
+    async def query(self, argv: list[str], user: str | None = None) -> str:
+        """A read-only command's output; by default centre-wide (run as the hub, or the ssh
+        route's query user)."""
+        result = await self._call(argv, user)
+        if result.returncode != 0:
+            raise SchedulerError(f"{self.centre.id}: {argv[0]} failed: {slurm_message(result.stderr)}")
+        return result.stdout
+
+    async def submit(self, job: JobSpec, script: str, login: str, env: dict[str, str],
+                     output_dir: str | None = None) -> str:
+        """sbatch as ``login``; ``output_dir`` (relative to the login's home) is made first."""
+        result = await self._call(sbatch_argv(job), login, stdin=script, env=env, make_dir=output_dir)
+        if result.returncode != 0:
+            raise SchedulerError(slurm_message(result.stderr))
+        return parse_sbatch(result.stdout)
+
+    async def estimate_start(self, job: JobSpec, script: str, login: str) -> datetime:
+        """When Slurm would start ``job`` now; SchedulerError if it never could."""
+        result = await self._call(sbatch_argv(job, test_only=True), login, stdin=script)
+        start = parse_estimate(result.stderr)
+        if result.returncode != 0 or start is None:
+            raise SchedulerError(slurm_message(result.stderr))
+        return start
+
+    async def jobs(self, job_ids, user: str | None = None) -> dict[str, JobInfo]:
+        """Jobs Slurm still lists; a job missing from a successful answer is gone."""
+        result = await self._call(squeue_argv(job_ids), user)
+        if result.returncode != 0:
+            if "Invalid job id" in result.stderr:
+                return {}
+            raise SchedulerUnreachable(f"{self.centre.id}: squeue failed: {slurm_message(result.stderr)}")
+        return parse_squeue(result.stdout)
+
+    async def owned_jobs(self, job_name: str, user: str | None = None) -> list[OwnedJob]:
+        """Every job called ``job_name`` at this centre (this hub's, whatever the login)."""
+        return parse_owned_jobs(await self.query(owned_jobs_argv(job_name), user))
+
+    async def cancel(self, job_ids, login: str | None) -> None:
+        result = await self._call(scancel_argv(job_ids), login)
+        if result.returncode != 0 and "already completing or completed" not in result.stderr \
+                and "Invalid job id" not in result.stderr:
+            raise SchedulerError(slurm_message(result.stderr))
+
+    async def nodes(self, user: str | None = None) -> list[NodeInfo]:
+        return parse_sinfo_nodes(await self.query(sinfo_nodes_argv(), user))
+
+    async def pending_count(self, user: str | None = None) -> int:
+        return parse_pending(await self.query(pending_jobs_argv(), user))
+
+    async def node_address(self, node: str, user: str | None = None) -> str:
+        """Where the proxy reaches a node: the federation's map first, then Slurm's NodeAddr."""
+        if node in self.centre.node_addresses:
+            return self.centre.node_addresses[node]
+        for info in await self.nodes(user):
+            if info.name == node and info.address:
+                return info.address
+        return node

@@ -1,0 +1,178 @@
+"""How the hub runs a Slurm command at a centre: locally, or on the centre's login node over ssh.
+
+Nothing here builds a shell string from user input: the local route execs argv directly (as
+the user's Unix account, with the centre's SLURM_CONF), and the ssh route quotes every word
+with shlex for the login node's shell. Whatever stops a command from running (a timeout, a
+missing ssh binary, permission denied) is ``SchedulerUnreachable``: the centre did not answer.
+A login node that refuses the user's login is ``LoginRefused``: that is an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+from dataclasses import dataclass
+
+from ..federation import LOGIN_RE, LocalScheduler, SshScheduler
+from ..logins import local_account
+from .commands import SchedulerError, SchedulerUnreachable
+
+DEFAULT_TIMEOUT_S = 20.0
+_SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+_ENV_PREFIXES = ("JUPYTERHUB_", "JPY_")
+
+
+class LoginRefused(SchedulerError):
+    """The centre's login node refused the user's login (no such account, or the hub's key is
+    not authorised for it)."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def _job_env(env: dict[str, str] | None) -> dict[str, str]:
+    """Only the Jupyter variables travel to the job; the hub's own environment does not."""
+    env = env or {}
+    bad = [k for k in env if not (k.startswith(_ENV_PREFIXES) and k.replace("_", "").isalnum() and k.isupper())]
+    if bad:
+        raise ValueError(f"refusing to pass environment variables {bad} to a centre")
+    return dict(env)
+
+
+def _checked_login(login: str) -> str:
+    if not isinstance(login, str) or not LOGIN_RE.fullmatch(login) or login == "root":
+        raise ValueError(f"refusing to run a Slurm command as {login!r}")
+    return login
+
+
+async def _run(argv: list[str], *, stdin: str | None, env: dict[str, str], timeout: float,
+               cwd: str | None = None, **user_kwargs) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env, cwd=cwd, start_new_session=True, **user_kwargs,
+    )
+    try:
+        out, err = await asyncio.wait_for(
+            proc.communicate(stdin.encode() if stdin is not None else None), timeout
+        )
+    except (asyncio.TimeoutError, asyncio.CancelledError):
+        try:
+            proc.kill()
+        except ProcessLookupError:  # it ended meanwhile; the cancellation must still propagate
+            pass
+        await proc.wait()
+        raise
+    return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+
+
+async def _run_or_unreachable(argv: list[str], what: str, timeout: float, **kwargs) -> tuple[int, str, str]:
+    try:
+        return await _run(argv, timeout=timeout, **kwargs)
+    except asyncio.TimeoutError:
+        raise SchedulerUnreachable(f"{what} did not answer within {timeout:.0f} s") from None
+    except OSError as e:  # missing binary, permission denied, too many processes...
+        raise SchedulerUnreachable(f"{what} could not be run: {e.strerror or e}") from None
+
+
+# A directory the job writes into must exist before sbatch opens it; made as the user, with
+# the path passed as an argument (never interpolated into the script).
+_MKDIR_THEN_EXEC = 'mkdir -p -- "$1" && shift && exec "$@"'
+
+
+class LocalRoute:
+    """Slurm's client commands on the hub's machine, with the centre's SLURM_CONF."""
+
+    kind = "local"
+
+    def __init__(self, config: LocalScheduler):
+        self.config = config
+
+    def describe(self) -> str:
+        return f"local ({self.config.slurm_conf})"
+
+    async def run(self, argv: list[str], *, user: str | None, stdin: str | None = None,
+                  env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                  make_dir: str | None = None) -> CommandResult:
+        full_env = {"PATH": f"{self.config.commands_dir}:{_SYSTEM_PATH}", "LANG": "C.UTF-8",
+                    "SLURM_CONF": self.config.slurm_conf, **_job_env(env)}
+        kwargs: dict = {}
+        cwd = "/"
+        if user is not None:
+            account = local_account(_checked_login(user))
+            if account is None:
+                raise LoginRefused(f"there is no account {user!r} on the hub's machine")
+            if account.uid == 0:
+                raise ValueError(f"refusing to run a Slurm command as uid 0 ({user!r})")
+            full_env.update(HOME=account.home, USER=user, LOGNAME=user)
+            cwd = account.home if os.path.isdir(account.home) else "/"
+            if os.geteuid() == 0:
+                kwargs = {"user": account.uid, "group": account.gid, "extra_groups": list(account.groups)}
+            elif os.geteuid() != account.uid:
+                raise SchedulerError(
+                    f"the hub runs as uid {os.geteuid()} and cannot run commands as {user!r}: "
+                    "run the hub as root or use an ssh route for this centre")
+        command = list(argv)
+        if make_dir is not None:
+            command = ["/bin/sh", "-c", _MKDIR_THEN_EXEC, "fedhub", make_dir, *argv]
+        rc, out, err = await _run_or_unreachable(command, argv[0], timeout, stdin=stdin, env=full_env,
+                                                 cwd=cwd, **kwargs)
+        return CommandResult(tuple(argv), rc, out, err)
+
+
+class SshRoute:
+    """Slurm's client commands on the centre's login node, as the user's login, over ssh."""
+
+    kind = "ssh"
+
+    def __init__(self, config: SshScheduler):
+        self.config = config
+
+    def describe(self) -> str:
+        return f"ssh {self.config.host}:{self.config.port}"
+
+    def ssh_argv(self, remote: str, user: str, env_names: list[str]) -> list[str]:
+        c = self.config
+        options = [
+            "BatchMode=yes", "IdentitiesOnly=yes", f"ConnectTimeout={c.connect_timeout_s}",
+            "ServerAliveInterval=5", "ServerAliveCountMax=2", "LogLevel=ERROR",
+            "StrictHostKeyChecking=yes", f"UserKnownHostsFile={c.known_hosts_file}", "GlobalKnownHostsFile=/dev/null",
+        ]
+        options += [f"SendEnv={name}" for name in env_names]
+        ssh = ["ssh", "-F", "/dev/null", "-i", c.key_file, "-p", str(c.port)]
+        for option in options:
+            ssh += ["-o", option]
+        return ssh + ["-l", _checked_login(user), c.host, "--", remote]
+
+    async def run(self, argv: list[str], *, user: str | None, stdin: str | None = None,
+                  env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT_S,
+                  make_dir: str | None = None) -> CommandResult:
+        user = user or self.config.query_user
+        job_env = _job_env(env)
+        remote = shlex.join(argv)
+        if make_dir is not None:
+            remote = f"{shlex.join(['mkdir', '-p', '--', make_dir])} && {remote}"
+        full_argv = self.ssh_argv(remote, user, sorted(job_env))
+        full_env = {"PATH": _SYSTEM_PATH, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root"), **job_env}
+        where = f"login node {self.config.host}:{self.config.port}"
+        rc, out, err = await _run_or_unreachable(full_argv, where, timeout, stdin=stdin, env=full_env)
+        if rc == 255:
+            if "Permission denied" in err:
+                raise LoginRefused(f"{where} refused login {user!r} for the hub's key")
+            if "Host key verification failed" in err or "REMOTE HOST IDENTIFICATION HAS CHANGED" in err:
+                raise SchedulerUnreachable(
+                    f"{where} did not present the pinned host key (see {self.config.known_hosts_file}); "
+                    "the hub will not talk to it until the key is checked")
+            raise SchedulerUnreachable(f"ssh to {where} as {user} failed: {err.strip()}")
+        return CommandResult(tuple(argv), rc, out, err)
+
+
+def route_for(scheduler: LocalScheduler | SshScheduler) -> LocalRoute | SshRoute:
+    if isinstance(scheduler, SshScheduler):
+        return SshRoute(scheduler)
+    return LocalRoute(scheduler)

@@ -1,0 +1,89 @@
+"""What makes a Slurm job a notebook server: its resources, its script and its environment.
+
+The script holds only operator settings and hub values, each quoted (the centre's prologue,
+FEDHUB_* exports, batchspawner-singleuser with the server command); resources are sbatch
+arguments rebuilt from the validated request (``slurm.commands.sbatch_argv``), so nothing a
+user typed reaches the script. The job's output goes to a FedHub directory in the user's home
+at the centre (not the home itself, where the file browser would show it first), and the
+script keeps only the most recent logs there.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+
+from jinja2 import Environment, StrictUndefined
+
+from ..federation import Centre
+from ..slurm.commands import JobSpec
+from .options import SpawnRequest
+
+DEFAULT_SCRIPT = """#!/bin/bash
+# FedHub notebook server for {{login}} at {{centre}}
+set -euo pipefail
+{{tidy_logs}}
+{{environment}}
+{{prologue}}
+{{cmd}}
+"""
+
+_env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+def job_spec(centre: Centre, request: SpawnRequest, hub_user: str, output_dir: str) -> JobSpec:
+    """The sbatch request for ``request`` at ``centre`` (name and comment are the lifecycle's)."""
+    partition = centre.partition(request.partition)
+    return JobSpec(
+        name="fedhub", partition=request.partition, cores=request.cores, memory_mb=request.memory_mb,
+        walltime_s=request.walltime_s, gres=partition.gres(request.gpu_type, request.gpus),
+        output=f"{output_dir}/fedhub-%j.log" if output_dir else "fedhub-%j.log",
+        charge_account=centre.accounting.charge_account(hub_user) if centre.accounting else None,
+    )
+
+
+def job_log(output_dir: str, job_id: str) -> str:
+    """Where a job's output is, as a user finds it at the centre."""
+    return f"~/{output_dir}/fedhub-{job_id}.log" if output_dir else f"~/fedhub-{job_id}.log"
+
+
+def server_command(centre: Centre, args: list[str]) -> str:
+    """batchspawner's port-reporting wrapper beside the centre's server command, quoted."""
+    wrapper = os.path.join(os.path.dirname(centre.singleuser_cmd), "batchspawner-singleuser")
+    return shlex.join([wrapper, centre.singleuser_cmd, *args])
+
+
+def fedhub_exports(centre: Centre, quota_url: str) -> str:
+    """Which centre the server runs at and where its quota service is, for the lab extension."""
+    values = {"FEDHUB_CENTRE": centre.id, "FEDHUB_CENTRE_NAME": centre.name}
+    if quota_url:
+        values["FEDHUB_QUOTA_URL"] = quota_url
+    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in values.items())
+
+
+def tidy_logs(output_dir: str, keep: int) -> str:
+    """Shell lines that delete all but the newest ``keep`` FedHub job logs (names FedHub chose)."""
+    if not output_dir or keep <= 0:
+        return ""
+    pattern = shlex.quote(output_dir) + "/fedhub-*.log"
+    return f"ls -1t -- {pattern} 2>/dev/null | tail -n +{keep + 1} | xargs -r rm -f -- || true"
+
+
+def batch_script(template: str, centre: Centre, login: str, args: list[str], quota_url: str,
+                 output_dir: str, logs_kept: int) -> str:
+    return _env.from_string(template).render(
+        login=login, centre=centre.id, environment=fedhub_exports(centre, quota_url),
+        prologue=centre.job_prologue, cmd=server_command(centre, args),
+        tidy_logs=tidy_logs(output_dir, logs_kept),
+    )
+
+
+def job_environment(spawner_env: dict[str, str], hub_api_url: str, centre: Centre) -> dict[str, str]:
+    """The Jupyter variables that travel to the job (sbatch exports them), with the hub's API
+    named as the centre's nodes reach it (``hub_connect_url``), when the centre gives one."""
+    env = {k: v for k, v in spawner_env.items() if k.startswith(("JUPYTERHUB_", "JPY_"))}
+    if centre.hub_connect_url:
+        local = hub_api_url.rstrip("/")
+        remote = centre.hub_connect_url.rstrip("/") + "/hub/api"
+        env = {k: (remote + v[len(local):] if v.startswith(local) else v) for k, v in env.items()}
+    return env

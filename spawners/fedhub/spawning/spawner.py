@@ -1,0 +1,597 @@
+"""FederatedSpawner: one JupyterHub spawner for every centre of the federation.
+
+The flow: form / REST ``user_options`` -> ``apply_user_options`` validates them into a
+``SpawnRequest`` (400 naming the field if bad) -> ``start()`` places the request (a chosen
+centre, or "auto": ``placement.py``) -> a ``SlurmJob`` (``slurm.job``) submits the server's job
+(``server_job.py``) and follows it through Slurm -> the server reports its port
+(``port_report.py``) and listens -> JupyterHub proxies to it. ``poll``/``stop`` ask the job;
+the stored state is the job's (``state.py``).
+
+The spawner is JupyterHub's plain ``Spawner``: everything Slurm is in the job lifecycle, which
+a kernel provisioner uses too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import time
+from datetime import datetime
+
+from jupyterhub.spawner import Spawner
+from traitlets import Any, Bool, Float, Integer, Unicode, default, validate
+
+from ..federation import Centre, Federation, FederationError, load_federation
+from ..logins import usable_login
+from ..metrics import FAILOVERS, PLACEMENT_SECONDS, PLACEMENTS, SPAWNS
+from ..quota.client import fetch_report, fraction_left, used_up
+from ..slurm.cancellations import CancelBacklog
+from ..slurm.commands import JobInfo, SchedulerError, SchedulerUnreachable
+from ..slurm.job import JobOwner, SlurmJob, SubmissionUncertain
+from ..slurm.monitor import FederationMonitor
+from ..slurm.routes import LoginRefused
+from ..slurm.sweep import JobSweeper
+from ..statedir import hub_id
+from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
+from .errors import user_error
+from .form import options_from_form, render_options_form
+from .options import AUTO, OptionError, SpawnRequest, parse_user_options
+from .placement import Decision, decide, estimate_all, fitting_options
+from .progress import ProgressLog
+from .server_job import DEFAULT_SCRIPT, batch_script, job_environment, job_log, job_spec
+from .state import StateError, make_state, upgrade_state
+
+_federations: dict[str, Federation] = {}
+
+
+def federation_at(path: str) -> Federation:
+    """The validated federation for ``path``, loaded once per process."""
+    key = os.path.abspath(path)
+    if key not in _federations:
+        _federations[key] = load_federation(key)
+    return _federations[key]
+
+
+def _now() -> datetime:
+    return datetime.now()
+
+
+def invalid_options(error: OptionError):
+    return user_error(f"Invalid {error.field}: {error.message}", reason="invalid-options")
+
+
+class JobEnded(RuntimeError):
+    """The job ended before its notebook server came up."""
+
+
+class MoveOn(RuntimeError):
+    """Give up on this centre and let placement try the next one (``reason`` for metrics)."""
+
+    def __init__(self, reason: str, message: str):
+        self.reason = reason
+        super().__init__(message)
+
+
+class FederatedSpawner(Spawner):
+    """Start a user's notebook server as a Slurm job at the centre they choose, or the soonest."""
+
+    # ------------------------------------------------------------------ configuration
+
+    federation_file = Unicode(
+        "", help="Path of the federation file (YAML) listing the centres. Validated at hub start.",
+    ).tag(config=True)
+
+    state_dir = Unicode(
+        "/var/lib/fedhub",
+        help="Directory (made 0700) for FedHub's own state: owed scancels and the hub's identity. "
+        "It must survive hub restarts (a volume in Kubernetes).",
+    ).tag(config=True)
+
+    legacy_centre = Unicode(
+        "", help="Centre id where servers recorded by plain batchspawner run, so their state loads "
+        "after switching a hub to FedHub.",
+    ).tag(config=True)
+
+    cancel_retry_interval = Float(30.0, help="Seconds between retries of owed scancels.").tag(config=True)
+
+    start_timeout = Integer(900, help="Seconds a server may take to start, queue wait included.").tag(config=True)
+
+    http_timeout = Integer(120, help="Seconds the hub waits for a started server to answer HTTP.").tag(config=True)
+
+    auto_placement = Bool(
+        True, help="Offer centre 'auto' (the default when the federation names no default centre): "
+        "FedHub picks the centre where the server starts soonest.",
+    ).tag(config=True)
+
+    failover_attempts = Integer(3, help="With 'auto', how many ranked centres to try.").tag(config=True)
+
+    failover_pending_timeout = Float(
+        300.0, help="With 'auto', seconds a job may stay pending before FedHub cancels it and tries the next centre.",
+    ).tag(config=True)
+
+    monitor_interval = Float(
+        20.0, help="Seconds between a centre monitor's scheduler queries (one per centre, for all servers).",
+    ).tag(config=True)
+
+    monitor_grace = Float(30.0, help="Seconds a centre may fail to answer before it is marked down.").tag(config=True)
+
+    scheduler_timeout = Float(
+        20.0, help="Seconds one scheduler command may take before the centre counts as not answering.",
+    ).tag(config=True)
+
+    startup_poll_interval = Float(
+        0.5, help="Seconds between scheduler queries while someone waits on a job (starting, stopping).",
+    ).tag(config=True)
+
+    listen_probe_interval = Float(
+        0.1, help="Seconds between TCP probes of the reported port until the server listens.",
+    ).tag(config=True)
+
+    stop_confirm_timeout = Integer(15, help="Seconds stop() waits for Slurm to confirm the job ended.").tag(config=True)
+
+    sweep_interval = Float(
+        300.0, help="Seconds between sweeps that cancel jobs of this hub no server knows (the first "
+        "runs a minute after hub start).",
+    ).tag(config=True)
+
+    job_output_dir = Unicode(
+        ".fedhub/jobs", help="Directory, relative to the user's home at the centre, for job output "
+        "(fedhub-<job id>.log). Made if missing.",
+    ).tag(config=True)
+
+    job_logs_kept = Integer(10, help="Newest job logs kept in job_output_dir; older ones are deleted.").tag(config=True)
+
+    batch_script = Unicode(
+        DEFAULT_SCRIPT,
+        help="Job script (Jinja). It sees only operator settings and quoted hub values: login, centre, "
+        "environment, prologue, cmd, tidy_logs. Resources are sbatch arguments, never #SBATCH lines.",
+    ).tag(config=True)
+
+    quota_hook = Any(
+        None, allow_none=True,
+        help="Callable (hub_user, centre_id) -> fraction of allocation left (0-1) or None. Placement "
+        "skips centres at 0 and prefers more left. Default: the quota service's figures.",
+    ).tag(config=True)
+
+    quota_service_url = Unicode(
+        "", help="Where the hub asks the fedhub-quota service (set by fedhub's hub setup); empty: no "
+        "allocation checks.",
+    ).tag(config=True)
+
+    quota_url = Unicode(
+        "", help="URL at which notebook servers reach the fedhub-quota service (FEDHUB_QUOTA_URL). "
+        "Default: the hub's public URL + services/fedhub-quota/, when a quota service runs.",
+    ).tag(config=True)
+
+    @default("quota_url")
+    def _default_quota_url(self):
+        if not self.public_hub_url or not self.quota_service_url:
+            return ""
+        base = self.public_hub_url.rstrip("/")
+        base = base[: -len("/hub")] if base.endswith("/hub") else base
+        return f"{base}/services/fedhub-quota/"
+
+    @validate("federation_file")
+    def _check_federation_file(self, proposal):
+        path = proposal["value"]
+        if path:
+            try:
+                federation_at(path)
+            except FederationError as e:
+                raise ValueError(f"c.FederatedSpawner.federation_file: {e}") from None
+        return path
+
+    # ------------------------------------------------------------------ set-up
+
+    def __init__(self, **kwargs):
+        self.request: SpawnRequest | None = None
+        self.job: SlurmJob | None = None
+        self.progress_log = ProgressLog()
+        self._port_reported = asyncio.Event()
+        self._submitting: asyncio.Task | None = None
+        self._starting = False
+        super().__init__(**kwargs)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self.federation_file:
+            self.backlog.ensure_retrying()  # scancels owed from before a hub restart
+            self.sweeper.ensure_running()
+
+    @property
+    def federation(self) -> Federation:
+        if not self.federation_file:
+            raise RuntimeError("set c.FederatedSpawner.federation_file to the federation file's path")
+        return federation_at(self.federation_file)
+
+    @property
+    def monitor(self) -> FederationMonitor:
+        return FederationMonitor.of(self.federation, interval=self.monitor_interval, grace=self.monitor_grace,
+                                    fast_interval=self.startup_poll_interval, timeout=self.scheduler_timeout)
+
+    @property
+    def backlog(self) -> CancelBacklog:
+        return CancelBacklog.at(self.state_dir, self.federation, self.cancel_retry_interval, self.scheduler_timeout)
+
+    @property
+    def owner(self) -> JobOwner:
+        return JobOwner(hub_id(self.state_dir), self.user.name, self.name or "")
+
+    @property
+    def sweeper(self) -> JobSweeper:
+        return JobSweeper.of(self.federation, self.owner.job_name, interval=self.sweep_interval, first_delay=60.0,
+                             min_age_s=60.0, timeout=self.scheduler_timeout)
+
+    @property
+    def centre(self) -> Centre | None:
+        return self.job.centre if self.job is not None else None
+
+    @property
+    def _where(self) -> str:
+        return f"[{self.user.name}/{self.name or '-'} @ {self.centre.id if self.centre else '?'}]"
+
+    def _job_at(self, centre: Centre, login: str, job_id: str = "", submission: str = "") -> SlurmJob:
+        watcher = self.monitor.watcher(centre.id)
+        return SlurmJob(centre, login, self.owner, client=watcher.client, backlog=self.backlog, watcher=watcher,
+                        job_id=job_id, submission=submission)
+
+    # ------------------------------------------------------------------ options
+
+    @default("options_form")
+    def _default_options_form(self):
+        return lambda spawner: render_options_form(
+            spawner.federation, spawner.user.name, spawner.user_options,
+            health=spawner.monitor.health(), allow_auto=spawner.auto_placement,
+        )
+
+    @default("options_from_form")
+    def _default_options_from_form(self):
+        def from_form(form_data, spawner):
+            try:
+                return options_from_form(spawner.federation, form_data, spawner.user.name,
+                                         allow_auto=spawner.auto_placement).to_user_options()
+            except OptionError as e:
+                raise invalid_options(e) from None
+        return from_form
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self):
+        return lambda spawner, user_options: spawner.apply_request(user_options)
+
+    def apply_request(self, user_options) -> SpawnRequest:
+        """Validate user options (form or API) into the request this spawn will run."""
+        try:
+            self.request = parse_user_options(self.federation, user_options, self.user.name,
+                                              allow_auto=self.auto_placement)
+        except OptionError as e:
+            self.log.info("[%s] rejected user options: %s", self.user.name, e)
+            raise invalid_options(e) from None
+        return self.request
+
+    # ------------------------------------------------------------------ allocations
+
+    async def _allocations(self) -> dict | None:
+        if not self.quota_service_url or not self.api_token:
+            return None
+        return await fetch_report(self.quota_service_url, self.api_token, self.user.name)
+
+    async def _check_allocation(self, request: SpawnRequest) -> None:
+        """Refuse, before anything is submitted, a spawn at a centre whose allocation is used up."""
+        report = await self._allocations()
+        entry = (report or {}).get(request.centre)
+        if entry is None or not used_up(entry):
+            return
+        others = [cid for cid, e in report.items() if not used_up(e)]
+        others += [c.id for c in self.federation.centres if c.id not in report and c.id != request.centre
+                   and c.accounting is None and usable_login(c, self.user.name)]
+        core = entry["core_hours"]
+        raise user_error(
+            f"Your allocation {entry['charge_account']} at {entry['name']} is used up: "
+            f"{core['used']:.2f} of {core['limit']:g} core-hours this period "
+            f"(since {entry['period_start'][:10]}). "
+            + (f"Centres where you still have allocation: {', '.join(others)}." if others
+               else "You have no allocation left at any centre."),
+            reason="allocation-used-up", status_code=403,
+        )
+
+    # ------------------------------------------------------------------ start
+
+    async def start(self):
+        if self.request is None:  # apply_user_options was configured away: validate here
+            self.apply_request(self.user_options)
+        self._starting = True
+        self.progress_log.restart()
+        self.monitor.ensure_running()
+        self.backlog.ensure_retrying()
+        self.sweeper.ensure_running()
+        try:
+            if self.request.centre == AUTO:
+                return await self._start_anywhere(self.request)
+            await self._check_allocation(self.request)
+            return await self._start_at(self.request)
+        finally:
+            self._starting = False
+            self.progress_log.finish()
+
+    async def _start_at(self, request: SpawnRequest, *, move_on: bool = False):
+        """Start the server at ``request.centre`` (a concrete centre and partition)."""
+        self.request = request
+        centre = self.federation.centre(request.centre)
+        self.job = self._job_at(centre, request.login)
+        self.port = 0
+        self._port_reported.clear()
+        try:
+            result = await self._run_server_job(centre, request, move_on)
+        except MoveOn:
+            raise
+        except Exception:
+            SPAWNS.labels(centre.id, "failed").inc()
+            raise
+        SPAWNS.labels(centre.id, "started").inc()
+        return result
+
+    async def _run_server_job(self, centre: Centre, request: SpawnRequest, move_on: bool):
+        name = centre.name
+        self.progress_log.emit(f"Submitting to {name}: {request.describe()}", 10)
+        script = batch_script(self.batch_script, centre, request.login, self.get_args(), self.quota_url,
+                              self.job_output_dir, self.job_logs_kept)
+        env = job_environment(self.get_env(), self.hub.api_url, centre)
+        spec = job_spec(centre, request, self.user.name, self.job_output_dir)
+        self.log.info("%s submitting to %s via %s: %s", self._where, name, self.job.client.route.describe(),
+                      request.describe())
+        # Shielded: if the hub gives up on this start while sbatch runs, the job id is still
+        # recorded, so stop() can cancel the job instead of leaving it behind.
+        self._submitting = asyncio.ensure_future(self.job.submit(spec, script, env, self.job_output_dir))
+        try:
+            await asyncio.shield(self._submitting)
+        except SubmissionUncertain as e:
+            raise user_error(
+                f"{name} did not confirm the submission in time. If it accepted the job, FedHub will find it "
+                "and cancel it. Try again later or choose another centre.",
+                log_message=f"{self._where} submission unconfirmed: {e}", reason="centre-unreachable",
+                status_code=503) from None
+        except SchedulerUnreachable as e:
+            raise user_error(
+                f"{name} is not answering, nothing was submitted. Try again later or choose another centre.",
+                log_message=f"{self._where} submission failed: {e}", reason="centre-unreachable", status_code=503,
+            ) from None
+        except LoginRefused as e:
+            raise user_error(f"{name} refused your login {request.login!r}: {e}. Ask the centre to enable it, "
+                             "or choose another centre.", reason="login-refused", status_code=403) from None
+        except SchedulerError as e:
+            raise user_error(f"{name} refused the job: {e}", reason="job-refused") from None
+        self.log.info("%s submitted job %s", self._where, self.job.job_id)
+        self.progress_log.emit(f"Submitted to {name} as job {self.job.job_id}", 20)
+
+        info = await self._wait_until_running(move_on)
+        self.ip = await self.job.client.node_address(info.node) if info.node else "127.0.0.1"
+        self.progress_log.emit(f"Job {self.job.job_id} running at {name} on node {info.node}; "
+                               "waiting for the notebook server to start", 60)
+        await self._wait_for_port()
+        await self._wait_for_listening()
+        self.progress_log.emit(f"Notebook server on {info.node} is listening on port {self.port}", 90)
+        self.log.info("%s job %s serving at %s:%s", self._where, self.job.job_id, self.ip, self.port)
+        return self.ip, self.port
+
+    async def _wait_until_running(self, may_move_on: bool) -> JobInfo:
+        job, name = self.job, self.job.centre.name
+        last_message = None
+        submitted = time.monotonic()
+        while True:
+            seen = await job.observe()
+            if not seen.answered:
+                if may_move_on and not seen.centre_up:
+                    raise MoveOn("down", f"{name} stopped answering while job {job.job_id} waited")
+                message = f"{name}'s scheduler is not answering; still waiting"
+                self.log.warning("%s %s (%s)", self._where, message, seen.error)
+                if message != last_message:
+                    self.progress_log.emit(message)
+                    last_message = message
+                await asyncio.sleep(self.startup_poll_interval)
+                continue
+            if seen.gone:
+                self._raise_ended(seen.info)
+            info = seen.info
+            if info.is_running:
+                return info
+            if info.held_by_allocation:
+                message = (f"Slurm will not start job {job.job_id} at {name}: the allocation's limit is "
+                           f"reached ({info.reason}). Choose another centre, or ask the centre for more allocation.")
+                if may_move_on:
+                    raise MoveOn("allocation", message.rstrip("."))
+                raise user_error(message, reason="allocation-used-up", status_code=403)
+            waited = time.monotonic() - submitted
+            if may_move_on and waited > self.failover_pending_timeout:
+                raise MoveOn("pending", f"job {job.job_id} still pending at {name} after {waited:.0f} s "
+                                        f"({info.reason or 'no reason given'})")
+            message = pending_message(name, info)
+            if message != last_message:
+                self.progress_log.emit(message, 30)
+                last_message = message
+
+    def report_port(self, port: int) -> None:
+        self.port = port
+        self._port_reported.set()
+
+    async def _wait_for_port(self):
+        checks = 0
+        while self.port == 0:
+            try:
+                await asyncio.wait_for(self._port_reported.wait(), self.startup_poll_interval)
+            except asyncio.TimeoutError:
+                pass
+            checks += 1
+            if self.port == 0 and checks % 10 == 0:  # every ~5 s
+                await self._raise_if_job_ended()
+
+    async def _wait_for_listening(self):
+        """Return once the server accepts connections on its port.
+
+        The port is reported before the server has even imported Jupyter; handing it to
+        JupyterHub at once makes the hub's exponential back-off overshoot the real start by
+        seconds. A cheap TCP probe every ``listen_probe_interval`` avoids that.
+        """
+        checks = 0
+        while True:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(self.ip, self.port), 1)
+                writer.close()
+                return
+            except (OSError, asyncio.TimeoutError):
+                pass
+            checks += 1
+            if checks % 50 == 0:  # every ~5 s
+                await self._raise_if_job_ended()
+            await asyncio.sleep(self.listen_probe_interval)
+
+    async def _raise_if_job_ended(self):
+        seen = await self.job.observe()
+        if seen.gone:
+            self._raise_ended(seen.info)
+
+    def _raise_ended(self, info: JobInfo | None):
+        job = self.job
+        state = (f"state {info.state}" + (f", reason {info.reason}" if info.reason else "")) if info \
+            else "no longer known to Slurm"
+        job_id = job.job_id
+        job.job_id = ""  # nothing left to cancel
+        raise JobEnded(f"Job {job_id} at {job.centre.name} ended before the notebook server started ({state}). "
+                       f"Its output is in {job_log(self.job_output_dir, job_id)} there.")
+
+    # ------------------------------------------------------------------ placement and failover
+
+    async def place(self, request: SpawnRequest) -> Decision:
+        """Rank the centres that can run ``request`` for this user (see placement.py)."""
+        started = time.monotonic()
+        hook = self.quota_hook
+        if hook is None:
+            report = await self._allocations() or {}
+            left = {cid: fraction_left(entry) for cid, entry in report.items()}
+            hook = lambda user, centre: left.get(centre)  # noqa: E731
+        options, rejected = fitting_options(self.federation, request, self.user.name, self.monitor.health(), hook)
+        clients = {cid: w.client for cid, w in self.monitor.watchers.items()}
+        estimates = await estimate_all(options, request, self.user.name, clients, hook)
+        decision = decide(estimates, rejected, now=_now())
+        PLACEMENT_SECONDS.observe(time.monotonic() - started)
+        return decision
+
+    async def _start_anywhere(self, request: SpawnRequest):
+        """Place the request, then try the ranked centres in turn (failover)."""
+        self.progress_log.emit("Asking every centre when such a job would start", 5)
+        decision = await self.place(request)
+        self.log.info("[%s] placement: %s", self.user.name, decision.summary())
+        self.progress_log.emit(decision.summary(), 8)
+        targets = list(decision.ranked[: self.failover_attempts])
+        if not targets:
+            raise user_error(decision.summary(), reason="no-centre", status_code=503)
+        PLACEMENTS.labels(targets[0].centre).inc()
+        for attempt, estimate in enumerate(targets):
+            concrete = dataclasses.replace(request, centre=estimate.centre, partition=estimate.partition,
+                                           login=estimate.login)
+            try:
+                return await self._start_at(concrete, move_on=attempt + 1 < len(targets))
+            except (MoveOn, JobEnded) as e:
+                reason = e.reason if isinstance(e, MoveOn) else "ended"
+                FAILOVERS.labels(estimate.centre, reason).inc()
+                await self._cancel_job()
+                if attempt + 1 >= len(targets):
+                    raise
+                following = targets[attempt + 1]
+                message = f"{e}. Cancelled there; trying {following.centre} ({following.describe(_now())})"
+                self.log.warning("[%s] failover: %s", self.user.name, message)
+                self.progress_log.emit(message, 10)
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ poll and stop
+
+    async def poll(self):
+        """None while the server's job is starting, pending, running, or Slurm cannot be asked;
+        1 once Slurm answered that it is over; 0 when there is no job at all."""
+        if self._starting or (self._submitting is not None and not self._submitting.done()):
+            return None
+        if self.job is None or not self.job.job_id:
+            return 0
+        self.backlog.ensure_retrying()
+        alive = await self.job.alive()
+        if alive is None:
+            self.log.warning("%s %s is not answering; keeping the server", self._where, self.job.centre.name)
+            return None
+        if alive:
+            return None
+        self.log.info("%s job %s is gone", self._where, self.job.job_id)
+        return 1
+
+    async def _cancel_job(self, now: bool = False) -> None:
+        if self._submitting is not None and not self._submitting.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._submitting), self.scheduler_timeout)
+            except Exception:
+                pass
+        if self.job is None or not self.job.job_id:
+            return
+        job_id = self.job.job_id
+        self.log.info("%s cancelling job %s", self._where, job_id)
+        outcome = await self.job.cancel(0 if now else self.stop_confirm_timeout)
+        if outcome == "owed":
+            self.log.error("%s could not cancel job %s: %s is not answering. FedHub retries the scancel until "
+                           "it does (state dir %s).", self._where, job_id, self.job.centre.name, self.state_dir)
+        elif outcome == "unconfirmed" and not now:
+            self.log.warning("%s job %s did not end within %s s of scancel", self._where, job_id,
+                             self.stop_confirm_timeout)
+
+    async def stop(self, now=False):
+        """Cancel the job (waiting, bounded, for a submission still in flight) and confirm it ended."""
+        await self._cancel_job(now)
+
+    async def progress(self):
+        async for event in self.progress_log.follow():
+            yield event
+
+    # ------------------------------------------------------------------ state
+
+    def get_state(self):
+        state = super().get_state()
+        if self.job is not None and self.job.job_id:
+            state.update(make_state(self.job.centre.id, self.request.as_dict() if self.request else None,
+                                    self.job.to_state()))
+        return state
+
+    def load_state(self, state):
+        super().load_state(state)
+        try:
+            current = upgrade_state(state, self.legacy_centre or None)
+        except StateError as e:
+            self.log.error("[%s] cannot restore server state: %s", self.user.name, e)
+            return
+        if not current:
+            return
+        centre = self.federation.centre(current["centre"])
+        if centre is None:
+            self.log.error("[%s] cannot restore server at %s (job %s): the centre is not in the federation "
+                           "file", self.user.name, current["centre"], current["job"]["job_id"])
+            return
+        if current.get("request"):
+            self.request = SpawnRequest.from_dict(current["request"])
+        login = current["job"].get("login") or (self.request.login if self.request else None) \
+            or centre.logins.login_for(self.user.name)[0]
+        self.job = self._job_at(centre, login, current["job"]["job_id"], current["job"].get("submission") or "")
+
+    def clear_state(self):
+        super().clear_state()
+        self.job = None
+        self.request = None
+
+
+def pending_message(centre_name: str, info: JobInfo, now: datetime | None = None) -> str:
+    """'Pending at Alpha as job 12: waiting for Resources; Slurm estimates it starts at 16:05 (in 4 min)'."""
+    text = f"Pending at {centre_name} as job {info.job_id}"
+    if info.reason:
+        text += f": waiting for {info.reason}"
+    if info.start_time is not None:
+        now = now or datetime.now()
+        minutes = max(0, round((info.start_time - now).total_seconds() / 60))
+        when = "now" if minutes == 0 else f"in {minutes} min"
+        text += f"; Slurm estimates it starts at {info.start_time:%H:%M} ({when})"
+    return text
