@@ -68,6 +68,8 @@ $(LABEXT)/fedhub_lab/labextension/package.json: $(LABEXT_SOURCES) | $(JOBENV)/.i
 $(JOBENV)/.fedhub-lab: $(LABEXT)/fedhub_lab/labextension/package.json $(LABEXT_PYTHON) | $(JOBENV)/.installed
 	$(JOBENV)/bin/pip install -q ./$(LABEXT)
 	$(JOBENV)/bin/pip install -q --force-reinstall --no-deps ./$(LABEXT)
+	# A new user's first lab must not ask about "official Jupyter news" (no internet at the centres either).
+	$(JOBENV)/bin/jupyter labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements
 	chmod -R a+rX $(JOBENV)
 	touch $@
 

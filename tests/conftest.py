@@ -99,6 +99,20 @@ def hub(centres):
     hub.stop()
 
 
+def federation_variant(centres: LocalFederation, name: str, change) -> Path:
+    """A copy of the test federation file with ``change(document)`` applied (a second federation
+    over the same real centres, e.g. with counting Slurm wrappers as a centre's commands_dir)."""
+    doc = yaml.safe_load(centres.federation_file.read_text())
+    change(doc)
+    path = centres.root / name
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def centre_entry(doc: dict, centre_id: str) -> dict:
+    return next(c for c in doc["centres"] if c["id"] == centre_id)
+
+
 def squeue(centres: LocalFederation, centre: str, user: str | None = None) -> list[dict]:
     """What Slurm itself says is queued at a centre (asked directly, not through FedHub)."""
     conf = centres.centres["gamma" if centre == "broken" else centre].conf

@@ -7,23 +7,24 @@ from types import SimpleNamespace
 
 from traitlets.config import Config
 
-from conftest import slurm
+from conftest import centre_entry, federation_variant, slurm
 from fedhub.spawning.spawner import FederatedSpawner
-from fedhub.demo.centres import counting_wrappers
+from support import counting_wrappers
 
 
-def test_hundred_servers_cost_one_query_per_centre_interval(centres, monkeypatch):
+def test_hundred_servers_cost_one_query_per_centre_interval(centres):
     jobs = [slurm(centres, "alpha", "sbatch", "--parsable", "--partition=cpu", "--cpus-per-task=1", "--time=10",
                   "--output=/dev/null", "--wrap", "sleep 600") for _ in range(100)]
     wrap, log = counting_wrappers()
-    monkeypatch.setenv("FEDHUB_SCHEDULER_PATH", str(wrap))
+    counted = federation_variant(centres, "counted.yaml",
+                                 lambda doc: centre_entry(doc, "alpha")["scheduler"].update(commands_dir=str(wrap)))
     spawners = []
     for i, job in enumerate(jobs):
         s = FederatedSpawner(config=Config(), user=SimpleNamespace(name=f"student{i}", url="/"),
-                             federation_file=str(centres.federation_file), monitor_interval=1.0, monitor_grace=5,
-                             cancel_backlog_file=str(centres.root / "owed-load.json"))
-        s.load_state({"version": 2, "centre": "alpha", "request": None, "child_conf": {},
-                      "child_state": {"job_id": job}})
+                             federation_file=str(counted), monitor_interval=1.0, monitor_grace=5,
+                             state_dir=str(centres.root / "state-load"))
+        s.load_state({"version": 3, "centre": "alpha", "request": None,
+                      "job": {"job_id": job, "login": "fhtest1", "submission": ""}})
         spawners.append(s)
 
     async def poll_for(seconds: float) -> tuple[list, int]:

@@ -26,22 +26,25 @@ def submit_sleeper(centres, centre_id: str) -> str:
 def spawner_with_state(centres, state, legacy_centre=""):
     spawner = FederatedSpawner(config=Config(), user=SimpleNamespace(name=USER, url=f"/user/{USER}/"),
                                federation_file=str(centres.federation_file), legacy_centre=legacy_centre,
-                               cancel_backlog_file=str(centres.root / "owed.json"))
+                               state_dir=str(centres.root / "state-restore"))
     spawner.load_state(state)
     return spawner
 
 
-@pytest.mark.parametrize("version", [0, 1, 2])
+@pytest.mark.parametrize("version", [0, 1, 2, 3])
 def test_old_state_finds_its_job_and_notices_when_it_ends(centres, version):
-    centre = "beta" if version == 1 else "alpha"  # v1 through the ssh route
+    centre = "beta" if version in (1, 3) else "alpha"  # v1 and v3 through the ssh route
     job = submit_sleeper(centres, centre)
     state = {
         0: {"job_id": job, "job_status": "RUNNING alpha-n1"},
         1: {"child_conf": {"centre_id": "beta", "req_partition": "batch"}, "child_state": {"job_id": job}},
         2: {"version": 2, "centre": "alpha", "request": None, "child_conf": {}, "child_state": {"job_id": job}},
+        3: {"version": 3, "centre": "beta", "request": None, "job": {"job_id": job, "login": USER, "submission": ""}},
     }[version]
     spawner = spawner_with_state(centres, state, legacy_centre="alpha" if version == 0 else "")
-    assert spawner.centre_id == centre and spawner.child_spawner.job_id == job
+    assert spawner.centre.id == centre and spawner.job.job_id == job and spawner.job.login == USER
+    # what it stores from now on is the current version
+    assert spawner.get_state()["version"] == 3 and spawner.get_state()["job"]["job_id"] == job
 
     async def scenario():
         alive = await spawner.poll()
@@ -54,13 +57,11 @@ def test_old_state_finds_its_job_and_notices_when_it_ends(centres, version):
     assert alive is None  # running
     assert gone == 1  # Slurm says it has ended
     assert live_jobs(centres, centre, USER) == []
-    # what it stores now is the current version
-    assert spawner.get_state()["version"] == 2
 
 
 def test_batchspawner_state_without_legacy_centre_is_not_guessed(centres, caplog):
     spawner = spawner_with_state(centres, {"job_id": "4242"})
-    assert spawner.child_spawner is None
+    assert spawner.job is None
     async def poll():
         try:
             return await spawner.poll()

@@ -12,7 +12,7 @@ export function hours(value: number | null | undefined): string {
 export function remainingText(entry: ICentreQuota): string {
   const core = entry.core_hours;
   if (!core) {
-    return entry.error ? 'figures not available' : 'no account';
+    return entry.error ? 'figures not available' : 'no figures yet';
   }
   if (core.limit === null) {
     return `${hours(core.used)} core-h used, no limit`;

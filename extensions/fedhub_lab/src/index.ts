@@ -40,6 +40,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: openPanel
     });
     model.changed.connect(() => {
+      // What the extension concluded (figures, absent, unavailable), on the page for anyone
+      // checking why nothing shows: <body data-fedhub-quota="absent">.
+      document.body.dataset.fedhubQuota = model.state.kind;
       if (model.state.kind === 'figures') {
         ensurePanel();
       }

@@ -22,7 +22,8 @@ export interface ICentreQuota {
   name: string;
   error: string | null;
   level?: Level;
-  account?: string;
+  charge_account?: string;
+  login?: string;
   period_start?: string;
   read_at?: string;
   core_hours?: IFigure;

@@ -70,7 +70,7 @@ export class QuotaPanel extends Widget {
     node.appendChild(el('p', 'fedhub-panel-note',
       `This server runs at ${env.centre_name || env.centre}. Warnings at ${t.warn}% and ${t.critical}% used.`));
     if (env.quota.centres.length === 0) {
-      node.appendChild(el('p', 'fedhub-panel-message', 'You have no accounts at centres that keep allocations.'));
+      node.appendChild(el('p', 'fedhub-panel-message', 'You have no login at a centre that keeps allocations.'));
     }
     for (const entry of env.quota.centres) {
       node.appendChild(this._centre(entry, entry.centre === env.centre));
@@ -91,7 +91,7 @@ export class QuotaPanel extends Widget {
     box.appendChild(bar('Core-hours', entry.core_hours, 'core-h', level));
     box.appendChild(bar('GPU-hours', entry.gpu_hours, 'GPU-h', 'ok'));
     box.appendChild(bar('Storage', entry.storage_gb, 'GB', 'ok'));
-    const meta = `Account ${entry.account} · ${readAtText(entry.read_at)}` +
+    const meta = `Charged to ${entry.charge_account} · ${readAtText(entry.read_at)}` +
       (entry.error ? ` · last read failed: ${entry.error}` : '');
     box.appendChild(el('p', 'fedhub-centre-meta', meta));
     return box;

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from ..federation import Centre
 from ..metrics import SCHEDULER_QUERIES
-from .commands import (JobInfo, JobSpec, NodeInfo, OwnedJob, SchedulerError, SchedulerUnreachable, is_unreachable,
+from .commands import (NEVER_REACHED_PATTERNS, ControllerUnreachable, JobInfo, JobSpec, NodeInfo, OwnedJob, SchedulerError, SchedulerUnreachable, is_unreachable,
                        owned_jobs_argv, parse_estimate, parse_owned_jobs, parse_pending, parse_sbatch,
                        parse_sinfo_nodes, parse_squeue, pending_jobs_argv, sbatch_argv, scancel_argv,
                        sinfo_nodes_argv, slurm_message, squeue_argv)
@@ -29,7 +29,8 @@ class SlurmClient:
         SCHEDULER_QUERIES.labels(self.centre.id, argv[0]).inc()
         result = await self.route.run(argv, user=user, timeout=self.timeout, **kwargs)
         if result.returncode != 0 and is_unreachable(result.stderr):
-            raise SchedulerUnreachable(
+            never = any(p in result.stderr for p in NEVER_REACHED_PATTERNS)
+            raise (ControllerUnreachable if never else SchedulerUnreachable)(
                 f"{self.centre.id}: controller did not answer {argv[0]}: {slurm_message(result.stderr)}"
             )
         return result

@@ -43,6 +43,15 @@ class SchedulerUnreachable(RuntimeError):
     """The centre did not answer (controller down, login node unreachable, timeout)."""
 
 
+class ControllerUnreachable(SchedulerUnreachable):
+    """Slurm's command itself said it could not reach the controller: for sbatch, nothing was
+    submitted (unlike a timeout, after which the job may exist)."""
+
+
+# What Slurm's commands print when they never reached the controller at all.
+NEVER_REACHED_PATTERNS = ("Unable to contact slurm controller",)
+
+
 class UnreadableOutput(SchedulerUnreachable):
     """Slurm printed something FedHub cannot read: no answer, and certainly not "job gone"."""
 

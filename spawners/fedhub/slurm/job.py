@@ -28,7 +28,7 @@ from urllib.parse import quote, unquote
 from ..federation import Centre
 from .cancellations import CancelBacklog
 from .client import SlurmClient
-from .commands import JobInfo, JobSpec, OwnedJob, SchedulerError, SchedulerUnreachable
+from .commands import ControllerUnreachable, JobInfo, JobSpec, OwnedJob, SchedulerError, SchedulerUnreachable
 from .monitor import CentreWatcher
 
 # Jobs this process has submitted or adopted, and submissions in flight: what the sweep must
@@ -99,6 +99,7 @@ class SlurmJob:
         self.watcher = watcher
         self.job_id = job_id
         self.submission = submission
+        self.released = False  # cancelled (or owed to the backlog): this object no longer follows it
         if job_id:
             self._know(job_id)
 
@@ -129,6 +130,8 @@ class SlurmJob:
         self._know(f"submission:{self.submission}")
         try:
             self.job_id = await self.client.submit(spec, script, self.login, env, output_dir=output_dir)
+        except ControllerUnreachable:
+            raise  # sbatch never reached the controller: nothing was submitted
         except SchedulerUnreachable as e:
             found = await self._find_submission()
             if found is None:
@@ -178,7 +181,7 @@ class SlurmJob:
     async def alive(self) -> bool | None:
         """For poll(): True while Slurm lists the job as pending or running, False once it
         answered that the job is over, None when it has not answered (keep the server)."""
-        if not self.job_id:
+        if not self.job_id or self.released:
             return False
         seen = await self.observe(fresh=False)
         if not seen.answered:
@@ -195,10 +198,11 @@ class SlurmJob:
 
         Returns "ended", "owed" (the centre did not answer: the backlog retries until it does)
         or "unconfirmed" (scancel was accepted, the end not yet seen). The job is never
-        forgotten before one of those."""
+        forgotten before one of those; after it, the monitor no longer asks about it."""
         if not self.job_id:
             return "ended"
         job = self.job_id
+        self.released = True
         try:
             await self.client.cancel([job], self.login)
         except (SchedulerUnreachable, SchedulerError) as e:
