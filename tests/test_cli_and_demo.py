@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import wait_for
+from conftest import HUB_CONFIG, wait_for
 from fedhub.demo.centres import free_port
 
 FEDHUB = [sys.executable, "-m", "fedhub.cli"]
@@ -61,13 +61,47 @@ def test_check_reports_a_bad_file(tmp_path):
     assert f"fedhub: {bad}: centres[0].id: 'A' is not allowed" in out.stderr
 
 
+def test_check_says_how_to_pin_a_login_nodes_host_key(tmp_path):
+    """Defect B8: host keys are pinned; `fedhub check` tells the operator how to make the file."""
+    from test_federation import GOOD
+    import yaml
+    doc = json.loads(json.dumps(GOOD))
+    doc["centres"][1]["scheduler"]["known_hosts_file"] = str(tmp_path / "known_hosts")
+    path = tmp_path / "federation.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    out = subprocess.run([*FEDHUB, "check", str(path)], capture_output=True, text=True)
+    assert out.returncode == 1
+    assert f"south: the pinned host keys file {tmp_path / 'known_hosts'} does not exist. Make it with" in out.stdout
+    assert f"ssh-keyscan login.south > {tmp_path / 'known_hosts'}" in out.stdout
+    (tmp_path / "known_hosts").write_text("login.south ssh-ed25519 AAAA\n")
+    out = subprocess.run([*FEDHUB, "check", str(path)], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip().endswith("OK, 2 centres")
+
+
+def test_a_second_demo_refuses_and_leaves_the_first_ones_files(tmp_path):
+    """Defect B9: a second `make demo` wiped the running demo's directory."""
+    import fcntl
+    state = tmp_path / "demo"
+    (state / "hub").mkdir(parents=True)
+    (state / "hub" / "jupyterhub.sqlite").write_text("the first demo's database")
+    with open(tmp_path / "demo.lock", "w") as lock:  # what a running demo holds
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("4242")
+        lock.flush()
+        out = subprocess.run([*FEDHUB, "demo", "--state-dir", str(state), "--hub-config", str(HUB_CONFIG)],
+                             capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert f"another demo (pid 4242) is running in {state}" in out.stderr
+    assert (state / "hub" / "jupyterhub.sqlite").read_text() == "the first demo's database"
+
+
 def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
     """`fedhub demo` (what `make demo` runs), on its own ports and directory."""
     state = Path(tempfile.mkdtemp(prefix="fedhub-demo-test-", dir="/tmp"))  # users must reach it
     port, hub_port, token = free_port(), free_port(), secrets.token_hex(16)
     env = {**os.environ, "FEDHUB_API_TOKEN": token, "FEDHUB_DEMO_PASSWORD": "pw-demo"}
     log = open(tmp_path / "demo.log", "w")
-    proc = subprocess.Popen([*FEDHUB, "demo", "--port", str(port), "--hub-port", str(hub_port),
+    proc = subprocess.Popen([*FEDHUB, "demo", "--hub-config", str(HUB_CONFIG), "--port", str(port), "--hub-port", str(hub_port),
                              "--state-dir", str(state)], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: "Press Ctrl-C" in (tmp_path / "demo.log").read_text(), 90, "the demo's banner", 0.5)
@@ -118,7 +152,7 @@ def test_hub_refuses_to_start_with_a_bad_federation_file(tmp_path):
     from fedhub.demo.hub import LocalHub
     bad = tmp_path / "federation.yaml"
     bad.write_text("version: 1\ncentres:\n  - id: alpha\n    name: A\n    scheduler: {type: pbs}\n")
-    hub = LocalHub(bad, tmp_path / "hub")
+    hub = LocalHub(bad, tmp_path / "hub", config_file=HUB_CONFIG)
     with pytest.raises(RuntimeError) as info:
         hub.start(timeout=30)
     assert f"FedHub cannot start: {bad}: centres[0].scheduler.type: 'pbs' is not a scheduler route; " \

@@ -40,10 +40,12 @@ def set_core_minutes(centres, minutes: int) -> None:
           "set", f"GrpTRESMins=cpu={minutes}")
 
 
-def quota_service_pid() -> int:
-    out = subprocess.run(["pgrep", "-f", "spawners.quota_service"], capture_output=True, text=True).stdout
-    assert out.strip(), "the hub's quota service is not running"
-    return int(out.split()[0])
+def quota_service_pid(hub) -> int:
+    """The quota service this test's hub started (from the hub's own process group, never another
+    FedHub's on the same machine)."""
+    pids = [pid for args, pid in hub.service_pids().items() if "fedhub.quota.service" in args]
+    assert len(pids) == 1, f"expected this hub's one quota service, found {hub.service_pids()}"
+    return pids[0]
 
 
 def log_in(browser, hub, user: str, next_path: str):
@@ -81,12 +83,17 @@ def test_status_bar_panel_warning_and_notebook_widget_show_the_service_figures(a
 
         page = log_in(browser, hub, U1, f"/user/{U1}/lab")
         before = service_report(hub, U1)["alpha"]
+        # A new user's first lab asks nothing about "official Jupyter news" (the plugin is disabled
+        # in the notebook environment FedHub installs).
+        config = page.evaluate("() => JSON.parse(document.getElementById('jupyter-config-data').textContent)")
+        assert "@jupyterlab/apputils-extension:announcements" in config["disabledExtensions"]
         text = status_text(page)
         after = service_report(hub, U1)["alpha"]
         expected = {f"Alpha: {hours(f['core_hours']['remaining'])} core-h left "
                     f"({round(f['core_hours']['percent'] or 0)}% used)" for f in (before, after)}
         assert text in expected
         assert "fedhub-level-ok" in page.get_attribute("#fedhub-quota-status", "class")
+        assert page.locator(".Toastify__toast", has_text="Jupyter news").count() == 0
 
         # Clicking opens the panel: every centre, each figure as the service reads it.
         page.click("#fedhub-quota-status")
@@ -169,7 +176,7 @@ def test_when_the_quota_service_stops_answering_the_lab_says_so_and_the_hub_keep
     api.wait_ready(U1, 60)
     page = log_in(browser, hub, U1, f"/user/{U1}/lab")
     assert status_text(page).startswith("Gamma: ")
-    pid = quota_service_pid()
+    pid = quota_service_pid(hub)
     os.kill(pid, signal.SIGSTOP)  # a hung service: it accepts connections but never answers
     try:
         page.reload()

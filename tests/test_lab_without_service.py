@@ -53,8 +53,9 @@ def test_without_a_quota_service_the_lab_shows_nothing_of_it(plain_lab, browser)
     page = browser.new_page()
     page.goto(f"{url}/lab?token={token}")
     page.locator(".jp-StatusBar-Item").first.wait_for()  # the status bar is there ...
-    page.wait_for_load_state("networkidle")
-    assert page.locator("#fedhub-quota-status").is_visible() is False  # ... without FedHub's item
+    # ... FedHub's extension loaded, asked its handler and concluded there is no service ...
+    page.locator("body[data-fedhub-quota='absent']").wait_for(state="attached", timeout=30_000)
+    assert page.locator("#fedhub-quota-status").is_visible() is False  # ... so it shows no item
     assert page.locator(".jp-SideBar [title='Allocations']").count() == 0  # and no panel tab
 
 

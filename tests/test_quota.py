@@ -49,7 +49,7 @@ def test_each_user_reads_their_own_figures_which_match_slurm(api, hub, centres):
     figures = wait_for(matching, 20, "the service's figures to match sacct", 1)
     assert set(figures) == {"alpha", "gamma"}  # the centres that keep accounts
     alpha = figures["alpha"]
-    assert alpha["account"] == f"proj_{U1}" and alpha["level"] == "ok"
+    assert alpha["charge_account"] == f"proj_{U1}" and alpha["login"] == U1 and alpha["level"] == "ok"
     assert alpha["period_start"].startswith(datetime.now().strftime("%Y-%m-01"))
     assert datetime.fromisoformat(alpha["read_at"]) <= datetime.now()
     # storage, from the centre's own command (du over each user's scratch directory)

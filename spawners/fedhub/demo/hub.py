@@ -133,10 +133,20 @@ class LocalHub:
         self.start()
 
     def service_pids(self) -> dict[str, int]:
-        """Processes this hub started (services, proxy), by command, from its process group."""
-        out = subprocess.run(["ps", "-o", "pid=,args=", "-g", str(self.proc.pid)], capture_output=True,
-                             text=True).stdout
-        return {args: int(pid) for pid, args in (line.strip().split(None, 1) for line in out.splitlines() if line.strip())}
+        """Processes this hub started (services, proxy), by command line: its descendants only,
+        never another hub's on the same machine."""
+        out = subprocess.run(["ps", "-e", "-ww", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
+        rows = [line.split(None, 2) for line in out.splitlines() if len(line.split(None, 2)) == 3]
+        family, found = {self.proc.pid}, {}
+        changed = True
+        while changed:
+            changed = False
+            for pid, ppid, args in rows:
+                if int(ppid) in family and int(pid) not in family:
+                    family.add(int(pid))
+                    found[args] = int(pid)
+                    changed = True
+        return found
 
     def log_tail(self, lines: int = 40) -> str:
         try:
