@@ -10,7 +10,7 @@ from fedhub.slurm.commands import (
     JobSpec, UnreadableOutput, is_unreachable, parse_owned_jobs, parse_pending, parse_sbatch, parse_sinfo_nodes,
     parse_squeue, sbatch_argv, scancel_argv, slurm_message, squeue_argv,
 )
-from fedhub.slurm.job import JobOwner, parse_comment
+from fedhub.slurm.owner import JobOwner, parse_comment
 from fedhub.slurm.routes import SshRoute
 
 
@@ -84,9 +84,9 @@ def test_squeue_output_that_does_not_read_is_an_error_not_an_ending(line):
 
 def test_jobs_carry_their_hub_user_server_and_submission():
     owner = JobOwner("1a2b3c4d", "ann.o'neil@uni", "gpu run")
-    comment = owner.comment("abc123")
+    comment = owner.comment("alpha", "abc123")
     assert owner.job_name == "fedhub-1a2b3c4d"
-    assert parse_comment(comment) == {"kind": "server", "hub_user": "ann.o'neil@uni", "server": "gpu run",
+    assert parse_comment(comment) == {"kind": "server", "centre": "alpha", "hub_user": "ann.o'neil@uni", "server": "gpu run",
                                       "submission": "abc123"}
     spec = JobSpec(name=owner.job_name, partition="cpu", cores=1, memory_mb=100, walltime_s=600, comment=comment)
     assert f"--comment={comment}" in sbatch_argv(spec)  # quoted so Slurm's argv check accepts it

@@ -25,6 +25,7 @@ from ..federation import Federation
 from ..statedir import ensure_state_dir, write_private_json
 from .client import SlurmClient
 from .commands import SchedulerError, SchedulerUnreachable
+from .owner import parse_comment
 from .routes import LoginRefused
 
 log = logging.getLogger("JupyterHub.fedhub.cancellations")  # the hub's handlers and level
@@ -135,7 +136,8 @@ class CancelBacklog:
             job_ids = [entry["job_id"]] if entry.get("job_id") else None
             if job_ids is None:  # a lost submission: is the job there now?
                 owned = await client.owned_jobs(entry["job_name"], None)
-                job_ids = [j.job_id for j in owned if j.comment.endswith(f":{entry['submission']}")]
+                job_ids = [j.job_id for j in owned
+                           if (parse_comment(j.comment) or {}).get("submission") == entry["submission"]]
                 if not job_ids:
                     return "done"  # Slurm answered and has no such job: nothing was submitted
             await client.cancel(job_ids, entry["login"])

@@ -6,7 +6,8 @@ lifecycle knows nothing of JupyterHub: it is given a centre, the login to act as
 lost answer or a restart:
 
 - job name ``fedhub-<hub id>``: every job of this hub, listed with one ``squeue --name``;
-- comment ``fedhub:<kind>:<hub user>:<server>:<submission>``: which server, which attempt.
+- comment ``fedhub:<kind>:<centre>:<hub user>:<server>:<submission>``: which server, which attempt
+  (the centre too: two federation entries may name one Slurm cluster).
 
 Rules it keeps:
 - A job is gone only when Slurm answered and did not list it (or listed it as ended).
@@ -23,13 +24,13 @@ import secrets
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
-from urllib.parse import quote, unquote
 
 from ..federation import Centre
 from .cancellations import CancelBacklog
 from .client import SlurmClient
 from .commands import ControllerUnreachable, JobInfo, JobSpec, OwnedJob, SchedulerError, SchedulerUnreachable
 from .monitor import CentreWatcher
+from .owner import JobOwner, parse_comment
 
 # Jobs this process has submitted or adopted, and submissions in flight: what the sweep must
 # leave alone. {centre id: {job id or "submission:<tag>"}}
@@ -38,31 +39,6 @@ _known: dict[str, set[str]] = {}
 
 def known_jobs(centre_id: str) -> set[str]:
     return _known.setdefault(centre_id, set())
-
-
-@dataclass(frozen=True)
-class JobOwner:
-    """Whose job this is, as written into the job (name and comment)."""
-
-    hub_id: str
-    hub_user: str
-    server: str = ""
-    kind: str = "server"
-
-    @property
-    def job_name(self) -> str:
-        return f"fedhub-{self.hub_id}"
-
-    def comment(self, submission: str) -> str:
-        return ":".join(("fedhub", self.kind, quote(self.hub_user, safe=""), quote(self.server, safe=""), submission))
-
-
-def parse_comment(comment: str) -> dict | None:
-    """A job comment written by ``JobOwner.comment``, read back (None if it is not FedHub's)."""
-    parts = comment.split(":")
-    if len(parts) != 5 or parts[0] != "fedhub":
-        return None
-    return {"kind": parts[1], "hub_user": unquote(parts[2]), "server": unquote(parts[3]), "submission": parts[4]}
 
 
 class SubmissionUncertain(SchedulerUnreachable):
@@ -126,7 +102,7 @@ class SlurmJob:
     async def submit(self, spec: JobSpec, script: str, env: dict[str, str], output_dir: str | None = None) -> str:
         """sbatch the job; return its id. A lost answer is looked into before anything is said."""
         self.submission = secrets.token_hex(6)
-        spec = replace(spec, name=self.owner.job_name, comment=self.owner.comment(self.submission))
+        spec = replace(spec, name=self.owner.job_name, comment=self.owner.comment(self.centre.id, self.submission))
         self._know(f"submission:{self.submission}")
         try:
             self.job_id = await self.client.submit(spec, script, self.login, env, output_dir=output_dir)

@@ -18,7 +18,8 @@ from datetime import datetime
 from ..federation import Federation
 from .client import SlurmClient
 from .commands import PENDING_STATES, RUNNING_STATES, SchedulerError, SchedulerUnreachable
-from .job import job_age_s, known_jobs, parse_comment
+from .job import job_age_s, known_jobs
+from .owner import parse_comment
 
 log = logging.getLogger("JupyterHub.fedhub.sweep")  # the hub's handlers and level
 
@@ -31,6 +32,8 @@ async def sweep_centre(client: SlurmClient, job_name: str, min_age_s: float, now
         if job.state not in PENDING_STATES | RUNNING_STATES or job.job_id in known:
             continue
         about = parse_comment(job.comment) or {}
+        if about.get("centre", client.centre.id) != client.centre.id:
+            continue  # another federation entry for the same cluster: its own sweep decides
         if f"submission:{about.get('submission')}" in known:
             continue  # its sbatch has not returned yet
         age = job_age_s(job, now)
@@ -46,7 +49,8 @@ async def sweep_centre(client: SlurmClient, job_name: str, min_age_s: float, now
 
 
 class JobSweeper:
-    """Runs the sweep ``first_delay`` seconds after it is started, then every ``interval``."""
+    """Runs the sweep ``first_delay`` seconds after it is started, then every ``interval``; jobs
+    younger than ``min_age_s`` are left alone."""
 
     _instances: dict[tuple, "JobSweeper"] = {}
 

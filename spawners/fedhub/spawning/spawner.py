@@ -131,8 +131,8 @@ class FederatedSpawner(Spawner):
     stop_confirm_timeout = Integer(15, help="Seconds stop() waits for Slurm to confirm the job ended.").tag(config=True)
 
     sweep_interval = Float(
-        300.0, help="Seconds between sweeps that cancel jobs of this hub no server knows (the first "
-        "runs a minute after hub start).",
+        300.0, help="Seconds between sweeps that cancel jobs of this hub that no server knows. The first "
+        "runs min(60 s, this) after hub start; jobs younger than that are left alone.",
     ).tag(config=True)
 
     job_output_dir = Unicode(
@@ -221,8 +221,9 @@ class FederatedSpawner(Spawner):
 
     @property
     def sweeper(self) -> JobSweeper:
-        return JobSweeper.of(self.federation, self.owner.job_name, interval=self.sweep_interval, first_delay=60.0,
-                             min_age_s=60.0, timeout=self.scheduler_timeout)
+        settle = min(60.0, self.sweep_interval)
+        return JobSweeper.of(self.federation, self.owner.job_name, interval=self.sweep_interval, first_delay=settle,
+                             min_age_s=settle, timeout=self.scheduler_timeout)
 
     @property
     def centre(self) -> Centre | None:
