@@ -37,6 +37,7 @@ c.FederatedSpawner.monitor_interval = 3
 c.FederatedSpawner.monitor_grace = 6
 c.FederatedSpawner.failover_pending_timeout = 12
 c.QuotaService.max_age = 3
+c.FederatedSpawner.sweep_interval = 5
 c.JupyterHub.last_activity_interval = 3600
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}  # POST answers 202 at once; tests follow progress
 """
@@ -81,6 +82,8 @@ def centres():
         broken.pop("accounting", None)  # slurmdbd knows the cluster as gamma
         doc["centres"].append(broken)
         doc["allocation_warnings"] = {"warn_percent": 75, "critical_percent": 97}  # not the defaults
+        # alpha's nodes reach the hub by another name than the hub's own API URL (127.0.0.1)
+        centre_entry(doc, "alpha")["hub_connect_url"] = f"http://localhost:{hub_port}"
         fed.federation_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         fed.hub_port = hub_port
         yield fed

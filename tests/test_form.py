@@ -9,6 +9,8 @@ from fedhub.spawning.form import form_to_options, options_from_form, render_opti
 from fedhub.spawning.options import OptionError
 from test_federation import GOOD
 
+pytestmark = pytest.mark.usefixtures("unix_users")  # north is a local centre: its logins are real accounts
+
 
 def test_form_lists_centres_partitions_and_limits():
     html = render_options_form(parse_federation(GOOD), "alice")
@@ -41,3 +43,12 @@ def test_form_fields_go_through_the_same_validation():
         options_from_form(fed, {**data, "cores": ["99"]}, "alice")
     with pytest.raises(OptionError, match="unknown option"):
         options_from_form(fed, {**data, "cmd": ["/bin/sh"]}, "alice")
+
+
+def test_form_greys_out_centres_where_the_user_has_no_login_and_says_why():
+    """Defect B1: the form offered centres where the user has no login; choosing one gave a 500."""
+    html = render_options_form(parse_federation(GOOD), "zed1", allow_auto=True)
+    assert ('<option value="north" disabled title="there is no such account; ask the centre for one">'
+            "North (no login: there is no such account; ask the centre for one)</option>") in html
+    assert '<option value="south" >south</option>' in html  # an ssh centre: its login node decides
+    assert '"no_login": "there is no such account; ask the centre for one"' in html

@@ -123,10 +123,17 @@ class LocalHub:
             pass
 
     def kill(self) -> None:
-        """Kill the hub at once (SIGKILL), as a crash would: its services and proxy go with it."""
+        """Kill the hub at once (SIGKILL), as a crash would; then its services and proxy, which a
+        real crash of the hub's pod would take with it."""
         if self.proc is not None and self.proc.poll() is None:
+            children = list(self.service_pids().values())
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+            for pid in children:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
 
     def restart(self) -> None:
         self.stop()
