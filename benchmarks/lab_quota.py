@@ -21,10 +21,13 @@ from pathlib import Path
 import requests
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))
 
 from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
-from fedhub.demo.hub import CHROMIUM, CHROMIUM_ARGS, LocalHub  # noqa: E402
+from fedhub.demo.hub import LocalHub  # noqa: E402
+from support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
+HUB_CONFIG = HERE.parent / "hub_config" / "jupyterhub_config.py"
 
 USER = "fhbench"
 
@@ -83,10 +86,9 @@ def main() -> int:
     specs = [CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, accounting=True,
                         partitions=[PartitionSpec("cpu", 4, "4G", "04:00:00", default=True)])]
     hub_port = free_port()
-    with LocalFederation(specs, hub_connect_url=f"http://127.0.0.1:{hub_port}",
-                         singleuser_cmd="/opt/fedhub/jobenv/bin/jupyterhub-singleuser", users=[USER]) as fed:
-        hub = LocalHub(fed.federation_file, fed.root / "hub", hub_port=hub_port, api_token=secrets.token_hex(20),
-                       users=[USER], extra_env={"FEDHUB_QUOTA_MAX_AGE": "60"})
+    with LocalFederation(specs, singleuser_cmd="/opt/fedhub/jobenv/bin/jupyterhub-singleuser", users=[USER]) as fed:
+        hub = LocalHub(fed.federation_file, fed.root / "hub", config_file=HUB_CONFIG, hub_port=hub_port,
+                       api_token=secrets.token_hex(20), users=[USER])
         hub.start()
         try:
             admin = {"Authorization": f"token {hub.api_token}"}

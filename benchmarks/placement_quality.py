@@ -122,8 +122,7 @@ def main() -> int:
     rng, pick_rng = random.Random(args.seed), random.Random(args.seed + 1)
     right = {"FedHub": 0, "random": 0, "round-robin": 0, "most idle CPUs": 0}
     placement_ms = []
-    with LocalFederation(specs, hub_connect_url="http://127.0.0.1:1",
-                         singleuser_cmd="/opt/fedhub/jobenv/bin/jupyterhub-singleuser", users=[USER]) as fed:
+    with LocalFederation(specs, singleuser_cmd="/opt/fedhub/jobenv/bin/jupyterhub-singleuser", users=[USER]) as fed:
         federation = load_federation(fed.federation_file)
         ids = federation.centre_ids
         for i in range(args.scenarios):

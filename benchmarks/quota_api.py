@@ -21,11 +21,16 @@ from pathlib import Path
 
 import requests
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+import yaml
 
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, counting_wrappers, free_port  # noqa: E402
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
 from fedhub.demo.hub import LocalHub  # noqa: E402
+from support import counting_wrappers  # noqa: E402
+
+HUB_CONFIG = HERE.parent / "hub_config" / "jupyterhub_config.py"
 
 CLIENTS = 100
 MAX_AGE_S = 5
@@ -63,11 +68,16 @@ def main() -> int:
                         partitions=[PartitionSpec("cpu", 4, "4G", "04:00:00", default=True)]) for cid in ("alpha", "gamma")]
     hub_port = free_port()
     rows = []
-    with LocalFederation(specs, hub_connect_url=f"http://127.0.0.1:{hub_port}",
-                         singleuser_cmd="/opt/fedhub/jobenv/bin/jupyterhub-singleuser", users=["fhbench"]) as fed:
+    with LocalFederation(specs, singleuser_cmd="/opt/fedhub/jobenv/bin/jupyterhub-singleuser", users=["fhbench"]) as fed:
         users = [f"quser{i}" for i in range(100)]  # hub users only: no Unix accounts needed to ask
-        hub = LocalHub(fed.federation_file, fed.root / "hub", hub_port=hub_port, api_token=secrets.token_hex(20),
-                       users=users, extra_env={"FEDHUB_QUOTA_MAX_AGE": str(MAX_AGE_S), "FEDHUB_SCHEDULER_PATH": str(wrap)})
+        doc = yaml.safe_load(fed.federation_file.read_text())
+        for centre in doc["centres"]:  # Slurm's commands through the counting wrappers
+            centre["scheduler"]["commands_dir"] = str(wrap)
+        counted = fed.root / "counted.yaml"
+        counted.write_text(yaml.safe_dump(doc))
+        hub = LocalHub(counted, fed.root / "hub", config_file=HUB_CONFIG, hub_port=hub_port,
+                       api_token=secrets.token_hex(20), users=users,
+                       extra_config=f"c.QuotaService.max_age = {MAX_AGE_S}")
         hub.start()
         try:
             admin = {"Authorization": f"token {hub.api_token}"}

@@ -19,13 +19,16 @@ from pathlib import Path
 from types import SimpleNamespace
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))
 
 from batchspawner import SlurmSpawner  # noqa: E402
 from traitlets.config import Config  # noqa: E402
 
+import yaml  # noqa: E402
+
+from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
 from fedhub.spawning.spawner import FederatedSpawner  # noqa: E402
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, counting_wrappers  # noqa: E402
+from support import counting_wrappers  # noqa: E402
 
 SCALE = 10  # 60 s of JupyterHub time = 6 s here
 POLL_S = 30 / SCALE
@@ -58,16 +61,25 @@ async def steady_state_calls(spawners, log: Path) -> int:
     return results[0]
 
 
-def fedhub_spawners(federation_file: Path, jobs: list[str], backlog: Path) -> list:
+def fedhub_spawners(federation_file: Path, jobs: list[str], state_dir: Path) -> list:
     out = []
     for job in jobs:
         s = FederatedSpawner(config=Config(), user=SimpleNamespace(name=USER, url="/"),
                              federation_file=str(federation_file), monitor_interval=MONITOR_S,
-                             cancel_backlog_file=str(backlog))
-        s.load_state({"version": 2, "centre": "alpha", "request": None, "child_conf": {},
-                      "child_state": {"job_id": job}})
+                             state_dir=str(state_dir))
+        s.load_state({"version": 3, "centre": "alpha", "request": None,
+                      "job": {"job_id": job, "login": USER, "submission": ""}})
         out.append(s)
     return out
+
+
+def counted_federation(fed: LocalFederation, wrap: Path) -> Path:
+    """The same centre with Slurm's commands taken from the counting wrappers."""
+    doc = yaml.safe_load(fed.federation_file.read_text())
+    doc["centres"][0]["scheduler"]["commands_dir"] = str(wrap)
+    path = fed.root / "counted.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
 
 
 def batchspawner_spawners(conf: Path, jobs: list[str]) -> list:
@@ -88,18 +100,17 @@ def main() -> int:
                       partitions=[PartitionSpec("cpu", 128, "64G", "04:00:00", default=True)])
     wrap, log = counting_wrappers()
     rows = []
-    with LocalFederation([spec], hub_connect_url="http://127.0.0.1:1",
-                         singleuser_cmd="/opt/fedhub/jobenv/bin/jupyterhub-singleuser", users=[USER]) as fed:
+    with LocalFederation([spec], singleuser_cmd="/opt/fedhub/jobenv/bin/jupyterhub-singleuser", users=[USER]) as fed:
         conf = fed.centres["alpha"].conf
         env = {**os.environ, "SLURM_CONF": str(conf)}
         jobs = [subprocess.run(["sbatch", "--parsable", "--cpus-per-task=1", "--time=30", "--output=/dev/null",
                                 "--wrap", "sleep 3600"], env=env, capture_output=True, text=True,
                                check=True).stdout.strip() for _ in range(100)]
-        os.environ["FEDHUB_SCHEDULER_PATH"] = str(wrap)  # FedHub's routes
+        counted = counted_federation(fed, wrap)  # FedHub's routes
         os.environ["PATH"] = f"{wrap}:{os.environ['PATH']}"  # batchspawner's shell
         try:
             for n in (10, 50, 100):
-                fed_spawners = fedhub_spawners(fed.federation_file, jobs[:n], fed.root / f"owed-{n}.json")
+                fed_spawners = fedhub_spawners(counted, jobs[:n], fed.root / f"state-{n}")
                 batch = batchspawner_spawners(conf, jobs[:n])
                 fedhub_calls = asyncio.run(steady_state_calls(fed_spawners, log))
                 batch_calls = asyncio.run(steady_state_calls(batch, log))

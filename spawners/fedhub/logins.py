@@ -42,7 +42,7 @@ class NoLogin(ValueError):
 
 
 @dataclass(frozen=True)
-class Account:
+class UnixAccount:
     """What the hub needs to run a command as a local login."""
 
     name: str
@@ -52,10 +52,10 @@ class Account:
     groups: tuple[int, ...]
 
 
-_accounts: dict[str, tuple[float, Account | None]] = {}
+_accounts: dict[str, tuple[float, UnixAccount | None]] = {}
 
 
-def local_account(name: str) -> Account | None:
+def local_account(name: str) -> UnixAccount | None:
     """The Unix account ``name`` on the hub's machine (None if there is none), cached."""
     now = time.monotonic()
     cached = _accounts.get(name)
@@ -66,7 +66,7 @@ def local_account(name: str) -> Account | None:
     except KeyError:
         account = None
     else:
-        account = Account(name, pw.pw_uid, pw.pw_gid, pw.pw_dir, tuple(os.getgrouplist(name, pw.pw_gid)))
+        account = UnixAccount(name, pw.pw_uid, pw.pw_gid, pw.pw_dir, tuple(os.getgrouplist(name, pw.pw_gid)))
     _accounts[name] = (now, account)
     return account
 

@@ -225,22 +225,34 @@ def _parse_time(text: str) -> datetime | None:
         return None  # N/A, Unknown, None
 
 
-def parse_squeue(stdout: str) -> dict[str, JobInfo]:
-    """JOB_FORMAT lines -> jobs; a line that does not read is UnreadableOutput, never skipped
-    (a skipped line would look like a job that ended)."""
-    jobs = {}
+def _squeue_rows(stdout: str) -> list[list[str]]:
+    """Five '|'-separated fields per line, the last free text (it takes the rest of the line), the
+    state read strictly. A line that does not read is UnreadableOutput, never skipped: a skipped
+    line would look like a job that ended."""
+    rows = []
     for line in stdout.splitlines():
         if not line.strip():
             continue
         parts = line.strip().split("|", 4)
         if len(parts) != 5 or not _JOB_ID_RE.fullmatch(parts[0]):
             raise UnreadableOutput(f"squeue printed a line FedHub cannot read: {line[:200]!r}")
-        job_id, state, node, start, reason = parts
-        state = state.split()[0].rstrip("+") if state.strip() else ""
-        if not _STATE_RE.fullmatch(state):
-            raise UnreadableOutput(f"squeue gave job {job_id} the state {parts[1]!r}")
+        rows.append(parts)
+    return rows
+
+
+def _state(job_id: str, text: str) -> str:
+    state = text.split()[0].rstrip("+") if text.strip() else ""
+    if not _STATE_RE.fullmatch(state):
+        raise UnreadableOutput(f"squeue gave job {job_id} the state {text!r}")
+    return state
+
+
+def parse_squeue(stdout: str) -> dict[str, JobInfo]:
+    """JOB_FORMAT lines -> jobs Slurm still lists."""
+    jobs = {}
+    for job_id, state, node, start, reason in _squeue_rows(stdout):
         jobs[job_id] = JobInfo(
-            job_id=job_id, state=state,
+            job_id=job_id, state=_state(job_id, state),
             reason="" if reason in ("None", "(null)") else reason,
             node=None if node in ("n/a", "", "(null)") else node,
             start_time=_parse_time(start),
@@ -249,17 +261,10 @@ def parse_squeue(stdout: str) -> dict[str, JobInfo]:
 
 
 def parse_owned_jobs(stdout: str) -> list[OwnedJob]:
-    jobs = []
-    for line in stdout.splitlines():
-        if not line.strip():
-            continue
-        parts = line.strip().split("|", 4)
-        if len(parts) != 5 or not _JOB_ID_RE.fullmatch(parts[0]):
-            raise UnreadableOutput(f"squeue printed a line FedHub cannot read: {line[:200]!r}")
-        job_id, login, state, submitted, comment = parts
-        jobs.append(OwnedJob(job_id, login, state.split()[0].rstrip("+") if state.strip() else "",
-                             _parse_time(submitted), "" if comment == "(null)" else comment))
-    return jobs
+    """OWNED_FORMAT lines -> this hub's jobs."""
+    return [OwnedJob(job_id, login, _state(job_id, state), _parse_time(submitted),
+                     "" if comment == "(null)" else comment)
+            for job_id, login, state, submitted, comment in _squeue_rows(stdout)]
 
 
 def _cpu_counts(text: str) -> tuple[int, int, int]:
