@@ -180,3 +180,18 @@ def test_an_owed_scancel_file_of_the_wrong_shape_is_set_aside_not_fatal(centres,
     assert kept, os.listdir(state)  # what was there is kept for the operator, not deleted
     backlog.add("alpha", "1", USER)  # and the backlog works again
     assert json.loads(_backlog_file(tmp_path).read_text())[0]["job_id"] == "1"
+
+
+def test_account_lookups_are_cached_not_repeated_for_every_command():
+    """Defect B7: getpwnam and getgrouplist ran on the event loop for every scheduler command.
+    Now one lookup per login serves CACHE_SECONDS of commands: deleting the account right after a
+    lookup is seen only when the cache entry expires."""
+    import subprocess
+    from fedhub import logins
+    from fedhub.demo.centres import ensure_unix_user
+    ensure_unix_user("fhcache1")
+    first = logins.local_account("fhcache1")
+    subprocess.run(["userdel", "-r", "fhcache1"], check=True, capture_output=True)
+    assert logins.local_account("fhcache1") == first  # served from the cache, NSS not asked
+    logins._accounts.pop("fhcache1")  # what CACHE_SECONDS later does
+    assert logins.local_account("fhcache1") is None

@@ -13,6 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import TEST_USERS, live_jobs, squeue, wait_for
+from fedhub.federation import load_federation
+from fedhub.spawning.options import parse_user_options
+from fedhub.units import format_memory_mb
 
 U1, U2, U3 = TEST_USERS
 
@@ -108,11 +111,14 @@ def test_hostile_options_through_the_api_are_rejected(api, centres, field, value
     r = api.spawn(U3, options)
     if r.status_code != 400:  # a harmless value (e.g. memory "1G") may be valid: it must then run sanely
         api.wait_ready(U3)
-        asked = api.server(U3)["user_options"]  # the canonical form of what was accepted
+        # what Slurm runs is exactly what validation made of the accepted value
+        accepted = parse_user_options(load_federation(centres.federation_file), options, U3)
         (job,) = live_jobs(centres, "alpha", U3)
-        assert (job["cpus"], job["memory"], job["partition"]) == \
-            (str(asked["cores"]), asked["memory"], asked["partition"]), (value, asked, job)
-        api.stop(U3)
+        try:
+            assert (job["cpus"], job["memory"], job["partition"]) == \
+                (str(accepted.cores), format_memory_mb(accepted.memory_mb), accepted.partition), (value, job)
+        finally:
+            api.stop(U3)
         return
     assert r.json()["message"].startswith(f"Invalid {field}:")
     assert api.server(U3) is None

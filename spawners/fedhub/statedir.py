@@ -47,9 +47,20 @@ def write_private_text(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
+_hub_ids: dict[str, str] = {}
+
+
 def hub_id(state_dir: str) -> str:
     """This hub's identity (8 hex digits), made once and kept in the state directory: every job
-    the hub submits carries it, so the hub finds its jobs again after a restart."""
+    the hub submits carries it, so the hub finds its jobs again after a restart. Read once per
+    process."""
+    key = os.path.abspath(state_dir)
+    if key not in _hub_ids:
+        _hub_ids[key] = _read_or_make_hub_id(key)
+    return _hub_ids[key]
+
+
+def _read_or_make_hub_id(state_dir: str) -> str:
     path = ensure_state_dir(state_dir) / "hub-id"
     try:
         value = path.read_text().strip()
