@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import time
-from pathlib import Path
 
 from ..federation import Federation
 from ..statedir import ensure_state_dir, write_private_json

@@ -39,7 +39,12 @@ async def sweep_centre(client: SlurmClient, job_name: str, min_age_s: float, now
         age = job_age_s(job, now)
         if age is None or age < min_age_s:
             continue
-        await client.cancel([job.job_id], job.login)
+        try:
+            await client.cancel([job.job_id], job.login)
+        except (SchedulerError, ValueError) as e:  # e.g. a job of root's that merely took the name
+            log.error("Sweep: job %s at %s (login %s) carries this hub's name but could not be cancelled: %s",
+                      job.job_id, client.centre.id, job.login, e)
+            continue
         cancelled.append(job.job_id)
         log.warning("Sweep: cancelled job %s at %s (login %s, hub user %s, server %r), submitted %s: no server "
                     "of this hub knows it (the hub stopped while it started, or sbatch's answer was lost)",

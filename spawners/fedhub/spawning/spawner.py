@@ -575,8 +575,9 @@ class FederatedSpawner(Spawner):
             return
         if current.get("request"):
             self.request = SpawnRequest.from_dict(current["request"])
+        # older shapes may not name the login: the one the mapping gives (the hub user's name by default)
         login = current["job"].get("login") or (self.request.login if self.request else None) \
-            or centre.logins.login_for(self.user.name)[0]
+            or centre.logins.login_for(self.user.name)[0] or self.user.name
         self.job = self._job_at(centre, login, current["job"]["job_id"], current["job"].get("submission") or "")
 
     def clear_state(self):
