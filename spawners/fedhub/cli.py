@@ -11,6 +11,7 @@ import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -181,6 +182,7 @@ def cmd_demo(args) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    status = 0
     try:
         print("Starting three Slurm centres on loopback...", flush=True)
         federation.start()
@@ -191,13 +193,17 @@ def cmd_demo(args) -> int:
             time.sleep(0.5)
         if hub.proc.poll() is not None and not stopping:
             print(f"JupyterHub exited; last lines of its log:\n{hub.log_tail()}", file=sys.stderr)
+            status = 1
+    except (RuntimeError, TimeoutError, OSError, subprocess.CalledProcessError) as e:
+        print(f"fedhub demo could not start: {e}", file=sys.stderr)
+        status = 1
     finally:
         print("\nStopping: hub, jobs at every centre, Slurm daemons, login node...", flush=True)
         hub.stop()
         federation.stop()
         print("Everything the demo started has stopped.")
         lock.close()
-    return 0
+    return status
 
 
 def _demo_banner(hub, federation, users, password) -> str:

@@ -31,7 +31,7 @@ class LocalHub:
                  proxy: str = PROXY):
         self.federation_file = Path(federation_file)
         self.workdir = Path(workdir)
-        self.config_file = Path(config_file)
+        self.config_file = Path(config_file).resolve()  # jupyterhub runs in workdir
         self.public_port = public_port or free_port()
         self.hub_port = hub_port or free_port()
         self.proxy_api_port = free_port()
