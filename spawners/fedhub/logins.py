@@ -19,6 +19,7 @@ NSS (which may be LDAP) for every scheduler command.
 
 from __future__ import annotations
 
+import functools
 import os
 import pwd
 import time
@@ -71,8 +72,10 @@ def local_account(name: str) -> UnixAccount | None:
     return account
 
 
+@functools.lru_cache(maxsize=4)
 def ordinary_uids(login_defs: str = "/etc/login.defs") -> tuple[int, int]:
-    """(UID_MIN, UID_MAX): the uids of ordinary users on this machine (login.defs, else 1000-60000)."""
+    """(UID_MIN, UID_MAX): the uids of ordinary users on this machine (login.defs, else 1000-60000),
+    read once per process."""
     found = dict(zip(("UID_MIN", "UID_MAX"), _DEFAULT_UID_RANGE))
     try:
         with open(login_defs) as f:
