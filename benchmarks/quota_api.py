@@ -26,7 +26,7 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
+from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, ensure_unix_user, free_port  # noqa: E402
 from fedhub.demo.hub import LocalHub  # noqa: E402
 from support import counting_wrappers  # noqa: E402
 
@@ -69,7 +69,9 @@ def main() -> int:
     hub_port = free_port()
     rows = []
     with LocalFederation(specs, singleuser_cmd="/opt/fedhub/jobenv/bin/jupyterhub-singleuser", users=["fhbench"]) as fed:
-        users = [f"quser{i}" for i in range(100)]  # hub users only: no Unix accounts needed to ask
+        users = [f"quser{i}" for i in range(100)]
+        for user in users:  # figures exist only for logins FedHub may use: real accounts
+            ensure_unix_user(user)
         doc = yaml.safe_load(fed.federation_file.read_text())
         for centre in doc["centres"]:  # Slurm's commands through the counting wrappers
             centre["scheduler"]["commands_dir"] = str(wrap)
@@ -89,6 +91,9 @@ def main() -> int:
                 tokens.append((user, token))
             path = "/services/fedhub-quota/api/quota/{}"
             targets = [(path.format(user), token) for user, token in tokens]
+            sample = requests.get(hub.url + targets[-1][0], headers={"Authorization": f"token {targets[-1][1]}"},
+                                  timeout=30).json()
+            assert {c["centre"] for c in sample["centres"]} == {"alpha", "gamma"}, sample  # real figures
             wrk(hub.url, targets, 3, CLIENTS, fed.root)  # warm: every user's token checked, figures cached
             single = wrk(hub.url, targets[:1], 10, 1, fed.root)
             print(f"1 client: p50 {single['p50']:.1f} ms, p99 {single['p99']:.1f} ms", flush=True)
