@@ -12,6 +12,7 @@ from conftest import TEST_USERS, live_jobs
 from fedhub.spawning.spawner import FederatedSpawner
 from fedhub.slurm.client import SlurmClient
 from fedhub.slurm.commands import JobSpec
+from fedhub.slurm.sshmux import SshMasters
 
 USER = TEST_USERS[0]
 
@@ -20,7 +21,13 @@ def submit_sleeper(centres, centre_id: str) -> str:
     from fedhub.federation import load_federation
     centre = load_federation(centres.federation_file).centre(centre_id)
     spec = JobSpec(name="restore-test", partition=centre.partitions[0].name, cores=1, memory_mb=100, walltime_s=600)
-    return asyncio.run(SlurmClient(centre).submit(spec, "#!/bin/bash\nsleep 600\n", USER, {}))
+
+    async def submit():
+        try:
+            return await SlurmClient(centre).submit(spec, "#!/bin/bash\nsleep 600\n", USER, {})
+        finally:
+            await SshMasters.close_all()
+    return asyncio.run(submit())
 
 
 def spawner_with_state(centres, state, legacy_centre=""):
@@ -51,6 +58,7 @@ def test_old_state_finds_its_job_and_notices_when_it_ends(centres, version):
         await spawner.stop()
         gone = await spawner.poll()
         await spawner.monitor.stop()
+        await SshMasters.close_all()  # before asyncio.run closes the loop the masters belong to
         return alive, gone
 
     alive, gone = asyncio.run(scenario())

@@ -19,6 +19,7 @@ from pathlib import Path
 from .federation import Centre, FederationError, LocalScheduler, SshScheduler, load_federation
 from .slurm.commands import SchedulerError, SchedulerUnreachable
 from .slurm.monitor import CentreWatcher
+from .slurm.sshmux import SshMasters
 
 
 # --------------------------------------------------------------------------- centres
@@ -92,7 +93,10 @@ def cmd_centres(args) -> int:
     federation = _load_or_exit(args.federation)
 
     async def gather():
-        return await asyncio.gather(*(centre_status(c, args.timeout) for c in federation.centres))
+        try:
+            return await asyncio.gather(*(centre_status(c, args.timeout) for c in federation.centres))
+        finally:
+            await SshMasters.close_all()
 
     rows = asyncio.run(gather())
     if args.json:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from ..federation import LOGIN_RE, LocalScheduler, SshScheduler
 from ..logins import local_account
 from .commands import SchedulerError, SchedulerUnreachable
+from .sshmux import SshMasters, common_options
 
 DEFAULT_TIMEOUT_S = 20.0
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
@@ -136,18 +137,13 @@ class SshRoute:
     def describe(self) -> str:
         return f"ssh {self.config.host}:{self.config.port}"
 
-    def ssh_argv(self, remote: str, user: str, env_names: list[str]) -> list[str]:
-        c = self.config
-        options = [
-            "BatchMode=yes", "IdentitiesOnly=yes", f"ConnectTimeout={c.connect_timeout_s}",
-            "ServerAliveInterval=5", "ServerAliveCountMax=2", "LogLevel=ERROR",
-            "StrictHostKeyChecking=yes", f"UserKnownHostsFile={c.known_hosts_file}", "GlobalKnownHostsFile=/dev/null",
-        ]
-        options += [f"SendEnv={name}" for name in env_names]
-        ssh = ["ssh", "-F", "/dev/null", "-i", c.key_file, "-p", str(c.port)]
-        for option in options:
-            ssh += ["-o", option]
-        return ssh + ["-l", _checked_login(user), c.host, "--", remote]
+    def ssh_argv(self, remote: str, user: str, env_names: list[str], mux: list[str] = ()) -> list[str]:
+        """ssh argv for ``remote`` as ``user``: pinned host keys, only the named variables sent,
+        and ``mux`` (a master's client options) to run as a session over the hub's connection."""
+        ssh = ["ssh", *common_options(self.config), *mux]
+        for name in env_names:
+            ssh += ["-o", f"SendEnv={name}"]
+        return ssh + ["-l", _checked_login(user), self.config.host, "--", remote]
 
     async def run(self, argv: list[str], *, user: str | None, stdin: str | None = None,
                   env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT_S,
@@ -157,7 +153,9 @@ class SshRoute:
         remote = shlex.join(argv)
         if make_dir is not None:
             remote = f"{shlex.join(['mkdir', '-p', '--', make_dir])} && {remote}"
-        full_argv = self.ssh_argv(remote, user, sorted(job_env))
+        master = SshMasters.get(self.config, _checked_login(user))
+        mux = master.client_options() if await master.ensure() else []
+        full_argv = self.ssh_argv(remote, user, sorted(job_env), mux)
         full_env = {"PATH": _SYSTEM_PATH, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root"), **job_env}
         where = f"login node {self.config.host}:{self.config.port}"
         rc, out, err = await _run_or_unreachable(full_argv, where, timeout, stdin=stdin, env=full_env)

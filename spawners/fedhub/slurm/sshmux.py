@@ -1,0 +1,203 @@
+"""One persistent, multiplexed ssh connection per login node and login, owned by the hub.
+
+Each command over a fresh ssh connection costs a key exchange (about 0.2 s here). The hub
+instead keeps an OpenSSH ControlMaster per (login node, login) as its own child process and runs
+every command as a multiplexed session over it (a few ms). OpenSSH rather than an async ssh
+library: the centre's sshd sees the same client it sees from its users (pinned known_hosts,
+SendEnv, the same ciphers), and forwards can be added to and removed from a live master
+(``ssh -O forward/cancel``), which the tunnel mode needs. The master carries the SendEnv
+patterns itself: OpenSSH filters a session's variables through the master's options.
+
+Commands run as the user's own login (Slurm attributes a job to the uid that submits it, and
+an independent centre grants the hub no sudo), so a centre has one master for the hub's query
+login (the monitor, accounting, the sweep, and later the forwards) and one per user while that
+user is active: a user's master closes after ``idle_s`` without commands.
+
+Supervised: a master that dies is started again at the next command; if it cannot be, the
+command reports the centre as not answering. ``close_all()`` leaves no ssh process behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import hashlib
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+from ..federation import SshScheduler
+
+log = logging.getLogger("JupyterHub.fedhub.ssh")  # the hub's handlers and level
+
+SOCKET_DIR = Path(f"/tmp/fedhub-ssh-{os.getuid()}")  # short: a socket path must fit in 108 bytes
+_SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+
+
+def common_options(config: SshScheduler) -> list[str]:
+    """The ssh options every connection to this login node uses: keys pinned, nothing interactive."""
+    options = ["BatchMode=yes", "IdentitiesOnly=yes", f"ConnectTimeout={config.connect_timeout_s}",
+               "ServerAliveInterval=5", "ServerAliveCountMax=2", "LogLevel=ERROR", "StrictHostKeyChecking=yes",
+               f"UserKnownHostsFile={config.known_hosts_file}", "GlobalKnownHostsFile=/dev/null"]
+    argv = ["-F", "/dev/null", "-i", config.key_file, "-p", str(config.port)]
+    for option in options:
+        argv += ["-o", option]
+    return argv
+
+
+class SshMaster:
+    """The hub's ControlMaster to one login node as one login."""
+
+    def __init__(self, config: SshScheduler, login: str, idle_s: float | None):
+        self.config = config
+        self.login = login
+        self.idle_s = idle_s  # None: keep open (the query login)
+        digest = hashlib.sha256(f"{config.host}:{config.port}:{login}".encode()).hexdigest()[:20]
+        self.socket = SOCKET_DIR / digest
+        self.proc: asyncio.subprocess.Process | None = None
+        self.last_used = time.monotonic()
+        self.starts = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock: asyncio.Lock | None = None
+        self._idle_task: asyncio.Task | None = None
+
+    def __repr__(self) -> str:
+        return f"<ssh master {self.login}@{self.config.host}:{self.config.port}>"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None and self.socket.exists()
+
+    def client_options(self) -> list[str]:
+        """Options that make an ssh command a session over this master (or, if the master is
+        gone this instant, a connection of its own: never a failure for that reason alone)."""
+        return ["-o", f"ControlPath={self.socket}", "-o", "ControlMaster=no"]
+
+    def _bind_to_loop(self) -> None:
+        """A master belongs to the event loop that started it (its process is watched there).
+        In a new loop (the CLI, tests), the old one is ended and a new one started."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            if self.proc is not None:
+                self.kill_now()
+            self._loop, self._lock, self._idle_task = loop, asyncio.Lock(), None
+
+    def kill_now(self) -> None:
+        """End the master at once, without the event loop (process exit, a loop that ended)."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.returncode is None:
+            try:
+                os.kill(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        if self.socket.exists():
+            self.socket.unlink()
+
+    async def ensure(self) -> bool:
+        """Start the master if it is not running; False (with the reason logged) if it cannot."""
+        self._bind_to_loop()
+        self.last_used = time.monotonic()
+        if self.alive:
+            return True
+        async with self._lock:
+            if self.alive:
+                return True
+            return await self._start()
+
+    async def _start(self) -> bool:
+        SOCKET_DIR.mkdir(mode=0o700, exist_ok=True)
+        if self.socket.exists():
+            self.socket.unlink()  # left by a master that died
+        # SendEnv patterns on the master too: a session's variables pass the master's own SendEnv
+        # filter (OpenSSH's clientloop), so without them the server's API token would not travel.
+        argv = ["ssh", *common_options(self.config), "-M", "-N", "-o", f"ControlPath={self.socket}",
+                "-o", "ControlPersist=no", "-o", "SendEnv=JUPYTERHUB_*", "-o", "SendEnv=JPY_*",
+                "-l", self.login, self.config.host]
+        self.proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE, env={"PATH": _SYSTEM_PATH, "LANG": "C.UTF-8",
+                                                 "HOME": os.environ.get("HOME", "/root")},
+            start_new_session=True)
+        self.starts += 1
+        deadline = time.monotonic() + self.config.connect_timeout_s + 2
+        while time.monotonic() < deadline:
+            if self.socket.exists():
+                if self.starts > 1:
+                    log.warning("%r re-established (start %d)", self, self.starts)
+                self._watch_idle()
+                return True
+            if self.proc.returncode is not None:
+                break
+            try:
+                await asyncio.wait_for(self.proc.wait(), 0.02)
+            except asyncio.TimeoutError:
+                pass
+        error = (await self.proc.stderr.read()).decode(errors="replace").strip() if self.proc.returncode is not None \
+            else "no control socket in time"
+        await self._kill()
+        log.warning("%r could not be opened: %s; commands use their own connections meanwhile", self, error)
+        return False
+
+    def _watch_idle(self) -> None:
+        if self.idle_s is None or (self._idle_task is not None and not self._idle_task.done()):
+            return
+        self._idle_task = asyncio.ensure_future(self._close_when_idle())
+
+    async def _close_when_idle(self) -> None:
+        while self.alive:
+            idle = time.monotonic() - self.last_used
+            if idle >= self.idle_s:
+                await self.close()
+                return
+            await asyncio.sleep(self.idle_s - idle + 0.1)
+
+    async def _kill(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.returncode is None:
+            proc.terminate()
+            try:
+                await asyncio.wait_for(proc.wait(), 5)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self.socket.exists():
+            self.socket.unlink()
+
+    async def close(self) -> None:
+        if self._loop is not asyncio.get_running_loop():
+            self.kill_now()
+            return
+        async with self._lock:
+            await self._kill()
+
+
+class SshMasters:
+    """Every master of this process, by (login node, login)."""
+
+    _masters: dict[tuple, SshMaster] = {}
+
+    @classmethod
+    def get(cls, config: SshScheduler, login: str) -> SshMaster:
+        key = (config.host, config.port, login)
+        if key not in cls._masters:
+            idle = None if login == config.query_user else 120.0
+            cls._masters[key] = SshMaster(config, login, idle)
+        return cls._masters[key]
+
+    @classmethod
+    async def close_all(cls) -> None:
+        await asyncio.gather(*(m.close() for m in cls._masters.values()))
+
+    @classmethod
+    def running(cls) -> list[SshMaster]:
+        return [m for m in cls._masters.values() if m.alive]
+
+    @classmethod
+    def kill_all_now(cls) -> None:
+        for master in cls._masters.values():
+            master.kill_now()
+
+
+atexit.register(SshMasters.kill_all_now)  # the hub or a command ending leaves no ssh process behind

@@ -1,0 +1,73 @@
+"""The hub's persistent ssh connections to a real login node (sshd on loopback): commands run as
+sessions over one master per login, the user's variables still travel, a dropped master is
+re-established, a refused login is said, and closing leaves no ssh process behind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+
+import pytest
+
+from conftest import TEST_USERS
+from fedhub.federation import load_federation
+from fedhub.slurm.client import SlurmClient
+from fedhub.slurm.routes import LoginRefused, SshRoute
+from fedhub.slurm.sshmux import SshMasters
+
+USER = TEST_USERS[2]
+
+
+def masters_running(master) -> bool:
+    out = subprocess.run(["ssh", "-O", "check", "-o", f"ControlPath={master.socket}", "x"],
+                         capture_output=True, text=True)
+    return out.returncode == 0 and "Master running" in out.stderr
+
+
+def test_commands_run_over_one_master_per_login_and_survive_its_loss(centres):
+    beta = load_federation(centres.federation_file).centre("beta")
+    route = SshRoute(beta.scheduler)
+
+    async def scenario():
+        try:
+            outputs = []
+            for _ in range(5):
+                result = await route.run(["printenv", "JUPYTERHUB_API_TOKEN"], user=USER,
+                                         env={"JUPYTERHUB_API_TOKEN": "sent-through-the-master"})
+                outputs.append(result.stdout.strip())
+            master = SshMasters.get(beta.scheduler, USER)
+            first = (master.starts, masters_running(master), master.proc.pid)
+            nodes = await SlurmClient(beta).nodes()  # a centre-wide query: the query login's own master
+            query = SshMasters.get(beta.scheduler, beta.scheduler.query_user)
+            os.kill(master.proc.pid, signal.SIGKILL)  # the connection drops
+            await asyncio.sleep(0.2)
+            again = await route.run(["printenv", "JUPYTERHUB_API_TOKEN"], user=USER,
+                                    env={"JUPYTERHUB_API_TOKEN": "after-the-drop"})
+            second = (master.starts, masters_running(master))
+            return outputs, first, nodes, query.alive, again.stdout.strip(), second
+        finally:
+            await SshMasters.close_all()
+
+    outputs, first, nodes, query_alive, again, second = asyncio.run(scenario())
+    assert outputs == ["sent-through-the-master"] * 5  # SendEnv works over the master
+    assert first[:2] == (1, True)  # five commands, one connection
+    assert [n.name for n in nodes] == ["beta-n1"] and query_alive
+    assert again == "after-the-drop" and second == (2, True)  # re-established at the next command
+    leftover = subprocess.run(["pgrep", "-f", f"ControlPath={SshMasters.get(beta.scheduler, USER).socket}"],
+                              capture_output=True, text=True).stdout
+    assert leftover == ""  # nothing left behind
+
+
+def test_a_login_the_login_node_refuses_is_said_as_such(centres):
+    beta = load_federation(centres.federation_file).centre("beta")
+
+    async def scenario():
+        try:
+            await SshRoute(beta.scheduler).run(["true"], user="zed1")
+        finally:
+            await SshMasters.close_all()
+
+    with pytest.raises(LoginRefused, match="refused login 'zed1'"):
+        asyncio.run(scenario())
