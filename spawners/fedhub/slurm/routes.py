@@ -131,8 +131,9 @@ class SshRoute:
 
     kind = "ssh"
 
-    def __init__(self, config: SshScheduler):
+    def __init__(self, config: SshScheduler, multiplex: bool = True):
         self.config = config
+        self.multiplex = multiplex  # False: a connection per command (the benchmark's baseline)
 
     def describe(self) -> str:
         return f"ssh {self.config.host}:{self.config.port}"
@@ -153,8 +154,10 @@ class SshRoute:
         remote = shlex.join(argv)
         if make_dir is not None:
             remote = f"{shlex.join(['mkdir', '-p', '--', make_dir])} && {remote}"
-        master = SshMasters.get(self.config, _checked_login(user))
-        mux = master.client_options() if await master.ensure() else []
+        mux: list[str] = []
+        if self.multiplex:
+            master = SshMasters.get(self.config, _checked_login(user))
+            mux = master.client_options() if await master.ensure() else []
         full_argv = self.ssh_argv(remote, user, sorted(job_env), mux)
         full_env = {"PATH": _SYSTEM_PATH, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root"), **job_env}
         where = f"login node {self.config.host}:{self.config.port}"
