@@ -71,3 +71,58 @@ def test_a_login_the_login_node_refuses_is_said_as_such(centres):
 
     with pytest.raises(LoginRefused, match="refused login 'zed1'"):
         asyncio.run(scenario())
+
+
+def test_a_forward_over_the_connection_is_restored_when_the_connection_drops(centres, tmp_path):
+    """A port on the hub's side reaches a port beyond the login node; when the connection drops,
+    the hub re-establishes it and the forward answers again within seconds, with no command."""
+    import socket
+    import sys
+    import time
+
+    import requests
+
+    from fedhub.demo.centres import free_port
+    from fedhub.slurm.sshmux import ForwardError
+
+    beta = load_federation(centres.federation_file).centre("beta")
+    target, local = free_port(), free_port()
+    (tmp_path / "index.html").write_text("beyond the login node")
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(target), "--bind", "127.0.0.1"],
+                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def answer() -> str | None:
+        try:
+            return requests.get(f"http://127.0.0.1:{local}/index.html", timeout=2).text
+        except requests.RequestException:
+            return None
+
+    async def scenario():
+        master = SshMasters.get(beta.scheduler, beta.scheduler.query_user)
+        spec = f"127.0.0.1:{local}:127.0.0.1:{target}"
+        try:
+            await master.add_forward("L", spec)
+            first = await asyncio.to_thread(answer)
+            os.kill(master.proc.pid, signal.SIGKILL)  # the connection drops
+            deadline, again = time.monotonic() + 15, None
+            while time.monotonic() < deadline and again is None:
+                await asyncio.sleep(0.2)
+                again = await asyncio.to_thread(answer)
+            restored_after = 15 - (deadline - time.monotonic())
+            starts = master.starts
+            with pytest.raises(ForwardError, match=f"refused the forward L 127.0.0.1:{target}:"):
+                await master.add_forward("L", f"127.0.0.1:{target}:127.0.0.1:1")  # a port already in use
+            await master.cancel_forward("L", spec)
+            with socket.socket() as s:
+                closed = s.connect_ex(("127.0.0.1", local)) != 0
+            return first, again, restored_after, starts, closed
+        finally:
+            await SshMasters.close_all()
+
+    try:
+        first, again, restored_after, starts, closed = asyncio.run(scenario())
+    finally:
+        server.terminate()
+    assert first == "beyond the login node"
+    assert again == "beyond the login node" and restored_after < 10, restored_after
+    assert starts == 2 and closed  # one drop, one new connection; the cancelled port is closed

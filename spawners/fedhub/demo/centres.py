@@ -342,7 +342,8 @@ class LoginNode:
             "AcceptEnv JUPYTERHUB_* JPY_*",
             f"SetEnv SLURM_CONF={self.centre.conf}",
             "X11Forwarding no",
-            "AllowTcpForwarding no",
+            "AllowTcpForwarding yes",  # the hub's tunnels to the centre's nodes
+            "GatewayPorts clientspecified",  # reverse forwards bound to the login node's inner address
             "LogLevel ERROR",
         ]) + "\n")
         Path("/run/sshd").mkdir(exist_ok=True)

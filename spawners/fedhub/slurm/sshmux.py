@@ -47,6 +47,10 @@ def common_options(config: SshScheduler) -> list[str]:
     return argv
 
 
+class ForwardError(RuntimeError):
+    """A forward the login node would not make (port in use, forwarding not allowed)."""
+
+
 class SshMaster:
     """The hub's ControlMaster to one login node as one login."""
 
@@ -62,6 +66,9 @@ class SshMaster:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock: asyncio.Lock | None = None
         self._idle_task: asyncio.Task | None = None
+        self._supervisor: asyncio.Task | None = None
+        self.forwards: set[tuple[str, str]] = set()  # ("L" or "R", ssh's spec), restored after a drop
+        self.closing = False
 
     def __repr__(self) -> str:
         return f"<ssh master {self.login}@{self.config.host}:{self.config.port}>"
@@ -82,7 +89,7 @@ class SshMaster:
         if loop is not self._loop:
             if self.proc is not None:
                 self.kill_now()
-            self._loop, self._lock, self._idle_task = loop, asyncio.Lock(), None
+            self._loop, self._lock, self._idle_task, self._supervisor = loop, asyncio.Lock(), None, None
 
     def kill_now(self) -> None:
         """End the master at once, without the event loop (process exit, a loop that ended)."""
@@ -148,7 +155,7 @@ class SshMaster:
     async def _close_when_idle(self) -> None:
         while self.alive:
             idle = time.monotonic() - self.last_used
-            if idle >= self.idle_s:
+            if idle >= self.idle_s and not self.forwards:
                 await self.close()
                 return
             await asyncio.sleep(self.idle_s - idle + 0.1)
@@ -166,11 +173,62 @@ class SshMaster:
             self.socket.unlink()
 
     async def close(self) -> None:
-        if self._loop is not asyncio.get_running_loop():
-            self.kill_now()
-            return
-        async with self._lock:
-            await self._kill()
+        self.closing = True
+        self.forwards.clear()
+        try:
+            if self._loop is not asyncio.get_running_loop():
+                self.kill_now()
+                return
+            async with self._lock:
+                await self._kill()
+        finally:
+            self.closing = False
+
+    # ------------------------------------------------------------------ forwards
+
+    async def _control(self, *args: str) -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            "ssh", "-o", f"ControlPath={self.socket}", *args, self.config.host,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={"PATH": _SYSTEM_PATH, "LANG": "C.UTF-8"})
+        out, err = await proc.communicate()
+        return proc.returncode, (out + err).decode(errors="replace").strip()
+
+    async def add_forward(self, kind: str, spec: str) -> None:
+        """Add a forward (``kind`` "L": a port here to one beyond the login node; "R": a port on
+        the login node to one here) to the live connection; kept and restored after a drop.
+        ForwardError, naming the login node and ssh's reason, if it cannot be made."""
+        if not await self.ensure():
+            raise ForwardError(f"{self.config.host}:{self.config.port} cannot be reached as {self.login}")
+        rc, message = await self._control("-O", "forward", f"-{kind}", spec)
+        if rc != 0:
+            raise ForwardError(f"{self.config.host}:{self.config.port} refused the forward {kind} {spec}: {message}")
+        self.forwards.add((kind, spec))
+        if self._supervisor is None or self._supervisor.done():
+            self._supervisor = asyncio.ensure_future(self._supervise())
+
+    async def cancel_forward(self, kind: str, spec: str) -> None:
+        self.forwards.discard((kind, spec))
+        if self.alive:
+            await self._control("-O", "cancel", f"-{kind}", spec)
+
+    async def _supervise(self, backoff: float = 0.5) -> None:
+        """While there are forwards: when the connection drops, open it again and restore them."""
+        while self.forwards:
+            proc = self.proc
+            if proc is not None and proc.returncode is None:
+                await proc.wait()
+            if self.closing or not self.forwards:
+                return
+            log.warning("%r dropped; re-establishing it and its %d forward(s)", self, len(self.forwards))
+            delay = backoff
+            while self.forwards and not await self.ensure():
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30)
+            for kind, spec in list(self.forwards):
+                rc, message = await self._control("-O", "forward", f"-{kind}", spec)
+                if rc != 0:
+                    log.error("%r could not restore forward %s %s: %s", self, kind, spec, message)
 
 
 class SshMasters:
