@@ -103,6 +103,26 @@ class SshScheduler:
 
 
 @dataclass(frozen=True)
+class Network:
+    """How the hub and a centre's compute nodes reach each other.
+
+    ``direct``: the proxy opens connections to the node and the node reaches the hub's API (and
+    public URL) itself. ``tunnel``: the compute nodes sit behind the login node; the hub forwards
+    a local port to each server through its ssh connection, and the login node forwards
+    ``login_node_address:hub_api_port`` (the hub's API) and ``login_node_address:public_port``
+    (the hub's public URL, for the quota service) back to the hub."""
+
+    mode: str = "direct"
+    login_node_address: str | None = None  # the login node as the compute nodes reach it
+    hub_api_port: int | None = None
+    public_port: int | None = None
+
+    @property
+    def tunnel(self) -> bool:
+        return self.mode == "tunnel"
+
+
+@dataclass(frozen=True)
 class LoginMapping:
     """How a hub user is named at a centre (their *login*): an explicit map first, then a template.
 
@@ -153,6 +173,7 @@ class Centre:
     singleuser_cmd: str
     cluster: str = ""  # Slurm's ClusterName (sacct/sacctmgr); the id when not given
     hub_connect_url: str | None = None  # the hub's API as the centre's nodes see it; None: the hub's own
+    network: Network = field(default_factory=Network)
     logins: LoginMapping = field(default_factory=LoginMapping)
     node_addresses: dict[str, str] = field(default_factory=dict)
     job_prologue: str = ""
@@ -312,7 +333,7 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
         raw,
         path,
         allowed={
-            "id", "name", "cluster", "scheduler", "hub_connect_url", "partitions", "singleuser_cmd",
+            "id", "name", "cluster", "scheduler", "hub_connect_url", "network", "partitions", "singleuser_cmd",
             "logins", "node_addresses", "job_prologue", "accounting",
         },
     )
@@ -357,8 +378,12 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
     accounting = None
     if raw.get("accounting") is not None:
         accounting = _parse_accounting(r, raw["accounting"], f"{path}.accounting")
+    network = _parse_network(r, raw.get("network"), f"{path}.network", scheduler)
+    if network.tunnel and hub_url is not None:
+        r.fail(f"{path}.hub_connect_url", "a tunnel centre's nodes reach the hub through the login node "
+                                          "(network.login_node_address); remove hub_connect_url")
     return Centre(
-        id=cid, name=name, cluster=cluster, scheduler=scheduler, hub_connect_url=hub_url,
+        id=cid, name=name, cluster=cluster, scheduler=scheduler, hub_connect_url=hub_url, network=network,
         partitions=partitions, singleuser_cmd=cmd, logins=logins,
         node_addresses=node_addresses, job_prologue=prologue, accounting=accounting,
     )
@@ -483,6 +508,28 @@ def _parse_partition(r: _Reader, raw: Any, path: str) -> Partition:
         name=name, max_cores=cores, max_memory_mb=mem, max_walltime_s=wall,
         charge_rate=float(rate), gpus=tuple(gpus), description=description,
     )
+
+
+def _parse_network(r: _Reader, raw: Any, path: str, scheduler) -> Network:
+    if raw is None:
+        return Network()
+    r.mapping(raw, path, allowed={"mode", "login_node_address", "hub_api_port", "public_port"})
+    mode = raw.get("mode", "direct")
+    if mode == "direct":
+        extra = sorted(set(raw) - {"mode"})
+        if extra:
+            r.fail(f"{path}.{extra[0]}", "is for mode: tunnel only")
+        return Network()
+    if mode != "tunnel":
+        r.fail(f"{path}.mode", f"{mode!r} is not a network mode; use 'direct' or 'tunnel'")
+    if not isinstance(scheduler, SshScheduler):
+        r.fail(f"{path}.mode", "tunnel needs the centre's login node: give the centre a scheduler of type ssh")
+    address = r.text(r.require(raw, "login_node_address", path), f"{path}.login_node_address", HOST_RE,
+                     "give the login node's address as the compute nodes reach it, e.g. 10.20.0.1")
+    ports = [r.positive_int(r.require(raw, key, path), f"{path}.{key}", 65535) for key in ("hub_api_port", "public_port")]
+    if ports[0] == ports[1]:
+        r.fail(f"{path}.public_port", "must differ from hub_api_port (two forwards on the login node)")
+    return Network(mode="tunnel", login_node_address=address, hub_api_port=ports[0], public_port=ports[1])
 
 
 def _parse_logins(r: _Reader, raw: Any, path: str) -> LoginMapping:

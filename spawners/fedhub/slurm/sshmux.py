@@ -58,7 +58,7 @@ class SshMaster:
         self.config = config
         self.login = login
         self.idle_s = idle_s  # None: keep open (the query login)
-        digest = hashlib.sha256(f"{config.host}:{config.port}:{login}".encode()).hexdigest()[:20]
+        digest = hashlib.sha256(repr((config, login)).encode()).hexdigest()[:20]
         self.socket = SOCKET_DIR / digest
         self.proc: asyncio.subprocess.Process | None = None
         self.last_used = time.monotonic()
@@ -69,6 +69,7 @@ class SshMaster:
         self._supervisor: asyncio.Task | None = None
         self.forwards: set[tuple[str, str]] = set()  # ("L" or "R", ssh's spec), restored after a drop
         self.closing = False
+        self.last_error = ""
 
     def __repr__(self) -> str:
         return f"<ssh master {self.login}@{self.config.host}:{self.config.port}>"
@@ -144,6 +145,7 @@ class SshMaster:
         error = (await self.proc.stderr.read()).decode(errors="replace").strip() if self.proc.returncode is not None \
             else "no control socket in time"
         await self._kill()
+        self.last_error = error
         log.warning("%r could not be opened: %s; commands use their own connections meanwhile", self, error)
         return False
 
@@ -199,7 +201,11 @@ class SshMaster:
         the login node to one here) to the live connection; kept and restored after a drop.
         ForwardError, naming the login node and ssh's reason, if it cannot be made."""
         if not await self.ensure():
-            raise ForwardError(f"{self.config.host}:{self.config.port} cannot be reached as {self.login}")
+            if "Host key verification failed" in self.last_error or "IDENTIFICATION HAS CHANGED" in self.last_error:
+                raise ForwardError(f"{self.config.host}:{self.config.port} did not present the pinned host key "
+                                   f"(see {self.config.known_hosts_file}); check the key with the centre")
+            raise ForwardError(f"{self.config.host}:{self.config.port} cannot be reached as {self.login}: "
+                               f"{self.last_error}")
         rc, message = await self._control("-O", "forward", f"-{kind}", spec)
         if rc != 0:
             raise ForwardError(f"{self.config.host}:{self.config.port} refused the forward {kind} {spec}: {message}")
@@ -238,7 +244,8 @@ class SshMasters:
 
     @classmethod
     def get(cls, config: SshScheduler, login: str) -> SshMaster:
-        key = (config.host, config.port, login)
+        # the whole configuration: an entry with other pinned keys must never reuse this connection
+        key = (config, login)
         if key not in cls._masters:
             idle = None if login == config.query_user else 120.0
             cls._masters[key] = SshMaster(config, login, idle)

@@ -78,12 +78,13 @@ def batch_script(template: str, centre: Centre, login: str, args: list[str], quo
     )
 
 
-def job_environment(spawner_env: dict[str, str], hub_api_url: str, centre: Centre) -> dict[str, str]:
+def job_environment(spawner_env: dict[str, str], hub_api_url: str, nodes_hub_api_url: str | None) -> dict[str, str]:
     """The Jupyter variables that travel to the job (sbatch exports them), with the hub's API
-    named as the centre's nodes reach it (``hub_connect_url``), when the centre gives one."""
+    named as the centre's nodes reach it (``hub_connect_url``, or the login node in tunnel
+    mode), when that differs from the hub's own."""
     env = {k: v for k, v in spawner_env.items() if k.startswith(("JUPYTERHUB_", "JPY_"))}
-    if centre.hub_connect_url:
+    if nodes_hub_api_url:
         local = hub_api_url.rstrip("/")
-        remote = centre.hub_connect_url.rstrip("/") + "/hub/api"
+        remote = nodes_hub_api_url.rstrip("/")
         env = {k: (remote + v[len(local):] if v.startswith(local) else v) for k, v in env.items()}
     return env

@@ -32,6 +32,7 @@ from ..slurm.job import JobOwner, SlurmJob, SubmissionUncertain
 from ..slurm.monitor import FederationMonitor
 from ..slurm.routes import LoginRefused
 from ..slurm.sweep import JobSweeper
+from ..slurm.tunnels import CentreTunnel, ForwardError
 from ..statedir import hub_id
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
 from .errors import user_error
@@ -191,6 +192,8 @@ class FederatedSpawner(Spawner):
         self._port_reported = asyncio.Event()
         self._submitting: asyncio.Task | None = None
         self._starting = False
+        self.tunnel: dict | None = None  # tunnel mode: {"node", "port", "local_port"} of this server
+        self._tunnel_open = False
         super().__init__(**kwargs)
         try:
             asyncio.get_running_loop()
@@ -333,12 +336,28 @@ class FederatedSpawner(Spawner):
         SPAWNS.labels(centre.id, "started").inc()
         return result
 
+    async def _return_path(self, centre: Centre) -> CentreTunnel:
+        """Tunnel mode: the login node's forwards back to the hub (clear error if it cannot)."""
+        tunnel = CentreTunnel(centre)
+        public = self.quota_url or self.public_hub_url or self.hub.api_url
+        try:
+            await tunnel.ensure_return_path(self.hub.api_url, public)
+        except ForwardError as e:
+            raise user_error(f"{e}. Nothing was submitted.", reason="tunnel", status_code=503) from None
+        return tunnel
+
     async def _run_server_job(self, centre: Centre, request: SpawnRequest, move_on: bool):
         name = centre.name
         self.progress_log.emit(f"Submitting to {name}: {request.describe()}", 10)
-        script = batch_script(self.batch_script, centre, request.login, self.get_args(), self.quota_url,
+        tunnel, quota_url = None, self.quota_url
+        nodes_api = centre.hub_connect_url + "/hub/api" if centre.hub_connect_url else None
+        if centre.network.tunnel:
+            tunnel = await self._return_path(centre)
+            nodes_api = tunnel.hub_api_url()
+            quota_url = tunnel.public_url() + "services/fedhub-quota/" if self.quota_url else ""
+        script = batch_script(self.batch_script, centre, request.login, self.get_args(), quota_url,
                               self.job_output_dir, self.job_logs_kept)
-        env = job_environment(self.get_env(), self.hub.api_url, centre)
+        env = job_environment(self.get_env(), self.hub.api_url, nodes_api)
         spec = job_spec(centre, request, self.user.name, self.job_output_dir)
         self.log.info("%s submitting to %s via %s: %s", self._where, name, self.job.client.route.describe(),
                       request.describe())
@@ -371,8 +390,11 @@ class FederatedSpawner(Spawner):
         self.progress_log.emit(f"Job {self.job.job_id} running at {name} on node {info.node}; "
                                "waiting for the notebook server to start", 60)
         await self._wait_for_port()
+        if tunnel is not None:
+            await self._open_tunnel(tunnel, self.ip, self.port)
         await self._wait_for_listening()
-        self.progress_log.emit(f"Notebook server on {info.node} is listening on port {self.port}", 90)
+        self.progress_log.emit(f"Notebook server on {info.node} is listening on port "
+                               f"{self.tunnel['port'] if self.tunnel else self.port}", 90)
         self.log.info("%s job %s serving at %s:%s", self._where, self.job.job_id, self.ip, self.port)
         return self.ip, self.port
 
@@ -411,6 +433,33 @@ class FederatedSpawner(Spawner):
             if message != last_message:
                 self.progress_log.emit(message, 30)
                 last_message = message
+
+    async def _open_tunnel(self, tunnel: CentreTunnel, node: str, port: int, local_port: int | None = None) -> None:
+        """Forward a hub-side port through the login node to the server; the proxy routes there."""
+        try:
+            local_port = await tunnel.open_server(node, port, local_port)
+        except ForwardError as e:
+            raise user_error(f"{e}. The hub cannot reach the server at {tunnel.centre.name}.", reason="tunnel",
+                             status_code=503) from None
+        self.tunnel = {"node": node, "port": port, "local_port": local_port}
+        self._tunnel_open = True
+        self.ip, self.port = "127.0.0.1", local_port
+        self.log.info("%s forwarding 127.0.0.1:%s to %s:%s through %s's login node", self._where, local_port,
+                      node, port, tunnel.centre.id)
+
+    async def _reopen_tunnel(self) -> None:
+        """After a hub restart: the return path and this server's forward, on the same local port
+        (JupyterHub's route points there)."""
+        if self.tunnel is None or self._tunnel_open or self.job is None:
+            return
+        tunnel = await self._return_path(self.job.centre)
+        await self._open_tunnel(tunnel, self.tunnel["node"], self.tunnel["port"], self.tunnel["local_port"])
+
+    async def _close_tunnel(self) -> None:
+        if self.tunnel is not None and self.job is not None:
+            await CentreTunnel(self.job.centre).close_server(self.tunnel["node"], self.tunnel["port"],
+                                                             self.tunnel["local_port"])
+        self.tunnel, self._tunnel_open = None, False
 
     def report_port(self, port: int) -> None:
         self.port = port
@@ -515,6 +564,11 @@ class FederatedSpawner(Spawner):
         if self.job is None or not self.job.job_id:
             return 0
         self.backlog.ensure_retrying()
+        if self.tunnel is not None and not self._tunnel_open:
+            try:
+                await self._reopen_tunnel()
+            except Exception as e:  # the job may still run: keep the server, try again next poll
+                self.log.warning("%s could not restore its tunnel yet: %s", self._where, e)
         alive = await self.job.alive()
         if alive is None:
             self.log.warning("%s %s is not answering; keeping the server", self._where, self.job.centre.name)
@@ -543,8 +597,12 @@ class FederatedSpawner(Spawner):
                              self.stop_confirm_timeout)
 
     async def stop(self, now=False):
-        """Cancel the job (waiting, bounded, for a submission still in flight) and confirm it ended."""
-        await self._cancel_job(now)
+        """Cancel the job (waiting, bounded, for a submission still in flight) and confirm it
+        ended; close the server's forward (tunnel mode)."""
+        try:
+            await self._cancel_job(now)
+        finally:
+            await self._close_tunnel()
 
     async def progress(self):
         async for event in self.progress_log.follow():
@@ -557,6 +615,8 @@ class FederatedSpawner(Spawner):
         if self.job is not None and self.job.job_id:
             state.update(make_state(self.job.centre.id, self.request.as_dict() if self.request else None,
                                     self.job.to_state()))
+            if self.tunnel is not None:
+                state["tunnel"] = dict(self.tunnel)
         return state
 
     def load_state(self, state):
@@ -579,11 +639,14 @@ class FederatedSpawner(Spawner):
         login = current["job"].get("login") or (self.request.login if self.request else None) \
             or centre.logins.login_for(self.user.name)[0] or self.user.name
         self.job = self._job_at(centre, login, current["job"]["job_id"], current["job"].get("submission") or "")
+        if centre.network.tunnel and current.get("tunnel"):
+            self.tunnel, self._tunnel_open = dict(current["tunnel"]), False
 
     def clear_state(self):
         super().clear_state()
         self.job = None
         self.request = None
+        self.tunnel, self._tunnel_open = None, False
 
 
 def pending_message(centre_name: str, info: JobInfo, now: datetime | None = None) -> str:

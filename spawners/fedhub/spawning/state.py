@@ -9,7 +9,8 @@ shape ever written must keep loading. Versions:
   in ``child_conf["centre_id"]``.
 - 2: ``{"version": 2, "centre", "request", "child_conf", "child_state"}`` (FedHub's child spawner).
 - 3 (current): ``{"version": 3, "centre", "request", "job": {"job_id", "login", "submission"}}``
-  (the Slurm job lifecycle). ``login`` is None when an older shape did not record it.
+  (the Slurm job lifecycle), and ``"tunnel": {"node", "port", "local_port"}`` for a server at a
+  tunnel centre. ``login`` is None when an older shape did not record it.
 """
 
 from __future__ import annotations
