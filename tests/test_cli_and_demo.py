@@ -32,10 +32,13 @@ def test_centres_json_and_table(centres):
     assert alpha["cpus"]["total"] == 4 and alpha["nodes"]["total"] == 1 and alpha["partitions"] == ["cpu", "debug"]
     assert beta["reachable"] and beta["route"] == "ssh" and "slurm_conf" not in beta
     assert beta["login_node"] == f"127.0.0.1:{centres.centres['beta'].ssh_port}"
+    assert (beta["network"], beta["connection"]) == ({"mode": "direct"}, "connected")
+    assert alpha["network"] == {"mode": "direct"} and "connection" not in alpha
     table = subprocess.run([*FEDHUB, "centres", "-f", str(centres.federation_file)],
                            capture_output=True, text=True, timeout=60).stdout
     assert table.splitlines()[0].split()[:2] == ["CENTRE", "STATE"]
-    assert any(line.startswith("beta") and "up (" in line and "batch" in line for line in table.splitlines())
+    assert any(line.startswith("beta") and "up (" in line and "batch" in line and line.endswith("direct (connected)")
+               for line in table.splitlines())
 
 
 def test_centres_shows_a_down_controller(centres):

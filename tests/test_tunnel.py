@@ -90,6 +90,15 @@ def test_a_server_behind_the_login_node_is_reached_both_ways_and_survives_drops_
         assert job_env(U1)["JUPYTERHUB_API_URL"] == f"http://127.0.0.1:{tunnel_hub.ports['hub_api_port']}/hub/api"
         assert port_open(tunnel["local_port"]) and tunnel["local_port"] != tunnel["port"]
         assert api.through_proxy(U1).status_code == 200
+        # the operator's view: each centre's network mode and whether the hub's connection opens
+        import json
+        import sys
+        out = subprocess.run([sys.executable, "-m", "fedhub.cli", "centres", "-f", str(tunnel_hub.federation_file),
+                              "--json"], capture_output=True, text=True, timeout=120)
+        rows = {r["id"]: r for r in json.loads(out.stdout)["centres"]}
+        assert rows["tunnel"]["network"] == {"mode": "tunnel", "login_node_address": "127.0.0.1"}
+        assert rows["tunnel"]["connection"] == "connected"
+        assert rows["impostor"]["connection"].startswith("not connected: Host key verification failed")
 
         # the hub's connection to the login node drops: it comes back with its forwards, by itself
         masters = [pid for args, pid in tunnel_hub.service_pids().items() if args.startswith("ssh ") and " -M " in args]

@@ -35,10 +35,16 @@ async def centre_status(centre: Centre, timeout: float = 15.0) -> dict:
         "partitions": centre.partition_names,
         "reachable": False,
     }
+    status["network"] = {"mode": centre.network.mode}
+    if centre.network.tunnel:
+        status["network"]["login_node_address"] = centre.network.login_node_address
     if isinstance(centre.scheduler, LocalScheduler):
         status["slurm_conf"] = centre.scheduler.slurm_conf
     else:
         status["login_node"] = f"{centre.scheduler.host}:{centre.scheduler.port}"
+        master = SshMasters.get(centre.scheduler, centre.scheduler.query_user)
+        connected = await master.ensure()  # the hub's persistent connection, opened as the hub would
+        status["connection"] = "connected" if connected else f"not connected: {master.last_error}"
     snapshot = await watcher.refresh()  # nothing tracked: one sinfo, which also fills the node figures
     if not snapshot.answered:
         status["error"] = snapshot.error
@@ -67,20 +73,23 @@ async def centre_status(centre: Centre, timeout: float = 15.0) -> dict:
 
 
 def format_centres(rows: list[dict]) -> str:
-    header = ("CENTRE", "STATE", "NODES idle/alloc/mixed/other", "CPUS idle/total", "PENDING", "PARTITIONS", "ROUTE")
+    header = ("CENTRE", "STATE", "NODES idle/alloc/mixed/other", "CPUS idle/total", "PENDING", "PARTITIONS", "ROUTE",
+              "NETWORK")
     table = [header]
     for r in rows:
+        network = r["network"]["mode"]
+        if "connection" in r:
+            network += f" ({'connected' if r['connection'] == 'connected' else 'not connected'})"
+        route = r.get("slurm_conf") or r.get("login_node")
         if r["reachable"]:
             n, c = r["nodes"], r["cpus"]
             table.append((
                 r["id"], f"up ({r['latency_ms']:.0f} ms)",
                 f"{n['idle']}/{n['allocated']}/{n['mixed']}/{n['other']}",
-                f"{c['idle']}/{c['total']}", str(r["jobs_pending"]), ", ".join(r["partitions"]),
-                r.get("slurm_conf") or r.get("login_node"),
+                f"{c['idle']}/{c['total']}", str(r["jobs_pending"]), ", ".join(r["partitions"]), route, network,
             ))
         else:
-            table.append((r["id"], "DOWN", "-", "-", "-", ", ".join(r["partitions"]),
-                          r.get("slurm_conf") or r.get("login_node")))
+            table.append((r["id"], "DOWN", "-", "-", "-", ", ".join(r["partitions"]), route, network))
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip() for row in table]
     for r in rows:

@@ -145,7 +145,8 @@ class SshMaster:
         error = (await self.proc.stderr.read()).decode(errors="replace").strip() if self.proc.returncode is not None \
             else "no control socket in time"
         await self._kill()
-        self.last_error = error
+        lines = [line.strip() for line in error.splitlines() if line.strip() and not line.startswith("@")]
+        self.last_error = lines[-1] if lines else error  # ssh's verdict, not its banner
         log.warning("%r could not be opened: %s; commands use their own connections meanwhile", self, error)
         return False
 
