@@ -8,6 +8,7 @@ is a federation file that FedHub's hub reads like any operator's.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pwd
@@ -24,6 +25,7 @@ from pathlib import Path
 import yaml
 
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
+MUNGE_USERS_LOCK = "/tmp/fedhub-munge-users.lock"
 QUERY_USER = "fedhub"  # login-node account the hub uses for centre-wide queries
 
 
@@ -441,6 +443,10 @@ class LocalFederation:
         return f"proj_{user}"
 
     def _start_munge(self) -> None:
+        # Every local federation holds this lock shared while it runs; munged is stopped only by
+        # the one that started it, and only when no other (a demo beside the tests) still uses it.
+        self._munge_lock = open(MUNGE_USERS_LOCK, "a")
+        fcntl.flock(self._munge_lock, fcntl.LOCK_SH)
         if munge_running():
             return
         Path("/run/munge").mkdir(parents=True, exist_ok=True)
@@ -523,8 +529,18 @@ class LocalFederation:
         if self.accounting is not None:
             pids += self.accounting.stop()
         _wait_gone(pids)
-        if self.started_munge:
-            subprocess.run(["pkill", "-TERM", "-u", "munge", "-x", "munged"], capture_output=True)
+        lock, self._munge_lock = getattr(self, "_munge_lock", None), None
+        if lock is None:
+            return
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # anyone else still using munged?
+            if self.started_munge:
+                subprocess.run(["pkill", "-TERM", "-u", "munge", "-x", "munged"], capture_output=True)
+        except BlockingIOError:
+            pass  # another federation on this machine still needs it
+        finally:
+            lock.close()
 
     def describe(self) -> str:
         return json.dumps({cid: {"slurm_conf": str(c.conf), "ssh_port": c.ssh_port}
