@@ -14,7 +14,8 @@ login (the monitor, accounting, the sweep, and later the forwards) and one per u
 user is active: a user's master closes after ``idle_s`` without commands.
 
 Supervised: a master that dies is started again at the next command; if it cannot be, the
-command reports the centre as not answering. ``close_all()`` leaves no ssh process behind.
+command reports the centre as not answering. ``close_all()`` and the end of the hub's process
+group leave no ssh process behind.
 """
 
 from __future__ import annotations
