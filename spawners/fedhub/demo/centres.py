@@ -524,6 +524,8 @@ class LocalFederation:
         for centre in self.centres.values():
             centre.cancel_all_jobs()
         pids = [_signal_pidfile(node.dir / "sshd.pid") for node in self.login_nodes.values()]
+        if self.login_nodes:  # hubs' persistent connections to these login nodes end with them
+            subprocess.run(["pkill", "-TERM", "-f", f"^ssh .*-i {self.hub_key} .* -M -N "], capture_output=True)
         for centre in self.centres.values():
             pids += centre.signal_daemons()
         if self.accounting is not None:

@@ -14,8 +14,8 @@ login (the monitor, accounting, the sweep, and later the forwards) and one per u
 user is active: a user's master closes after ``idle_s`` without commands.
 
 Supervised: a master that dies is started again at the next command; if it cannot be, the
-command reports the centre as not answering. ``close_all()`` and the end of the hub's process
-group leave no ssh process behind.
+command reports the centre as not answering. ``close_all()`` and the hub's exit end the masters,
+and a restarted hub ends its predecessor's on the same control socket.
 """
 
 from __future__ import annotations
@@ -118,7 +118,11 @@ class SshMaster:
     async def _start(self) -> bool:
         SOCKET_DIR.mkdir(mode=0o700, exist_ok=True)
         if self.socket.exists():
-            self.socket.unlink()  # left by a master that died
+            # a master of a previous hub process (the path is the same for the same login node
+            # and login): end it, then start ours; or the socket of one that died
+            await self._control("-O", "exit")
+            if self.socket.exists():
+                self.socket.unlink()
         # SendEnv patterns on the master too: a session's variables pass the master's own SendEnv
         # filter (OpenSSH's clientloop), so without them the server's API token would not travel.
         argv = ["ssh", *common_options(self.config), "-M", "-N", "-o", f"ControlPath={self.socket}",
