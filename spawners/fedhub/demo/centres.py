@@ -24,6 +24,8 @@ from pathlib import Path
 
 import yaml
 
+from ..slurm.tunnels import free_local_port
+
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
 MUNGE_USERS_LOCK = "/tmp/fedhub-munge-users.lock"
 QUERY_USER = "fedhub"  # login-node account the hub uses for centre-wide queries
@@ -69,11 +71,7 @@ def demo_centres() -> list[CentreSpec]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+free_port = free_local_port
 
 def ensure_unix_user(name: str) -> None:
     """Hub users run their jobs as Unix users; create one (home, unlocked for ssh) if missing."""

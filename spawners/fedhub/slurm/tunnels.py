@@ -30,6 +30,7 @@ def _host_port(url: str) -> tuple[str, int]:
 
 
 def free_local_port() -> int:
+    """A free port on the hub's loopback (the demo and the tests use it too)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -12,7 +12,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..federation import Federation
-from ..logins import NoLogin, login_at, usable_login
+from ..logins import NoLogin, login_at
 from ..units import format_memory_mb, format_walltime
 from .options import ALLOWED_OPTIONS, AUTO, SpawnRequest, default_resources, parse_user_options, widest_partition
 
@@ -26,22 +26,25 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
                         health: dict[str, bool] | None = None, allow_auto: bool = False) -> str:
     """HTML for the spawn page; pre-selects the user's previous choice when it is still valid."""
     health = health or {}
-    selected = _initial_choice(federation, hub_user, previous, allow_auto)
-    centres = []
-    centres_json: dict[str, Any] = {}
-    mine = []
+    no_login: dict[str, str | None] = {}  # each centre's login checked once per render
     for c in federation.centres:
         try:
             login_at(c, hub_user)
-            no_login = None
-            mine += c.partitions
+            no_login[c.id] = None
         except NoLogin as e:
-            no_login = e.reason
+            no_login[c.id] = e.reason
+    usable = [c for c in federation.centres if no_login[c.id] is None]
+    mine = [p for c in usable for p in c.partitions]
+    selected = _initial_choice(federation, hub_user, previous, allow_auto, usable)
+    centres = []
+    centres_json: dict[str, Any] = {}
+    for c in federation.centres:
         up = health.get(c.id, True)
-        centres.append({"id": c.id, "name": c.name, "no_login": no_login, "up": up, "partitions": c.partitions})
+        centres.append({"id": c.id, "name": c.name, "no_login": no_login[c.id], "up": up,
+                        "partitions": c.partitions})
         centres_json[c.id] = {
             "name": c.name,
-            "no_login": no_login,
+            "no_login": no_login[c.id],
             "up": up,
             "partitions": {p.name: _partition_json(p) for p in c.partitions},
         }
@@ -66,13 +69,15 @@ def _partition_json(p) -> dict[str, Any]:
     }
 
 
-def _initial_choice(federation: Federation, hub_user: str, previous: dict | None, allow_auto: bool) -> dict[str, Any]:
+def _initial_choice(federation: Federation, hub_user: str, previous: dict | None, allow_auto: bool,
+                    mine: list) -> dict[str, Any]:
+    """The previous choice if still valid; else "any centre", the default centre, or the first
+    of ``mine`` (the centres where the user has a usable login)."""
     if previous:
         try:
             return parse_user_options(federation, previous, hub_user, allow_auto).to_user_options()
         except ValueError:
             pass
-    mine = [c for c in federation.centres if usable_login(c, hub_user) is not None]
     if allow_auto and not federation.default_centre and mine:
         centre, partition = AUTO, widest_partition([p for c in mine for p in c.partitions])
     else:
