@@ -14,8 +14,9 @@ login (the monitor, accounting, the sweep, and later the forwards) and one per u
 user is active: a user's master closes after ``idle_s`` without commands.
 
 Supervised: a master that dies is started again at the next command; if it cannot be, the
-command reports the centre as not answering. ``close_all()`` and the hub's exit end the masters,
-and a restarted hub ends its predecessor's on the same control socket.
+command reports the centre as not answering. ``close_all()`` and the hub's exit end the masters;
+each process has its own control sockets, and a new master ends those of processes that are
+gone (a restarted hub, its predecessor's).
 """
 
 from __future__ import annotations
@@ -59,8 +60,9 @@ class SshMaster:
         self.config = config
         self.login = login
         self.idle_s = idle_s  # None: keep open (the query login)
-        digest = hashlib.sha256(repr((config, login)).encode()).hexdigest()[:20]
-        self.socket = SOCKET_DIR / digest
+        self.digest = hashlib.sha256(repr((config, login)).encode()).hexdigest()[:20]
+        # one socket per process: two live hubs (or a hub and a command) never share a master
+        self.socket = SOCKET_DIR / f"{self.digest}-{os.getpid()}"
         self.proc: asyncio.subprocess.Process | None = None
         self.last_used = time.monotonic()
         self.starts = 0
@@ -117,12 +119,9 @@ class SshMaster:
 
     async def _start(self) -> bool:
         SOCKET_DIR.mkdir(mode=0o700, exist_ok=True)
+        await self._end_orphans()
         if self.socket.exists():
-            # a master of a previous hub process (the path is the same for the same login node
-            # and login): end it, then start ours; or the socket of one that died
-            await self._control("-O", "exit")
-            if self.socket.exists():
-                self.socket.unlink()
+            self.socket.unlink()  # left by our own master that died
         # SendEnv patterns on the master too: a session's variables pass the master's own SendEnv
         # filter (OpenSSH's clientloop), so without them the server's API token would not travel.
         argv = ["ssh", *common_options(self.config), "-M", "-N", "-o", f"ControlPath={self.socket}",
@@ -194,9 +193,18 @@ class SshMaster:
 
     # ------------------------------------------------------------------ forwards
 
-    async def _control(self, *args: str) -> tuple[int, str]:
+    async def _end_orphans(self) -> None:
+        """End masters to the same login node and login whose process is gone (a hub that was
+        stopped or killed): ssh detaches a master from its creator's process group."""
+        for stale in SOCKET_DIR.glob(f"{self.digest}-*"):
+            creator = stale.name.rsplit("-", 1)[1]
+            if creator.isdigit() and int(creator) != os.getpid() and not os.path.exists(f"/proc/{creator}"):
+                await self._control("-O", "exit", socket=stale)
+                stale.unlink(missing_ok=True)
+
+    async def _control(self, *args: str, socket: Path | None = None) -> tuple[int, str]:
         proc = await asyncio.create_subprocess_exec(
-            "ssh", "-o", f"ControlPath={self.socket}", *args, self.config.host,
+            "ssh", "-o", f"ControlPath={socket or self.socket}", *args, self.config.host,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env={"PATH": _SYSTEM_PATH, "LANG": "C.UTF-8"})
         out, err = await proc.communicate()
