@@ -1,6 +1,7 @@
 """Fixtures: real Slurm centres on loopback (the demo's own code) and a real JupyterHub.
 
-The centres: alpha (local, 4 CPUs), beta (through an ssh login node, 4 CPUs), gamma (local,
+The centres: alpha (local, 4 CPUs), beta (firewalled: reached only through its ssh login node,
+its compute node in a private network namespace; 4 CPUs), gamma (local,
 2 CPUs, easy to fill); alpha and gamma keep accounts in a real slurmdbd (enforced associations
 and limits). ``broken`` is a fourth federation entry pointing at gamma's cluster
 with a notebook command that does not exist, so its jobs die at once.
@@ -11,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import time
 from pathlib import Path
 
@@ -47,7 +47,7 @@ def centre_specs() -> list[CentreSpec]:
     return [
         CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, accounting=True, partitions=[
             PartitionSpec("cpu", 4, "4G", "04:00:00", default=True), PartitionSpec("debug", 2, "1G", "00:30:00")]),
-        CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", partitions=[
+        CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", firewalled=True, partitions=[
             PartitionSpec("batch", 4, "4G", "08:00:00", default=True)]),
         CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, accounting=True, partitions=[
             PartitionSpec("small", 2, "2G", "01:00:00", charge_rate=0.5, default=True)]),
@@ -102,10 +102,20 @@ def hub(centres):
     hub.stop()
 
 
+_variant_ports = iter(range(9000, 10000, 2))
+
+
 def federation_variant(centres: LocalFederation, name: str, change) -> Path:
     """A copy of the test federation file with ``change(document)`` applied (a second federation
-    over the same real centres, e.g. with counting Slurm wrappers as a centre's commands_dir)."""
+    over the same real centres, e.g. with counting Slurm wrappers as a centre's commands_dir).
+
+    Its hub is a second hub in front of the same centres, so, as an operator would, it gets its
+    own ports on a firewalled centre's login node (the session hub's forwards hold the others)."""
     doc = yaml.safe_load(centres.federation_file.read_text())
+    for entry in doc["centres"]:
+        if entry.get("network", {}).get("mode") == "tunnel":
+            port = next(_variant_ports)
+            entry["network"].update(hub_api_port=port, public_port=port + 1)
     change(doc)
     path = centres.root / name
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -118,21 +128,18 @@ def centre_entry(doc: dict, centre_id: str) -> dict:
 
 def squeue(centres: LocalFederation, centre: str, user: str | None = None) -> list[dict]:
     """What Slurm itself says is queued at a centre (asked directly, not through FedHub)."""
-    conf = centres.centres["gamma" if centre == "broken" else centre].conf
     argv = ["squeue", "--noheader", "--format=%i|%u|%T|%C|%P|%m|%l"]
     if user:
         argv.append(f"--user={user}")
-    out = subprocess.run(argv, env={**os.environ, "SLURM_CONF": str(conf)}, capture_output=True,
-                         text=True, check=True).stdout
+    out = centres.centres["gamma" if centre == "broken" else centre].run(argv, check=True).stdout
     keys = ("job_id", "user", "state", "cpus", "partition", "memory", "time_limit")
     return [dict(zip(keys, line.split("|"))) for line in out.splitlines() if line.strip()]
 
 
 def slurm(centres, centre: str, *argv: str, **kwargs) -> str:
-    """Run a Slurm command at a centre as root (what the centre's operators would do)."""
-    conf = centres.centres["gamma" if centre == "broken" else centre].conf
-    return subprocess.run(list(argv), env={**os.environ, "SLURM_CONF": str(conf)}, capture_output=True,
-                          text=True, check=True, **kwargs).stdout.strip()
+    """Run a Slurm command at a centre as root (what the centre's operators would do; at a
+    firewalled centre, on its login node's network)."""
+    return centres.centres["gamma" if centre == "broken" else centre].run(list(argv), check=True, **kwargs).stdout.strip()
 
 
 def blocker(centres, centre: str, cpus: int, minutes: int) -> str:

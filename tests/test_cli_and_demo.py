@@ -31,13 +31,15 @@ def test_centres_json_and_table(centres):
     assert alpha["reachable"] and alpha["slurm_conf"] == str(centres.centres["alpha"].conf)
     assert alpha["cpus"]["total"] == 4 and alpha["nodes"]["total"] == 1 and alpha["partitions"] == ["cpu", "debug"]
     assert beta["reachable"] and beta["route"] == "ssh" and "slurm_conf" not in beta
-    assert beta["login_node"] == f"127.0.0.1:{centres.centres['beta'].ssh_port}"
-    assert (beta["network"], beta["connection"]) == ({"mode": "direct"}, "connected")
+    network = centres.centres["beta"].network
+    assert beta["login_node"] == f"{network.login_address}:{centres.centres['beta'].ssh_port}"
+    assert (beta["network"], beta["connection"]) == (
+        {"mode": "tunnel", "login_node_address": network.login_inner_address}, "connected")
     assert alpha["network"] == {"mode": "direct"} and "connection" not in alpha
     table = subprocess.run([*FEDHUB, "centres", "-f", str(centres.federation_file)],
                            capture_output=True, text=True, timeout=60).stdout
     assert table.splitlines()[0].split()[:2] == ["CENTRE", "STATE"]
-    assert any(line.startswith("beta") and "up (" in line and "batch" in line and line.endswith("direct (connected)")
+    assert any(line.startswith("beta") and "up (" in line and "batch" in line and line.endswith("tunnel (connected)")
                for line in table.splitlines())
 
 

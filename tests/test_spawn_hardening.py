@@ -64,8 +64,8 @@ def test_jobs_reach_the_hub_at_the_centres_hub_connect_url(api, centres):
     env = dict(e.split("=", 1) for e in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in e)
     assert env["JUPYTERHUB_API_URL"] == f"http://localhost:{centres.hub_port}/hub/api"
     assert env["JUPYTERHUB_ACTIVITY_URL"].startswith(f"http://localhost:{centres.hub_port}/hub/api/users/{U1}/")
-    # beta names no hub_connect_url: its jobs get the hub's own
-    api.spawn(U2, {"centre": "beta", "walltime": "00:10:00"})
+    # gamma names no hub_connect_url: its jobs get the hub's own (beta's reach it through its login node)
+    api.spawn(U2, {"centre": "gamma", "walltime": "00:10:00"})
     api.wait_ready(U2)
     pid = subprocess.run(["pgrep", "-u", U2, "-f", "jupyterhub-singleuser"], capture_output=True,
                          text=True).stdout.split()[0]

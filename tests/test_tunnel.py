@@ -1,18 +1,20 @@
-"""A centre reached only through its login node (network mode tunnel), on the real login node
-(sshd on loopback) through a real hub and proxy: the server reports its port and activity
-through the login node, the proxy reaches it through the hub's forward, a dropped connection and
-a hub restart are survived, and stopping leaves nothing behind.
-
-(The firewalled variant, with the compute node in its own network namespace, is the next step.)
+"""A firewalled centre (beta: its compute node in a private network namespace, its login node the
+only bridge), through a real hub and proxy: the node cannot reach the hub directly; the server
+reports its port and activity through the login node's return forwards, the proxy reaches it
+through the hub's forward; a dropped connection and a hub restart are survived, and stopping
+leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,43 +30,51 @@ U1 = TEST_USERS[0]
 
 @pytest.fixture(scope="module")
 def tunnel_hub(centres, tmp_path_factory):
-    ports = {"hub_api_port": free_port(), "public_port": free_port()}
-    taken = socket.socket()  # a port on the login node that something else already holds
-    taken.bind(("127.0.0.1", 0))
-    taken.listen()
+    beta = centres.centres["beta"]
     wrong_keys = tmp_path_factory.mktemp("keys") / "known_hosts"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(wrong_keys.with_name("other"))], check=True)
     login = centre_entry(yaml_doc(centres), "beta")["scheduler"]
-    wrong_keys.write_text(f"[127.0.0.1]:{login['port']} {wrong_keys.with_name('other.pub').read_text()}")
+    wrong_keys.write_text(f"[{login['host']}]:{login['port']} {wrong_keys.with_name('other.pub').read_text()}")
 
-    def add_tunnel_centres(doc):
-        beta = centre_entry(doc, "beta")
-        entry = dict(beta, id="tunnel", name="Beta through its login node")
-        entry["network"] = {"mode": "tunnel", "login_node_address": "127.0.0.1", **ports}
-        blocked = dict(beta, id="blocked", name="Blocked")
-        blocked["network"] = {"mode": "tunnel", "login_node_address": "127.0.0.1", "public_port": free_port(),
-                              "hub_api_port": taken.getsockname()[1]}
-        impostor = dict(beta, id="impostor", name="Impostor",
-                        scheduler=dict(beta["scheduler"], known_hosts_file=str(wrong_keys)))
-        impostor["network"] = {"mode": "tunnel", "login_node_address": "127.0.0.1", "hub_api_port": free_port(),
-                               "public_port": free_port()}
-        doc["centres"] = [entry, blocked, impostor]
-    path = federation_variant(centres, "tunnel.yaml", add_tunnel_centres)
+    def add_broken_variants(doc):
+        entry = centre_entry(doc, "beta")
+        # a port on the login node that something else already holds: beta's own slurmctld
+        blocked = dict(entry, id="blocked", name="Blocked", network=dict(entry["network"], hub_api_port=beta.ctld_port))
+        impostor = dict(entry, id="impostor", name="Impostor",
+                        scheduler=dict(entry["scheduler"], known_hosts_file=str(wrong_keys)),
+                        network=dict(entry["network"], hub_api_port=free_port(), public_port=free_port()))
+        # alpha keeps accounts, so this hub runs the quota service the lab reaches through the login node too
+        doc["centres"] = [entry, blocked, impostor, centre_entry(doc, "alpha")]
+    path = federation_variant(centres, "tunnel.yaml", add_broken_variants)
+    # servers report activity every 5 s (default 5 min), so the test sees it arrive
     hub = LocalHub(path, centres.root / "hub-tunnel", config_file=HUB_CONFIG, users=TEST_USERS,
-                   password="fedhub-test", api_token=secrets.token_hex(24), extra_config=TEST_HUB_CONFIG)
+                   password="fedhub-test", api_token=secrets.token_hex(24),
+                   extra_config=TEST_HUB_CONFIG + 'c.Spawner.environment = {"JUPYTERHUB_ACTIVITY_INTERVAL": "5"}\n')
     hub.start()
-    hub.ports = ports
+    hub.network = centre_entry(yaml_doc_at(path), "beta")["network"]
     api = HubAPI(hub)
     for user in TEST_USERS:
         api.post(f"/users/{user}")
     yield hub
     hub.stop()
-    taken.close()
 
 
 def yaml_doc(centres) -> dict:
+    return yaml_doc_at(centres.federation_file)
+
+
+def yaml_doc_at(path) -> dict:
     import yaml
-    return yaml.safe_load(centres.federation_file.read_text())
+    return yaml.safe_load(Path(path).read_text())
+
+
+def connect_from_node(centres, host: str, port: int) -> int:
+    """errno of a TCP connect made on beta's compute node (0: connected)."""
+    probe = (f"import socket; s = socket.socket(); s.settimeout(3); "
+             f"print(s.connect_ex(({host!r}, {port})))")
+    out = subprocess.run(centres.centres["beta"].network.in_node([sys.executable, "-c", probe]),
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout)
 
 
 def port_open(port: int) -> bool:
@@ -78,26 +88,54 @@ def job_env(user: str) -> dict[str, str]:
     return dict(e.split("=", 1) for e in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in e)
 
 
+def test_the_compute_node_cannot_reach_the_hub_except_through_the_login_node(tunnel_hub, centres):
+    network = centres.centres["beta"].network
+    for port in (tunnel_hub.hub_port, tunnel_hub.public_port):
+        # no route to the hub's machine, and the node's own loopback is not the hub's
+        assert connect_from_node(centres, network.hub_side, port) == errno.ENETUNREACH
+        assert connect_from_node(centres, "127.0.0.1", port) == errno.ECONNREFUSED
+    # the return path opens when the hub first starts a server there (the next test), not before
+    assert connect_from_node(centres, network.login_inner_address, tunnel_hub.network["hub_api_port"]) \
+        == errno.ECONNREFUSED
+
+
 def test_a_server_behind_the_login_node_is_reached_both_ways_and_survives_drops_and_restarts(tunnel_hub, centres):
     api = HubAPI(tunnel_hub)
-    r = api.spawn(U1, {"centre": "tunnel", "cores": 1, "walltime": "00:10:00"})
+    network, ports = centres.centres["beta"].network, tunnel_hub.network
+    r = api.spawn(U1, {"centre": "beta", "cores": 1, "walltime": "00:10:00"})
     assert r.status_code in (201, 202), r.text
     try:
         server = api.wait_ready(U1, 90)
         tunnel = server["state"]["tunnel"]
-        # the server reached the hub through the login node's forward, and the proxy reaches the
-        # server through the hub's forward on its loopback
-        assert job_env(U1)["JUPYTERHUB_API_URL"] == f"http://127.0.0.1:{tunnel_hub.ports['hub_api_port']}/hub/api"
+        # the server reported its port through the login node's forward, and the proxy reaches
+        # the server through the hub's forward on its loopback
+        assert tunnel["node"] == network.node_address
+        api_url = f"http://{network.login_inner_address}:{ports['hub_api_port']}/hub/api"
+        assert job_env(U1)["JUPYTERHUB_API_URL"] == api_url
+        assert job_env(U1)["FEDHUB_QUOTA_URL"].startswith(
+            f"http://{network.login_inner_address}:{ports['public_port']}/")
         assert port_open(tunnel["local_port"]) and tunnel["local_port"] != tunnel["port"]
         assert api.through_proxy(U1).status_code == 200
+        # the node reaches the hub's API only at the login node's inner address
+        assert connect_from_node(centres, network.login_inner_address, ports["hub_api_port"]) == 0
+        # the lab's allocation figures come from the hub's quota service through the login node
+        token = api.post(f"/users/{U1}/tokens", json={"note": "tunnel test"}).json()["token"]
+        envelope = api.through_proxy(U1, "fedhub/api/quota", token=token).json()
+        assert envelope["available"] and envelope["centre"] == "beta", envelope
+        assert [c["centre"] for c in envelope["quota"]["centres"]] == ["alpha"]
+        # activity travels back too: a request to the lab shows in the hub's record within seconds
+        before = api.server(U1)["last_activity"]
+        time.sleep(1)
+        assert api.through_proxy(U1, "api/kernels").status_code == 200
+        wait_for(lambda: api.server(U1)["last_activity"] > before, 30,
+                 "the server's activity to reach the hub through the login node", 1)
+
         # the operator's view: each centre's network mode and whether the hub's connection opens
-        import json
-        import sys
         out = subprocess.run([sys.executable, "-m", "fedhub.cli", "centres", "-f", str(tunnel_hub.federation_file),
                               "--json"], capture_output=True, text=True, timeout=120)
         rows = {r["id"]: r for r in json.loads(out.stdout)["centres"]}
-        assert rows["tunnel"]["network"] == {"mode": "tunnel", "login_node_address": "127.0.0.1"}
-        assert rows["tunnel"]["connection"] == "connected"
+        assert rows["beta"]["network"] == {"mode": "tunnel", "login_node_address": network.login_inner_address}
+        assert rows["beta"]["connection"] == "connected"
         assert rows["impostor"]["connection"].startswith("not connected: Host key verification failed")
 
         # the hub's connection to the login node drops: it comes back with its forwards, by itself
@@ -108,6 +146,7 @@ def test_a_server_behind_the_login_node_is_reached_both_ways_and_survives_drops_
         dropped = time.monotonic()
         wait_for(lambda: api.through_proxy(U1).status_code == 200, 20, "the lab to answer again after the drop", 0.5)
         assert time.monotonic() - dropped < 15
+        assert connect_from_node(centres, network.login_inner_address, ports["hub_api_port"]) == 0
 
         # a hub restart restores the forwards of the running server
         tunnel_hub.restart()
@@ -120,8 +159,8 @@ def test_a_server_behind_the_login_node_is_reached_both_ways_and_survives_drops_
 
 
 @pytest.mark.parametrize("centre,message", [
-    ("blocked", "Blocked's login node did not open 127.0.0.1:"),
-    ("impostor", "Impostor's login node: 127.0.0.1:"),
+    ("blocked", "Blocked's login node did not open 10.20."),
+    ("impostor", "Impostor's login node: 10.30."),
 ])
 def test_a_tunnel_that_cannot_be_made_is_said_and_nothing_is_submitted(tunnel_hub, centres, centre, message):
     api = HubAPI(tunnel_hub)

@@ -1,9 +1,11 @@
 """Real Slurm centres on loopback, for the demo and the test fixtures (one copy for both).
 
 Each centre is its own Slurm cluster (slurmctld + one slurmd, own ports, state and config),
-all sharing one munged. A centre may be reached "through its login node": an sshd on
-127.0.0.1 whose sessions see that centre's SLURM_CONF, as on a real login node. The result
-is a federation file that FedHub's hub reads like any operator's.
+all sharing one munged. A centre may be reached "through its login node": an sshd whose
+sessions see that centre's SLURM_CONF, as on a real login node. A firewalled centre's login
+node and compute node each live in their own network namespace (``firewall.py``): the hub
+reaches it only through ssh, and its jobs reach the hub only through the hub's forwards. The
+result is a federation file that FedHub's hub reads like any operator's.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ from pathlib import Path
 import yaml
 
 from ..slurm.tunnels import free_local_port
+from .firewall import PrivateNetwork
 
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
 MUNGE_USERS_LOCK = "/tmp/fedhub-munge-users.lock"
 QUERY_USER = "fedhub"  # login-node account the hub uses for centre-wide queries
+# where a firewalled centre's jobs find the hub: these ports on its login node's inner address
+TUNNEL_HUB_API_PORT, TUNNEL_PUBLIC_PORT = 8081, 8000
 
 
 @dataclass
@@ -52,6 +57,11 @@ class CentreSpec:
     login_template: str | None = None
     login_map: dict[str, str] = field(default_factory=dict)
     accounting: bool = False  # slurmdbd accounting with enforced associations and limits
+    firewalled: bool = False  # ssh only: compute node on a private network behind the login node
+
+    def __post_init__(self):
+        if self.firewalled and self.route != "ssh":
+            raise ValueError(f"centre {self.id}: a firewalled centre is reached through its login node (route='ssh')")
 
 
 def demo_centres() -> list[CentreSpec]:
@@ -61,7 +71,8 @@ def demo_centres() -> list[CentreSpec]:
             PartitionSpec("cpu", 4, "6G", "08:00:00", 1.0, default=True),
             PartitionSpec("debug", 2, "2G", "00:30:00", 0.5),
         ]),
-        CentreSpec("beta", "Beta National Lab (via login node)", cpus=8, memory_mb=16384, route="ssh", partitions=[
+        CentreSpec("beta", "Beta National Lab (behind its login node)", cpus=8, memory_mb=16384, route="ssh",
+                   firewalled=True, partitions=[
             PartitionSpec("batch", 8, "12G", "1-00:00:00", 1.0, default=True),
             PartitionSpec("short", 2, "4G", "01:00:00", 0.8),
         ]),
@@ -127,8 +138,9 @@ def _kill_pidfile(pidfile: Path, timeout: float = 10) -> None:
 class RunningCentre:
     """One Slurm cluster on loopback: its files, ports and daemons."""
 
-    def __init__(self, spec: CentreSpec, root: Path, hostname: str):
+    def __init__(self, spec: CentreSpec, root: Path, hostname: str, network: PrivateNetwork | None = None):
         self.spec = spec
+        self.network = network  # firewalled: the login and compute node namespaces
         self.dir = root / spec.id
         self.hostname = hostname
         self.ctld_port = free_port()
@@ -153,13 +165,29 @@ class RunningCentre:
     def env(self) -> dict[str, str]:
         return {**os.environ, "SLURM_CONF": str(self.conf)}
 
+    def command(self, argv: list[str]) -> list[str]:
+        """``argv`` as the centre's operator runs it: on the login node's network if firewalled."""
+        return self.network.in_login(argv) if self.network else list(argv)
+
+    def run(self, argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+        """Run a Slurm command at this centre as root (with ``SLURM_CONF``), output captured."""
+        return subprocess.run(self.command(argv), env=self.env, capture_output=True, text=True, **kwargs)
+
+    @property
+    def controller_address(self) -> str:
+        return self.network.login_inner_address if self.network else "127.0.0.1"
+
+    @property
+    def node_address(self) -> str:
+        return self.network.node_address if self.network else "127.0.0.1"
+
     def write_config(self, first_job_id: int, dbd_port: int | None = None) -> None:
         for sub in ("state", "spool", "log"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         s = self.spec
         lines = [
             f"ClusterName={s.id}",
-            f"SlurmctldHost={self.hostname}(127.0.0.1)",
+            f"SlurmctldHost={self.hostname}({self.controller_address})",
             f"SlurmctldPort={self.ctld_port}",
             f"SlurmdPort={self.slurmd_port}",
             "SlurmUser=root",
@@ -196,7 +224,7 @@ class RunningCentre:
                 "JobAcctGatherFrequency=30",
                 "PriorityType=priority/multifactor",
             ] if dbd_port else ["JobAcctGatherType=jobacct_gather/none"]),
-            f"NodeName={self.node} NodeHostname={self.hostname} NodeAddr=127.0.0.1 "
+            f"NodeName={self.node} NodeHostname={self.hostname} NodeAddr={self.node_address} "
             f"CPUs={s.cpus} RealMemory={s.memory_mb} State=UNKNOWN",
         ]
         for p in s.partitions:
@@ -208,17 +236,18 @@ class RunningCentre:
         self.conf.chmod(0o644)
 
     def start_controller(self) -> None:
-        subprocess.run(["/usr/sbin/slurmctld", "-i"], env=self.env, check=True)
+        subprocess.run(self.command(["/usr/sbin/slurmctld", "-i"]), env=self.env, check=True)
 
     def stop_controller(self) -> None:
         _kill_pidfile(self.dir / "slurmctld.pid")
 
     def start(self) -> None:
         self.start_controller()
-        subprocess.run(["/usr/sbin/slurmd", "-N", self.node], env=self.env, check=True)
+        slurmd = ["/usr/sbin/slurmd", "-N", self.node]
+        subprocess.run(self.network.in_node(slurmd) if self.network else slurmd, env=self.env, check=True)
 
     def node_state(self) -> str:
-        r = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], env=self.env, capture_output=True, text=True)
+        r = self.run(["sinfo", "-h", "-N", "-o", "%T"])
         return r.stdout.strip() if r.returncode == 0 else ""
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -226,14 +255,14 @@ class RunningCentre:
                   timeout, f"node {self.node} of centre {self.spec.id} to become idle")
 
     def job_ids(self) -> list[str]:
-        r = subprocess.run(["squeue", "-h", "-o", "%i"], env=self.env, capture_output=True, text=True)
+        r = self.run(["squeue", "-h", "-o", "%i"])
         return r.stdout.split() if r.returncode == 0 else []
 
     def cancel_all_jobs(self, timeout: float = 15, wait: bool = True) -> None:
         ids = self.job_ids()
         if not ids:
             return
-        subprocess.run(["scancel", *ids], env=self.env, capture_output=True)
+        self.run(["scancel", *ids])
         if not wait:
             return
         try:
@@ -310,11 +339,13 @@ class Accounting:
 
 
 class LoginNode:
-    """An sshd on 127.0.0.1 standing in for a centre's login node (key-only, own host key)."""
+    """An sshd standing in for a centre's login node (key-only, own host key): on 127.0.0.1, or
+    for a firewalled centre in the login namespace, at the address the hub reaches it by."""
 
     def __init__(self, centre: RunningCentre, ssh_dir: Path, hub_public_key: str):
         self.centre = centre
         self.dir = ssh_dir / centre.spec.id
+        self.address = centre.network.login_address if centre.network else "127.0.0.1"
         self.port = free_port()
         self.hub_public_key = hub_public_key
 
@@ -330,7 +361,7 @@ class LoginNode:
         authorized.chmod(0o644)
         config = self.dir / "sshd_config"
         config.write_text("\n".join([
-            f"ListenAddress 127.0.0.1:{self.port}",
+            f"ListenAddress {self.address}:{self.port}",
             f"HostKey {host_key}",
             f"PidFile {self.dir / 'sshd.pid'}",
             f"AuthorizedKeysFile {authorized}",
@@ -347,20 +378,20 @@ class LoginNode:
             "LogLevel ERROR",
         ]) + "\n")
         Path("/run/sshd").mkdir(exist_ok=True)
-        subprocess.run(["/usr/sbin/sshd", "-f", str(config)], check=True)
-        _wait_for(lambda: _port_open(self.port), 10, f"sshd for {self.centre.spec.id}")
+        subprocess.run(self.centre.command(["/usr/sbin/sshd", "-f", str(config)]), check=True)
+        _wait_for(lambda: _port_open(self.port, self.address), 10, f"sshd for {self.centre.spec.id}")
         self.centre.ssh_port = self.port
         pub = (self.dir / "host_ed25519.pub").read_text().split()
-        return f"[127.0.0.1]:{self.port} {pub[0]} {pub[1]}\n"
+        return f"[{self.address}]:{self.port} {pub[0]} {pub[1]}\n"
 
     def stop(self) -> None:
         _kill_pidfile(self.dir / "sshd.pid")
 
 
-def _port_open(port: int) -> bool:
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+        return s.connect_ex((host, port)) == 0
 
 
 def munge_running() -> bool:
@@ -383,6 +414,7 @@ class LocalFederation:
         self.centres: dict[str, RunningCentre] = {}
         self.login_nodes: dict[str, LoginNode] = {}
         self.accounting: Accounting | None = None
+        self.networks: dict[str, PrivateNetwork] = {}  # firewalled centres
         self.started_munge = False
         self.federation_file = self.root / "federation.yaml"
         self.hub_key = self.root / "ssh" / "hub_ed25519"
@@ -414,8 +446,12 @@ class LocalFederation:
         if any(s.accounting for s in self.specs):
             self.accounting = Accounting(self.root)
             self.accounting.start()
+        for spec in self.specs:
+            if spec.firewalled:
+                self.networks[spec.id] = PrivateNetwork(spec.id)
+                self.networks[spec.id].start()
         for i, spec in enumerate(self.specs):
-            centre = RunningCentre(spec, self.root, self.hostname)
+            centre = RunningCentre(spec, self.root, self.hostname, self.networks.get(spec.id))
             centre.write_config(first_job_id=(i + 1) * 100_000,
                                 dbd_port=self.accounting.dbd_port if spec.accounting else None)
             self.centres[spec.id] = centre
@@ -474,7 +510,7 @@ class LocalFederation:
         for spec in self.specs:
             running = self.centres[spec.id]
             if spec.route == "ssh":
-                scheduler = {"type": "ssh", "host": "127.0.0.1", "port": running.ssh_port,
+                scheduler = {"type": "ssh", "host": self.login_nodes[spec.id].address, "port": running.ssh_port,
                              "key_file": str(self.hub_key), "known_hosts_file": str(self.known_hosts),
                              "query_user": QUERY_USER}
             else:
@@ -490,7 +526,7 @@ class LocalFederation:
                 "scheduler": scheduler,
                 **({"hub_connect_url": self.hub_connect_url} if self.hub_connect_url else {}),
                 "singleuser_cmd": self.singleuser_cmd,
-                "node_addresses": {running.node: "127.0.0.1"},
+                "node_addresses": {running.node: running.node_address},
                 "partitions": [
                     {"name": p.name, "max_cores": p.max_cores, "max_memory": p.max_memory,
                      "max_walltime": p.max_walltime, "charge_rate": p.charge_rate}
@@ -499,6 +535,10 @@ class LocalFederation:
             }
             if logins:
                 entry["logins"] = logins
+            if running.network:
+                entry.pop("hub_connect_url", None)  # its nodes reach the hub through the login node
+                entry["network"] = {"mode": "tunnel", "login_node_address": running.network.login_inner_address,
+                                    "hub_api_port": TUNNEL_HUB_API_PORT, "public_port": TUNNEL_PUBLIC_PORT}
             if spec.accounting:
                 entry["accounting"] = {
                     "charge_account_template": self.slurm_account("{username}"), "period": "monthly",
@@ -529,6 +569,8 @@ class LocalFederation:
         if self.accounting is not None:
             pids += self.accounting.stop()
         _wait_gone(pids)
+        for network in self.networks.values():
+            network.stop()
         lock, self._munge_lock = getattr(self, "_munge_lock", None), None
         if lock is None:
             return
@@ -543,5 +585,6 @@ class LocalFederation:
             lock.close()
 
     def describe(self) -> str:
-        return json.dumps({cid: {"slurm_conf": str(c.conf), "ssh_port": c.ssh_port}
+        return json.dumps({cid: {"slurm_conf": str(c.conf), "ssh_port": c.ssh_port,
+                                 "network": c.network.login_ns if c.network else None}
                            for cid, c in self.centres.items()}, indent=2)

@@ -195,6 +195,7 @@ class FederatedSpawner(Spawner):
         self.tunnel: dict | None = None  # tunnel mode: {"node", "port", "local_port"} of this server
         self._tunnel_open = False
         super().__init__(**kwargs)
+        self.listen_ip = self.ip  # where servers bind at direct centres; self.ip then names the node
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -351,6 +352,8 @@ class FederatedSpawner(Spawner):
         self.progress_log.emit(f"Submitting to {name}: {request.describe()}", 10)
         tunnel, quota_url = None, self.quota_url
         nodes_api = centre.hub_connect_url + "/hub/api" if centre.hub_connect_url else None
+        # a tunnel centre's node is on a private network reached only through the login node's forward
+        self.ip = "0.0.0.0" if centre.network.tunnel else self.listen_ip
         if centre.network.tunnel:
             tunnel = await self._return_path(centre)
             nodes_api = tunnel.hub_api_url()
@@ -481,20 +484,30 @@ class FederatedSpawner(Spawner):
 
         The port is reported before the server has even imported Jupyter; handing it to
         JupyterHub at once makes the hub's exponential back-off overshoot the real start by
-        seconds. A cheap TCP probe every ``listen_probe_interval`` avoids that.
+        seconds. A cheap probe every ``listen_probe_interval`` avoids that.
         """
         checks = 0
         while True:
-            try:
-                _, writer = await asyncio.wait_for(asyncio.open_connection(self.ip, self.port), 1)
-                writer.close()
+            if await self._answers_http():
                 return
-            except (OSError, asyncio.TimeoutError):
-                pass
             checks += 1
             if checks % 50 == 0:  # every ~5 s
                 await self._raise_if_job_ended()
             await asyncio.sleep(self.listen_probe_interval)
+
+    async def _answers_http(self) -> bool:
+        """Whether something answers HTTP at (ip, port). A bare TCP connect is not enough: through
+        a tunnel the hub's ssh accepts the connection even while nothing listens at the node."""
+        writer = None
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.ip, self.port), 1)
+            writer.write(b"HEAD / HTTP/1.0\r\n\r\n")
+            return bool(await asyncio.wait_for(reader.read(1), 2))
+        except (OSError, asyncio.TimeoutError):
+            return False
+        finally:
+            if writer is not None:
+                writer.close()
 
     async def _raise_if_job_ended(self):
         seen = await self.job.observe()
