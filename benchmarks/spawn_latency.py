@@ -26,7 +26,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
+from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, RunningCentre, free_port  # noqa: E402
 from fedhub.demo.hub import LocalHub  # noqa: E402
 
 HUB_CONFIG = HERE.parent / "hub_config" / "jupyterhub_config.py"
@@ -48,44 +48,50 @@ def wait_http(url: str, headers: dict | None = None, timeout: float = 120) -> No
     raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
-def live_jobs(conf: Path) -> list[str]:
-    out = subprocess.run(["squeue", "-h", "-t", "PD,R,CG,CF", "-o", "%i"], capture_output=True, text=True,
-                         env={**os.environ, "SLURM_CONF": str(conf)}).stdout
-    return out.split()
+def live_jobs(centre: RunningCentre) -> list[str]:
+    return centre.run(["squeue", "-h", "-t", "PD,R,CG,CF", "-o", "%i"]).stdout.split()
 
 
-def wait_no_jobs(conf: Path, timeout: float = 60) -> None:
+def wait_no_jobs(centre: RunningCentre, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while live_jobs(conf) and time.monotonic() < deadline:
+    while live_jobs(centre) and time.monotonic() < deadline:
         time.sleep(0.2)
 
 
 class HubRoute:
     """Spawn through a hub's REST API; ready = the server answers through the hub's proxy."""
 
-    def __init__(self, hub: LocalHub, options: dict):
+    def __init__(self, hub: LocalHub, options: dict, user: str = USER):
         self.hub = hub
         self.options = options
+        self.user = user
         self.headers = {"Authorization": f"token {hub.api_token}"}
 
     def setup(self):
-        requests.post(f"{self.hub.url}/hub/api/users/{USER}", headers=self.headers, timeout=10)
+        requests.post(f"{self.hub.url}/hub/api/users/{self.user}", headers=self.headers, timeout=10)
 
-    def once(self, conf: Path) -> float:
+    def start(self) -> float:
+        """Request a server; return seconds until it answers through the proxy."""
         start = time.monotonic()
-        r = requests.post(f"{self.hub.url}/hub/api/users/{USER}/server", headers=self.headers,
+        r = requests.post(f"{self.hub.url}/hub/api/users/{self.user}/server", headers=self.headers,
                           json=self.options, timeout=60)
         r.raise_for_status()
-        wait_http(f"{self.hub.url}/user/{USER}/api/status", self.headers)
-        elapsed = time.monotonic() - start
-        requests.delete(f"{self.hub.url}/hub/api/users/{USER}/server", headers=self.headers, timeout=60)
+        wait_http(f"{self.hub.url}/user/{self.user}/api/status", self.headers)
+        return time.monotonic() - start
+
+    def stop(self, centre: RunningCentre) -> None:
+        requests.delete(f"{self.hub.url}/hub/api/users/{self.user}/server", headers=self.headers, timeout=60)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            s = requests.get(f"{self.hub.url}/hub/api/users/{USER}", headers=self.headers, timeout=10).json()
+            s = requests.get(f"{self.hub.url}/hub/api/users/{self.user}", headers=self.headers, timeout=10).json()
             if not s["servers"]:
                 break
             time.sleep(0.2)
-        wait_no_jobs(conf)
+        wait_no_jobs(centre)
+
+    def once(self, centre: RunningCentre) -> float:
+        elapsed = self.start()
+        self.stop(centre)
         return elapsed
 
 
@@ -101,7 +107,8 @@ class DirectSbatch:
         self.token = requests.post(f"{self.hub.url}/hub/api/users/{USER}/tokens", headers=headers,
                                    json={"note": "bench"}, timeout=10).json()["token"]
 
-    def once(self, conf: Path) -> float:
+    def once(self, centre: RunningCentre) -> float:
+        conf = centre.conf
         port = free_port()
         env = {
             "PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SLURM_CONF": str(conf), "JUPYTERHUB_API_TOKEN": self.token,
@@ -119,8 +126,8 @@ class DirectSbatch:
         ).stdout.strip()
         wait_http(f"http://127.0.0.1:{port}/user/{USER}/api")
         elapsed = time.monotonic() - start
-        subprocess.run(["scancel", job], env={**os.environ, "SLURM_CONF": str(conf)}, check=True)
-        wait_no_jobs(conf)
+        centre.run(["scancel", job], check=True)
+        wait_no_jobs(centre)
         return elapsed
 
 
@@ -135,7 +142,8 @@ def main() -> int:
     spec = CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192,
                       partitions=[PartitionSpec("cpu", 4, "4G", "04:00:00", default=True)])
     with LocalFederation([spec], singleuser_cmd=f"{JOBENV}/bin/jupyterhub-singleuser", users=[USER]) as fed:
-        conf = fed.centres["alpha"].conf
+        centre = fed.centres["alpha"]
+        conf = centre.conf
         hub_a = LocalHub(fed.federation_file, fed.root / "hub-a", config_file=HUB_CONFIG, hub_port=hub_a_port,
                          api_token=secrets.token_hex(20),
                          extra_config='c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}')
@@ -154,11 +162,11 @@ def main() -> int:
             for route in routes.values():
                 route.setup()
             for route in routes.values():  # warm-up: first imports, page caches
-                route.once(conf)
+                route.once(centre)
             times: dict[str, list[float]] = {name: [] for name in routes}
             for i in range(args.runs):
                 for name, route in routes.items():
-                    times[name].append(route.once(conf))
+                    times[name].append(route.once(centre))
                 print(f"run {i + 1}: " + "  ".join(f"{n.split()[0]}={times[n][-1]:.2f}s" for n in routes), flush=True)
         finally:
             hub_a.stop()

@@ -88,7 +88,9 @@ def test_a_forward_over_the_connection_is_restored_when_the_connection_drops(cen
     beta = load_federation(centres.federation_file).centre("beta")
     target, local = free_port(), free_port()
     (tmp_path / "index.html").write_text("beyond the login node")
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(target), "--bind", "127.0.0.1"],
+    network = centres.centres["beta"].network  # the server runs on beta's compute node, behind the login node
+    server = subprocess.Popen(network.in_node([sys.executable, "-m", "http.server", str(target), "--bind",
+                                               network.node_address]),
                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def answer() -> str | None:
@@ -99,11 +101,16 @@ def test_a_forward_over_the_connection_is_restored_when_the_connection_drops(cen
 
     async def scenario():
         master = SshMasters.get(beta.scheduler, beta.scheduler.query_user)
-        spec = f"127.0.0.1:{local}:127.0.0.1:{target}"
+        spec = f"127.0.0.1:{local}:{network.node_address}:{target}"
         try:
             await master.add_forward("L", spec)
             before = master.starts  # the master object outlives earlier tests' connections
-            first = await asyncio.to_thread(answer)
+            first = None
+            for _ in range(50):  # the http server on the node may still be starting
+                first = await asyncio.to_thread(answer)
+                if first:
+                    break
+                await asyncio.sleep(0.1)
             os.kill(master.proc.pid, signal.SIGKILL)  # the connection drops
             deadline, again = time.monotonic() + 15, None
             while time.monotonic() < deadline and again is None:
@@ -111,8 +118,10 @@ def test_a_forward_over_the_connection_is_restored_when_the_connection_drops(cen
                 again = await asyncio.to_thread(answer)
             restored_after = 15 - (deadline - time.monotonic())
             starts = master.starts - before
-            with pytest.raises(ForwardError, match=f"refused the forward L 127.0.0.1:{target}:"):
-                await master.add_forward("L", f"127.0.0.1:{target}:127.0.0.1:1")  # a port already in use
+            taken = socket.create_server(("127.0.0.1", 0))  # a port already in use on the hub's side
+            busy = taken.getsockname()[1]
+            with taken, pytest.raises(ForwardError, match=f"refused the forward L 127.0.0.1:{busy}:"):
+                await master.add_forward("L", f"127.0.0.1:{busy}:{network.node_address}:1")
             await master.cancel_forward("L", spec)
             with socket.socket() as s:
                 closed = s.connect_ex(("127.0.0.1", local)) != 0
