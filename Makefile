@@ -18,7 +18,7 @@ PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
 demo: deps
 	$(VENV)/bin/fedhub demo --hub-config hub_config/jupyterhub_config.py --jobenv $(JOBENV)
 
-test: deps
+test: deps $(JOBENV)/.test-tools
 	$(VENV)/bin/python -m pytest -q
 
 bench: deps
@@ -61,7 +61,7 @@ FORCE:
 # committed yarn.lock, then installed into the jobenv with its server part and quota().
 LABEXT := extensions/fedhub_lab
 LABEXT_SOURCES := $(wildcard $(LABEXT)/src/*.ts $(LABEXT)/style/* $(LABEXT)/schema/*) $(LABEXT)/package.json $(LABEXT)/yarn.lock
-LABEXT_PYTHON := $(wildcard $(LABEXT)/fedhub_lab/*.py $(LABEXT)/jupyter-config/*/*) $(LABEXT)/pyproject.toml
+LABEXT_PYTHON := $(wildcard $(LABEXT)/fedhub_lab/*.py $(LABEXT)/fedhub_lab/kernels/*.py $(LABEXT)/jupyter-config/*/*) $(LABEXT)/pyproject.toml
 
 $(LABEXT)/fedhub_lab/labextension/package.json: $(LABEXT_SOURCES) | $(JOBENV)/.installed
 	cd $(LABEXT) && export PATH=$(abspath $(JOBENV))/bin:$$PATH && jlpm install --silent && jlpm build:prod
@@ -72,6 +72,12 @@ $(JOBENV)/.fedhub-lab: $(LABEXT)/fedhub_lab/labextension/package.json $(LABEXT_P
 	$(JOBENV)/bin/pip install -q --force-reinstall --no-deps ./$(LABEXT)
 	# A new user's first lab must not ask about "official Jupyter news" (no internet at the centres either).
 	$(JOBENV)/bin/jupyter labextension disable --level=sys_prefix @jupyterlab/apputils-extension:announcements
+	chmod -R a+rX $(JOBENV)
+	touch $@
+
+# Test tools run inside the notebook environment, beside the provisioner they test.
+$(JOBENV)/.test-tools: | $(JOBENV)/.installed
+	$(JOBENV)/bin/pip install -q jupyter_kernel_test==0.7.0
 	chmod -R a+rX $(JOBENV)
 	touch $@
 

@@ -3,7 +3,8 @@
 It reads the operator's settings from ``c`` (traitlets) and the federation file they name, and
 adds nothing an operator would set: it validates the federation file (a bad file stops the hub
 at start with the field's path and the fix), selects FedHub's spawner, keeps jobs running
-across hub restarts, and runs the quota service with the scopes users and servers need.
+across hub restarts, runs the quota service, and grants the scopes users and servers need
+(the quota service's, and the kernel API's).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def configure_hub(c) -> Federation:
     c.JupyterHub.spawner_class = "fedhub"
     # Jobs at the centres keep running across hub restarts; the hub finds them from state.
     c.JupyterHub.cleanup_servers = False
+    add_kernel_scope(c)
     if any(centre.accounting for centre in federation.centres):
         add_quota_service(c, path)
     c.JupyterHub.log_format = "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s]%(end_color)s %(message)s"
@@ -48,9 +50,30 @@ def add_quota_service(c, federation_file: str) -> None:
     }]
     c.FederatedSpawner.quota_service_url = f"http://127.0.0.1:{port}/services/{SERVICE_NAME}/"
     access = f"access:services!service={SERVICE_NAME}"
-    c.JupyterHub.load_roles = [r for r in c.JupyterHub.get("load_roles", []) if r.get("name") != "user"] + [
-        {"name": "user", "scopes": ["self", access]}]
-    c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server", access]
+    _grant(c, user=[access], server=[access])
+
+
+KERNEL_SCOPE = "custom:fedhub:kernels"
+
+
+def add_kernel_scope(c) -> None:
+    """Kernels at centres (``kernels/api.py``): a server may manage its own, a user their own."""
+    c.JupyterHub.custom_scopes = {**c.JupyterHub.get("custom_scopes", {}), KERNEL_SCOPE: {
+        "description": "Start, follow and end kernels at the federation's centres for a server."}}
+    _grant(c, user=[f"{KERNEL_SCOPE}!user"], server=[f"{KERNEL_SCOPE}!server"])
+
+
+def _grant(c, *, user: list[str], server: list[str]) -> None:
+    """Add scopes to the user role and to every server's token (beside JupyterHub's defaults)."""
+    roles = list(c.JupyterHub.get("load_roles", []))
+    role = next((r for r in roles if r.get("name") == "user"), None)
+    if role is None:
+        role = {"name": "user", "scopes": ["self"]}
+        roles.append(role)
+    role["scopes"] = list(dict.fromkeys([*role.get("scopes", []), *user]))
+    c.JupyterHub.load_roles = roles
+    current = c.Spawner.get("server_token_scopes", ["users:activity!user", "access:servers!server"])
+    c.Spawner.server_token_scopes = list(dict.fromkeys([*current, *server]))
 
 
 def register_admin_token(c, token: str, name: str = "fedhub-admin") -> None:

@@ -10,6 +10,7 @@ script keeps only the most recent logs there.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 
@@ -53,11 +54,14 @@ def server_command(centre: Centre, args: list[str]) -> str:
     return shlex.join([wrapper, centre.singleuser_cmd, *args])
 
 
-def fedhub_exports(centre: Centre, quota_url: str) -> str:
-    """Which centre the server runs at and where its quota service is, for the lab extension."""
+def fedhub_exports(centre: Centre, quota_url: str, kernel_centres: list[dict] = ()) -> str:
+    """Which centre the server runs at, where its quota service is (the lab extension) and where
+    its kernels may run (one kernelspec each)."""
     values = {"FEDHUB_CENTRE": centre.id, "FEDHUB_CENTRE_NAME": centre.name}
     if quota_url:
         values["FEDHUB_QUOTA_URL"] = quota_url
+    if kernel_centres:
+        values["FEDHUB_KERNEL_CENTRES"] = json.dumps(list(kernel_centres), separators=(",", ":"))
     return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in values.items())
 
 
@@ -70,9 +74,9 @@ def tidy_logs(output_dir: str, keep: int) -> str:
 
 
 def batch_script(template: str, centre: Centre, login: str, args: list[str], quota_url: str,
-                 output_dir: str, logs_kept: int) -> str:
+                 output_dir: str, logs_kept: int, kernel_centres: list[dict] = ()) -> str:
     return _env.from_string(template).render(
-        login=login, centre=centre.id, environment=fedhub_exports(centre, quota_url),
+        login=login, centre=centre.id, environment=fedhub_exports(centre, quota_url, kernel_centres),
         prologue=centre.job_prologue, cmd=server_command(centre, args),
         tidy_logs=tidy_logs(output_dir, logs_kept),
     )

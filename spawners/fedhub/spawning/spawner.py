@@ -33,13 +33,16 @@ from ..slurm.monitor import FederationMonitor
 from ..slurm.routes import LoginRefused
 from ..slurm.sweep import JobSweeper
 from ..slurm.tunnels import CentreTunnel, ForwardError
+from ..kernels.kernel_job import kernel_centres
+from ..kernels.server_kernels import ServerKernels
 from ..statedir import hub_id
+from ..kernels import api as kernel_api  # noqa: F401  (installs the hub's kernel API)
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
 from .errors import user_error
 from .form import options_from_form, render_options_form
 from .options import AUTO, OptionError, SpawnRequest, parse_user_options
 from .placement import Decision, decide, estimate_all, fitting_options
-from .progress import ProgressLog
+from .progress import ProgressLog, pending_message
 from .server_job import DEFAULT_SCRIPT, batch_script, job_environment, job_log, job_spec
 from .state import StateError, make_state, upgrade_state
 
@@ -194,6 +197,7 @@ class FederatedSpawner(Spawner):
         self._starting = False
         self.tunnel: dict | None = None  # tunnel mode: {"node", "port", "local_port"} of this server
         self._tunnel_open = False
+        self.kernels = ServerKernels(self)  # this server's kernels at centres (kernels/)
         super().__init__(**kwargs)
         self.listen_ip = self.ip  # where servers bind at direct centres; self.ip then names the node
         try:
@@ -277,14 +281,15 @@ class FederatedSpawner(Spawner):
 
     # ------------------------------------------------------------------ allocations
 
-    async def _allocations(self) -> dict | None:
+    async def allocations(self) -> dict | None:
+        """The user's allocations as the quota service reads them (None: no service, or no answer)."""
         if not self.quota_service_url or not self.api_token:
             return None
         return await fetch_report(self.quota_service_url, self.api_token, self.user.name)
 
-    async def _check_allocation(self, request: SpawnRequest) -> None:
+    async def check_allocation(self, request: SpawnRequest) -> None:
         """Refuse, before anything is submitted, a spawn at a centre whose allocation is used up."""
-        report = await self._allocations()
+        report = await self.allocations()
         entry = (report or {}).get(request.centre)
         if entry is None or not used_up(entry):
             return
@@ -314,7 +319,7 @@ class FederatedSpawner(Spawner):
         try:
             if self.request.centre == AUTO:
                 return await self._start_anywhere(self.request)
-            await self._check_allocation(self.request)
+            await self.check_allocation(self.request)
             return await self._start_at(self.request)
         finally:
             self._starting = False
@@ -359,7 +364,7 @@ class FederatedSpawner(Spawner):
             nodes_api = tunnel.hub_api_url()
             quota_url = tunnel.public_url() + "services/fedhub-quota/" if self.quota_url else ""
         script = batch_script(self.batch_script, centre, request.login, self.get_args(), quota_url,
-                              self.job_output_dir, self.job_logs_kept)
+                              self.job_output_dir, self.job_logs_kept, kernel_centres(self.federation, self.user.name))
         env = job_environment(self.get_env(), self.hub.api_url, nodes_api)
         spec = job_spec(centre, request, self.user.name, self.job_output_dir)
         self.log.info("%s submitting to %s via %s: %s", self._where, name, self.job.client.route.describe(),
@@ -530,7 +535,7 @@ class FederatedSpawner(Spawner):
         started = time.monotonic()
         hook = self.quota_hook
         if hook is None:
-            report = await self._allocations() or {}
+            report = await self.allocations() or {}
             left = {cid: fraction_left(entry) for cid, entry in report.items()}
             hook = lambda user, centre: left.get(centre)  # noqa: E731
         options, rejected = fitting_options(self.federation, request, self.user.name, self.monitor.health(), hook)
@@ -582,6 +587,7 @@ class FederatedSpawner(Spawner):
                 await self._reopen_tunnel()
             except Exception as e:  # the job may still run: keep the server, try again next poll
                 self.log.warning("%s could not restore its tunnel yet: %s", self._where, e)
+        await self.kernels.check()
         alive = await self.job.alive()
         if alive is None:
             self.log.warning("%s %s is not answering; keeping the server", self._where, self.job.centre.name)
@@ -613,6 +619,7 @@ class FederatedSpawner(Spawner):
         """Cancel the job (waiting, bounded, for a submission still in flight) and confirm it
         ended; close the server's forward (tunnel mode)."""
         try:
+            await self.kernels.stop_all()
             await self._cancel_job(now)
         finally:
             await self._close_tunnel()
@@ -630,7 +637,21 @@ class FederatedSpawner(Spawner):
                                     self.job.to_state()))
             if self.tunnel is not None:
                 state["tunnel"] = dict(self.tunnel)
+            kernels = self.kernels.to_state()
+            if kernels:
+                state["kernels"] = kernels
         return state
+
+    def save_state_now(self) -> None:
+        """Store the state in the hub's database at once (kernels change while the server runs,
+        when JupyterHub itself would not save it)."""
+        if self.orm_spawner is None:
+            return
+        from sqlalchemy import inspect  # the session JupyterHub loaded this spawner's row with
+        session = inspect(self.orm_spawner).session
+        self.orm_spawner.state = self.get_state()
+        if session is not None:
+            session.commit()
 
     def load_state(self, state):
         super().load_state(state)
@@ -654,22 +675,10 @@ class FederatedSpawner(Spawner):
         self.job = self._job_at(centre, login, current["job"]["job_id"], current["job"].get("submission") or "")
         if centre.network.tunnel and current.get("tunnel"):
             self.tunnel, self._tunnel_open = dict(current["tunnel"]), False
+        self.kernels.load(state.get("kernels") or [])
 
     def clear_state(self):
         super().clear_state()
         self.job = None
         self.request = None
         self.tunnel, self._tunnel_open = None, False
-
-
-def pending_message(centre_name: str, info: JobInfo, now: datetime | None = None) -> str:
-    """'Pending at Alpha as job 12: waiting for Resources; Slurm estimates it starts at 16:05 (in 4 min)'."""
-    text = f"Pending at {centre_name} as job {info.job_id}"
-    if info.reason:
-        text += f": waiting for {info.reason}"
-    if info.start_time is not None:
-        now = now or datetime.now()
-        minutes = max(0, round((info.start_time - now).total_seconds() / 60))
-        when = "now" if minutes == 0 else f"in {minutes} min"
-        text += f"; Slurm estimates it starts at {info.start_time:%H:%M} ({when})"
-    return text

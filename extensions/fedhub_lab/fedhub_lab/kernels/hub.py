@@ -1,0 +1,70 @@
+"""The notebook server's client for the hub's kernel API (``fedhub.kernels.api``).
+
+It speaks with the server's own JupyterHub token for the server's own user and server, so it can
+reach nothing of anyone else's. Every call is asynchronous and bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+
+class HubKernelError(RuntimeError):
+    """The hub refused or failed a kernel request; the message is the hub's, meant for the user."""
+
+
+class HubKernels:
+    def __init__(self, timeout: float = 15.0):
+        self.api_url = os.environ.get("JUPYTERHUB_API_URL", "").rstrip("/")
+        self.token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        self.user = os.environ.get("JUPYTERHUB_USER", "")
+        self.server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
+        self.timeout = timeout
+
+    @property
+    def available(self) -> bool:
+        return bool(self.api_url and self.token and self.user)
+
+    def _url(self, path: str) -> str:
+        return (f"{self.api_url}/fedhub/users/{quote(self.user, safe='')}/{path}"
+                f"?server={quote(self.server, safe='')}")
+
+    async def call(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = HTTPRequest(self._url(path), method=method, request_timeout=self.timeout,
+                              headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+                              body=json.dumps(body) if body is not None else (b"" if method == "POST" else None),
+                              allow_nonstandard_methods=True)
+        try:
+            response = await AsyncHTTPClient().fetch(request)
+        except HTTPClientError as e:
+            raise HubKernelError(_message(e)) from None
+        except OSError as e:
+            raise HubKernelError(f"the hub did not answer ({e})") from None
+        return json.loads(response.body) if response.body else {}
+
+    async def centres(self) -> list[dict]:
+        return (await self.call("GET", "kernel-centres"))["centres"]
+
+    async def start(self, options: dict, key: str) -> dict:
+        return await self.call("POST", "kernels", {**options, "key": key})
+
+    async def status(self, kernel_id: str) -> dict:
+        return await self.call("GET", f"kernels/{kernel_id}")
+
+    async def restart(self, kernel_id: str) -> dict:
+        return await self.call("POST", f"kernels/{kernel_id}/restart")
+
+    async def shutdown(self, kernel_id: str) -> None:
+        await self.call("DELETE", f"kernels/{kernel_id}")
+
+
+def _message(error: HTTPClientError) -> str:
+    body = error.response.body if error.response is not None else b""
+    try:
+        return json.loads(body)["message"]
+    except (ValueError, KeyError, TypeError):
+        return f"the hub answered {error.code}"

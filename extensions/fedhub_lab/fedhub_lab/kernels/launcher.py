@@ -1,0 +1,155 @@
+"""Runs inside a kernel's Slurm job: starts ipykernel on this node and tells the hub its ports.
+
+The kernel binds its own ports here (ipykernel picks free ones when the connection file says 0
+and writes them back), on this node's address from the federation (never all interfaces), so no
+port is chosen on one host and bound on another. The key and the report token come from the
+job's environment and are removed from it before the kernel starts; they never reach argv, the
+job script or its output. When the kernel exits, the launcher tells the hub and waits for its
+word: start it again (a restart keeps the job, its ports and its relay) or end the job.
+
+    python -m fedhub_lab.kernels.launcher      (the job script's only command)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+PREFIX = "JUPYTERHUB_FEDHUB_KERNEL_"
+PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def log(message: str) -> None:
+    print(f"[fedhub kernel launcher {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def settings() -> dict:
+    """The launcher's settings, taken out of the environment (the kernel must not inherit them)."""
+    values = {name: os.environ.pop(PREFIX + name, "") for name in ("ID", "TOKEN", "KEY", "URL", "NODES")}
+    missing = [PREFIX + k for k in ("ID", "TOKEN", "KEY", "URL") if not values[k]]
+    if missing:
+        sys.exit(f"fedhub kernel launcher: {', '.join(missing)} not set; this runs only as FedHub's kernel job")
+    for name in list(os.environ):
+        if name.startswith(("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN")):
+            os.environ.pop(name)  # not the kernel's business either
+    return values
+
+
+def bind_address(nodes_json: str) -> str:
+    """This node's address as the federation names it; else what its hostname resolves to."""
+    node = os.environ.get("SLURMD_NODENAME", "")
+    try:
+        nodes = json.loads(nodes_json or "{}")
+    except ValueError:
+        nodes = {}
+    if node in nodes:
+        return nodes[node]
+    try:
+        return socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return "127.0.0.1"
+
+
+def call_hub(conf: dict, method: str, body: dict | None = None, timeout: float = 10) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(conf["URL"], data=data, method=method,
+                                     headers={"Authorization": f"kernel {conf['TOKEN']}",
+                                              "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def start_kernel(connection_file: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ipykernel_launcher", "-f", connection_file],
+                            stdin=subprocess.DEVNULL)
+
+
+def wait_for_ports(path: str, kernel: subprocess.Popen, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(path) as f:
+                info = json.load(f)
+            if all(info.get(p) for p in PORTS):
+                return info
+        except (OSError, ValueError):
+            pass
+        if kernel.poll() is not None:
+            raise RuntimeError(f"the kernel exited with {kernel.returncode} before it listened")
+        time.sleep(0.05)
+    raise RuntimeError(f"the kernel did not listen within {timeout:.0f} s")
+
+
+def report(conf: dict, info: dict) -> None:
+    body = {"node": os.environ.get("SLURMD_NODENAME", socket.gethostname()), "ports": {p: info[p] for p in PORTS}}
+    for attempt in range(30):  # the hub may be restarting: keep trying for a minute
+        try:
+            call_hub(conf, "POST", body)
+            return
+        except OSError as e:
+            log(f"could not report the ports to the hub yet ({e}); retrying")
+            time.sleep(2)
+    raise RuntimeError("the hub did not take the kernel's ports")
+
+
+def next_action(conf: dict, code: int, patience: float = 120) -> str:
+    """Tell the hub the kernel exited; wait (bounded) for it to say restart or exit."""
+    deadline, body = time.monotonic() + patience, {"exited": code}
+    while time.monotonic() < deadline:
+        try:
+            action = call_hub(conf, "POST" if body else "GET", body).get("action", "exit")
+            body = None
+            if action != "wait":
+                return action
+        except OSError as e:
+            log(f"could not reach the hub ({e}); retrying")
+        time.sleep(0.5)
+    return "exit"
+
+
+def main() -> int:
+    conf = settings()
+    workdir = tempfile.mkdtemp(prefix="fedhub-kernel-")  # 0700: only this user reads the key
+    path = os.path.join(workdir, "connection.json")
+    ip = bind_address(conf["NODES"])
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as f:
+        json.dump({"ip": ip, "transport": "tcp", "signature_scheme": "hmac-sha256", "key": conf["KEY"],
+                   "kernel_name": "python3", **{p: 0 for p in PORTS}}, f)
+    kernel: subprocess.Popen | None = None
+
+    def end(signum, frame):  # scancel, walltime: end the kernel with the job
+        if kernel is not None and kernel.poll() is None:
+            kernel.terminate()
+        sys.exit(128 + signum)
+    signal.signal(signal.SIGTERM, end)
+    try:
+        while True:
+            kernel = start_kernel(path)
+            info = wait_for_ports(path, kernel)
+            log(f"kernel {conf['ID']} listening on {ip} (shell {info['shell_port']})")
+            report(conf, info)
+            code = kernel.wait()
+            action = next_action(conf, code)
+            log(f"kernel exited with {code}; the hub says {action}")
+            if action != "restart":
+                return code
+    finally:
+        if kernel is not None and kernel.poll() is None:
+            kernel.terminate()
+        try:
+            os.unlink(path)
+            os.rmdir(workdir)
+        except OSError:
+            pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The hub's kernel API: a notebook server asks for, follows and ends kernels at centres.
+
+Every route acts for one user's one server, named in the path and the ``server`` query argument
+(default: the default server), and needs the scope ``custom:fedhub:kernels`` for that server: a
+server's own token has it for itself, a user for their own servers (``configure_hub`` grants
+both). Another user's token gets 404, as JupyterHub answers for servers one may not see.
+
+    GET    /hub/api/fedhub/users/{user}/kernel-centres      where a kernel may run, or why not
+    GET    /hub/api/fedhub/users/{user}/kernels             this server's kernels
+    POST   /hub/api/fedhub/users/{user}/kernels             {centre, partition, cores, memory,
+                                                             gpus, gpu_type, walltime, key}
+    GET    /hub/api/fedhub/users/{user}/kernels/{id}        status, Slurm's words, connection
+    DELETE /hub/api/fedhub/users/{user}/kernels/{id}        end the kernel and its job
+    POST   /hub/api/fedhub/users/{user}/kernels/{id}/restart   a new kernel in the same job
+
+The launcher inside the kernel's job calls one more route, with its one-time token:
+
+    POST   /hub/api/fedhub/kernels/{id}/launcher            {"node", "ports"}: the kernel listens;
+                                                            {"exited": code}: it ended (answer: action)
+    GET    /hub/api/fedhub/kernels/{id}/launcher            "restart", "wait" or "exit"
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.scopes import has_scope
+from jupyterhub.spawner import SpawnException
+from tornado import web
+
+from ..logins import NoLogin, login_at
+from ..quota.client import used_up
+from ..spawning.options import OptionError, default_resources, parse_user_options
+from .server_kernels import KernelError, ServerKernels, kernels_by_id
+
+SCOPE = "custom:fedhub:kernels"
+KERNEL_OPTIONS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
+_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+
+
+class _ServerKernelsHandler(APIHandler):
+    """Resolves the user's server and checks the scope for it."""
+
+    def server_kernels(self, user_name: str) -> tuple[object, ServerKernels]:
+        server = self.get_argument("server", "")
+        if not has_scope(f"{SCOPE}!server={user_name}/{server}", self.parsed_scopes, db=self.db):
+            raise web.HTTPError(404, "No access to resources or resources not found")
+        user = self.find_user(user_name)
+        spawner = user.spawners.get(server) if user is not None else None
+        if spawner is None or not hasattr(spawner, "kernels"):
+            raise web.HTTPError(404, f"{user_name} has no FedHub server {server!r}")
+        if not spawner.active or spawner.job is None:
+            raise web.HTTPError(409, f"{user_name}'s server {server!r} is not running; start it first")
+        return spawner, spawner.kernels
+
+    def write_error(self, status_code, **kwargs):
+        exc = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(exc, KernelError):
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"status": exc.status, "message": exc.message}))
+            return
+        super().write_error(status_code, **kwargs)
+
+    def fail(self, error: KernelError):
+        self.set_status(error.status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": error.status, "message": error.message}))
+
+
+class KernelCentresHandler(_ServerKernelsHandler):
+    @web.authenticated
+    async def get(self, user_name):
+        spawner, _ = self.server_kernels(user_name)
+        report = await spawner.allocations() or {}
+        choices = []
+        for centre in spawner.federation.centres:
+            partition = centre.partitions[0]
+            defaults = default_resources(partition)
+            entry = {"id": centre.id, "name": centre.name, "kernel_name": f"fedhub-{centre.id}",
+                     "partitions": [{"name": p.name, "max_cores": p.max_cores, "max_memory_mb": p.max_memory_mb,
+                                     "max_walltime_s": p.max_walltime_s,
+                                     "gpus": [{"type": g.type, "max": g.max} for g in p.gpus]}
+                                    for p in centre.partitions],
+                     "defaults": {"partition": partition.name, **defaults}, "available": True, "reason": ""}
+            try:
+                login_at(centre, spawner.user.name)
+            except NoLogin as e:
+                entry.update(available=False, reason=f"no login: {e}")
+            watcher = spawner.monitor.watcher(centre.id)
+            spawner.monitor.ensure_running()
+            if entry["available"] and watcher.latest is not None and not watcher.up:
+                entry.update(available=False, reason=f"down: {centre.name} is not answering")
+            quota = report.get(centre.id)
+            if entry["available"] and quota is not None and used_up(quota):
+                entry.update(available=False, reason=f"allocation used up: {quota['charge_account']} at {centre.name}")
+            choices.append(entry)
+        self.finish(json.dumps({"centres": choices}))
+
+
+class KernelsHandler(_ServerKernelsHandler):
+    @web.authenticated
+    def get(self, user_name):
+        _, kernels = self.server_kernels(user_name)
+        self.finish(json.dumps({"kernels": [r.public() for r in kernels.records.values()]}))
+
+    @web.authenticated
+    async def post(self, user_name):
+        spawner, kernels = self.server_kernels(user_name)
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "the body must be a JSON object")
+        key = body.pop("key", None)
+        if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+            raise web.HTTPError(400, "key: give the kernel's connection key (16-128 letters, digits, - or _)")
+        unknown = sorted(k for k in body if k not in KERNEL_OPTIONS)
+        if unknown:
+            raise web.HTTPError(400, f"{unknown[0][:40]}: unknown option; allowed: {', '.join(KERNEL_OPTIONS)}")
+        if not body.get("centre"):
+            raise web.HTTPError(400, "centre: choose the centre the kernel runs at")
+        try:
+            request = parse_user_options(spawner.federation, body, spawner.user.name)
+        except OptionError as e:
+            raise web.HTTPError(400, f"{e.field}: {e.message}") from None
+        try:
+            record = await kernels.start(request, key)
+        except KernelError as e:
+            return self.fail(e)
+        except SpawnException as e:  # the allocation check says what a spawn would
+            return self.fail(KernelError(getattr(e, "jupyterhub_message", str(e)), e.status_code or 403))
+        self.set_status(202)
+        self.finish(json.dumps(record.public()))
+
+
+class KernelHandler(_ServerKernelsHandler):
+    @web.authenticated
+    def get(self, user_name, kernel_id):
+        _, kernels = self.server_kernels(user_name)
+        try:
+            self.finish(json.dumps(kernels.get(kernel_id).public()))
+        except KernelError as e:
+            self.fail(e)
+
+    @web.authenticated
+    async def delete(self, user_name, kernel_id):
+        _, kernels = self.server_kernels(user_name)
+        try:
+            await kernels.shutdown(kernel_id)
+        except KernelError as e:
+            return self.fail(e)
+        self.set_status(204)
+        self.finish()
+
+
+class KernelRestartHandler(_ServerKernelsHandler):
+    @web.authenticated
+    def post(self, user_name, kernel_id):
+        _, kernels = self.server_kernels(user_name)
+        try:
+            kernels.request_restart(kernel_id)
+            self.finish(json.dumps(kernels.get(kernel_id).public()))
+        except KernelError as e:
+            self.fail(e)
+
+
+class LauncherHandler(APIHandler):
+    """The launcher in the kernel's job: no JupyterHub token, only its one-time kernel token."""
+
+    def check_xsrf_cookie(self):
+        pass  # no cookie is ever accepted here: the header token is the only credential
+
+    def _record(self, kernel_id):
+        header = self.request.headers.get("Authorization", "")
+        token = header[len("kernel "):] if header.startswith("kernel ") else ""
+        kernels = kernels_by_id().get(kernel_id)
+        if kernels is None:
+            raise web.HTTPError(403, "unknown kernel or wrong token")
+        try:
+            kernels.check_token(kernel_id, token)
+        except KernelError as e:
+            raise web.HTTPError(e.status, e.message) from None
+        return kernels
+
+    def get(self, kernel_id):
+        kernels = self._record(kernel_id)
+        self.finish(json.dumps({"action": kernels.instruction(kernel_id)}))
+
+    def post(self, kernel_id):
+        kernels = self._record(kernel_id)
+        try:
+            body = json.loads(self.request.body or b"{}")
+            if "exited" in body:
+                action = kernels.report_exit(kernel_id, int(body["exited"]))
+                return self.finish(json.dumps({"action": action}))
+            node, ports = str(body.get("node", ""))[:128], dict(body["ports"])
+            kernels.report_ports(kernel_id, node, ports)
+        except KernelError as e:
+            raise web.HTTPError(e.status, e.message) from None
+        except (ValueError, KeyError, TypeError):
+            raise web.HTTPError(400, 'the body must be {"node": "...", "ports": {"shell_port": N, ...}} '
+                                     'or {"exited": <exit code>}') from None
+        self.set_status(201)
+        self.finish(json.dumps({"message": "ports recorded"}))
+
+
+ROUTES = [
+    (r"/api/fedhub/users/([^/]+)/kernel-centres", KernelCentresHandler),
+    (r"/api/fedhub/users/([^/]+)/kernels", KernelsHandler),
+    (r"/api/fedhub/users/([^/]+)/kernels/([0-9a-f]{16})", KernelHandler),
+    (r"/api/fedhub/users/([^/]+)/kernels/([0-9a-f]{16})/restart", KernelRestartHandler),
+    (r"/api/fedhub/kernels/([0-9a-f]{16})/launcher", LauncherHandler),
+]
+
+
+def install() -> None:
+    """Add the kernel API to JupyterHub's API routes (idempotent)."""
+    paths = {route for route, _ in ROUTES}
+    default_handlers[:] = [h for h in default_handlers if h[0] not in paths] + ROUTES
+
+
+install()

@@ -1,0 +1,75 @@
+"""What makes a Slurm job a kernel: FedHub's launcher from the centre's notebook environment.
+
+The script holds only operator settings (the centre's prologue) and the launcher's path, quoted.
+Secrets (the kernel's HMAC key, its one-time report token) travel in the job's environment as
+sbatch exports it, never in argv, the script or the job's output; the launcher removes them from
+its environment before it starts the kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import replace
+
+from ..federation import Centre, Federation
+from ..logins import usable_login
+from ..slurm.commands import JobSpec
+from ..spawning.options import SpawnRequest
+from ..spawning.options import default_resources
+from ..spawning.server_job import job_spec, tidy_logs
+from ..units import format_memory_mb, format_walltime
+
+ENV_PREFIX = "JUPYTERHUB_FEDHUB_KERNEL_"  # a login node's sshd accepts JUPYTERHUB_* (AcceptEnv)
+
+KERNEL_SCRIPT = """#!/bin/bash
+# FedHub kernel for {login} at {centre}
+set -euo pipefail
+{tidy_logs}
+{prologue}
+exec {launcher}
+"""
+
+
+def launcher_command(centre: Centre) -> str:
+    """The launcher, run by the python beside the centre's notebook server command."""
+    python = os.path.join(os.path.dirname(centre.singleuser_cmd), "python")
+    return shlex.join([python, "-m", "fedhub_lab.kernels.launcher"])
+
+
+def kernel_job_spec(centre: Centre, request: SpawnRequest, hub_user: str, output_dir: str) -> JobSpec:
+    spec = job_spec(centre, request, hub_user, output_dir)
+    log = f"{output_dir}/fedhub-kernel-%j.log" if output_dir else "fedhub-kernel-%j.log"
+    return replace(spec, output=log)
+
+
+def kernel_script(centre: Centre, login: str, output_dir: str, logs_kept: int) -> str:
+    return KERNEL_SCRIPT.format(login=login, centre=centre.id, prologue=centre.job_prologue,
+                                launcher=launcher_command(centre), tidy_logs=tidy_logs(output_dir, logs_kept))
+
+
+def kernel_environment(kernel_id: str, token: str, key: str, hub_api_url: str, centre: Centre) -> dict[str, str]:
+    """The launcher's settings: where to report, with what, and which address is its node's."""
+    return {
+        f"{ENV_PREFIX}ID": kernel_id,
+        f"{ENV_PREFIX}TOKEN": token,
+        f"{ENV_PREFIX}KEY": key,
+        f"{ENV_PREFIX}URL": f"{hub_api_url.rstrip('/')}/fedhub/kernels/{kernel_id}/launcher",
+        f"{ENV_PREFIX}NODES": json.dumps(dict(centre.node_addresses)),
+    }
+
+
+def kernel_centres(federation: Federation, hub_user: str) -> list[dict]:
+    """The centres where ``hub_user`` may run kernels, with each one's default kernel request
+    (the server makes one kernelspec of each)."""
+    out = []
+    for centre in federation.centres:
+        if usable_login(centre, hub_user) is None:
+            continue
+        partition = centre.partitions[0]
+        defaults = default_resources(partition)
+        out.append({"id": centre.id, "name": centre.name, "options": {
+            "partition": partition.name, "cores": defaults["cores"],
+            "memory": format_memory_mb(defaults["memory_mb"]), "walltime": format_walltime(defaults["walltime_s"])}})
+    return out

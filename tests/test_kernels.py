@@ -1,0 +1,138 @@
+"""Kernels at any centre, through the real hub: a server at alpha asks for a kernel at beta (the
+firewalled centre); the kernel runs as a Slurm job there, reaches the hub only through beta's login
+node, and is reached through the hub's relay. Another user cannot see or end it; shutting it down
+or cancelling its job from outside leaves nothing behind and says why.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import time
+
+import pytest
+import requests
+
+from conftest import TEST_USERS, HubAPI, live_jobs, slurm, wait_for
+
+USER, OTHER = TEST_USERS[2], TEST_USERS[1]
+
+
+class KernelAPI:
+    """The hub's kernel API as a notebook server (or its user) calls it."""
+
+    def __init__(self, hub, user: str, token: str):
+        self.base = f"{hub.url}/hub/api/fedhub/users/{user}"
+        self.headers = {"Authorization": f"token {token}"}
+
+    def call(self, method: str, path: str, **kw):
+        return requests.request(method, f"{self.base}/{path}", headers=self.headers, timeout=60, **kw)
+
+    def start(self, **options):
+        return self.call("POST", "kernels", json={"key": secrets.token_hex(16), **options})
+
+    def wait_ready(self, kernel_id: str, timeout: float = 90) -> dict:
+        def ready():
+            record = self.call("GET", f"kernels/{kernel_id}").json()
+            assert record["status"] != "ended", record
+            return record if record["status"] == "ready" else None
+        return wait_for(ready, timeout, f"kernel {kernel_id} to be ready", 0.5)
+
+
+@pytest.fixture(scope="module")
+def server_at_alpha(hub):
+    api = HubAPI(hub)
+    r = api.spawn(USER, {"centre": "alpha", "cores": 1, "memory": "1G", "walltime": "00:30:00"})
+    assert r.status_code in (201, 202), r.text
+    api.wait_ready(USER, 90)
+    token = api.post(f"/users/{USER}/tokens", json={"note": "kernel tests"}).json()["token"]
+    other = api.post(f"/users/{OTHER}/tokens", json={"note": "kernel tests"}).json()["token"]
+    yield KernelAPI(hub, USER, token), KernelAPI(hub, USER, other)
+    api.stop(USER)
+
+
+def client_for(record: dict, key: str):
+    from jupyter_client import BlockingKernelClient
+    client = BlockingKernelClient()
+    client.load_connection_info({**record["connection"], "key": key.encode(), "transport": "tcp",
+                                 "signature_scheme": "hmac-sha256"})
+    client.start_channels()
+    client.wait_for_ready(timeout=30)
+    return client
+
+
+def run(client, code: str) -> str:
+    out = []
+    reply = client.execute_interactive(code, timeout=30, output_hook=lambda msg: out.append(
+        msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(out)
+
+
+def port_open(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+
+def test_centres_offered_for_kernels_with_their_defaults(server_at_alpha):
+    mine, _ = server_at_alpha
+    centres = {c["id"]: c for c in mine.call("GET", "kernel-centres").json()["centres"]}
+    assert centres["beta"]["kernel_name"] == "fedhub-beta" and centres["beta"]["available"]
+    assert centres["beta"]["defaults"] == {"partition": "batch", "cores": 1, "memory_mb": 1024, "walltime_s": 3600}
+
+
+def test_a_kernel_at_a_firewalled_centre_runs_there_and_ends_with_nothing_left(server_at_alpha, centres):
+    mine, other = server_at_alpha
+    key = secrets.token_hex(16)
+    r = mine.call("POST", "kernels", json={"centre": "beta", "cores": 1, "walltime": "00:10:00", "key": key})
+    assert r.status_code == 202, r.text
+    record = r.json()
+    assert record["message"].startswith("Submitted to Beta as job ") and record["job_id"]
+    assert [j["job_id"] for j in live_jobs(centres, "beta", USER)] == [record["job_id"]]
+    record = mine.wait_ready(record["id"])
+    assert record["message"].startswith("Kernel running at Beta on beta-n1")
+
+    # another user's token can neither see nor end it
+    assert other.call("GET", f"kernels/{record['id']}").status_code == 404
+    assert other.call("DELETE", f"kernels/{record['id']}").status_code == 404
+    assert other.call("GET", "kernels").status_code == 404
+
+    client = client_for(record, key)
+    try:
+        where = run(client, "import os, socket; print(os.environ['SLURM_CLUSTER_NAME'], os.environ['SLURM_JOB_ID'])")
+        assert where.split() == ["beta", record["job_id"]]
+        # nothing secret in the kernel's environment
+        assert run(client, "print(sorted(k for k in os.environ if 'FEDHUB_KERNEL' in k or 'API_TOKEN' in k))") \
+            == "[]\n"
+    finally:
+        client.stop_channels()
+    ip, shell = record["connection"]["ip"], record["connection"]["shell_port"]
+    assert port_open(ip, shell)
+
+    assert mine.call("DELETE", f"kernels/{record['id']}").status_code == 204
+    assert live_jobs(centres, "beta", USER) == []
+    assert not port_open(ip, shell)
+    assert mine.call("GET", f"kernels/{record['id']}").status_code == 404
+
+
+def test_a_kernel_job_cancelled_from_outside_shows_as_ended_with_slurms_reason(server_at_alpha, centres, hub):
+    mine, _ = server_at_alpha
+    record = mine.wait_ready(mine.start(centre="beta", walltime="00:10:00").json()["id"])
+    slurm(centres, "beta", "scancel", record["job_id"])
+    cancelled = time.monotonic()
+    ended = wait_for(lambda: (lambda r: r if r["status"] == "ended" else None)(
+        mine.call("GET", f"kernels/{record['id']}").json()), 30, "the kernel to show as ended", 0.5)
+    assert time.monotonic() - cancelled < 3 * 3 + 5  # within a monitor interval or so (the tests' is 3 s)
+    assert ended["message"].startswith(f"Kernel job {record['job_id']} at Beta ended: CANCELLED"), ended
+    assert not port_open(record["connection"]["ip"], record["connection"]["shell_port"])
+
+
+def test_bad_kernel_requests_name_the_field(server_at_alpha, centres):
+    mine, _ = server_at_alpha
+    assert mine.call("POST", "kernels", json={"centre": "beta"}).json()["message"].startswith("key:")
+    r = mine.start(centre="beta", cores=99)
+    assert r.status_code == 400 and "cores: 99 is outside what partition 'batch' at Beta allows" in r.text
+    r = mine.start(centre="beta", shell="rm -rf /")
+    assert r.status_code == 400 and "shell: unknown option" in r.text
+    assert live_jobs(centres, "beta", USER) == []
