@@ -6,14 +6,18 @@ or cancelling its job from outside leaves nothing behind and says why.
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 import socket
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import TEST_USERS, HubAPI, live_jobs, slurm, wait_for
+from conftest import JOBENV, TEST_USERS, HubAPI, live_jobs, slurm, wait_for
 
 USER, OTHER = TEST_USERS[2], TEST_USERS[1]
 
@@ -23,6 +27,7 @@ class KernelAPI:
 
     def __init__(self, hub, user: str, token: str):
         self.base = f"{hub.url}/hub/api/fedhub/users/{user}"
+        self.token = token
         self.headers = {"Authorization": f"token {token}"}
 
     def call(self, method: str, path: str, **kw):
@@ -136,3 +141,24 @@ def test_bad_kernel_requests_name_the_field(server_at_alpha, centres):
     r = mine.start(centre="beta", shell="rm -rf /")
     assert r.status_code == 400 and "shell: unknown option" in r.text
     assert live_jobs(centres, "beta", USER) == []
+
+
+def test_the_kernel_conformance_suite_passes_through_the_provisioner(server_at_alpha, hub, centres):
+    """jupyter_kernel_test, plus stdin, interrupt and restart, run in the notebook environment
+    against fedhub-beta as the notebook server would start it (the provisioner, the hub, the job)."""
+    mine, _ = server_at_alpha
+    env = {"PATH": f"{JOBENV}/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
+           "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub.hub_port}/hub/api", "JUPYTERHUB_API_TOKEN": mine.token,
+           "JUPYTERHUB_USER": USER, "FEDHUB_TEST_CENTRE": "beta",
+           "FEDHUB_KERNEL_CENTRES": json.dumps([{"id": "beta", "name": "Beta", "options": {
+               "partition": "batch", "cores": 1, "memory": "1G", "walltime": "00:20:00"}}])}
+    r = subprocess.run([f"{JOBENV}/bin/python", "-m", "unittest", "-v", "kernel_conformance"],
+                       cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-4000:]
+    results = dict(re.findall(r"^(test_\w+) \(.*\) \.\.\. (\w+)", r.stderr, re.M))
+    assert "FAIL" not in r.stderr and "ERROR" not in r.stderr, r.stderr[-3000:]
+    for name in ("test_kernel_info", "test_execute_stdout", "test_completion", "test_inspect", "test_pager",
+                 "test_stdin_round_trip", "test_interrupt_stops_the_loop_and_the_job_lives_on",
+                 "test_zz_restart_keeps_the_job_and_clears_the_variables", "test_where_the_kernel_runs"):
+        assert results.get(name) == "ok", (name, r.stderr[-3000:])
+    wait_for(lambda: live_jobs(centres, "beta", USER) == [], 30, "the kernel's job to end with the suite")
