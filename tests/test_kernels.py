@@ -162,3 +162,38 @@ def test_the_kernel_conformance_suite_passes_through_the_provisioner(server_at_a
                  "test_zz_restart_keeps_the_job_and_clears_the_variables", "test_where_the_kernel_runs"):
         assert results.get(name) == "ok", (name, r.stderr[-3000:])
     wait_for(lambda: live_jobs(centres, "beta", USER) == [], 30, "the kernel's job to end with the suite")
+
+
+def test_a_hub_restart_keeps_the_kernel_and_its_connection(server_at_alpha, hub, centres):
+    mine, _ = server_at_alpha
+    key = secrets.token_hex(16)
+    record = mine.wait_ready(mine.call("POST", "kernels", json={"centre": "beta", "walltime": "00:10:00",
+                                                                 "key": key}).json()["id"])
+    client = client_for(record, key)
+    try:
+        run(client, "kept = 41")
+        hub.restart()
+        # the same client, the same ports: the relay comes back with the hub, the kernel kept its state
+        wait_for(lambda: mine.call("GET", f"kernels/{record['id']}").status_code == 200, 30, "the hub's API")
+        assert mine.call("GET", f"kernels/{record['id']}").json()["status"] == "ready"
+        wait_for(lambda: port_open(record["connection"]["ip"], record["connection"]["shell_port"]), 30,
+                 "the relay to be restored", 0.5)
+        assert run(client, "print(kept + 1)") == "42\n"
+    finally:
+        client.stop_channels()
+    assert mine.call("DELETE", f"kernels/{record['id']}").status_code == 204
+    assert live_jobs(centres, "beta", USER) == []
+
+
+def test_stopping_the_server_ends_its_kernels(hub, centres):
+    api, user = HubAPI(hub), TEST_USERS[0]
+    r = api.spawn(user, {"centre": "alpha", "cores": 1, "memory": "1G", "walltime": "00:20:00"})
+    assert r.status_code in (201, 202), r.text
+    api.wait_ready(user, 90)
+    token = api.post(f"/users/{user}/tokens", json={"note": "kernel tests"}).json()["token"]
+    kernels = KernelAPI(hub, user, token)
+    record = kernels.wait_ready(kernels.start(centre="beta", walltime="00:10:00").json()["id"])
+    assert [j["job_id"] for j in live_jobs(centres, "beta", user)] == [record["job_id"]]
+    api.stop(user)
+    assert live_jobs(centres, "beta", user) == [] and live_jobs(centres, "alpha", user) == []
+    assert not port_open(record["connection"]["ip"], record["connection"]["shell_port"])
