@@ -197,3 +197,31 @@ def test_stopping_the_server_ends_its_kernels(hub, centres):
     api.stop(user)
     assert live_jobs(centres, "beta", user) == [] and live_jobs(centres, "alpha", user) == []
     assert not port_open(record["connection"]["ip"], record["connection"]["shell_port"])
+
+
+def test_a_kernel_is_refused_where_the_allocation_is_used_up(server_at_alpha, centres):
+    mine, _ = server_at_alpha
+    before = live_jobs(centres, "alpha", USER)  # the server's own job
+    limit = ["sacctmgr", "-i", "modify", "user", USER, f"account=proj_{USER}", "cluster=alpha", "set"]
+    slurm(centres, "alpha", *limit, "GrpTRESMins=cpu=0")
+    try:
+        def refused():
+            r = mine.start(centre="alpha", walltime="00:10:00")
+            if r.status_code == 202:  # the service had not read the new limit yet
+                mine.call("DELETE", f"kernels/{r.json()['id']}")
+                return None
+            return [r]
+        (r,) = wait_for(refused, 30, "the hub to see the used-up allocation", 1)
+        assert r.status_code == 403
+        message = r.json()["message"]
+        assert message.startswith(f"Your allocation proj_{USER} at Alpha is used up: 0."), message
+        assert "Centres where you still have allocation: gamma" in message
+        centres_offered = {c["id"]: c for c in mine.call("GET", "kernel-centres").json()["centres"]}
+        assert not centres_offered["alpha"]["available"]
+        assert centres_offered["alpha"]["reason"] == f"allocation used up: proj_{USER} at Alpha"
+        assert centres_offered["gamma"]["available"]
+        assert live_jobs(centres, "alpha", USER) == before
+        again = mine.start(centre="alpha", walltime="00:10:00")  # asked again: the same answer
+        assert (again.status_code, again.json()["message"]) == (403, message)
+    finally:
+        slurm(centres, "alpha", *limit, "GrpTRESMins=cpu=-1")
