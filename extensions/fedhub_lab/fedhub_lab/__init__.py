@@ -21,5 +21,7 @@ def _jupyter_server_extension_points():
 
 def _load_jupyter_server_extension(serverapp):
     from .handlers import setup_handlers
+    from .kernels.handlers import setup_kernel_handlers
 
     setup_handlers(serverapp)
+    setup_kernel_handlers(serverapp)

@@ -1,11 +1,14 @@
 /**
  * FedHub's JupyterLab extension: the allocation status bar item, the side panel and the
- * threshold warnings. Everything stays hidden when the server has no quota service.
+ * threshold warnings (hidden when the server has no quota service), and kernels at the
+ * federation's centres (kernels.ts).
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+import { activateKernels } from './kernels';
 import { QuotaModel } from './model';
 import { QuotaPanel } from './panel';
 import { QuotaStatus } from './status';
@@ -18,9 +21,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Allocations at the federation\'s centres: status bar, panel and warnings.',
   autoStart: true,
   requires: [ILabShell],
-  optional: [IStatusBar, ISettingRegistry],
+  optional: [IStatusBar, ISettingRegistry, ICommandPalette],
   activate: (app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null,
-    settings: ISettingRegistry | null) => {
+    settings: ISettingRegistry | null, palette: ICommandPalette | null) => {
     const model = new QuotaModel(60);
     const panel = new QuotaPanel(model);
     // The panel joins the sidebar only when there is something to show (figures, or the user
@@ -58,6 +61,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
     }
     watchThresholds(model);
+    activateKernels(app, shell, statusBar);
+    palette?.addItem({ command: 'fedhub-lab:kernel-at-centre', category: 'Kernel' });
     if (settings) {
       void settings.load(PLUGIN_ID).then(loaded => {
         const apply = () => model.setInterval(loaded.get('refreshInterval').composite as number);

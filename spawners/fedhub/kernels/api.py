@@ -9,6 +9,7 @@ both). Another user's token gets 404, as JupyterHub answers for servers one may 
     GET    /hub/api/fedhub/users/{user}/kernels             this server's kernels
     POST   /hub/api/fedhub/users/{user}/kernels             {centre, partition, cores, memory,
                                                              gpus, gpu_type, walltime, key}
+                                                            ("dry_run": true: only check them)
     GET    /hub/api/fedhub/users/{user}/kernels/{id}        status, Slurm's words, connection
     DELETE /hub/api/fedhub/users/{user}/kernels/{id}        end the kernel and its job
     POST   /hub/api/fedhub/users/{user}/kernels/{id}/restart   a new kernel in the same job
@@ -114,8 +115,9 @@ class KernelsHandler(_ServerKernelsHandler):
             raise web.HTTPError(400, "the body must be JSON") from None
         if not isinstance(body, dict):
             raise web.HTTPError(400, "the body must be a JSON object")
+        dry_run = body.pop("dry_run", False) is True
         key = body.pop("key", None)
-        if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+        if not dry_run and (not isinstance(key, str) or not _KEY_RE.fullmatch(key)):
             raise web.HTTPError(400, "key: give the kernel's connection key (16-128 letters, digits, - or _)")
         unknown = sorted(k for k in body if k not in KERNEL_OPTIONS)
         if unknown:
@@ -127,6 +129,12 @@ class KernelsHandler(_ServerKernelsHandler):
         except OptionError as e:
             raise web.HTTPError(400, f"{e.field}: {e.message}") from None
         try:
+            if dry_run:  # the lab's dialog: checked as a start would be, nothing submitted
+                await spawner.check_allocation(request)
+                centre = spawner.federation.centre(request.centre)
+                return self.finish(json.dumps({"centre": centre.id, "centre_name": centre.name,
+                                               "request": request.to_user_options(),
+                                               "description": request.describe()}))
             record = await kernels.start(request, key)
         except KernelError as e:
             return self.fail(e)

@@ -103,6 +103,9 @@ class FedHubProvisioner(KernelProvisionerBase):
                 try:
                     self.status = await self.hub.status(self.fedhub_id)
                 except HubKernelError as e:
+                    if "no kernel" in str(e):  # the wait was cancelled (the lab's "Cancel wait")
+                        self._ended = True
+                        raise RuntimeError(f"the kernel's start was cancelled ({e})") from None
                     self.log.warning("FedHub kernel %s: %s", self.fedhub_id, e)
                     self.status = {"status": "unknown", "message": str(e)}
                 state, message = self.status.get("status"), self.status.get("message", "")

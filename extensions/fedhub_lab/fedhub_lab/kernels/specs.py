@@ -9,6 +9,7 @@ sites) and is launched by the ``fedhub-slurm`` provisioner. The local kernels st
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -25,25 +26,44 @@ def centres_from_env() -> list[dict]:
     return [c for c in centres if isinstance(c, dict) and c.get("id")] if isinstance(centres, list) else []
 
 
+_requested: dict[str, dict] = {}  # kernelspecs made from the lab's dialog: name -> centre + options
+
+
 class FedHubKernelSpecManager(KernelSpecManager):
+    def _spec(self, centre_id: str, centre_name: str, options: dict, display_name: str) -> KernelSpec:
+        try:
+            resource_dir = super().get_kernel_spec("python3").resource_dir  # the Python logo
+        except NoSuchKernel:
+            resource_dir = ""
+        return KernelSpec(
+            resource_dir=resource_dir, display_name=display_name, language="python",
+            argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            interrupt_mode="message",
+            metadata={"kernel_provisioner": {"provisioner_name": "fedhub-slurm",
+                                             "config": {"centre": centre_id, **options}},
+                      "fedhub": {"centre": centre_id, "centre_name": centre_name}},
+        )
+
     def _fedhub_specs(self) -> dict[str, KernelSpec]:
         specs = {}
-        try:
-            python3 = super().get_kernel_spec("python3")
-        except NoSuchKernel:
-            python3 = None
         for centre in centres_from_env():
-            config = {"centre": centre["id"], **(centre.get("options") or {})}
-            specs[PREFIX + centre["id"]] = KernelSpec(
-                resource_dir=python3.resource_dir if python3 else "",
-                display_name=f"Python 3 at {centre.get('name') or centre['id']}",
-                language="python",
-                argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                interrupt_mode="message",
-                metadata={"kernel_provisioner": {"provisioner_name": "fedhub-slurm", "config": config},
-                          "fedhub": {"centre": centre["id"], "centre_name": centre.get("name", "")}},
-            )
+            name = centre.get("name") or centre["id"]
+            specs[PREFIX + centre["id"]] = self._spec(centre["id"], name, centre.get("options") or {},
+                                                      f"Python 3 at {name}")
+        for spec_name, wanted in _requested.items():
+            options = wanted["options"]
+            summary = ", ".join(str(options[k]) for k in ("partition", "cores", "memory", "walltime") if k in options)
+            specs[spec_name] = self._spec(wanted["centre"], wanted["centre_name"], options,
+                                          f"Python 3 at {wanted['centre_name']} ({summary})")
         return specs
+
+    def add_requested(self, centre_id: str, centre_name: str, options: dict) -> str:
+        """A kernelspec for a kernel with chosen resources (checked by the hub); its name."""
+        digest = hashlib.sha256(json.dumps([centre_id, options], sort_keys=True).encode()).hexdigest()[:8]
+        name = f"{PREFIX}{centre_id}-{digest}"
+        _requested[name] = {"centre": centre_id, "centre_name": centre_name,
+                            "options": {k: v for k, v in options.items() if k != "centre"}}
+        return name
 
     def find_kernel_specs(self) -> dict[str, str]:
         found = super().find_kernel_specs()

@@ -1,0 +1,91 @@
+"""The lab's view of kernels at centres, from the notebook server (which asks the hub with its own
+token, so the browser needs none and sees only this server's kernels):
+
+    GET    {base}fedhub/api/kernel-centres    where a kernel may run, or why not (the dialog)
+    GET    {base}fedhub/api/kernels           this server's kernels at centres: status, Slurm's words
+    DELETE {base}fedhub/api/kernels/{id}      cancel a wait (or end a kernel): its job is cancelled
+    POST   {base}fedhub/api/kernelspecs       {centre, partition, cores, ...}: checked by the hub like
+                                              a spawn; answers a kernelspec name to start with them
+"""
+
+from __future__ import annotations
+
+import json
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .hub import HubKernelError, HubKernels
+from .specs import FedHubKernelSpecManager
+
+
+class _HubHandler(APIHandler):
+    def hub(self) -> HubKernels:
+        hub = HubKernels()
+        if not hub.available:
+            raise web.HTTPError(404, "this server was not started by FedHub (no JupyterHub API here)")
+        return hub
+
+    async def relay(self, call):
+        try:
+            self.finish(json.dumps(await call))
+        except HubKernelError as e:
+            self.set_status(400)
+            self.finish(json.dumps({"message": str(e)}))
+
+
+class KernelCentresHandler(_HubHandler):
+    @web.authenticated
+    async def get(self):
+        await self.relay(self.hub().call("GET", "kernel-centres"))
+
+
+class KernelsHandler(_HubHandler):
+    @web.authenticated
+    async def get(self):
+        await self.relay(self.hub().call("GET", "kernels"))
+
+
+class KernelHandler(_HubHandler):
+    @web.authenticated
+    async def delete(self, kernel_id):
+        try:
+            await self.hub().shutdown(kernel_id)
+        except HubKernelError as e:
+            self.set_status(400)
+            return self.finish(json.dumps({"message": str(e)}))
+        self.set_status(204)
+        self.finish()
+
+
+class KernelSpecsHandler(_HubHandler):
+    @web.authenticated
+    async def post(self):
+        try:
+            options = json.loads(self.request.body or b"{}")
+        except ValueError:
+            raise web.HTTPError(400, "the body must be JSON") from None
+        if not isinstance(options, dict):
+            raise web.HTTPError(400, "the body must be a JSON object")
+        try:
+            checked = await self.hub().call("POST", "kernels", {**options, "dry_run": True})
+        except HubKernelError as e:
+            self.set_status(400)
+            return self.finish(json.dumps({"message": str(e)}))
+        manager = self.kernel_spec_manager
+        if not isinstance(manager, FedHubKernelSpecManager):
+            raise web.HTTPError(500, "the server's kernel_spec_manager_class is not FedHub's")
+        name = manager.add_requested(checked["centre"], checked["centre_name"], checked["request"])
+        self.finish(json.dumps({"name": name, "display_name": manager.get_kernel_spec(name).display_name}))
+
+
+def setup_kernel_handlers(serverapp) -> None:
+    web_app = serverapp.web_app
+    base = url_path_join(web_app.settings["base_url"], "fedhub", "api")
+    web_app.add_handlers(".*$", [
+        (url_path_join(base, "kernel-centres"), KernelCentresHandler),
+        (url_path_join(base, "kernels"), KernelsHandler),
+        (url_path_join(base, "kernels", r"([0-9a-f]{16})"), KernelHandler),
+        (url_path_join(base, "kernelspecs"), KernelSpecsHandler),
+    ])

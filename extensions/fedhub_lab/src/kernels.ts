@@ -1,0 +1,371 @@
+/**
+ * Kernels at the federation's centres, in JupyterLab:
+ * - a status bar item naming the centre of the current notebook's kernel ("Kernel at Beta");
+ * - while a kernel's job waits, a notification in Slurm's words with "Cancel wait" (its job is
+ *   cancelled); a kernel whose job Slurm ended says so with the reason;
+ * - the command "Kernel at another centre…": centre, partition, cores, memory, GPUs and
+ *   walltime, checked by the hub like a spawn, then the current notebook switches to it.
+ * All of it through the server's `fedhub/api/...` handlers; hidden when the server is not FedHub's.
+ */
+import { ILabShell, JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, ISessionContext, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+import { IStatusBar } from '@jupyterlab/statusbar';
+import { Poll } from '@lumino/polling';
+import { ISignal, Signal } from '@lumino/signaling';
+import { Widget } from '@lumino/widgets';
+
+interface IKernelRecord {
+  id: string;
+  centre: string;
+  status: string;
+  message: string;
+  job_id: string;
+}
+
+interface IPartition {
+  name: string;
+  max_cores: number;
+  max_memory_mb: number;
+  max_walltime_s: number;
+  gpus: { type: string; max: number }[];
+}
+
+interface ICentreChoice {
+  id: string;
+  name: string;
+  available: boolean;
+  reason: string;
+  partitions: IPartition[];
+  defaults: { partition: string; cores: number; memory_mb: number; walltime_s: number };
+}
+
+const WAITING = ['submitted', 'pending', 'starting', 'restarting'];
+
+async function call(path: string, init: RequestInit = {}): Promise<Response> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'fedhub', 'api', path);
+  return ServerConnection.makeRequest(url, init, settings);
+}
+
+async function messageOf(response: Response): Promise<string> {
+  try {
+    return (await response.json()).message ?? `the server answered ${response.status}`;
+  } catch {
+    return `the server answered ${response.status}`;
+  }
+}
+
+/** Follows this server's kernels at centres: notifications while they wait, and when they end. */
+export class KernelWatch {
+  constructor() {
+    this._poll = new Poll({
+      auto: true,
+      factory: () => this.refresh(),
+      frequency: { interval: 2000, backoff: true, max: 30000 },
+      name: 'fedhub-lab:kernels',
+      standby: 'when-hidden'
+    });
+  }
+
+  get records(): IKernelRecord[] {
+    return this._records;
+  }
+
+  async refresh(): Promise<void> {
+    const response = await call('kernels');
+    if (response.status === 404) {
+      this._poll.dispose(); // not a FedHub server: nothing to follow
+      return;
+    }
+    if (!response.ok) {
+      throw new Error(await messageOf(response));
+    }
+    this._records = (await response.json()).kernels as IKernelRecord[];
+    const seen = new Set<string>();
+    for (const record of this._records) {
+      seen.add(record.id);
+      this._show(record);
+    }
+    for (const [id, notice] of this._notices) {
+      if (!seen.has(id)) {
+        Notification.dismiss(notice);
+        this._notices.delete(id);
+      }
+    }
+  }
+
+  private _show(record: IKernelRecord): void {
+    const notice = this._notices.get(record.id);
+    if (WAITING.includes(record.status)) {
+      const options = {
+        type: 'in-progress' as const,
+        autoClose: false as const,
+        actions: [{
+          label: 'Cancel wait',
+          caption: `Cancel job ${record.job_id}`,
+          callback: () => void this.cancel(record)
+        }]
+      };
+      if (notice) {
+        Notification.update({ id: notice, message: record.message, ...options });
+      } else {
+        this._notices.set(record.id, Notification.emit(record.message, 'in-progress', options));
+      }
+    } else if (record.status === 'ended') {
+      if (!this._ended.has(record.id)) {
+        this._ended.add(record.id);
+        if (notice) {
+          Notification.dismiss(notice);
+          this._notices.delete(record.id);
+        }
+        Notification.error(record.message, { autoClose: false });
+      }
+    } else if (notice) {
+      Notification.dismiss(notice);
+      this._notices.delete(record.id);
+    }
+  }
+
+  async cancel(record: IKernelRecord): Promise<void> {
+    const response = await call(`kernels/${record.id}`, { method: 'DELETE' });
+    if (!response.ok) {
+      Notification.error(`Could not cancel job ${record.job_id}: ${await messageOf(response)}`);
+      return;
+    }
+    Notification.info(`Cancelled the wait for a kernel (job ${record.job_id})`, { autoClose: 5000 });
+    await this._poll.refresh();
+  }
+
+  /** Look now (a kernel was just asked for). */
+  async poke(): Promise<void> {
+    await this._poll.refresh();
+  }
+
+  private _poll: Poll;
+  private _records: IKernelRecord[] = [];
+  private _notices = new Map<string, string>();
+  private _ended = new Set<string>();
+}
+
+function sessionContextOf(widget: Widget | null): ISessionContext | null {
+  const candidate = widget as unknown as { sessionContext?: ISessionContext } | null;
+  return candidate?.sessionContext ?? null;
+}
+
+/** "Kernel at Beta" for the current notebook or console, when its kernel is FedHub's. */
+export class KernelCentreStatus extends Widget {
+  constructor(app: JupyterFrontEnd, shell: ILabShell) {
+    super();
+    this.id = 'fedhub-kernel-centre';
+    this.addClass('fedhub-kernel-centre');
+    this._app = app;
+    shell.currentChanged.connect(() => this._follow(sessionContextOf(shell.currentWidget)));
+    this._follow(sessionContextOf(shell.currentWidget));
+  }
+
+  get isActive(): boolean {
+    return this.node.textContent !== '';
+  }
+
+  private _follow(context: ISessionContext | null): void {
+    if (this._context) {
+      this._context.kernelChanged.disconnect(this._update, this);
+      this._context.statusChanged.disconnect(this._update, this);
+    }
+    this._context = context;
+    if (context) {
+      context.kernelChanged.connect(this._update, this);
+      context.statusChanged.connect(this._update, this);
+    }
+    this._update();
+  }
+
+  private _update(): void {
+    const name = this._context?.session?.kernel?.name ?? this._context?.kernelPreference.name ?? '';
+    const spec = name ? this._app.serviceManager.kernelspecs.specs?.kernelspecs[name] : undefined;
+    const fedhub = (spec?.metadata as { fedhub?: { centre_name?: string } } | undefined)?.fedhub;
+    if (!fedhub) {
+      this.node.textContent = '';
+    } else {
+      const status = this._context?.kernelDisplayStatus ?? '';
+      const waiting = ['starting', 'initializing', 'restarting'].includes(status) ? ` (${status})` : '';
+      this.node.textContent = `Kernel at ${fedhub.centre_name}${waiting}`;
+      this.node.title = `This notebook's kernel runs at ${fedhub.centre_name} as a Slurm job`;
+    }
+    this._activeChanged.emit(undefined);
+  }
+
+  /** Tells the status bar to show or hide the item. */
+  get activeChanged(): ISignal<this, void> {
+    return this._activeChanged;
+  }
+
+  private _activeChanged = new Signal<this, void>(this);
+
+  private _app: JupyterFrontEnd;
+  private _context: ISessionContext | null = null;
+}
+
+function field(label: string, input: HTMLElement): HTMLElement {
+  const row = document.createElement('label');
+  row.className = 'fedhub-kernel-field';
+  const text = document.createElement('span');
+  text.textContent = label;
+  row.append(text, input);
+  return row;
+}
+
+function input(name: string, value: string, hint: string): HTMLInputElement {
+  const element = document.createElement('input');
+  element.name = name;
+  element.value = value;
+  element.title = hint;
+  element.placeholder = hint;
+  return element;
+}
+
+function hours(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:00`;
+}
+
+/** The dialog's form: centres that cannot be chosen are shown disabled, with the reason. */
+class KernelRequestForm extends Widget {
+  constructor(centres: ICentreChoice[]) {
+    super();
+    this.addClass('fedhub-kernel-form');
+    this._centres = centres;
+    const select = document.createElement('select');
+    select.name = 'centre';
+    for (const centre of centres) {
+      const option = document.createElement('option');
+      option.value = centre.id;
+      option.textContent = centre.available ? centre.name : `${centre.name} (${centre.reason})`;
+      option.disabled = !centre.available;
+      select.append(option);
+    }
+    const first = centres.find(c => c.available);
+    if (first) {
+      select.value = first.id;
+    }
+    this._centre = select;
+    this._partition = document.createElement('select');
+    this._partition.name = 'partition';
+    this._cores = input('cores', '', 'cores');
+    this._memory = input('memory', '', 'e.g. 4G');
+    this._gpus = input('gpus', '0', 'GPUs');
+    this._walltime = input('walltime', '', 'HH:MM:SS');
+    select.addEventListener('change', () => this._fill());
+    this.node.append(field('Centre', select), field('Partition', this._partition), field('Cores', this._cores),
+      field('Memory', this._memory), field('GPUs', this._gpus), field('Walltime', this._walltime));
+    this._fill();
+  }
+
+  private _fill(): void {
+    const centre = this._centres.find(c => c.id === this._centre.value);
+    this._partition.replaceChildren();
+    if (!centre) {
+      return;
+    }
+    for (const partition of centre.partitions) {
+      const option = document.createElement('option');
+      option.value = partition.name;
+      option.textContent = `${partition.name} (up to ${partition.max_cores} cores, ` +
+        `${Math.round(partition.max_memory_mb / 1024)}G, ${hours(partition.max_walltime_s)})`;
+      this._partition.append(option);
+    }
+    this._partition.value = centre.defaults.partition;
+    this._cores.value = String(centre.defaults.cores);
+    this._memory.value = `${Math.round(centre.defaults.memory_mb / 1024 * 10) / 10}G`;
+    this._walltime.value = hours(centre.defaults.walltime_s);
+  }
+
+  getValue(): Record<string, string> {
+    return {
+      centre: this._centre.value, partition: this._partition.value, cores: this._cores.value,
+      memory: this._memory.value, gpus: this._gpus.value, walltime: this._walltime.value
+    };
+  }
+
+  private _centres: ICentreChoice[];
+  private _centre: HTMLSelectElement;
+  private _partition: HTMLSelectElement;
+  private _cores: HTMLInputElement;
+  private _memory: HTMLInputElement;
+  private _gpus: HTMLInputElement;
+  private _walltime: HTMLInputElement;
+}
+
+/** "Kernel at another centre…": ask, let the hub check, switch the current notebook's kernel. */
+export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShell, watch: KernelWatch): Promise<void> {
+  const context = sessionContextOf(shell.currentWidget);
+  if (!context) {
+    await showErrorMessage('Kernel at another centre', 'Open a notebook or console first.');
+    return;
+  }
+  const listed = await call('kernel-centres');
+  if (!listed.ok) {
+    await showErrorMessage('Kernel at another centre', await messageOf(listed));
+    return;
+  }
+  const centres = (await listed.json()).centres as ICentreChoice[];
+  let values: Record<string, string> | null = null;
+  for (;;) {
+    const form = new KernelRequestForm(centres);
+    if (values) {
+      form.node.querySelectorAll('input, select').forEach(element => {
+        const named = element as HTMLInputElement;
+        if (values && named.name in values && named.name !== 'partition') {
+          named.value = values[named.name];
+        }
+      });
+    }
+    const result = await showDialog({
+      title: 'Kernel at another centre',
+      body: form,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Start kernel' })]
+    });
+    if (!result.button.accept || !result.value) {
+      return;
+    }
+    values = result.value as Record<string, string>;
+    const options: Record<string, string | number> = { ...values };
+    for (const key of ['cores', 'gpus']) {
+      if (/^\d+$/.test(String(options[key]))) {
+        options[key] = Number(options[key]);
+      }
+    }
+    const response = await call('kernelspecs', { method: 'POST', body: JSON.stringify(options) });
+    if (!response.ok) {
+      await showErrorMessage('Kernel at another centre', await messageOf(response));
+      continue; // the form again, with what was typed
+    }
+    const spec = await response.json();
+    await app.serviceManager.kernelspecs.refreshSpecs();
+    void watch.poke();
+    await context.changeKernel({ name: spec.name });
+    return;
+  }
+}
+
+export function activateKernels(app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null): void {
+  const watch = new KernelWatch();
+  app.commands.addCommand('fedhub-lab:kernel-at-centre', {
+    label: 'Kernel at another centre…',
+    caption: 'Run this notebook\'s kernel as a Slurm job at another centre of the federation',
+    execute: () => chooseKernelAtCentre(app, shell, watch)
+  });
+  if (statusBar) {
+    const item = new KernelCentreStatus(app, shell);
+    statusBar.registerStatusItem('fedhub-lab:kernel-centre', {
+      item,
+      align: 'left',
+      rank: 60,
+      isActive: () => item.isActive,
+      activeStateChanged: item.activeChanged
+    });
+  }
+}
