@@ -199,10 +199,15 @@ def test_stopping_the_server_ends_its_kernels(hub, centres):
     assert not port_open(record["connection"]["ip"], record["connection"]["shell_port"])
 
 
-def test_a_kernel_is_refused_where_the_allocation_is_used_up(server_at_alpha, centres):
-    mine, _ = server_at_alpha
-    before = live_jobs(centres, "alpha", USER)  # the server's own job
-    limit = ["sacctmgr", "-i", "modify", "user", USER, f"account=proj_{USER}", "cluster=alpha", "set"]
+def test_a_kernel_is_refused_where_the_allocation_is_used_up(hub, centres):
+    # the user's server runs at gamma: Slurm kills running jobs of an association whose
+    # GrpTRESMins is reached, so alpha's limit must not hold the server itself
+    api, user = HubAPI(hub), TEST_USERS[0]
+    r = api.spawn(user, {"centre": "gamma", "cores": 1, "memory": "512M", "walltime": "00:20:00"})
+    assert r.status_code in (201, 202), r.text
+    api.wait_ready(user, 90)
+    mine = KernelAPI(hub, user, api.post(f"/users/{user}/tokens", json={"note": "kernel tests"}).json()["token"])
+    limit = ["sacctmgr", "-i", "modify", "user", user, f"account=proj_{user}", "cluster=alpha", "set"]
     slurm(centres, "alpha", *limit, "GrpTRESMins=cpu=0")
     try:
         def refused():
@@ -212,16 +217,17 @@ def test_a_kernel_is_refused_where_the_allocation_is_used_up(server_at_alpha, ce
                 return None
             return [r]
         (r,) = wait_for(refused, 30, "the hub to see the used-up allocation", 1)
-        assert r.status_code == 403
+        assert r.status_code == 403, r.text
         message = r.json()["message"]
-        assert message.startswith(f"Your allocation proj_{USER} at Alpha is used up: 0."), message
+        assert message.startswith(f"Your allocation proj_{user} at Alpha is used up: 0."), message
         assert "Centres where you still have allocation: gamma" in message
         centres_offered = {c["id"]: c for c in mine.call("GET", "kernel-centres").json()["centres"]}
         assert not centres_offered["alpha"]["available"]
-        assert centres_offered["alpha"]["reason"] == f"allocation used up: proj_{USER} at Alpha"
+        assert centres_offered["alpha"]["reason"] == f"allocation used up: proj_{user} at Alpha"
         assert centres_offered["gamma"]["available"]
-        assert live_jobs(centres, "alpha", USER) == before
+        assert live_jobs(centres, "alpha", user) == []
         again = mine.start(centre="alpha", walltime="00:10:00")  # asked again: the same answer
         assert (again.status_code, again.json()["message"]) == (403, message)
     finally:
         slurm(centres, "alpha", *limit, "GrpTRESMins=cpu=-1")
+        api.stop(user)
