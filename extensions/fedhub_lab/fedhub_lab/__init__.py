@@ -19,6 +19,22 @@ def _jupyter_server_extension_points():
     return [{"module": "fedhub_lab"}]
 
 
+def _link_jupyter_server_extension(serverapp):
+    """Before the server makes its managers: FedHub's kernel spec manager, which adds a kernelspec
+    per centre (``kernels/specs.py``), and its session manager, which starts one kernel per
+    notebook however often a waiting page asks (``kernels/sessions.py``), unless the server was
+    configured with others."""
+    from .kernels.sessions import FedHubSessionManager
+    from .kernels.specs import FedHubKernelSpecManager
+
+    # (reading the traits here would compute their defaults before the server's gateway settings exist)
+    configured = serverapp.config.get("ServerApp", {})
+    if "kernel_spec_manager_class" not in configured:
+        serverapp.kernel_spec_manager_class = FedHubKernelSpecManager
+    if "session_manager_class" not in configured:
+        serverapp.session_manager_class = FedHubSessionManager
+
+
 def _load_jupyter_server_extension(serverapp):
     from .handlers import setup_handlers
     from .kernels.handlers import setup_kernel_handlers

@@ -97,7 +97,7 @@ class FedHubProvisioner(KernelProvisionerBase):
 
     async def _wait_until_ready(self, key: str) -> dict:
         deadline = asyncio.get_running_loop().time() + self.start_timeout
-        said = None
+        said = self.status.get("message")  # already logged at the start
         try:
             while True:
                 try:
