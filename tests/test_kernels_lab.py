@@ -12,7 +12,7 @@ import os
 import pytest
 import requests
 
-from conftest import CHROMIUM, TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
+from conftest import CHROMIUM, TEST_USERS, HubAPI, blocker, live_jobs, slurm, squeue, wait_for
 from test_lab_extension import log_in
 
 USER = TEST_USERS[0]
@@ -34,14 +34,19 @@ def lab(hub, centres, browser):
     assert r.status_code in (201, 202), r.text
     api.wait_ready(USER, 90)
     token = api.post(f"/users/{USER}/tokens", json={"note": "kernel lab test"}).json()["token"]
+    # a fresh workspace: the launcher, no notebook of an earlier test reopened (and its kernel started)
+    auth = {"Authorization": f"token {token}"}
+    for workspace in requests.get(f"{hub.url}/user/{USER}/lab/api/workspaces", headers=auth,
+                                  timeout=30).json().get("workspaces", {}).get("ids", []):
+        requests.delete(f"{hub.url}/user/{USER}/lab/api/workspaces/{workspace}", headers=auth, timeout=30)
     page = log_in(browser, hub, USER, f"/user/{USER}/lab")
-    page.locator("#jp-main-statusbar").wait_for()
-    page.goto(f"{hub.url}/user/{USER}/lab?reset")  # a fresh workspace: the launcher, nothing open
     page.locator("#jp-main-statusbar").wait_for()
     yield api, token, page
     page.close()
     api.stop(USER)
     assert live_jobs(centres, "beta", USER) == [] and live_jobs(centres, "alpha", USER) == []
+    # and gone, not completing: the next test's blocker needs the whole node
+    wait_for(lambda: squeue(centres, "beta", USER) == [], 30, "the kernel's job to leave beta's queue")
 
 
 def put_notebook(hub, token: str, name: str, kernel: str, cells: list[str]) -> None:

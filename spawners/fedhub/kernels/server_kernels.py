@@ -98,6 +98,7 @@ class ServerKernels:
         self._followers: dict[str, asyncio.Task] = {}
         self._relays_open: set[str] = set()
         self._watch_task: asyncio.Task | None = None
+        self.accepting = True  # False while the server stops: no new kernel may slip in
 
     # ------------------------------------------------------------------ state
 
@@ -134,8 +135,8 @@ class ServerKernels:
     async def start(self, request: SpawnRequest, key: str) -> KernelRecord:
         """Submit the kernel's job; return once Slurm accepted it (the rest is followed)."""
         spawner = self.spawner
-        if spawner.job is None or spawner.centre is None:
-            raise KernelError("the notebook server is not running at a centre", 409)
+        if not self.accepting or spawner.job is None or spawner.centre is None:
+            raise KernelError("the notebook server is not running (or is stopping); no kernel was started", 409)
         centre = spawner.federation.centre(request.centre)
         await spawner.check_allocation(request)
         if centre.network.tunnel:
@@ -353,5 +354,6 @@ class ServerKernels:
                 log.exception("%s checking kernels failed", self.spawner._where)
 
     async def stop_all(self) -> None:
+        self.accepting = False  # until the server starts again
         for kernel_id in list(self.records):
             await self.shutdown(kernel_id, reason="the notebook server stopped")

@@ -312,6 +312,7 @@ class FederatedSpawner(Spawner):
         if self.request is None:  # apply_user_options was configured away: validate here
             self.apply_request(self.user_options)
         self._starting = True
+        self.kernels.accepting = True
         self.progress_log.restart()
         self.monitor.ensure_running()
         self.backlog.ensure_retrying()

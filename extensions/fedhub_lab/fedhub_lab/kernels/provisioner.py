@@ -51,6 +51,7 @@ class FedHubProvisioner(KernelProvisionerBase):
         self.status: dict = {}
         self._restarting = False
         self._ended = False
+        self._asked_to_restart = False  # by the user (a shutdown request with restart), not the restarter
 
     # ------------------------------------------------------------------ state
 
@@ -83,8 +84,15 @@ class FedHubProvisioner(KernelProvisionerBase):
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> dict:
         key = self.parent.session.key.decode()
-        if self.fedhub_id and self._restarting:
-            await self.hub.restart(self.fedhub_id)  # the same job: the launcher starts a new kernel
+        asked, self._asked_to_restart = self._asked_to_restart, False
+        if self.fedhub_id and self._ended and not asked:
+            # The job ended from outside (scancel, walltime, node failure): jupyter_client's restarter
+            # must not quietly queue a new job; the kernel shows as dead, with Slurm's reason.
+            raise RuntimeError(f"FedHub kernel ended: {self.status.get('message') or 'its job ended'}")
+        if self.fedhub_id and not self._ended:
+            # a restart (asked for, or jupyter_client's restarter after the kernel process exited):
+            # the same job, whose launcher starts a new kernel on the same ports
+            await self.hub.restart(self.fedhub_id)
         else:
             try:
                 self.status = await self.hub.start(self.options(), key)
@@ -160,6 +168,7 @@ class FedHubProvisioner(KernelProvisionerBase):
     # ------------------------------------------------------------------ end
 
     async def shutdown_requested(self, restart: bool = False) -> None:
+        self._asked_to_restart = restart
         if restart and self.fedhub_id and not self._ended:
             self._restarting = True
             try:
