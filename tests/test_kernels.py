@@ -230,4 +230,7 @@ def test_a_kernel_is_refused_where_the_allocation_is_used_up(hub, centres):
         assert (again.status_code, again.json()["message"]) == (403, message)
     finally:
         slurm(centres, "alpha", *limit, "GrpTRESMins=cpu=-1")
+        # the next test may spawn at alpha at once: wait until the hub reads the limit as lifted
+        wait_for(lambda: {c["id"]: c for c in mine.call("GET", "kernel-centres").json()["centres"]}
+                 ["alpha"]["available"], 30, "the hub to see alpha's allocation again", 1)
         api.stop(user)

@@ -35,21 +35,33 @@ def lab(hub, centres, browser):
     api.wait_ready(USER, 90)
     token = api.post(f"/users/{USER}/tokens", json={"note": "kernel lab test"}).json()["token"]
     # a fresh workspace: the launcher, no notebook of an earlier test reopened (and its kernel started)
-    auth = {"Authorization": f"token {token}"}
-    for workspace in requests.get(f"{hub.url}/user/{USER}/lab/api/workspaces", headers=auth,
-                                  timeout=30).json().get("workspaces", {}).get("ids", []):
-        requests.delete(f"{hub.url}/user/{USER}/lab/api/workspaces/{workspace}", headers=auth, timeout=30)
+    forget_workspaces(hub, token)
     page = log_in(browser, hub, USER, f"/user/{USER}/lab")
     page.locator("#jp-main-statusbar").wait_for()
     yield api, token, page
     page.close()
+    forget_workspaces(hub, token)  # nor do this test's notebooks reopen in a later test's lab
+    for name in NOTEBOOKS:
+        requests.delete(f"{hub.url}/user/{USER}/api/contents/{name}", headers={"Authorization": f"token {token}"},
+                        timeout=30)
     api.stop(USER)
     assert live_jobs(centres, "beta", USER) == [] and live_jobs(centres, "alpha", USER) == []
     # and gone, not completing: the next test's blocker needs the whole node
     wait_for(lambda: squeue(centres, "beta", USER) == [], 30, "the kernel's job to leave beta's queue")
 
 
+NOTEBOOKS = ("at-beta.ipynb", "waits.ipynb", "choose.ipynb")
+
+
+def forget_workspaces(hub, token: str) -> None:
+    auth = {"Authorization": f"token {token}"}
+    for workspace in requests.get(f"{hub.url}/user/{USER}/lab/api/workspaces", headers=auth,
+                                  timeout=30).json().get("workspaces", {}).get("ids", []):
+        requests.delete(f"{hub.url}/user/{USER}/lab/api/workspaces/{workspace}", headers=auth, timeout=30)
+
+
 def put_notebook(hub, token: str, name: str, kernel: str, cells: list[str]) -> None:
+    assert name in NOTEBOOKS  # the fixture removes them afterwards
     nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": c}
                     for c in cells],
           "metadata": {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}},
@@ -142,3 +154,37 @@ def test_a_waiting_kernel_says_why_survives_a_reload_and_can_be_cancelled(lab, h
         raise
     finally:
         slurm(centres, "beta", "scancel", full)
+
+
+def test_kernel_at_another_centre_is_chosen_in_a_dialog_checked_like_a_spawn(lab, hub, centres):
+    api, token, page = lab
+    put_notebook(hub, token, "choose.ipynb", "python3", ["import os\nprint('at', os.environ.get('SLURM_CLUSTER_NAME'))"])
+    page.goto(f"{hub.url}/user/{USER}/lab/tree/choose.ipynb")
+    page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)
+    try:
+        page.keyboard.press("Control+Shift+c")
+        page.locator(".lm-CommandPalette-input").fill("Kernel at another centre")
+        page.keyboard.press("Enter")
+        dialog = page.locator(".jp-Dialog")
+        dialog.locator("select[name=centre]").select_option("gamma")
+        assert dialog.locator("select[name=partition]").input_value() == "small"
+        dialog.locator("input[name=cores]").fill("99")
+        dialog.get_by_role("button", name="Start kernel").click()
+        # the hub's own words for a bad value, then the form again with what was typed
+        error = page.locator(".jp-Dialog", has_text="cores: 99 is outside what partition 'small' at Gamma allows")
+        error.wait_for()
+        error.get_by_role("button").last.click()
+        dialog = page.locator(".jp-Dialog", has_text="Kernel at another centre")
+        assert dialog.locator("input[name=cores]").input_value() == "99"
+        dialog.locator("select[name=centre]").select_option("gamma")
+        dialog.locator("input[name=cores]").fill("1")
+        dialog.get_by_role("button", name="Start kernel").click()
+        page.locator("#fedhub-kernel-centre", has_text="Kernel at Gamma").wait_for(timeout=60_000)
+        page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=90_000)
+        run_cell(page, 0)
+        output(page, 0).locator("text=at gamma").wait_for(timeout=30_000)
+        (job,) = live_jobs(centres, "gamma", USER)
+        assert job["cpus"] == "1" and job["partition"] == "small"
+    except Exception:
+        page.screenshot(path="/tmp/fedhub-kernel-lab-failure.png")
+        raise

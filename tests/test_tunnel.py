@@ -82,10 +82,14 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def job_env(user: str) -> dict[str, str]:
-    pid = subprocess.run(["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True,
-                         text=True).stdout.split()[0]
-    return dict(e.split("=", 1) for e in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in e)
+def job_env(user: str, centre: str = "beta") -> dict[str, str]:
+    """The environment of the user's notebook server at ``centre`` (as its process sees it)."""
+    for pid in subprocess.run(["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True,
+                              text=True).stdout.split():
+        env = dict(e.split("=", 1) for e in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in e)
+        if env.get("FEDHUB_CENTRE") == centre:
+            return env
+    raise AssertionError(f"no notebook server of {user} at {centre}")
 
 
 def test_the_compute_node_cannot_reach_the_hub_except_through_the_login_node(tunnel_hub, centres):
