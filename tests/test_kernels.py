@@ -234,3 +234,64 @@ def test_a_kernel_is_refused_where_the_allocation_is_used_up(hub, centres):
         wait_for(lambda: {c["id"]: c for c in mine.call("GET", "kernel-centres").json()["centres"]}
                  ["alpha"]["available"], 30, "the hub to see alpha's allocation again", 1)
         api.stop(user)
+
+
+def test_a_kernel_job_reaching_its_walltime_shows_as_ended_with_slurms_reason(server_at_alpha, centres):
+    mine, _ = server_at_alpha
+    record = mine.wait_ready(mine.start(centre="beta", walltime="00:01:00").json()["id"])
+    ended = wait_for(lambda: (lambda r: r if r["status"] == "ended" else None)(
+        mine.call("GET", f"kernels/{record['id']}").json()), 150, "the kernel's walltime to end it", 2)
+    assert ended["message"].startswith(f"Kernel job {record['job_id']} at Beta ended: TIMEOUT"), ended
+    assert live_jobs(centres, "beta", USER) == []
+    assert not port_open(record["connection"]["ip"], record["connection"]["shell_port"])
+
+
+def execute_through_the_server(hub, user: str, token: str, kernel_id: str, code: str) -> str:
+    """Run ``code`` in a kernel through the proxy and the notebook server's websocket, as the lab does."""
+    import asyncio
+    import uuid
+
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    async def go():
+        url = f"{hub.url.replace('http', 'ws')}/user/{user}/api/kernels/{kernel_id}/channels"
+        ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}))
+        msg_id, out = uuid.uuid4().hex, []
+        ws.write_message(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": user, "session": msg_id,
+                       "version": "5.3"}, "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False}}))
+        while True:
+            msg = json.loads(await asyncio.wait_for(ws.read_message(), 60))
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+            if msg["msg_type"] == "execute_reply":
+                ws.close()
+                return "".join(out)
+    return asyncio.run(go())
+
+
+def test_a_server_at_the_firewalled_centre_runs_a_kernel_at_another(hub, centres):
+    """The server's side of the relay too: its login node forwards back to the kernel's ports."""
+    api, user = HubAPI(hub), TEST_USERS[1]
+    r = api.spawn(user, {"centre": "beta", "cores": 1, "memory": "1G", "walltime": "00:20:00"})
+    assert r.status_code in (201, 202), r.text
+    try:
+        api.wait_ready(user, 90)
+        token = api.post(f"/users/{user}/tokens", json={"note": "kernel tests"}).json()["token"]
+        headers = {"Authorization": f"token {token}"}
+        started = requests.post(f"{hub.url}/user/{user}/api/kernels", json={"name": "fedhub-alpha"},
+                                headers=headers, timeout=120)
+        assert started.status_code == 201, started.text
+        out = execute_through_the_server(hub, user, token, started.json()["id"],
+                                         "import os; print(os.environ['SLURM_CLUSTER_NAME'])")
+        assert out == "alpha\n"
+        kernels = KernelAPI(hub, user, token).call("GET", "kernels").json()["kernels"]
+        assert [k["connection"]["ip"] for k in kernels] == [centres.centres["beta"].network.login_inner_address]
+        requests.delete(f"{hub.url}/user/{user}/api/kernels/{started.json()['id']}", headers=headers, timeout=60)
+        wait_for(lambda: live_jobs(centres, "alpha", user) == [], 30, "the kernel's job to end")
+    finally:
+        api.stop(user)
