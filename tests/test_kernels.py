@@ -192,11 +192,21 @@ def test_stopping_the_server_ends_its_kernels(hub, centres):
     api.wait_ready(user, 90)
     token = api.post(f"/users/{user}/tokens", json={"note": "kernel tests"}).json()["token"]
     kernels = KernelAPI(hub, user, token)
+    # one kernel through the server (its provisioner must let the server exit once the hub
+    # revoked the server's token), one through the hub's API
+    started = requests.post(f"{hub.url}/user/{user}/api/kernels", json={"name": "fedhub-beta"},
+                            headers=kernels.headers, timeout=120)
+    assert started.status_code == 201, started.text
     record = kernels.wait_ready(kernels.start(centre="beta", walltime="00:10:00").json()["id"])
-    assert [j["job_id"] for j in live_jobs(centres, "beta", user)] == [record["job_id"]]
+    assert len(live_jobs(centres, "beta", user)) == 2
     api.stop(user)
     assert live_jobs(centres, "beta", user) == [] and live_jobs(centres, "alpha", user) == []
     assert not port_open(record["connection"]["ip"], record["connection"]["shell_port"])
+    # and no process of the user's is left at any centre (a server stuck in its shutdown would be)
+    # (the hub's ssh connection to beta's login node stays: it serves every user there)
+    jupyter = "jupyterhub-singleuser|fedhub_lab.kernels.launcher|ipykernel"
+    wait_for(lambda: subprocess.run(["pgrep", "-u", user, "-f", jupyter], capture_output=True).returncode == 1,
+             20, f"every server and kernel process of {user} to end")
 
 
 def test_a_kernel_is_refused_where_the_allocation_is_used_up(hub, centres):
@@ -237,13 +247,39 @@ def test_a_kernel_is_refused_where_the_allocation_is_used_up(hub, centres):
 
 
 def test_a_kernel_job_reaching_its_walltime_shows_as_ended_with_slurms_reason(server_at_alpha, centres):
+    """At gamma, which keeps accounts: the job is charged to the user's project there."""
     mine, _ = server_at_alpha
-    record = mine.wait_ready(mine.start(centre="beta", walltime="00:01:00").json()["id"])
+    record = mine.wait_ready(mine.start(centre="gamma", walltime="00:01:00").json()["id"])
     ended = wait_for(lambda: (lambda r: r if r["status"] == "ended" else None)(
         mine.call("GET", f"kernels/{record['id']}").json()), 150, "the kernel's walltime to end it", 2)
-    assert ended["message"].startswith(f"Kernel job {record['job_id']} at Beta ended: TIMEOUT"), ended
-    assert live_jobs(centres, "beta", USER) == []
+    assert ended["message"].startswith(f"Kernel job {record['job_id']} at Gamma ended: TIMEOUT (TimeLimit)"), ended
+    assert live_jobs(centres, "gamma", USER) == []
     assert not port_open(record["connection"]["ip"], record["connection"]["shell_port"])
+    # charged like a server: to the user's account there, where the quota figures read it
+    accounted = wait_for(lambda: (lambda out: out if "TIMEOUT" in out else None)(slurm(
+        centres, "gamma", "sacct", "-n", "-X", "-P", "-j", record["job_id"], "-o", "Account,State")),
+        30, "the accounting database to record the job")
+    assert accounted == f"proj_{USER}|TIMEOUT", accounted
+
+
+def test_another_users_token_cannot_start_see_or_stop_kernels_through_the_server(server_at_alpha, hub, centres):
+    mine, other = server_at_alpha
+    server = f"{hub.url}/user/{USER}/api/kernels"
+    as_other = {"Authorization": f"token {other.token}"}
+    r = requests.post(server, json={"name": "fedhub-beta"}, headers=as_other, timeout=60)
+    assert r.status_code == 403, r.text
+    assert live_jobs(centres, "beta", USER) == []
+    started = requests.post(server, json={"name": "fedhub-beta"}, headers=mine.headers, timeout=120)
+    assert started.status_code == 201, started.text
+    kernel = f"{server}/{started.json()['id']}"
+    try:
+        assert requests.get(server, headers=as_other, timeout=60).status_code == 403
+        assert requests.get(kernel, headers=as_other, timeout=60).status_code == 403
+        assert requests.delete(kernel, headers=as_other, timeout=60).status_code == 403
+        assert len(live_jobs(centres, "beta", USER)) == 1
+    finally:
+        assert requests.delete(kernel, headers=mine.headers, timeout=60).status_code == 204
+    wait_for(lambda: live_jobs(centres, "beta", USER) == [], 30, "the kernel's job to end")
 
 
 def execute_through_the_server(hub, user: str, token: str, kernel_id: str, code: str) -> str:

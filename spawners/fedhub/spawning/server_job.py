@@ -5,7 +5,8 @@ FEDHUB_* exports, batchspawner-singleuser with the server command); resources ar
 arguments rebuilt from the validated request (``slurm.commands.sbatch_argv``), so nothing a
 user typed reaches the script. The job's output goes to a FedHub directory in the user's home
 at the centre (not the home itself, where the file browser would show it first), and the
-script keeps only the most recent logs there.
+script keeps only the most recent logs there. The server replaces the script's shell (exec), so
+Slurm's signals reach it and its process tracking cannot lose it when the shell would have died.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ set -euo pipefail
 {{tidy_logs}}
 {{environment}}
 {{prologue}}
-{{cmd}}
+exec {{cmd}}
 """
 
 _env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)

@@ -14,7 +14,15 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 
 class HubKernelError(RuntimeError):
-    """The hub refused or failed a kernel request; the message is the hub's, meant for the user."""
+    """The hub refused or failed a kernel request; the message is the hub's, meant for the user.
+
+    ``gone`` is set when the hub no longer knows the kernel or no longer accepts the server's
+    token (it revokes the token when it stops the server, after it has ended the server's kernels).
+    """
+
+    def __init__(self, message: str, gone: bool = False):
+        super().__init__(message)
+        self.gone = gone
 
 
 class HubKernels:
@@ -37,14 +45,20 @@ class HubKernels:
         request = HTTPRequest(self._url(path), method=method, request_timeout=self.timeout,
                               headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
                               body=json.dumps(body) if body is not None else (b"" if method == "POST" else None),
-                              allow_nonstandard_methods=True)
+                              allow_nonstandard_methods=True, follow_redirects=False)
         try:
             response = await AsyncHTTPClient().fetch(request)
         except HTTPClientError as e:
-            raise HubKernelError(_message(e)) from None
+            # a revoked token is answered with a redirect to the login page (or 403)
+            message = _message(e)
+            revoked = e.code in (301, 302, 303, 307, 401) or message.startswith("Missing or invalid credentials")
+            raise HubKernelError(message, gone=e.code == 404 or revoked) from None
         except OSError as e:
             raise HubKernelError(f"the hub did not answer ({e})") from None
-        return json.loads(response.body) if response.body else {}
+        try:
+            return json.loads(response.body) if response.body else {}
+        except ValueError:
+            raise HubKernelError(f"the hub answered {response.code} without JSON") from None
 
     async def centres(self) -> list[dict]:
         return (await self.call("GET", "kernel-centres"))["centres"]

@@ -111,7 +111,7 @@ class FedHubProvisioner(KernelProvisionerBase):
                 try:
                     self.status = await self.hub.status(self.fedhub_id)
                 except HubKernelError as e:
-                    if "no kernel" in str(e):  # the wait was cancelled (the lab's "Cancel wait")
+                    if e.gone:  # the wait was cancelled (the lab's "Cancel wait"), or the server stops
                         self._ended = True
                         raise RuntimeError(f"the kernel's start was cancelled ({e})") from None
                     self.log.warning("FedHub kernel %s: %s", self.fedhub_id, e)
@@ -145,7 +145,7 @@ class FedHubProvisioner(KernelProvisionerBase):
         try:
             self.status = await self.hub.status(self.fedhub_id)
         except HubKernelError as e:
-            if "no kernel" in str(e):
+            if e.gone:
                 self._ended = True
                 return 1
             return None  # the hub not answering is no reason to call the kernel dead
@@ -198,12 +198,17 @@ class FedHubProvisioner(KernelProvisionerBase):
     async def _end(self) -> None:
         if self.fedhub_id is None or self._ended:
             return
+        # Never raises: jupyter_server stops its event loop only after every kernel's shutdown
+        # returned, so an error here would leave the server running with nothing listening.
         try:
             await self.hub.shutdown(self.fedhub_id)
         except HubKernelError as e:
-            if "no kernel" not in str(e):
+            if not e.gone:
                 self.log.error("FedHub kernel %s: the hub did not end it: %s", self.fedhub_id, e)
                 return
+        except Exception:
+            self.log.exception("FedHub kernel %s: ending it failed", self.fedhub_id)
+            return
         self._ended = True
 
     def get_shutdown_wait_time(self, recommended: float = 5.0) -> float:
