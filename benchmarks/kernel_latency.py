@@ -69,6 +69,7 @@ class KernelSocket:
 
     async def __aenter__(self):
         self.ws = await websocket_connect(HTTPRequest(self.url, headers={"Authorization": f"token {self.token}"}))
+        self.ws.protocol.set_nodelay(True)  # as browsers do: no Nagle delay on small frames
         return self
 
     async def __aexit__(self, *exc):

@@ -11,6 +11,8 @@ both). Another user's token gets 404, as JupyterHub answers for servers one may 
                                                              gpus, gpu_type, walltime, key}
                                                             ("dry_run": true: only check them)
     GET    /hub/api/fedhub/users/{user}/kernels/{id}        status, Slurm's words, connection
+                                                            (?status=S&wait=T: answer once the
+                                                            status is not S, or after T <= 30 s)
     DELETE /hub/api/fedhub/users/{user}/kernels/{id}        end the kernel and its job
     POST   /hub/api/fedhub/users/{user}/kernels/{id}/restart   a new kernel in the same job
 
@@ -39,6 +41,7 @@ from .server_kernels import KernelError, ServerKernels, kernels_by_id
 SCOPE = "custom:fedhub:kernels"
 KERNEL_OPTIONS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
 _KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+MAX_WAIT = 30.0  # a long poll's longest wait, well under proxies' idle timeouts
 
 
 class _ServerKernelsHandler(APIHandler):
@@ -146,8 +149,15 @@ class KernelsHandler(_ServerKernelsHandler):
 
 class KernelHandler(_ServerKernelsHandler):
     @web.authenticated
-    def get(self, user_name, kernel_id):
+    async def get(self, user_name, kernel_id):
         _, kernels = self.server_kernels(user_name)
+        known = self.get_argument("status", "")
+        try:
+            wait = min(max(float(self.get_argument("wait", "0")), 0.0), MAX_WAIT)
+        except ValueError:
+            return self.fail(KernelError(f"wait: seconds (0-{MAX_WAIT:.0f}), not {self.get_argument('wait')!r}"))
+        if known and wait:
+            await kernels.wait_for_change(kernel_id, known, wait)
         try:
             self.finish(json.dumps(kernels.get(kernel_id).public()))
         except KernelError as e:

@@ -98,6 +98,7 @@ class ServerKernels:
         self._followers: dict[str, asyncio.Task] = {}
         self._relays_open: set[str] = set()
         self._watch_task: asyncio.Task | None = None
+        self._change = asyncio.Event()  # set (and replaced) whenever any kernel's status changes
         self.accepting = True  # False while the server stops: no new kernel may slip in
 
     # ------------------------------------------------------------------ state
@@ -123,6 +124,27 @@ class ServerKernels:
 
     def _save(self) -> None:
         self.spawner.save_state_now()
+        self._changed()
+
+    def _changed(self) -> None:
+        """Wake the requests waiting for a kernel's next status (``wait_for_change``)."""
+        event, self._change = self._change, asyncio.Event()
+        event.set()
+
+    async def wait_for_change(self, kernel_id: str, known_status: str, timeout: float) -> None:
+        """Return once the kernel's status is no longer ``known_status`` (or it is gone), or after
+        ``timeout`` s: a waiting notebook server learns of "ready" at once, without polling."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            record = self.records.get(kernel_id)
+            remaining = deadline - loop.time()
+            if record is None or record.status != known_status or remaining <= 0:
+                return
+            try:
+                await asyncio.wait_for(self._change.wait(), remaining)
+            except asyncio.TimeoutError:
+                return
 
     def _job(self, centre: Centre, login: str, job_id: str = "", submission: str = "") -> SlurmJob:
         watcher = self.spawner.monitor.watcher(centre.id)
@@ -191,6 +213,7 @@ class ServerKernels:
                     break
                 if seen.answered:
                     record.status, record.message = "pending", pending_message(centre.name, seen.info)
+                    self._changed()
                 await asyncio.sleep(interval)
             while record.live and not record.node_ports:
                 try:
@@ -286,6 +309,7 @@ class ServerKernels:
         record = self.get(kernel_id)
         job = self.jobs.get(kernel_id)
         record.status, record.message = "ended", reason
+        self._changed()
         task = self._followers.pop(kernel_id, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
@@ -37,12 +37,14 @@ class HubKernels:
     def available(self) -> bool:
         return bool(self.api_url and self.token and self.user)
 
-    def _url(self, path: str) -> str:
-        return (f"{self.api_url}/fedhub/users/{quote(self.user, safe='')}/{path}"
-                f"?server={quote(self.server, safe='')}")
+    def _url(self, path: str, query: dict) -> str:
+        return f"{self.api_url}/fedhub/users/{quote(self.user, safe='')}/{path}?" + urlencode(
+            {"server": self.server, **query})
 
-    async def call(self, method: str, path: str, body: dict | None = None) -> dict:
-        request = HTTPRequest(self._url(path), method=method, request_timeout=self.timeout,
+    async def call(self, method: str, path: str, body: dict | None = None, query: dict | None = None,
+                   wait: float = 0.0) -> dict:
+        """One request; ``wait``: the seconds the hub may hold it (a long poll), added to the timeout."""
+        request = HTTPRequest(self._url(path, query or {}), method=method, request_timeout=self.timeout + wait,
                               headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
                               body=json.dumps(body) if body is not None else (b"" if method == "POST" else None),
                               allow_nonstandard_methods=True, follow_redirects=False)
@@ -66,7 +68,12 @@ class HubKernels:
     async def start(self, options: dict, key: str) -> dict:
         return await self.call("POST", "kernels", {**options, "key": key})
 
-    async def status(self, kernel_id: str) -> dict:
+    async def status(self, kernel_id: str, known: str = "", wait: float = 0.0) -> dict:
+        """The kernel's record; with ``known`` and ``wait``, once its status is no longer ``known``
+        (or after ``wait`` s): the hub answers the moment the kernel is ready."""
+        if known and wait:
+            return await self.call("GET", f"kernels/{kernel_id}", query={"status": known, "wait": f"{wait:g}"},
+                                   wait=wait)
         return await self.call("GET", f"kernels/{kernel_id}")
 
     async def restart(self, kernel_id: str) -> dict:

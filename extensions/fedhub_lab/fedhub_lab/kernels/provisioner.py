@@ -42,7 +42,9 @@ class FedHubProvisioner(KernelProvisionerBase):
     start_timeout = Float(24 * 3600.0, config=True,
                           help="Seconds a kernel may wait in a centre's queue before the start gives up "
                                "(its job is cancelled then).")
-    status_interval = Float(1.0, config=True, help="Seconds between questions to the hub while a kernel starts.")
+    status_interval = Float(1.0, config=True, help="Seconds before asking the hub again after it did not answer.")
+    status_wait = Float(10.0, config=True, help="Seconds the hub may hold a question about a starting kernel "
+                        "(it answers at once when the kernel's status changes).")
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
@@ -92,7 +94,7 @@ class FedHubProvisioner(KernelProvisionerBase):
         if self.fedhub_id and not self._ended:
             # a restart (asked for, or jupyter_client's restarter after the kernel process exited):
             # the same job, whose launcher starts a new kernel on the same ports
-            await self.hub.restart(self.fedhub_id)
+            self.status = await self.hub.restart(self.fedhub_id)
         else:
             try:
                 self.status = await self.hub.start(self.options(), key)
@@ -107,16 +109,19 @@ class FedHubProvisioner(KernelProvisionerBase):
         deadline = asyncio.get_running_loop().time() + self.start_timeout
         said = self.status.get("message")  # already logged at the start
         try:
+            known = self.status.get("status", "")
             while True:
-                try:
-                    self.status = await self.hub.status(self.fedhub_id)
+                try:  # the hub answers when the status changes, or after status_wait s
+                    self.status = await self.hub.status(self.fedhub_id, known, self.status_wait)
                 except HubKernelError as e:
                     if e.gone:  # the wait was cancelled (the lab's "Cancel wait"), or the server stops
                         self._ended = True
                         raise RuntimeError(f"the kernel's start was cancelled ({e})") from None
                     self.log.warning("FedHub kernel %s: %s", self.fedhub_id, e)
                     self.status = {"status": "unknown", "message": str(e)}
+                    await asyncio.sleep(self.status_interval)
                 state, message = self.status.get("status"), self.status.get("message", "")
+                known = state if state != "unknown" else ""
                 if message != said:
                     self.log.info("FedHub kernel %s: %s", self.fedhub_id, message)
                     said = message
@@ -129,7 +134,6 @@ class FedHubProvisioner(KernelProvisionerBase):
                     raise RuntimeError(message or "the kernel's job ended before the kernel started")
                 if asyncio.get_running_loop().time() > deadline:
                     raise RuntimeError(f"the kernel did not start within {self.start_timeout:.0f} s ({message})")
-                await asyncio.sleep(self.status_interval)
         except BaseException:
             if not self._ended:  # a start given up (cancelled, timed out): its job goes too
                 await self._end()
