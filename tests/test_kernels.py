@@ -141,6 +141,21 @@ def test_bad_kernel_requests_name_the_field(server_at_alpha, centres):
     r = mine.start(centre="beta", shell="rm -rf /")
     assert r.status_code == 400 and "shell: unknown option" in r.text
     assert live_jobs(centres, "beta", USER) == []
+    r = mine.call("GET", "kernels/00000000deadbeef?status=pending&wait=soon")
+    assert r.status_code == 400 and r.json()["message"].startswith("wait: seconds (0-30)"), r.text
+
+
+def test_a_long_poll_answers_with_each_new_status_until_ready(server_at_alpha):
+    mine, _ = server_at_alpha
+    record = mine.start(centre="beta", walltime="00:10:00").json()
+    seen = [record["status"]]
+    while seen[-1] != "ready":
+        record = mine.call("GET", f"kernels/{record['id']}?status={seen[-1]}&wait=30").json()
+        assert record["status"] != "ended", record
+        if record["status"] != seen[-1]:
+            seen.append(record["status"])
+    assert seen[0] == "submitted" and seen[-1] == "ready" and len(seen) == len(set(seen)), seen
+    assert mine.call("DELETE", f"kernels/{record['id']}").status_code == 204
 
 
 def test_the_kernel_conformance_suite_passes_through_the_provisioner(server_at_alpha, hub, centres):
