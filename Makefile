@@ -11,7 +11,7 @@ VENV := .venv
 JOBENV ?= /opt/fedhub/jobenv
 NODE_PREFIX ?= /opt/fedhub/node
 APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk chromium
-JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0
+JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0 numpy==2.3.5 pandas==2.3.3
 PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
 
 .PHONY: demo test bench deps system-packages clean FORCE
@@ -62,7 +62,7 @@ FORCE:
 # committed yarn.lock, then installed into the jobenv with its server part and quota().
 LABEXT := extensions/fedhub_lab
 LABEXT_SOURCES := $(wildcard $(LABEXT)/src/*.ts $(LABEXT)/style/* $(LABEXT)/schema/*) $(LABEXT)/package.json $(LABEXT)/yarn.lock
-LABEXT_PYTHON := $(wildcard $(LABEXT)/fedhub_lab/*.py $(LABEXT)/fedhub_lab/kernels/*.py $(LABEXT)/jupyter-config/*/*) $(LABEXT)/pyproject.toml
+LABEXT_PYTHON := $(wildcard $(LABEXT)/fedhub_lab/*.py $(LABEXT)/fedhub_lab/kernels/*.py $(LABEXT)/fedhub_lab/moves/*.py $(LABEXT)/jupyter-config/*/*) $(LABEXT)/pyproject.toml
 
 $(LABEXT)/fedhub_lab/labextension/package.json: $(LABEXT_SOURCES) | $(JOBENV)/.installed
 	cd $(LABEXT) && export PATH=$(abspath $(JOBENV))/bin:$$PATH && jlpm install --silent && jlpm build:prod

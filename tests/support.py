@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import tempfile
+import uuid
 from pathlib import Path
 
 # Debian's Chromium for the browser tests and benchmark (Playwright drives it; no browser download),
@@ -25,3 +28,31 @@ def counting_wrappers() -> tuple[Path, Path]:
         script.write_text(f'#!/bin/sh\necho {cmd} >> {log}\nexec /usr/bin/{cmd} "$@"\n')
         script.chmod(0o755)
     return wrap, log
+
+
+def execute_in_kernel(hub_url: str, user: str, token: str, kernel_id: str, code: str, timeout: float = 120) -> dict:
+    """Run ``code`` in a kernel as the lab does: through the proxy and the notebook server's
+    websocket. Returns the reply's content with the cell's ``stdout`` and its ``execution_count``."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    async def go():
+        url = f"{hub_url.replace('http', 'ws')}/user/{user}/api/kernels/{kernel_id}/channels"
+        ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}))
+        msg_id, out = uuid.uuid4().hex, []
+        ws.write_message(json.dumps({
+            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": user, "session": msg_id,
+                       "version": "5.3"}, "parent_header": {}, "metadata": {}, "channel": "shell",
+            "content": {"code": code, "silent": False, "store_history": True}}))
+        try:
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.read_message(), timeout))
+                if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                    continue
+                if msg["msg_type"] == "stream":
+                    out.append(msg["content"]["text"])
+                if msg["msg_type"] == "execute_reply":
+                    return {**msg["content"], "stdout": "".join(out)}
+        finally:
+            ws.close()
+    return asyncio.run(go())

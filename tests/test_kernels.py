@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from conftest import JOBENV, TEST_USERS, HubAPI, live_jobs, slurm, wait_for
+from support import execute_in_kernel
 
 USER, OTHER = TEST_USERS[2], TEST_USERS[1]
 
@@ -297,34 +298,6 @@ def test_another_users_token_cannot_start_see_or_stop_kernels_through_the_server
     wait_for(lambda: live_jobs(centres, "beta", USER) == [], 30, "the kernel's job to end")
 
 
-def execute_through_the_server(hub, user: str, token: str, kernel_id: str, code: str) -> str:
-    """Run ``code`` in a kernel through the proxy and the notebook server's websocket, as the lab does."""
-    import asyncio
-    import uuid
-
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    async def go():
-        url = f"{hub.url.replace('http', 'ws')}/user/{user}/api/kernels/{kernel_id}/channels"
-        ws = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"token {token}"}))
-        msg_id, out = uuid.uuid4().hex, []
-        ws.write_message(json.dumps({
-            "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": user, "session": msg_id,
-                       "version": "5.3"}, "parent_header": {}, "metadata": {}, "channel": "shell",
-            "content": {"code": code, "silent": False}}))
-        while True:
-            msg = json.loads(await asyncio.wait_for(ws.read_message(), 60))
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-            if msg["msg_type"] == "execute_reply":
-                ws.close()
-                return "".join(out)
-    return asyncio.run(go())
-
-
 def test_a_server_at_the_firewalled_centre_runs_a_kernel_at_another(hub, centres):
     """The server's side of the relay too: its login node forwards back to the kernel's ports."""
     api, user = HubAPI(hub), TEST_USERS[1]
@@ -337,8 +310,8 @@ def test_a_server_at_the_firewalled_centre_runs_a_kernel_at_another(hub, centres
         started = requests.post(f"{hub.url}/user/{user}/api/kernels", json={"name": "fedhub-alpha"},
                                 headers=headers, timeout=120)
         assert started.status_code == 201, started.text
-        out = execute_through_the_server(hub, user, token, started.json()["id"],
-                                         "import os; print(os.environ['SLURM_CLUSTER_NAME'])")
+        out = execute_in_kernel(hub.url, user, token, started.json()["id"],
+                                "import os; print(os.environ['SLURM_CLUSTER_NAME'])")["stdout"]
         assert out == "alpha\n"
         kernels = KernelAPI(hub, user, token).call("GET", "kernels").json()["kernels"]
         assert [k["connection"]["ip"] for k in kernels] == [centres.centres["beta"].network.login_inner_address]

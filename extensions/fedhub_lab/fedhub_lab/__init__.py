@@ -38,6 +38,8 @@ def _link_jupyter_server_extension(serverapp):
 def _load_jupyter_server_extension(serverapp):
     from .handlers import setup_handlers
     from .kernels.handlers import setup_kernel_handlers
+    from .moves.handlers import setup_move_handlers
 
     setup_handlers(serverapp)
     setup_kernel_handlers(serverapp)
+    setup_move_handlers(serverapp)

@@ -17,7 +17,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .hub import HubKernelError, HubKernels
-from .specs import FedHubKernelSpecManager
+from .specs import spec_for_request
 
 
 class _HubHandler(APIHandler):
@@ -69,14 +69,13 @@ class KernelSpecsHandler(_HubHandler):
         if not isinstance(options, dict):
             raise web.HTTPError(400, "the body must be a JSON object")
         try:
-            checked = await self.hub().call("POST", "kernels", {**options, "dry_run": True})
+            name = await spec_for_request(self.hub(), self.kernel_spec_manager, options)
         except HubKernelError as e:
             self.set_status(400)
             return self.finish(json.dumps({"message": str(e)}))
+        except RuntimeError as e:
+            raise web.HTTPError(500, str(e)) from None
         manager = self.kernel_spec_manager
-        if not isinstance(manager, FedHubKernelSpecManager):
-            raise web.HTTPError(500, "the server's kernel_spec_manager_class is not FedHub's")
-        name = manager.add_requested(checked["centre"], checked["centre_name"], checked["request"])
         self.finish(json.dumps({"name": name, "display_name": manager.get_kernel_spec(name).display_name}))
 
 

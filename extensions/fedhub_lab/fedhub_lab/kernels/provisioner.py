@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import weakref
 from typing import Any
 
 from jupyter_client.provisioning import KernelProvisionerBase
@@ -27,6 +28,15 @@ from traitlets import Float, Int, Unicode
 from .hub import HubKernelError, HubKernels
 
 OPTION_KEYS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
+
+_live: "weakref.WeakValueDictionary[str, FedHubProvisioner]" = weakref.WeakValueDictionary()
+
+
+def hub_status(kernel_id: str) -> dict:
+    """The hub's latest word on a FedHub kernel of this server, also while it starts (a move
+    shows it: "Pending at Gamma as job 300012: waiting for Resources ...")."""
+    provisioner = _live.get(kernel_id)
+    return dict(provisioner.status) if provisioner is not None else {}
 
 
 class FedHubProvisioner(KernelProvisionerBase):
@@ -54,6 +64,8 @@ class FedHubProvisioner(KernelProvisionerBase):
         self._restarting = False
         self._ended = False
         self._asked_to_restart = False  # by the user (a shutdown request with restart), not the restarter
+        if self.kernel_id:
+            _live[self.kernel_id] = self
 
     # ------------------------------------------------------------------ state
 

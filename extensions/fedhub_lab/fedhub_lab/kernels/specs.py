@@ -83,3 +83,12 @@ class FedHubKernelSpecManager(KernelSpecManager):
         for name, spec in self._fedhub_specs().items():
             specs[name] = {"resource_dir": spec.resource_dir, "spec": spec.to_dict()}
         return specs
+
+
+async def spec_for_request(hub, manager: KernelSpecManager, options: dict) -> str:
+    """A kernelspec name for a kernel at a centre with the given resources, once the hub checked
+    them as it checks a spawn (raises ``HubKernelError`` with the hub's words otherwise)."""
+    if not isinstance(manager, FedHubKernelSpecManager):
+        raise RuntimeError("the server's kernel_spec_manager_class is not FedHub's")
+    checked = await hub.call("POST", "kernels", {**options, "dry_run": True})
+    return manager.add_requested(checked["centre"], checked["centre_name"], checked["request"])

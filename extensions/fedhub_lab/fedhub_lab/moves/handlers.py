@@ -1,0 +1,126 @@
+"""Moves through the notebook server (only its user reaches it: JupyterHub's own check):
+
+    POST   {base}fedhub/api/kernels/{kernel id}/move   {"centre": "gamma", partition, cores, memory,
+                                                        walltime, gpus, gpu_type,
+                                                        "on_unmovable": "ask" | "switch" | "cancel",
+                                                        "heartbeat": seconds (the lab: 15; 0 never)}
+                                                       -> 202 {"id", "url", ...the move}
+    GET    {base}fedhub/api/moves                      this server's moves
+    GET    {base}fedhub/api/moves/{id}                 phase, progress, the kernel switched to,
+                                                       what did not move
+    POST   {base}fedhub/api/moves/{id}/choice          {"switch": true | false} when it asks
+    DELETE {base}fedhub/api/moves/{id}                 cancel: the kernel stays where it was
+"""
+
+from __future__ import annotations
+
+import json
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from .mover import Movers
+
+RESOURCE_KEYS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
+
+
+def _body(handler) -> dict:
+    try:
+        body = json.loads(handler.request.body or b"{}")
+    except ValueError:
+        raise web.HTTPError(400, "the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPError(400, "the body must be a JSON object")
+    return body
+
+
+class _MoveHandler(APIHandler):
+    @property
+    def movers(self) -> Movers:
+        return self.settings["fedhub_movers"]
+
+    def answer(self, move, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps({**move.public(), "url": self.move_url(move.id)}))
+
+    def move_url(self, move_id: str) -> str:
+        return url_path_join(self.base_url, "fedhub", "api", "moves", move_id)
+
+    def find(self, move_id: str):
+        try:
+            return self.movers.get(move_id)
+        except KeyError:
+            raise web.HTTPError(404, f"no move {move_id} on this server") from None
+
+
+class StartMoveHandler(_MoveHandler):
+    @web.authenticated
+    def post(self, kernel_id):
+        body = _body(self)
+        unknown = sorted(set(body) - set(RESOURCE_KEYS) - {"on_unmovable", "heartbeat"})
+        if unknown:
+            raise web.HTTPError(400, f"{unknown[0]}: unknown option; a move takes {', '.join(RESOURCE_KEYS)}, "
+                                     "on_unmovable and heartbeat")
+        if not body.get("centre"):
+            raise web.HTTPError(400, "centre: say where the kernel should move to")
+        try:
+            heartbeat = float(body.get("heartbeat", 0) or 0)
+        except (TypeError, ValueError):
+            raise web.HTTPError(400, "heartbeat: seconds, e.g. 15") from None
+        try:
+            move = self.movers.start(kernel_id, {k: body[k] for k in RESOURCE_KEYS if k in body},
+                                     body.get("on_unmovable", "ask"), heartbeat)
+        except KeyError as e:
+            raise web.HTTPError(404, str(e.args[0])) from None
+        except ValueError as e:
+            raise web.HTTPError(409 if "already" in str(e) else 400, str(e)) from None
+        self.set_header("Location", self.move_url(move.id))
+        self.answer(move, 202)
+
+
+class MovesHandler(_MoveHandler):
+    @web.authenticated
+    def get(self):
+        self.finish(json.dumps({"moves": [m.public() for m in self.movers.moves.values()]}))
+
+
+class MoveHandler(_MoveHandler):
+    @web.authenticated
+    def get(self, move_id):
+        self.answer(self.find(move_id))
+
+    @web.authenticated
+    def delete(self, move_id):
+        move = self.find(move_id)
+        try:
+            self.movers.cancel(move_id)
+        except ValueError as e:
+            raise web.HTTPError(409, str(e)) from None
+        self.answer(move, 202)
+
+
+class MoveChoiceHandler(_MoveHandler):
+    @web.authenticated
+    def post(self, move_id):
+        self.find(move_id)
+        switch = _body(self).get("switch")
+        if not isinstance(switch, bool):
+            raise web.HTTPError(400, "switch: true (move without what cannot move) or false (cancel the move)")
+        try:
+            move = self.movers.choose(move_id, switch)
+        except ValueError as e:
+            raise web.HTTPError(409, str(e)) from None
+        self.answer(move)
+
+
+def setup_move_handlers(serverapp) -> None:
+    web_app = serverapp.web_app
+    web_app.settings["fedhub_movers"] = Movers(serverapp)
+    base = url_path_join(web_app.settings["base_url"], "fedhub", "api")
+    web_app.add_handlers(".*$", [
+        (url_path_join(base, "kernels", r"([0-9a-f-]{36})", "move"), StartMoveHandler),
+        (url_path_join(base, "moves"), MovesHandler),
+        (url_path_join(base, "moves", r"([0-9a-f]{16})"), MoveHandler),
+        (url_path_join(base, "moves", r"([0-9a-f]{16})", "choice"), MoveChoiceHandler),
+    ])

@@ -1,0 +1,283 @@
+"""Moving a running kernel, with its variables, to a kernel at another centre.
+
+One ``Move`` runs in the notebook server, which owns both kernels (so only their user can move
+them). Its phases are real events: the target kernel's job queued (Slurm's words), the source's
+variables saved (how many, how large), the pieces copied (bytes done / total), restored, switched.
+Until the switch nothing of the source changes; any failure or a cancel before the switch ends
+the target kernel (its job is cancelled) and drops the snapshot on both sides, so the source runs
+on as it was. A cell run at the source after the snapshot stops the switch for the same reason.
+After the switch every session (notebook, console) of the source kernel uses the new one, and
+the source kernel is shut down (its job ends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import secrets
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from ..kernels.hub import HubKernelError, HubKernels
+from ..kernels.provisioner import hub_status
+from ..kernels.specs import spec_for_request
+from .channel import ChannelError, KernelChannel
+
+log = logging.getLogger("fedhub.moves")
+
+RUNNING, CHOOSING, SWITCHED, FAILED, CANCELLED = "running", "choosing", "switched", "failed", "cancelled"
+UNMOVABLE_CHOICES = ("ask", "switch", "cancel")
+
+
+class MoveError(Exception):
+    """Why a move stopped; the source kernel is untouched."""
+
+
+@dataclass
+class Move:
+    id: str
+    kernel_id: str
+    options: dict
+    on_unmovable: str = "ask"
+    heartbeat: float = 0.0        # seconds without a GET after which the move is given up (0: never)
+    status: str = RUNNING
+    phase: str = "starting"
+    message: str = ""
+    done: int = 0
+    total: int = 0
+    variables: int = 0
+    unmovable: list[dict] = field(default_factory=list)
+    new_kernel_id: str = ""
+    centre: str = ""
+    error: str = ""
+    skip_files: list[str] = field(default_factory=list)  # files whose path the target lacks (listed)
+    started: float = field(default_factory=time.time)
+    seen: float = field(default_factory=time.monotonic)
+    phases: list[dict] = field(default_factory=list)
+
+    def public(self) -> dict:
+        return {"id": self.id, "kernel_id": self.kernel_id, "status": self.status, "phase": self.phase,
+                "message": self.message, "progress": {"done": self.done, "total": self.total},
+                "variables": self.variables, "unmovable": self.unmovable, "new_kernel_id": self.new_kernel_id,
+                "centre": self.centre, "error": self.error, "phases": self.phases}
+
+    def enter(self, phase: str, message: str) -> None:
+        now = time.time()
+        if self.phases and self.phases[-1]["phase"] == phase:
+            self.phases[-1]["message"] = message
+        else:
+            self.phases.append({"phase": phase, "message": message, "at": round(now - self.started, 3)})
+        self.phase, self.message = phase, message
+        log.info("Move %s of kernel %s: %s", self.id, self.kernel_id, message)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+class Movers:
+    """The server's moves, by id."""
+
+    def __init__(self, serverapp):
+        self.app = serverapp
+        self.moves: dict[str, Move] = {}
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.choices: dict[str, asyncio.Future] = {}
+
+    def start(self, kernel_id: str, options: dict, on_unmovable: str = "ask", heartbeat: float = 0.0) -> Move:
+        if kernel_id not in self.app.kernel_manager:
+            raise KeyError(f"no kernel {kernel_id} on this server")
+        if any(m.kernel_id == kernel_id and m.status in (RUNNING, CHOOSING) for m in self.moves.values()):
+            raise ValueError(f"kernel {kernel_id} is already being moved")
+        if on_unmovable not in UNMOVABLE_CHOICES:
+            raise ValueError(f"on_unmovable: one of {', '.join(UNMOVABLE_CHOICES)}, not {on_unmovable!r}")
+        move = Move(uuid.uuid4().hex[:16], kernel_id, options, on_unmovable, heartbeat)
+        self.moves[move.id] = move
+        self.tasks[move.id] = asyncio.ensure_future(self._run(move))
+        return move
+
+    def get(self, move_id: str) -> Move:
+        move = self.moves[move_id]
+        move.seen = time.monotonic()
+        return move
+
+    def choose(self, move_id: str, switch: bool) -> Move:
+        move = self.moves[move_id]
+        future = self.choices.get(move_id)
+        if move.status != CHOOSING or future is None or future.done():
+            raise ValueError(f"move {move_id} is not waiting for a choice (it is {move.status})")
+        future.set_result(switch)
+        return move
+
+    def cancel(self, move_id: str) -> Move:
+        move = self.moves[move_id]
+        task = self.tasks.get(move_id)
+        if move.status in (RUNNING, CHOOSING) and task is not None and not task.done():
+            if move.phase in ("switching",):
+                raise ValueError("the move is switching; it can no longer be cancelled")
+            task.cancel()
+        return move
+
+    # ------------------------------------------------------------------ the move
+
+    async def _run(self, move: Move) -> None:
+        target_id, source, target = None, None, None
+        watchdog = asyncio.ensure_future(self._watch_heartbeat(move)) if move.heartbeat else None
+        outcome = (SWITCHED, "switched", "")
+        try:
+            source = KernelChannel(self.app.kernel_manager.get_kernel(move.kernel_id), "at the source")
+            target_id = await self._start_target(move)
+            target = KernelChannel(self.app.kernel_manager.get_kernel(target_id), f"at {move.centre}")
+            manifest = await self._save(move, source)
+            await self._check(move, target, manifest)
+            await self._copy(move, source, target, manifest)
+            await self._restore(move, source, target, manifest)
+            await self._switch(move, target_id)
+            move.new_kernel_id, target_id = target_id, None  # kept
+            outcome = (SWITCHED, "switched", f"Switched: the kernel now runs at {move.centre}")
+        except asyncio.CancelledError:
+            move.error = move.error or "cancelled"
+            outcome = (CANCELLED, "cancelled", f"Move cancelled ({move.error}); the kernel runs on where it was")
+        except (MoveError, ChannelError, HubKernelError) as e:
+            move.error = str(e)
+            outcome = (FAILED, "failed", f"Move failed: {e}. The kernel runs on where it was, with its variables")
+        except Exception as e:  # noqa: BLE001 - a move must never leave a half state; say what broke
+            log.exception("Move %s failed", move.id)
+            move.error = f"{type(e).__name__}: {e}"
+            outcome = (FAILED, "failed", f"Move failed: {move.error}. The kernel runs on where it was")
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            if outcome[0] != SWITCHED:
+                move.status = RUNNING  # not done until the target is gone
+                move.enter("rolling back", f"Ending the kernel at {move.centre or 'the target'}; "
+                                           "the source keeps running")
+            await self._clean(move, source, target, target_id, outcome[0])
+            # the final word only once nothing is left at the target
+            move.status = outcome[0]
+            move.enter(outcome[1], outcome[2])
+
+    async def _watch_heartbeat(self, move: Move) -> None:
+        while True:
+            await asyncio.sleep(min(move.heartbeat / 3, 2.0))
+            if move.phase != "switching" and time.monotonic() - move.seen > move.heartbeat:
+                move.error = f"the page that started the move stopped following it for {move.heartbeat:.0f} s"
+                self.tasks[move.id].cancel()
+                return
+
+    async def _start_target(self, move: Move) -> str:
+        options = {k: v for k, v in move.options.items() if v not in (None, "")}
+        spec = await spec_for_request(HubKernels(), self.app.kernel_spec_manager, options)
+        centre_name = self.app.kernel_spec_manager.get_kernel_spec(spec).metadata["fedhub"]["centre_name"]
+        move.centre = centre_name
+        move.enter("queued", f"Starting a kernel at {centre_name}")
+        target_id = str(uuid.uuid4())
+        start = asyncio.ensure_future(self.app.kernel_manager.start_kernel(kernel_id=target_id, kernel_name=spec))
+        try:
+            while not start.done():
+                status = hub_status(target_id)
+                if status.get("message"):
+                    move.enter("queued", status["message"])
+                await asyncio.wait([start], timeout=0.5)
+            start.result()
+        except asyncio.CancelledError:
+            start.cancel()
+            raise
+        except Exception as e:  # the provisioner's words: refused, cancelled in the queue, ended
+            raise MoveError(f"the kernel at {centre_name} did not start: {e}") from None
+        return target_id
+
+    async def _save(self, move: Move, source: KernelChannel) -> dict:
+        move.enter("saving", "Saving the kernel's variables")
+        manifest = await source.call_json(source.agent("pack", move.id))
+        move.variables, move.total = len(manifest["variables"]), manifest["size"]
+        move.unmovable = [{"name": n, "reason": r} for n, r in sorted(manifest["unmovable"].items())]
+        move.enter("saving", f"Saved {move.variables} variables ({_size(manifest['size'])})")
+        return manifest
+
+    async def _check(self, move: Move, target: KernelChannel, manifest: dict) -> None:
+        answer = await target.call_json(target.agent("receive", move.id, json.dumps(manifest)))
+        wrong = [f"{m} is not installed at {move.centre}" for m in answer.get("missing_modules", [])]
+        wrong += answer.get("mismatched", [])
+        if wrong:
+            raise MoveError("the environment at the target differs: " + "; ".join(wrong))
+        for f in answer.get("missing_files", []):
+            move.unmovable.append({"name": f["name"], "reason": f"a file whose path {f['path']} does not exist at "
+                                                               f"{move.centre}"})
+        move.skip_files = [f["name"] for f in answer.get("missing_files", [])]
+        target.open_comm(answer["comm_target"])
+        if move.unmovable:
+            await self._choose(move)
+
+    async def _choose(self, move: Move) -> None:
+        names = ", ".join(u["name"] for u in move.unmovable)
+        if move.on_unmovable == "cancel":
+            raise MoveError(f"these cannot move: {names}")
+        if move.on_unmovable == "switch":
+            return
+        move.status = CHOOSING
+        move.enter("choosing", f"{len(move.unmovable)} cannot move ({names}): switch anyway, or cancel")
+        future = self.choices[move.id] = asyncio.get_running_loop().create_future()
+        switch = await future
+        move.status = RUNNING
+        if not switch:
+            move.error = "the user chose not to move without " + names
+            raise asyncio.CancelledError()
+
+    async def _copy(self, move: Move, source: KernelChannel, target: KernelChannel, manifest: dict) -> None:
+        total, pieces = manifest["size"], manifest["chunks"]
+        move.done, move.total = 0, total
+        move.enter("copying", f"Copying {_size(total)} to {move.centre}")
+        for index in range(pieces):
+            text = await source.call(source.agent("chunk", move.id, index))
+            sha, _, encoded = text.partition(":")
+            data = base64.b64decode(encoded)
+            target.send_piece(index, sha, data)
+            move.done += len(data)
+            move.enter("copying", f"Copying: {_size(move.done)} of {_size(total)}")
+        got = await target.call_json(target.agent("received", move.id))
+        if got["errors"] or got["pieces"] != pieces:
+            raise MoveError(f"the copy arrived damaged: {got['pieces']} of {pieces} pieces intact "
+                            f"({'; '.join(got['errors'][:2])})")
+
+    async def _restore(self, move: Move, source: KernelChannel, target: KernelChannel, manifest: dict) -> None:
+        move.enter("restoring", f"Restoring {move.variables} variables at {move.centre}")
+        result = await target.call_json(target.agent("restore", move.id, move.skip_files))
+        if "error" in result:
+            raise MoveError(f"restoring at {move.centre} failed: {result['error']}")
+        now = int(await source.call("get_ipython().execution_count"))
+        if now != manifest["execution_count"]:
+            raise MoveError("a cell ran at the source after its variables were saved; nothing was switched, "
+                            "move again to take its results along")
+
+    async def _switch(self, move: Move, target_id: str) -> None:
+        move.enter("switching", f"Switching to the kernel at {move.centre}")
+        sessions = self.app.session_manager
+        for session in await sessions.list_sessions():
+            if session.get("kernel", {}).get("id") == move.kernel_id:
+                await sessions.update_session(session["id"], kernel_id=target_id)
+        await self.app.kernel_manager.shutdown_kernel(move.kernel_id)
+
+    async def _clean(self, move: Move, source, target, target_id: str | None, status: str) -> None:
+        """Drop the snapshot on both sides; end the target kernel unless the move switched to it."""
+        self.choices.pop(move.id, None)
+        if source is not None and status != SWITCHED:  # the source runs on: free its snapshot
+            try:
+                await source.call(source.agent("discard", move.id), timeout=60)
+            except ChannelError as e:
+                log.warning("Move %s: the source kept its snapshot in memory: %s", move.id, e)
+        for channel in (source, target):  # the target's copy goes with the target kernel, or was used
+            if channel is not None:
+                channel.close()
+        if target_id is not None and target_id in self.app.kernel_manager:
+            try:
+                await self.app.kernel_manager.shutdown_kernel(target_id)
+            except Exception:  # noqa: BLE001
+                log.exception("Move %s: ending the target kernel %s failed", move.id, target_id)

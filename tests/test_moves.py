@@ -1,0 +1,221 @@
+"""Moving a running kernel, with its variables, to another centre: through the notebook server's
+API, as the lab and scripts do, with real kernels and real Slurm jobs at the centres.
+
+The user's server runs at alpha. A kernel beside it (python3) holds a small notebook's state;
+it moves to gamma, and a kernel at gamma moves on to the firewalled beta. After each move every
+value's digest is the same, shared references stay shared, the execution count continues and no
+job is left at the source. Objects that cannot move are listed before the switch; failures and
+cancels leave the source as it was and nothing at the target.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import requests
+
+from conftest import TEST_USERS, HubAPI, live_jobs, wait_for
+from support import execute_in_kernel
+
+USER, OTHER = TEST_USERS[1], TEST_USERS[0]
+
+NOTEBOOK = [
+    "import numpy as np\nimport pandas as pd\nimport os",
+    "n = 42\nratio = 2.5\nd = {'a': [1, 2, {'b': 'c'}], 't': (1, 'x')}\na = [n, d]\nb = a",
+    "arr = np.random.default_rng(7).random(10 * 1024 * 1024 // 8)",
+    "df = pd.DataFrame({'x': range(1000), 'y': [str(i) for i in range(1000)]})",
+    "square = lambda v: v * v\ndef plus_n(v):\n    return v + n",
+    "class Greeter:\n    def __init__(self, who):\n        self.who = who\n    def greet(self):\n"
+    "        return f'hello {self.who} at ' + os.environ.get('SLURM_CLUSTER_NAME', 'the server')",
+    "g = Greeter('ada')",
+]
+
+DIGEST = """
+import hashlib as _h, json as _j
+print(_j.dumps({
+    "n": n, "ratio": ratio, "d": repr(d), "same": b is a and a[1] is d,
+    "arr": _h.sha256(arr.tobytes()).hexdigest(), "arr_dtype": str(arr.dtype),
+    "df": _h.sha256(pd.util.hash_pandas_object(df).values.tobytes()).hexdigest(),
+    "square": square(12), "plus_n": plus_n(1), "greeter": type(g).__name__, "is_greeter": isinstance(g, Greeter),
+    "np": np.__name__, "pd": pd.__name__,
+}, sort_keys=True))
+"""
+
+
+class Server:
+    """The user's notebook server, reached through the proxy with the user's token."""
+
+    def __init__(self, hub, user: str, token: str):
+        self.hub, self.user, self.token = hub, user, token
+        self.base = f"{hub.url}/user/{user}"
+        self.headers = {"Authorization": f"token {token}"}
+
+    def call(self, method: str, path: str, token: str | None = None, **kw):
+        headers = {"Authorization": f"token {token}"} if token else self.headers
+        return requests.request(method, f"{self.base}/{path}", headers=headers, timeout=120, **kw)
+
+    def start_kernel(self, name: str) -> str:
+        r = self.call("POST", "api/kernels", json={"name": name})
+        assert r.status_code == 201, r.text
+        return r.json()["id"]
+
+    def run(self, kernel_id: str, code: str) -> dict:
+        reply = execute_in_kernel(self.hub.url, self.user, self.token, kernel_id, code)
+        assert reply["status"] == "ok", reply
+        return reply
+
+    def digest(self, kernel_id: str) -> dict:
+        return json.loads(self.run(kernel_id, DIGEST)["stdout"])
+
+    def where(self, kernel_id: str) -> str:
+        return self.run(kernel_id, "print(g.greet())")["stdout"].strip()
+
+    def move(self, kernel_id: str, **body) -> dict:
+        r = self.call("POST", f"fedhub/api/kernels/{kernel_id}/move", json=body)
+        assert r.status_code == 202, r.text
+        return r.json()
+
+    def follow(self, move: dict, until=("switched", "failed", "cancelled"), timeout: float = 180) -> dict:
+        def state():
+            m = self.call("GET", f"fedhub/api/moves/{move['id']}").json()
+            return m if m["status"] in until or m["phase"] in until else None
+        return wait_for(state, timeout, f"move {move['id']} to reach {until}", 0.3)
+
+    def kernels(self) -> list[str]:
+        return [k["id"] for k in self.call("GET", "api/kernels").json()]
+
+
+@pytest.fixture(scope="module")
+def server(hub):
+    api = HubAPI(hub)
+    r = api.spawn(USER, {"centre": "alpha", "cores": 1, "memory": "2G", "walltime": "00:40:00"})
+    assert r.status_code in (201, 202), r.text
+    api.wait_ready(USER, 90)
+    token = api.post(f"/users/{USER}/tokens", json={"note": "move tests"}).json()["token"]
+    yield Server(hub, USER, token)
+    api.stop(USER)
+
+
+@pytest.fixture
+def notebook(server):
+    """A kernel beside the server holding the notebook's state."""
+    kernel = server.start_kernel("python3")
+    for cell in NOTEBOOK:
+        server.run(kernel, cell)
+    yield kernel
+    for k in server.kernels():
+        server.call("DELETE", f"api/kernels/{k}")
+
+
+def test_a_kernel_moves_with_its_variables_to_another_centre_and_on(server, notebook, centres):
+    before = server.digest(notebook)
+    count = server.run(notebook, "pass")["execution_count"]
+    session = server.call("POST", "api/sessions", json={"path": "move.ipynb", "name": "move.ipynb",
+                                                        "type": "notebook", "kernel": {"id": notebook}}).json()
+
+    move = server.move(notebook, centre="gamma", memory="1G", walltime="00:20:00")
+    assert move["url"].endswith(f"/fedhub/api/moves/{move['id']}") and move["kernel_id"] == notebook
+    done = server.follow(move)
+    assert done["status"] == "switched", done
+    phases = [p["phase"] for p in done["phases"]]
+    assert phases[:1] == ["queued"] and phases[-1] == "switched", phases
+    assert {"saving", "copying", "restoring", "switching"} <= set(phases), phases
+    assert done["progress"]["done"] == done["progress"]["total"] > 10 * 1024 * 1024
+    assert done["variables"] == 11 and done["unmovable"] == [], done  # n ratio d a b arr df square plus_n Greeter g
+    moved = done["new_kernel_id"]
+
+    # the notebook's session now uses the new kernel; the old one is gone, and so is nothing else
+    assert server.call("GET", f"api/sessions/{session['id']}").json()["kernel"]["id"] == moved
+    assert server.kernels() == [moved]
+    assert server.run(moved, "pass")["execution_count"] == count + 1  # the count continues
+    assert server.digest(moved) == before
+    assert server.where(moved) == "hello ada at gamma"
+    # a function defined in the notebook still reads the notebook's variables, not a copy
+    assert server.run(moved, "n = 100; print(plus_n(1)); n = 42")["stdout"] == "101\n"
+    assert [j["job_id"] for j in live_jobs(centres, "gamma", USER)] != []
+
+    # and on to the firewalled centre: the job at gamma ends with the move
+    again = server.follow(server.move(moved, centre="beta", walltime="00:20:00"))
+    assert again["status"] == "switched", again
+    assert server.digest(again["new_kernel_id"]) == before
+    assert server.where(again["new_kernel_id"]) == "hello ada at beta"
+    wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the kernel's job at gamma to end")
+
+
+def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebook, centres):
+    server.run(notebook, "import socket, sqlite3, threading\n"
+                         "sock = socket.socket()\n"
+                         "gen = (i for i in range(3))\n"
+                         "db = sqlite3.connect(':memory:')\n"
+                         "log = open('/tmp/fedhub-move-log.txt', 'w')\n"
+                         "worker = threading.Thread(target=print)\n"
+                         "holder = {'lock': threading.Lock()}")
+    move = server.follow(server.move(notebook, centre="gamma", memory="1G"), until=("choosing", "failed"))
+    assert move["status"] == "choosing", move
+    reasons = {u["name"]: u["reason"] for u in move["unmovable"]}
+    assert set(reasons) == {"sock", "gen", "db", "log", "worker", "holder"}, reasons
+    assert reasons["sock"].startswith("an open socket")
+    assert reasons["gen"].startswith("a running generator")
+    assert reasons["db"].startswith("a database connection")
+    assert reasons["log"].startswith("a file open for writing")
+    assert reasons["worker"].startswith("a thread")
+    assert reasons["holder"].startswith("cannot be copied (TypeError: cannot pickle '_thread.lock'")
+    assert "cannot move (" in move["message"]
+
+    # cancel: the source keeps everything, the target's job goes
+    assert server.call("POST", f"fedhub/api/moves/{move['id']}/choice", json={"switch": False}).status_code == 200
+    ended = server.follow(move)
+    assert ended["status"] == "cancelled", ended
+    assert server.kernels() == [notebook]
+    assert server.run(notebook, "print(type(sock).__name__, next(gen))")["stdout"] == "socket 0\n"
+    wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the target's job to end")
+
+    # switch anyway: everything else moves, what could not is not faked at the target
+    before = server.digest(notebook)
+    move = server.follow(server.move(notebook, centre="gamma", memory="1G"), until=("choosing", "failed"))
+    server.call("POST", f"fedhub/api/moves/{move['id']}/choice", json={"switch": True})
+    done = server.follow(move)
+    assert done["status"] == "switched", done
+    moved = done["new_kernel_id"]
+    assert server.digest(moved) == before
+    assert server.run(moved, "print(sorted(k for k in ('sock', 'gen', 'db', 'log', 'worker', 'holder') "
+                             "if k in globals()))")["stdout"] == "[]\n"
+
+
+def test_a_move_to_a_centre_that_refuses_leaves_the_source_as_it_was(server, notebook, centres):
+    before = server.digest(notebook)
+    r = server.call("POST", f"fedhub/api/kernels/{notebook}/move", json={"centre": "gamma", "cores": 9})
+    move = r.json()
+    failed = server.follow(move)
+    assert failed["status"] == "failed"
+    assert "cores: 9 is outside what partition 'small' at Gamma allows" in failed["error"], failed
+    assert server.kernels() == [notebook] and server.digest(notebook) == before
+    assert live_jobs(centres, "gamma", USER) == []
+
+
+def test_a_cell_run_after_the_snapshot_stops_the_switch(server, notebook, centres):
+    server.run(notebook, "gen = (i for i in range(3))")  # so the move stops to ask, after its snapshot
+    before = server.digest(notebook)
+    move = server.follow(server.move(notebook, centre="gamma", memory="1G"), until=("choosing", "failed"))
+    assert move["status"] == "choosing", move
+    server.run(notebook, "n = n + 1")  # the user carries on at the source meanwhile
+    server.call("POST", f"fedhub/api/moves/{move['id']}/choice", json={"switch": True})
+    failed = server.follow(move)
+    assert failed["status"] == "failed" and "a cell ran at the source" in failed["error"], failed
+    assert server.kernels() == [notebook]
+    assert server.digest(notebook) == {**before, "n": 43, "plus_n": 44}
+    wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the target's job to end")
+
+
+def test_bad_move_requests_name_the_field_and_other_users_get_403(server, notebook, hub):
+    r = server.call("POST", f"fedhub/api/kernels/{notebook}/move", json={"centre": "gamma", "colour": "red"})
+    assert r.status_code == 400 and "colour: unknown option" in r.json()["message"]
+    r = server.call("POST", f"fedhub/api/kernels/{notebook}/move", json={})
+    assert r.status_code == 400 and r.json()["message"].startswith("centre:")
+    r = server.call("POST", "fedhub/api/kernels/00000000-0000-0000-0000-000000000000/move", json={"centre": "gamma"})
+    assert r.status_code == 404
+    other = HubAPI(hub).post(f"/users/{OTHER}/tokens", json={"note": "move tests"}).json()["token"]
+    r = server.call("POST", f"fedhub/api/kernels/{notebook}/move", token=other, json={"centre": "gamma"})
+    assert r.status_code == 403
+    assert server.call("GET", "fedhub/api/moves", token=other).status_code == 403
