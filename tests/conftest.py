@@ -2,7 +2,7 @@
 
 The centres: alpha (local, 4 CPUs), beta (firewalled: reached only through its ssh login node,
 its compute node in a private network namespace; 4 CPUs), gamma (local,
-2 CPUs, easy to fill); alpha and gamma keep accounts in a real slurmdbd (enforced associations
+2 CPUs, easy to fill; each job its own /tmp, as with Slurm's job_container/tmpfs); alpha and gamma keep accounts in a real slurmdbd (enforced associations
 and limits). ``broken`` is a fourth federation entry pointing at gamma's cluster
 with a notebook command that does not exist, so its jobs die at once.
 """
@@ -49,7 +49,7 @@ def centre_specs() -> list[CentreSpec]:
             PartitionSpec("cpu", 4, "4G", "04:00:00", default=True), PartitionSpec("debug", 2, "1G", "00:30:00")]),
         CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", firewalled=True, partitions=[
             PartitionSpec("batch", 4, "4G", "08:00:00", default=True)]),
-        CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, accounting=True, partitions=[
+        CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, accounting=True, private_tmp=True, partitions=[
             PartitionSpec("small", 2, "2G", "01:00:00", charge_rate=0.5, default=True)]),
     ]
 

@@ -11,6 +11,9 @@ cancels leave the source as it was and nothing at the target.
 from __future__ import annotations
 
 import json
+import secrets
+import shutil
+from pathlib import Path
 
 import pytest
 import requests
@@ -98,9 +101,19 @@ def server(hub):
 
 
 @pytest.fixture
-def notebook(server):
+def scratch(server):
+    """A directory in the host's /tmp, where the server's kernel at alpha writes (gone at gamma)."""
+    path = f"/tmp/fedhub-move-{secrets.token_hex(4)}"
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+    Path(f"/home/{USER}/fedhub-move-notes.txt").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def notebook(server, scratch):
     """A kernel beside the server holding the notebook's state."""
     kernel = server.start_kernel("python3")
+    server.run(kernel, f"import os; os.makedirs({scratch!r})")
     for cell in NOTEBOOK:
         server.run(kernel, cell)
     yield kernel
@@ -143,7 +156,14 @@ def test_a_kernel_moves_with_its_variables_to_another_centre_and_on(server, note
     wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the kernel's job at gamma to end")
 
 
-def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebook, centres):
+def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebook, centres, scratch):
+    # gamma gives each job its own /tmp: a file there at the source does not exist at gamma, while
+    # the user's home does (reopened at the same place)
+    server.run(notebook, f"data = open({scratch + '/data.csv'!r}, 'w+'); data.write('x\\n'); data.close()\n"
+                         f"data = open({scratch + '/data.csv'!r})\n"
+                         "notes = open(os.path.expanduser('~/fedhub-move-notes.txt'), 'w+')\n"
+                         "notes.write('first\\nsecond\\n'); notes.close()\n"
+                         "notes = open(os.path.expanduser('~/fedhub-move-notes.txt')); notes.readline()")
     server.run(notebook, "import socket, sqlite3, threading\n"
                          "sock = socket.socket()\n"
                          "gen = (i for i in range(3))\n"
@@ -154,7 +174,8 @@ def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebo
     move = server.follow(server.move(notebook, centre="gamma", memory="1G"), until=("choosing", "failed"))
     assert move["status"] == "choosing", move
     reasons = {u["name"]: u["reason"] for u in move["unmovable"]}
-    assert set(reasons) == {"sock", "gen", "db", "log", "worker", "holder"}, reasons
+    assert set(reasons) == {"sock", "gen", "db", "log", "worker", "holder", "data"}, reasons
+    assert reasons["data"] == f"a file whose path {scratch}/data.csv does not exist at Gamma"
     assert reasons["sock"].startswith("an open socket")
     assert reasons["gen"].startswith("a running generator")
     assert reasons["db"].startswith("a database connection")
@@ -179,8 +200,23 @@ def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebo
     assert done["status"] == "switched", done
     moved = done["new_kernel_id"]
     assert server.digest(moved) == before
-    assert server.run(moved, "print(sorted(k for k in ('sock', 'gen', 'db', 'log', 'worker', 'holder') "
+    assert server.run(moved, "print(sorted(k for k in ('sock', 'gen', 'db', 'log', 'worker', 'holder', 'data') "
                              "if k in globals()))")["stdout"] == "[]\n"
+    assert server.run(moved, "print(notes.readline().strip())")["stdout"] == "second\n"
+
+
+def test_a_module_missing_at_the_target_stops_the_move_before_anything_changes(server, notebook, centres, scratch):
+    server.run(notebook, f"import sys, pathlib\n"
+                         f"pathlib.Path({scratch!r}, 'helper_mod.py').write_text('class Point:\\n    def __init__(self, x):\\n"
+                         f"        self.x = x\\n')\n"
+                         f"sys.path.insert(0, {scratch!r})\nimport helper_mod\np = helper_mod.Point(3)")
+    before = server.digest(notebook)
+    failed = server.follow(server.move(notebook, centre="gamma", memory="1G"))
+    assert failed["status"] == "failed", failed
+    assert failed["error"] == "the environment at the target differs: helper_mod is not installed at Gamma", failed
+    assert server.kernels() == [notebook] and server.digest(notebook) == before
+    assert server.run(notebook, "print(p.x)")["stdout"] == "3\n"
+    wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the target's job to end")
 
 
 def test_a_move_to_a_centre_that_refuses_leaves_the_source_as_it_was(server, notebook, centres):

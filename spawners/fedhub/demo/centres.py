@@ -58,6 +58,7 @@ class CentreSpec:
     login_map: dict[str, str] = field(default_factory=dict)
     accounting: bool = False  # slurmdbd accounting with enforced associations and limits
     firewalled: bool = False  # ssh only: compute node on a private network behind the login node
+    private_tmp: bool = False  # each job its own /tmp and /dev/shm (job_container/tmpfs), as many centres do
 
     def __post_init__(self):
         if self.firewalled and self.route != "ssh":
@@ -76,7 +77,7 @@ def demo_centres() -> list[CentreSpec]:
             PartitionSpec("batch", 8, "12G", "1-00:00:00", 1.0, default=True),
             PartitionSpec("short", 2, "4G", "01:00:00", 0.8),
         ]),
-        CentreSpec("gamma", "Gamma University HPC", cpus=2, memory_mb=4096, accounting=True, partitions=[
+        CentreSpec("gamma", "Gamma University HPC", cpus=2, memory_mb=4096, accounting=True, private_tmp=True, partitions=[
             PartitionSpec("small", 2, "3G", "02:00:00", 1.5, default=True),
         ]),
     ]
@@ -195,7 +196,7 @@ class RunningCentre:
             "CredType=cred/munge",
             "MailProg=/bin/true",
             f"StateSaveLocation={self.dir / 'state'}",
-            f"SlurmdSpoolDir={self.dir / 'spool'}",
+            f"SlurmdSpoolDir={self.spool}",
             f"SlurmctldPidFile={self.dir / 'slurmctld.pid'}",
             f"SlurmdPidFile={self.dir / 'slurmd.pid'}",
             f"SlurmctldLogFile={self.dir / 'log' / 'slurmctld.log'}",
@@ -224,6 +225,7 @@ class RunningCentre:
                 "JobAcctGatherFrequency=30",
                 "PriorityType=priority/multifactor",
             ] if dbd_port else ["JobAcctGatherType=jobacct_gather/none"]),
+            *(["JobContainerType=job_container/tmpfs", "PrologFlags=Contain"] if s.private_tmp else []),
             f"NodeName={self.node} NodeHostname={self.hostname} NodeAddr={self.node_address} "
             f"CPUs={s.cpus} RealMemory={s.memory_mb} State=UNKNOWN",
         ]
@@ -234,6 +236,22 @@ class RunningCentre:
             )
         self.conf.write_text("\n".join(lines) + "\n")
         self.conf.chmod(0o644)
+        if s.private_tmp:  # the plugin reads job_container.conf beside slurm.conf
+            self.spool.mkdir(parents=True, exist_ok=True)
+            (self.node_dir / "jobtmp").mkdir(exist_ok=True)
+            (self.dir / "job_container.conf").write_text(f"AutoBasePath=true\nBasePath={self.node_dir / 'jobtmp'}\n")
+
+    @property
+    def node_dir(self) -> Path:
+        """The compute node's own files. With private /tmp (job_container/tmpfs) they cannot live
+        under /tmp, which a job no longer sees, nor may the plugin's base: /var/tmp then."""
+        if self.spec.private_tmp:
+            return Path("/var/tmp") / f"fedhub-node-{self.dir.parent.name}-{self.spec.id}"
+        return self.dir
+
+    @property
+    def spool(self) -> Path:
+        return self.node_dir / "spool"
 
     def start_controller(self) -> None:
         subprocess.run(self.command(["/usr/sbin/slurmctld", "-i"]), env=self.env, check=True)
@@ -569,6 +587,9 @@ class LocalFederation:
         if self.accounting is not None:
             pids += self.accounting.stop()
         _wait_gone(pids)
+        for centre in self.centres.values():
+            if centre.spec.private_tmp:
+                shutil.rmtree(centre.node_dir, ignore_errors=True)
         for network in self.networks.values():
             network.stop()
         lock, self._munge_lock = getattr(self, "_munge_lock", None), None
