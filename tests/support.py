@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import tempfile
 import uuid
@@ -55,4 +56,6 @@ def execute_in_kernel(hub_url: str, user: str, token: str, kernel_id: str, code:
                     return {**msg["content"], "stdout": "".join(out)}
         finally:
             ws.close()
-    return asyncio.run(go())
+    # in a thread of its own: a browser test's thread already runs Playwright's event loop
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()

@@ -12,6 +12,7 @@ import secrets
 import socket
 import subprocess
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,9 @@ def test_centres_offered_for_kernels_with_their_defaults(server_at_alpha):
     centres = {c["id"]: c for c in mine.call("GET", "kernel-centres").json()["centres"]}
     assert centres["beta"]["kernel_name"] == "fedhub-beta" and centres["beta"]["available"]
     assert centres["beta"]["defaults"] == {"partition": "batch", "cores": 1, "memory_mb": 1024, "walltime_s": 3600}
+    # where a kernel leaving alpha would start soonest: the "any centre" placement, alpha left out
+    suggested = mine.call("GET", "kernel-centres?suggest_from=alpha").json()["suggested"]
+    assert suggested["id"] in ("beta", "gamma") and suggested["why"] == "starts now", suggested
 
 
 def test_a_kernel_at_a_firewalled_centre_runs_there_and_ends_with_nothing_left(server_at_alpha, centres):
@@ -98,6 +102,9 @@ def test_a_kernel_at_a_firewalled_centre_runs_there_and_ends_with_nothing_left(s
     assert [j["job_id"] for j in live_jobs(centres, "beta", USER)] == [record["job_id"]]
     record = mine.wait_ready(record["id"])
     assert record["message"].startswith("Kernel running at Beta on beta-n1")
+    # when the walltime will end it (the lab offers a move before then)
+    ends = datetime.fromisoformat(record["ends_at"])
+    assert 9 * 60 < (ends - datetime.now(timezone.utc)).total_seconds() <= 10 * 60 + 5, record
 
     # another user's token can neither see nor end it
     assert other.call("GET", f"kernels/{record['id']}").status_code == 404

@@ -50,7 +50,7 @@ def lab(hub, centres, browser):
     wait_for(lambda: squeue(centres, "beta", USER) == [], 30, "the kernel's job to leave beta's queue")
 
 
-NOTEBOOKS = ("at-beta.ipynb", "waits.ipynb", "choose.ipynb")
+NOTEBOOKS = ("at-beta.ipynb", "waits.ipynb", "choose.ipynb", "move.ipynb")  # and test_moves_lab's
 
 
 def forget_workspaces(hub, token: str) -> None:

@@ -1,16 +1,18 @@
 /**
  * FedHub's JupyterLab extension: the allocation status bar item, the side panel and the
- * threshold warnings (hidden when the server has no quota service), and kernels at the
- * federation's centres (kernels.ts).
+ * threshold warnings (hidden when the server has no quota service), kernels at the
+ * federation's centres (kernels.ts) and moving a running kernel between them (moves.ts).
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IMainMenu } from '@jupyterlab/mainmenu';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { activateKernels } from './kernels';
 import { QuotaModel } from './model';
 import { QuotaPanel } from './panel';
+import { MoveAdvisor } from './moves';
 import { QuotaStatus } from './status';
 import { watchThresholds } from './warnings';
 
@@ -21,9 +23,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Allocations at the federation\'s centres: status bar, panel and warnings.',
   autoStart: true,
   requires: [ILabShell],
-  optional: [IStatusBar, ISettingRegistry, ICommandPalette],
+  optional: [IStatusBar, ISettingRegistry, ICommandPalette, IMainMenu],
   activate: (app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null,
-    settings: ISettingRegistry | null, palette: ICommandPalette | null) => {
+    settings: ISettingRegistry | null, palette: ICommandPalette | null, mainMenu: IMainMenu | null) => {
     const model = new QuotaModel(60);
     const panel = new QuotaPanel(model);
     // The panel joins the sidebar only when there is something to show (figures, or the user
@@ -61,11 +63,16 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
     }
     watchThresholds(model);
-    activateKernels(app, shell, statusBar);
+    const advisor = new MoveAdvisor(app, shell, model, activateKernels(app, shell, statusBar));
     palette?.addItem({ command: 'fedhub-lab:kernel-at-centre', category: 'Kernel' });
+    palette?.addItem({ command: 'fedhub-lab:move-kernel', category: 'Kernel' });
+    mainMenu?.kernelMenu.addGroup([{ command: 'fedhub-lab:kernel-at-centre' }, { command: 'fedhub-lab:move-kernel' }], 50);
     if (settings) {
       void settings.load(PLUGIN_ID).then(loaded => {
-        const apply = () => model.setInterval(loaded.get('refreshInterval').composite as number);
+        const apply = () => {
+          model.setInterval(loaded.get('refreshInterval').composite as number);
+          advisor.walltimeMinutes = loaded.get('moveBeforeWalltimeMinutes').composite as number;
+        };
         apply();
         loaded.changed.connect(apply);
       }).catch(() => undefined);

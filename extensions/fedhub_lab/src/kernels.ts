@@ -16,12 +16,16 @@ import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-interface IKernelRecord {
+import { moveKernel } from './moves';
+
+export interface IKernelRecord {
   id: string;
   centre: string;
   status: string;
   message: string;
   job_id: string;
+  kernel_id: string; // this server's id of the kernel ('' when not started here)
+  ends_at?: string; // when Slurm's walltime ends the job
 }
 
 interface IPartition {
@@ -32,7 +36,7 @@ interface IPartition {
   gpus: { type: string; max: number }[];
 }
 
-interface ICentreChoice {
+export interface ICentreChoice {
   id: string;
   name: string;
   available: boolean;
@@ -43,13 +47,13 @@ interface ICentreChoice {
 
 const WAITING = ['submitted', 'pending', 'starting', 'restarting'];
 
-async function call(path: string, init: RequestInit = {}): Promise<Response> {
+export async function call(path: string, init: RequestInit = {}): Promise<Response> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, 'fedhub', 'api', path);
   return ServerConnection.makeRequest(url, init, settings);
 }
 
-async function messageOf(response: Response): Promise<string> {
+export async function messageOf(response: Response): Promise<string> {
   try {
     return (await response.json()).message ?? `the server answered ${response.status}`;
   } catch {
@@ -83,6 +87,7 @@ export class KernelWatch {
       throw new Error(await messageOf(response));
     }
     this._records = (await response.json()).kernels as IKernelRecord[];
+    this._refreshed.emit(undefined);
     const seen = new Set<string>();
     for (const record of this._records) {
       seen.add(record.id);
@@ -138,31 +143,46 @@ export class KernelWatch {
     await this._poll.refresh();
   }
 
+  /** After every look at the hub's records. */
+  get refreshed(): ISignal<this, void> {
+    return this._refreshed;
+  }
+
   /** Look now (a kernel was just asked for). */
   async poke(): Promise<void> {
     await this._poll.refresh();
   }
 
   private _poll: Poll;
+  private _refreshed = new Signal<this, void>(this);
   private _records: IKernelRecord[] = [];
   private _notices = new Map<string, string>();
   private _ended = new Set<string>();
 }
 
-function sessionContextOf(widget: Widget | null): ISessionContext | null {
+export function sessionContextOf(widget: Widget | null): ISessionContext | null {
   const candidate = widget as unknown as { sessionContext?: ISessionContext } | null;
   return candidate?.sessionContext ?? null;
 }
 
 /** "Kernel at Beta" for the current notebook or console, when its kernel is FedHub's. */
 export class KernelCentreStatus extends Widget {
-  constructor(app: JupyterFrontEnd, shell: ILabShell) {
+  constructor(app: JupyterFrontEnd, shell: ILabShell, onClick: () => void) {
     super();
     this.id = 'fedhub-kernel-centre';
     this.addClass('fedhub-kernel-centre');
     this._app = app;
+    this.node.addEventListener('click', onClick);
+    app.serviceManager.kernelspecs.specsChanged.connect(() => this._update());
     shell.currentChanged.connect(() => this._follow(sessionContextOf(shell.currentWidget)));
     this._follow(sessionContextOf(shell.currentWidget));
+    // where the server runs: a kernel beside it is "at" that centre too (not a FedHub server: 404)
+    void call('kernel-centres').then(async response => {
+      if (response.ok) {
+        this._serverCentre = (await response.json()).server_centre?.name ?? '';
+        this._update();
+      }
+    }).catch(() => undefined);
   }
 
   get isActive(): boolean {
@@ -186,13 +206,16 @@ export class KernelCentreStatus extends Widget {
     const name = this._context?.session?.kernel?.name ?? this._context?.kernelPreference.name ?? '';
     const spec = name ? this._app.serviceManager.kernelspecs.specs?.kernelspecs[name] : undefined;
     const fedhub = (spec?.metadata as { fedhub?: { centre_name?: string } } | undefined)?.fedhub;
-    if (!fedhub) {
+    if (!fedhub && spec && this._serverCentre && this._context?.session?.kernel) {
+      this.node.textContent = `Kernel at ${this._serverCentre}`;
+      this.node.title = `This notebook's kernel runs beside the server at ${this._serverCentre}. Click to move it`;
+    } else if (!fedhub) {
       this.node.textContent = '';
     } else {
       const status = this._context?.kernelDisplayStatus ?? '';
       const waiting = ['starting', 'initializing', 'restarting'].includes(status) ? ` (${status})` : '';
       this.node.textContent = `Kernel at ${fedhub.centre_name}${waiting}`;
-      this.node.title = `This notebook's kernel runs at ${fedhub.centre_name} as a Slurm job`;
+      this.node.title = `This notebook's kernel runs at ${fedhub.centre_name} as a Slurm job. Click to move it`;
     }
     this._activeChanged.emit(undefined);
   }
@@ -206,6 +229,7 @@ export class KernelCentreStatus extends Widget {
 
   private _app: JupyterFrontEnd;
   private _context: ISessionContext | null = null;
+  private _serverCentre = '';
 }
 
 function field(label: string, input: HTMLElement): HTMLElement {
@@ -233,8 +257,8 @@ function hours(seconds: number): string {
 }
 
 /** The dialog's form: centres that cannot be chosen are shown disabled, with the reason. */
-class KernelRequestForm extends Widget {
-  constructor(centres: ICentreChoice[]) {
+export class KernelRequestForm extends Widget {
+  constructor(centres: ICentreChoice[], values: Record<string, string> | null = null) {
     super();
     this.addClass('fedhub-kernel-form');
     this._centres = centres;
@@ -261,7 +285,29 @@ class KernelRequestForm extends Widget {
     select.addEventListener('change', () => this._fill());
     this.node.append(field('Centre', select), field('Partition', this._partition), field('Cores', this._cores),
       field('Memory', this._memory), field('GPUs', this._gpus), field('Walltime', this._walltime));
+    if (values?.centre && centres.some(c => c.id === values.centre && c.available)) {
+      select.value = values.centre;
+    }
     this._fill();
+    if (values) { // what was typed before (the form shown again after the hub said no)
+      this.node.querySelectorAll('input, select').forEach(element => {
+        const named = element as HTMLInputElement;
+        if (named.name in values && !['centre', 'partition'].includes(named.name)) {
+          named.value = values[named.name];
+        }
+      });
+    }
+  }
+
+  /** The form's values as the server's API takes them (numbers as numbers). */
+  static options(values: Record<string, string>): Record<string, string | number> {
+    const options: Record<string, string | number> = { ...values };
+    for (const key of ['cores', 'gpus']) {
+      if (/^\d+$/.test(String(options[key]))) {
+        options[key] = Number(options[key]);
+      }
+    }
+    return options;
   }
 
   private _fill(): void {
@@ -314,15 +360,7 @@ export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShel
   const centres = (await listed.json()).centres as ICentreChoice[];
   let values: Record<string, string> | null = null;
   for (;;) {
-    const form = new KernelRequestForm(centres);
-    if (values) {
-      form.node.querySelectorAll('input, select').forEach(element => {
-        const named = element as HTMLInputElement;
-        if (values && named.name in values && named.name !== 'partition') {
-          named.value = values[named.name];
-        }
-      });
-    }
+    const form = new KernelRequestForm(centres, values);
     const result = await showDialog({
       title: 'Kernel at another centre',
       body: form,
@@ -332,13 +370,9 @@ export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShel
       return;
     }
     values = result.value as Record<string, string>;
-    const options: Record<string, string | number> = { ...values };
-    for (const key of ['cores', 'gpus']) {
-      if (/^\d+$/.test(String(options[key]))) {
-        options[key] = Number(options[key]);
-      }
-    }
-    const response = await call('kernelspecs', { method: 'POST', body: JSON.stringify(options) });
+    const response = await call('kernelspecs', {
+      method: 'POST', body: JSON.stringify(KernelRequestForm.options(values))
+    });
     if (!response.ok) {
       await showErrorMessage('Kernel at another centre', await messageOf(response));
       continue; // the form again, with what was typed
@@ -351,15 +385,21 @@ export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShel
   }
 }
 
-export function activateKernels(app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null): void {
+export function activateKernels(app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null): KernelWatch {
   const watch = new KernelWatch();
   app.commands.addCommand('fedhub-lab:kernel-at-centre', {
     label: 'Kernel at another centre…',
     caption: 'Run this notebook\'s kernel as a Slurm job at another centre of the federation',
     execute: () => chooseKernelAtCentre(app, shell, watch)
   });
+  app.commands.addCommand('fedhub-lab:move-kernel', {
+    label: 'Move kernel to centre…',
+    caption: 'Move this notebook\'s running kernel, with its variables, to another centre',
+    isEnabled: () => !!sessionContextOf(shell.currentWidget)?.session?.kernel,
+    execute: args => moveKernel(app, sessionContextOf(shell.currentWidget), args.centre as string | undefined)
+  });
   if (statusBar) {
-    const item = new KernelCentreStatus(app, shell);
+    const item = new KernelCentreStatus(app, shell, () => void app.commands.execute('fedhub-lab:move-kernel'));
     statusBar.registerStatusItem('fedhub-lab:kernel-centre', {
       item,
       align: 'left',
@@ -368,4 +408,5 @@ export function activateKernels(app: JupyterFrontEnd, shell: ILabShell, statusBa
       activeStateChanged: item.activeChanged
     });
   }
+  return watch;
 }

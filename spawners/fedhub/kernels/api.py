@@ -6,6 +6,8 @@ server's own token has it for itself, a user for their own servers (``configure_
 both). Another user's token gets 404, as JupyterHub answers for servers one may not see.
 
     GET    /hub/api/fedhub/users/{user}/kernel-centres      where a kernel may run, or why not
+                                                            (?suggest_from=C: and where a kernel
+                                                            leaving C would start soonest)
     GET    /hub/api/fedhub/users/{user}/kernels             this server's kernels
     POST   /hub/api/fedhub/users/{user}/kernels             {centre, partition, cores, memory,
                                                              gpus, gpu_type, walltime, key}
@@ -41,6 +43,7 @@ from .server_kernels import KernelError, ServerKernels, kernels_by_id
 SCOPE = "custom:fedhub:kernels"
 KERNEL_OPTIONS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
 _KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+SUGGESTION_REQUEST = {"cores": 1, "memory": "1G", "walltime": "01:00:00"}  # a typical kernel
 MAX_WAIT = 30.0  # a long poll's longest wait, well under proxies' idle timeouts
 
 
@@ -100,7 +103,28 @@ class KernelCentresHandler(_ServerKernelsHandler):
             if entry["available"] and quota is not None and used_up(quota):
                 entry.update(available=False, reason=f"allocation used up: {quota['charge_account']} at {centre.name}")
             choices.append(entry)
-        self.finish(json.dumps({"centres": choices}))
+        answer = {"centres": choices}
+        away_from = self.get_argument("suggest_from", "")
+        if away_from:
+            answer["suggested"] = await self.suggest(spawner, away_from, choices)
+        self.finish(json.dumps(answer))
+
+    async def suggest(self, spawner, away_from: str, choices: list[dict]) -> dict | None:
+        """Where a kernel leaving ``away_from`` would start soonest: the "any centre" placement
+        for a kernel's default request, without that centre or any that cannot be chosen."""
+        try:
+            request = parse_user_options(spawner.federation, {"centre": "auto", **SUGGESTION_REQUEST},
+                                         spawner.user.name, allow_auto=True)
+        except OptionError as e:
+            self.log.warning("No move suggestion for %s: %s: %s", spawner.user.name, e.field, e.message)
+            return None
+        decision = await spawner.place(request)
+        usable = {c["id"] for c in choices if c["available"]} - {away_from}
+        for estimate in decision.ranked:
+            if estimate.centre in usable:
+                return {"id": estimate.centre, "name": estimate.centre_name,
+                        "why": estimate.describe(decision.now)}
+        return None
 
 
 class KernelsHandler(_ServerKernelsHandler):

@@ -21,6 +21,7 @@ import logging
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta, timezone
 
 from ..federation import Centre
 from ..slurm.job import SlurmJob
@@ -69,6 +70,7 @@ class KernelRecord:
     restart: bool = False
     exit_code: int | None = None
     started: float = field(default_factory=time.time)
+    running_since: str = ""  # when Slurm started the job (ISO 8601), for when its walltime ends
 
     @property
     def live(self) -> bool:
@@ -83,6 +85,9 @@ class KernelRecord:
         if self.status == "ready" and self.relay:
             relay = Relay.from_state(self.relay)
             out["connection"] = {"ip": relay.ip, **relay.ports}
+        if self.running_since:  # the lab offers a move before the walltime ends the kernel
+            ends = datetime.fromisoformat(self.running_since) + timedelta(seconds=self.request["walltime_s"])
+            out["ends_at"] = ends.isoformat()
         return out
 
 
@@ -208,6 +213,8 @@ class ServerKernels:
                     return await self._ended(kernel_id, seen.info, "before the kernel started")
                 if seen.answered and seen.info.is_running:
                     record.status, record.node = "starting", seen.info.node or ""
+                    start = seen.info.start_time or datetime.now(timezone.utc)
+                    record.running_since = (start if start.tzinfo else start.astimezone()).isoformat()
                     record.message = f"Job {job.job_id} running at {centre.name} on {record.node}; starting the kernel"
                     self._save()
                     break

@@ -1,8 +1,10 @@
 """The lab's view of kernels at centres, from the notebook server (which asks the hub with its own
 token, so the browser needs none and sees only this server's kernels):
 
-    GET    {base}fedhub/api/kernel-centres    where a kernel may run, or why not (the dialog)
-    GET    {base}fedhub/api/kernels           this server's kernels at centres: status, Slurm's words
+    GET    {base}fedhub/api/kernel-centres    where a kernel may run, or why not (the dialog); with
+                                              ?suggest_from=C, where one leaving C would start soonest
+    GET    {base}fedhub/api/kernels           this server's kernels at centres: status, Slurm's words,
+                                              when the walltime ends, the server's kernel id
     DELETE {base}fedhub/api/kernels/{id}      cancel a wait (or end a kernel): its job is cancelled
     POST   {base}fedhub/api/kernelspecs       {centre, partition, cores, ...}: checked by the hub like
                                               a spawn; answers a kernelspec name to start with them
@@ -11,12 +13,14 @@ token, so the browser needs none and sees only this server's kernels):
 from __future__ import annotations
 
 import json
+import os
 
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .hub import HubKernelError, HubKernels
+from .provisioner import jupyter_kernel_ids
 from .specs import spec_for_request
 
 
@@ -27,24 +31,39 @@ class _HubHandler(APIHandler):
             raise web.HTTPError(404, "this server was not started by FedHub (no JupyterHub API here)")
         return hub
 
-    async def relay(self, call):
+    async def ask(self, *args, **kwargs) -> dict | None:
+        """The hub's answer; or None, once its refusal was passed on (400, in its words)."""
         try:
-            self.finish(json.dumps(await call))
+            return await self.hub().call(*args, **kwargs)
         except HubKernelError as e:
             self.set_status(400)
             self.finish(json.dumps({"message": str(e)}))
+            return None
 
 
 class KernelCentresHandler(_HubHandler):
     @web.authenticated
     async def get(self):
-        await self.relay(self.hub().call("GET", "kernel-centres"))
+        away = self.get_argument("suggest_from", "")
+        answer = await self.ask("GET", "kernel-centres", query={"suggest_from": away} if away else None)
+        if answer is None:
+            return
+        # where this server (and the kernels beside it) runs, for the lab's status bar
+        answer["server_centre"] = {"id": os.environ.get("FEDHUB_CENTRE", ""),
+                                   "name": os.environ.get("FEDHUB_CENTRE_NAME", "")}
+        self.finish(json.dumps(answer))
 
 
 class KernelsHandler(_HubHandler):
     @web.authenticated
     async def get(self):
-        await self.relay(self.hub().call("GET", "kernels"))
+        answer = await self.ask("GET", "kernels")
+        if answer is None:
+            return
+        ours = jupyter_kernel_ids()  # which of this server's kernels each record is
+        for record in answer.get("kernels", []):
+            record["kernel_id"] = ours.get(record["id"], "")
+        self.finish(json.dumps(answer))
 
 
 class KernelHandler(_HubHandler):

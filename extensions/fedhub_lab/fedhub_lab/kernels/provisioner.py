@@ -32,6 +32,11 @@ OPTION_KEYS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gp
 _live: "weakref.WeakValueDictionary[str, FedHubProvisioner]" = weakref.WeakValueDictionary()
 
 
+def jupyter_kernel_ids() -> dict[str, str]:
+    """The hub's kernel id -> this server's kernel id, for the kernels started here."""
+    return {p.fedhub_id: kernel_id for kernel_id, p in list(_live.items()) if p.fedhub_id}
+
+
 def hub_status(kernel_id: str) -> dict:
     """The hub's latest word on a FedHub kernel of this server, also while it starts (a move
     shows it: "Pending at Gamma as job 300012: waiting for Resources ...")."""

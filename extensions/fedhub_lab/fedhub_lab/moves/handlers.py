@@ -20,6 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..kernels.hub import HubKernelError
 from .mover import Movers
 
 RESOURCE_KEYS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
@@ -56,7 +57,7 @@ class _MoveHandler(APIHandler):
 
 class StartMoveHandler(_MoveHandler):
     @web.authenticated
-    def post(self, kernel_id):
+    async def post(self, kernel_id):
         body = _body(self)
         unknown = sorted(set(body) - set(RESOURCE_KEYS) - {"on_unmovable", "heartbeat"})
         if unknown:
@@ -69,12 +70,15 @@ class StartMoveHandler(_MoveHandler):
         except (TypeError, ValueError):
             raise web.HTTPError(400, "heartbeat: seconds, e.g. 15") from None
         try:
-            move = self.movers.start(kernel_id, {k: body[k] for k in RESOURCE_KEYS if k in body},
-                                     body.get("on_unmovable", "ask"), heartbeat)
+            move = await self.movers.start(kernel_id, {k: body[k] for k in RESOURCE_KEYS if k in body},
+                                           body.get("on_unmovable", "ask"), heartbeat)
         except KeyError as e:
             raise web.HTTPError(404, str(e.args[0])) from None
         except ValueError as e:
             raise web.HTTPError(409 if "already" in str(e) else 400, str(e)) from None
+        except HubKernelError as e:  # the hub's words on the target: resources, allocation, login
+            self.set_status(400)
+            return self.finish(json.dumps({"message": str(e)}))
         self.set_header("Location", self.move_url(move.id))
         self.answer(move, 202)
 

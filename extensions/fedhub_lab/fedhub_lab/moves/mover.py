@@ -26,7 +26,7 @@ from ..kernels.provisioner import hub_status
 from ..kernels.specs import spec_for_request
 from .channel import ChannelError, KernelChannel
 
-log = logging.getLogger("fedhub.moves")
+log = logging.getLogger("ServerApp.fedhub.moves")  # in the server's log, beside its own lines
 
 RUNNING, CHOOSING, SWITCHED, FAILED, CANCELLED = "running", "choosing", "switched", "failed", "cancelled"
 UNMOVABLE_CHOICES = ("ask", "switch", "cancel")
@@ -54,6 +54,7 @@ class Move:
     centre: str = ""
     error: str = ""
     skip_files: list[str] = field(default_factory=list)  # files whose path the target lacks (listed)
+    spec: str = ""                # the target's kernelspec (checked by the hub)
     started: float = field(default_factory=time.time)
     seen: float = field(default_factory=time.monotonic)
     phases: list[dict] = field(default_factory=list)
@@ -91,14 +92,20 @@ class Movers:
         self.tasks: dict[str, asyncio.Task] = {}
         self.choices: dict[str, asyncio.Future] = {}
 
-    def start(self, kernel_id: str, options: dict, on_unmovable: str = "ask", heartbeat: float = 0.0) -> Move:
+    async def start(self, kernel_id: str, options: dict, on_unmovable: str = "ask", heartbeat: float = 0.0) -> Move:
+        """Check the request (the hub checks the target's resources as for a spawn: nothing is
+        started when they are wrong), then run the move in the background."""
         if kernel_id not in self.app.kernel_manager:
             raise KeyError(f"no kernel {kernel_id} on this server")
         if any(m.kernel_id == kernel_id and m.status in (RUNNING, CHOOSING) for m in self.moves.values()):
             raise ValueError(f"kernel {kernel_id} is already being moved")
         if on_unmovable not in UNMOVABLE_CHOICES:
             raise ValueError(f"on_unmovable: one of {', '.join(UNMOVABLE_CHOICES)}, not {on_unmovable!r}")
+        options = {k: v for k, v in options.items() if v not in (None, "")}
+        spec = await spec_for_request(HubKernels(), self.app.kernel_spec_manager, options)  # HubKernelError
         move = Move(uuid.uuid4().hex[:16], kernel_id, options, on_unmovable, heartbeat)
+        move.spec = spec
+        move.centre = self.app.kernel_spec_manager.get_kernel_spec(spec).metadata["fedhub"]["centre_name"]
         self.moves[move.id] = move
         self.tasks[move.id] = asyncio.ensure_future(self._run(move))
         return move
@@ -173,13 +180,11 @@ class Movers:
                 return
 
     async def _start_target(self, move: Move) -> str:
-        options = {k: v for k, v in move.options.items() if v not in (None, "")}
-        spec = await spec_for_request(HubKernels(), self.app.kernel_spec_manager, options)
-        centre_name = self.app.kernel_spec_manager.get_kernel_spec(spec).metadata["fedhub"]["centre_name"]
-        move.centre = centre_name
+        centre_name = move.centre
         move.enter("queued", f"Starting a kernel at {centre_name}")
         target_id = str(uuid.uuid4())
-        start = asyncio.ensure_future(self.app.kernel_manager.start_kernel(kernel_id=target_id, kernel_name=spec))
+        start = asyncio.ensure_future(self.app.kernel_manager.start_kernel(kernel_id=target_id,
+                                                                           kernel_name=move.spec))
         try:
             while not start.done():
                 status = hub_status(target_id)

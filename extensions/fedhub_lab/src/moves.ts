@@ -1,0 +1,226 @@
+/**
+ * "Move kernel to centre…": the current notebook's kernel, with its variables, moves to a kernel
+ * at another centre (the server's `fedhub/api/kernels/<id>/move`). A notification follows the
+ * move's real phases (queued with Slurm's words, saving, copying bytes, restoring, switched) and
+ * can cancel it; objects that cannot move are listed before anything switches, and the user
+ * chooses. The page keeps the move alive by following it: closed, the server rolls it back.
+ */
+import { ILabShell, JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, ISessionContext, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { Widget } from '@lumino/widgets';
+
+import { call, ICentreChoice, KernelRequestForm, KernelWatch, messageOf, sessionContextOf } from './kernels';
+import { QuotaModel } from './model';
+
+/** Seconds the server waits for this page to ask about the move before rolling it back. */
+const HEARTBEAT = 15;
+
+interface IMove {
+  id: string;
+  status: 'running' | 'choosing' | 'switched' | 'failed' | 'cancelled';
+  phase: string;
+  message: string;
+  progress: { done: number; total: number };
+  variables: number;
+  unmovable: { name: string; reason: string }[];
+  new_kernel_id: string;
+  centre: string;
+  error: string;
+}
+
+function listOfUnmovable(move: IMove): Widget {
+  const body = new Widget();
+  body.addClass('fedhub-move-unmovable');
+  const intro = document.createElement('p');
+  intro.textContent = `These cannot move to ${move.centre}; after a switch they will not exist there:`;
+  const list = document.createElement('ul');
+  for (const item of move.unmovable) {
+    const entry = document.createElement('li');
+    const name = document.createElement('code');
+    name.textContent = item.name;
+    entry.append(name, document.createTextNode(`: ${item.reason}`));
+    list.append(entry);
+  }
+  body.node.append(intro, list);
+  return body;
+}
+
+function progressOf(move: IMove): number | undefined {
+  return move.phase === 'copying' && move.progress.total ? move.progress.done / move.progress.total : undefined;
+}
+
+/** Follows one move until it ends; answers true when the kernel switched. */
+async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
+  let move = first;
+  const cancel = async () => {
+    const response = await call(`moves/${move.id}`, { method: 'DELETE' });
+    if (!response.ok) {
+      Notification.error(`The move could not be cancelled: ${await messageOf(response)}`);
+    }
+  };
+  const notice = Notification.emit(move.message || 'Moving the kernel', 'in-progress', {
+    autoClose: false, actions: [{ label: 'Cancel move', callback: () => void cancel() }]
+  });
+  let asked = false;
+  for (;;) {
+    await new Promise(resolve => setTimeout(resolve, 500));
+    const response = await call(`moves/${move.id}`);
+    if (!response.ok) {
+      Notification.update({ id: notice, message: `Lost the move: ${await messageOf(response)}`, type: 'error',
+        autoClose: false });
+      return false;
+    }
+    move = await response.json();
+    if (move.status === 'choosing' && !asked) {
+      asked = true;
+      void showDialog({
+        title: `Move the kernel to ${move.centre} without these?`,
+        body: listOfUnmovable(move),
+        buttons: [Dialog.cancelButton({ label: 'Cancel move' }), Dialog.warnButton({ label: 'Switch anyway' })]
+      }).then(result => call(`moves/${move.id}/choice`, {
+        method: 'POST', body: JSON.stringify({ switch: result.button.accept })
+      }));
+    }
+    if (move.status === 'switched') {
+      Notification.update({
+        id: notice, type: 'success', autoClose: 8000, actions: [],
+        message: `Kernel moved to ${move.centre} with ${move.variables} variables` +
+          (move.unmovable.length ? ` (not moved: ${move.unmovable.map(u => u.name).join(', ')})` : '')
+      });
+      await app.serviceManager.kernelspecs.refreshSpecs(); // the target's kernelspec is new
+      await app.serviceManager.sessions.refreshRunning(); // every notebook and console of the kernel
+      return true;
+    }
+    if (move.status === 'failed' || move.status === 'cancelled') {
+      Notification.update({ id: notice, message: move.message, type: move.status === 'failed' ? 'error' : 'info',
+        autoClose: move.status === 'failed' ? false : 8000, actions: [] });
+      return false;
+    }
+    Notification.update({ id: notice, message: move.message, type: 'in-progress', progress: progressOf(move),
+      autoClose: false, actions: [{ label: 'Cancel move', callback: () => void cancel() }] });
+  }
+}
+
+/** Ask where to, start the move, follow it. */
+export async function moveKernel(app: JupyterFrontEnd, context: ISessionContext | null,
+  suggested?: string): Promise<void> {
+  const kernel = context?.session?.kernel;
+  if (!context || !kernel) {
+    await showErrorMessage('Move kernel to centre', 'Open a notebook or console with a running kernel first.');
+    return;
+  }
+  const listed = await call('kernel-centres');
+  if (!listed.ok) {
+    await showErrorMessage('Move kernel to centre', await messageOf(listed));
+    return;
+  }
+  const centres = (await listed.json()).centres as ICentreChoice[];
+  let values: Record<string, string> | null = suggested ? { centre: suggested } : null;
+  for (;;) {
+    const form = new KernelRequestForm(centres, values);
+    const result = await showDialog({
+      title: 'Move kernel to centre',
+      body: form,
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Move' })]
+    });
+    if (!result.button.accept || !result.value) {
+      return;
+    }
+    values = result.value as Record<string, string>;
+    const response = await call(`kernels/${kernel.id}/move`, {
+      method: 'POST',
+      body: JSON.stringify({ ...KernelRequestForm.options(values), heartbeat: HEARTBEAT, on_unmovable: 'ask' })
+    });
+    if (!response.ok) {
+      await showErrorMessage('Move kernel to centre', await messageOf(response));
+      continue; // the form again, with what was typed
+    }
+    await follow(app, await response.json());
+    return;
+  }
+}
+
+/**
+ * Moves FedHub suggests: when the allocation at the centre of the current notebook's kernel
+ * reaches its critical level, or the kernel's job has less than `walltimeMinutes` left, a
+ * warning offers "Move kernel to <centre>", the centre where such a kernel would start soonest
+ * (the hub's "any centre" placement). Each reason is offered once per kernel.
+ */
+export class MoveAdvisor {
+  constructor(app: JupyterFrontEnd, shell: ILabShell, model: QuotaModel, watch: KernelWatch) {
+    this._app = app;
+    this._shell = shell;
+    this._model = model;
+    this._watch = watch;
+    model.changed.connect(() => void this.check());
+    watch.refreshed.connect(() => void this.check());
+    shell.currentChanged.connect(() => void this.check());
+  }
+
+  /** Minutes before a kernel's walltime ends at which a move is offered (0: never). */
+  walltimeMinutes = 15;
+
+  async check(): Promise<void> {
+    const kernel = sessionContextOf(this._shell.currentWidget)?.session?.kernel;
+    if (!kernel) {
+      return;
+    }
+    const spec = this._app.serviceManager.kernelspecs.specs?.kernelspecs[kernel.name];
+    const fedhub = (spec?.metadata as { fedhub?: { centre?: string; centre_name?: string } } | undefined)?.fedhub;
+    const centre = fedhub?.centre ?? (await this._serverCentre());
+    if (!centre) {
+      return;
+    }
+    const state = this._model.state;
+    const quota = state.kind === 'figures' ? state.envelope.quota.centres.find(c => c.centre === centre) : undefined;
+    if (quota && (quota.level === 'critical' || quota.level === 'used-up')) {
+      const pct = Math.round(quota.core_hours?.percent ?? 100);
+      await this._offer(`quota:${kernel.id}:${quota.level}`, centre,
+        `You have used ${pct}% of your allocation at ${quota.name}, where this kernel runs.`);
+    }
+    const record = this._watch.records.find(r => r.kernel_id === kernel.id && r.ends_at);
+    if (record?.ends_at && this.walltimeMinutes > 0) {
+      const left = (Date.parse(record.ends_at) - Date.now()) / 60000;
+      if (left < this.walltimeMinutes) {
+        const at = new Date(record.ends_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+        await this._offer(`walltime:${kernel.id}`, centre,
+          `This kernel's job (${record.job_id}) reaches its walltime in ${Math.max(0, Math.floor(left))} min, at ${at}.`);
+      }
+    }
+  }
+
+  private async _offer(key: string, centre: string, why: string): Promise<void> {
+    if (this._offered.has(key)) {
+      return;
+    }
+    this._offered.add(key);
+    const response = await call(`kernel-centres?suggest_from=${encodeURIComponent(centre)}`);
+    const suggested = response.ok ? (await response.json()).suggested : null;
+    if (!suggested) {
+      Notification.warning(`${why} No other centre can take it now.`, { autoClose: false });
+      return;
+    }
+    Notification.warning(`${why} Move it, with its variables, to ${suggested.name} (${suggested.why})?`, {
+      autoClose: false,
+      actions: [{
+        label: `Move kernel to ${suggested.name}`,
+        callback: () => void this._app.commands.execute('fedhub-lab:move-kernel', { centre: suggested.id })
+      }]
+    });
+  }
+
+  private async _serverCentre(): Promise<string> {
+    if (this._server === undefined) {
+      const response = await call('kernel-centres');
+      this._server = response.ok ? (await response.json()).server_centre?.id ?? '' : '';
+    }
+    return this._server ?? '';
+  }
+
+  private _app: JupyterFrontEnd;
+  private _shell: ILabShell;
+  private _model: QuotaModel;
+  private _watch: KernelWatch;
+  private _offered = new Set<string>();
+  private _server: string | undefined;
+}
