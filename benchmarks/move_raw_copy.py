@@ -23,7 +23,8 @@ def manager(path: str) -> AsyncKernelManager:
 
 
 async def main(source_file: str, target_file: str, size: int) -> float:
-    source, target = KernelChannel(manager(source_file), "source"), KernelChannel(manager(target_file), "target")
+    source = KernelChannel(manager(source_file), "source", watch=False)
+    target = KernelChannel(manager(target_file), "target", watch=False)
     try:
         started = time.perf_counter()
         manifest = await source.call_json(source.agent("pack_raw", "raw", size))

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import TEST_USERS, HubAPI, live_jobs, wait_for
+from conftest import TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
 from support import execute_in_kernel
 
 USER, OTHER = TEST_USERS[1], TEST_USERS[0]
@@ -126,6 +126,8 @@ def test_a_kernel_moves_with_its_variables_to_another_centre_and_on(server, note
     count = server.run(notebook, "pass")["execution_count"]
     session = server.call("POST", "api/sessions", json={"path": "move.ipynb", "name": "move.ipynb",
                                                         "type": "notebook", "kernel": {"id": notebook}}).json()
+    console = server.call("POST", "api/sessions", json={"path": "console-1", "name": "Console 1",
+                                                        "type": "console", "kernel": {"id": notebook}}).json()
 
     move = server.move(notebook, centre="gamma", memory="1G", walltime="00:20:00")
     assert move["url"].endswith(f"/fedhub/api/moves/{move['id']}") and move["kernel_id"] == notebook
@@ -140,6 +142,7 @@ def test_a_kernel_moves_with_its_variables_to_another_centre_and_on(server, note
 
     # the notebook's session now uses the new kernel; the old one is gone, and so is nothing else
     assert server.call("GET", f"api/sessions/{session['id']}").json()["kernel"]["id"] == moved
+    assert server.call("GET", f"api/sessions/{console['id']}").json()["kernel"]["id"] == moved
     assert server.kernels() == [moved]
     assert server.run(moved, "pass")["execution_count"] == count + 1  # the count continues
     assert server.digest(moved) == before
@@ -255,3 +258,43 @@ def test_bad_move_requests_name_the_field_and_other_users_get_403(server, notebo
     r = server.call("POST", f"fedhub/api/kernels/{notebook}/move", token=other, json={"centre": "gamma"})
     assert r.status_code == 403
     assert server.call("GET", "fedhub/api/moves", token=other).status_code == 403
+
+
+def test_a_target_job_cancelled_in_the_queue_leaves_the_source_as_it_was(server, notebook, centres):
+    full = blocker(centres, "gamma", 2, 30)  # gamma is busy: the target kernel waits in its queue
+    try:
+        before = server.digest(notebook)
+        move = server.move(notebook, centre="gamma", memory="1G")
+        queued = wait_for(lambda: (lambda m: m if "Pending at Gamma as job" in m["message"] else None)(
+            server.call("GET", f"fedhub/api/moves/{move['id']}").json()), 60, "the target to queue", 0.3)
+        assert queued["phase"] == "queued", queued
+        (target,) = live_jobs(centres, "gamma", USER)
+        slurm(centres, "gamma", "scancel", target["job_id"])
+        failed = server.follow(move)
+        assert failed["status"] == "failed", failed
+        assert "did not start" in failed["error"] and "CANCELLED" in failed["error"], failed
+        assert server.kernels() == [notebook] and server.digest(notebook) == before
+        assert live_jobs(centres, "gamma", USER) == []
+    finally:
+        slurm(centres, "gamma", "scancel", full)
+
+
+def test_a_copy_cut_off_midway_leaves_the_source_as_it_was(server, notebook, centres):
+    """About 400 MB in 8 MB pieces to the firewalled beta; its job is cancelled after the third."""
+    server.run(notebook, "big = np.random.default_rng(3).random(400 * 1024 * 1024 // 8)")
+    before = server.run(notebook, "import hashlib\nprint(hashlib.sha256(big.tobytes()).hexdigest())")["stdout"]
+    move = server.move(notebook, centre="beta", memory="2G")
+    def past_third_piece():
+        m = server.call("GET", f"fedhub/api/moves/{move['id']}").json()
+        copied_three = m["phase"] == "copying" and m["progress"]["done"] >= 3 * 8 * 1024 * 1024
+        return m if copied_three or m["status"] not in ("running", "choosing") else None
+    copying = wait_for(past_third_piece, 120, "the copy to pass its third piece", 0.1)
+    assert copying["phase"] == "copying" and copying["progress"]["done"] < copying["progress"]["total"], copying
+    (target,) = live_jobs(centres, "beta", USER)
+    slurm(centres, "beta", "scancel", target["job_id"])
+    failed = server.follow(move, timeout=60)
+    assert failed["status"] == "failed" and "ended" in failed["error"], failed
+    assert failed["progress"]["done"] < failed["progress"]["total"], failed  # the copy stopped there
+    assert server.kernels() == [notebook]
+    assert server.run(notebook, "print(hashlib.sha256(big.tobytes()).hexdigest())")["stdout"] == before
+    wait_for(lambda: live_jobs(centres, "beta", USER) == [], 30, "nothing left at beta")

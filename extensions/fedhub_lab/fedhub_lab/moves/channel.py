@@ -14,7 +14,10 @@ import uuid
 
 from jupyter_client.session import Session
 
+from ..kernels.provisioner import hub_status
+
 AGENT = "__import__('fedhub_lab.moves.agent', fromlist=['agent'])"
+LIVENESS_CHECK_S = 2.0  # while waiting for an answer, how often to ask whether the kernel lives
 
 
 class ChannelError(RuntimeError):
@@ -22,12 +25,14 @@ class ChannelError(RuntimeError):
 
 
 class KernelChannel:
-    def __init__(self, kernel_manager, label: str):
+    def __init__(self, kernel_manager, label: str, watch: bool = True):
         # its own session: a shell socket's identity is the session's id, and a second socket with
         # the manager's identity would take the replies meant for the lab's connection
         session = Session(key=kernel_manager.session.key, signature_scheme=kernel_manager.session.signature_scheme,
                           username=kernel_manager.session.username)
         self.client = kernel_manager.client(session=session)
+        self.manager = kernel_manager
+        self.watch = watch  # ask the manager whether the kernel lives (not for a bare connection file)
         self.label = label
         self.client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         self.comm_id = ""
@@ -45,9 +50,10 @@ class KernelChannel:
             if remaining <= 0:
                 raise ChannelError(f"the kernel {self.label} did not answer within {timeout:.0f} s")
             try:
-                reply = await self.client.get_shell_msg(timeout=remaining)
-            except Exception:  # queue.Empty (timeout) or a closed channel
-                raise ChannelError(f"the kernel {self.label} did not answer within {timeout:.0f} s") from None
+                reply = await self.client.get_shell_msg(timeout=min(remaining, LIVENESS_CHECK_S))
+            except Exception:  # queue.Empty (no answer yet) or a closed channel
+                await self.ensure_alive()
+                continue
             if reply.get("parent_header", {}).get("msg_id") == msg_id:
                 break
         content = reply["content"]
@@ -57,6 +63,13 @@ class KernelChannel:
         if value.get("status") != "ok":
             raise ChannelError(f"{self.label}: {value.get('ename')}: {value.get('evalue')}")
         return value["data"]["text/plain"]
+
+    async def ensure_alive(self) -> None:
+        """A kernel that died (its job cancelled, ended by its walltime) will never answer: say so
+        now, with the hub's words for a kernel at a centre, rather than wait out the timeout."""
+        if self.watch and (not self.manager.has_kernel or not await self.manager.is_alive()):
+            said = hub_status(self.manager.kernel_id).get("message", "")
+            raise ChannelError(f"the kernel {self.label} ended" + (f" ({said})" if said else ""))
 
     async def call_json(self, expression: str, timeout: float = 600.0) -> dict:
         return json.loads(await self.call(expression, timeout))
