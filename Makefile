@@ -28,6 +28,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/ssh_placement.py
 	$(VENV)/bin/python benchmarks/firewalled_spawn.py
 	$(VENV)/bin/python benchmarks/kernel_latency.py
+	$(VENV)/bin/python benchmarks/kernel_move.py
 	$(VENV)/bin/python benchmarks/quota_api.py
 	$(VENV)/bin/python benchmarks/lab_quota.py
 

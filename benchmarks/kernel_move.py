@@ -37,7 +37,7 @@ from spawn_latency import HUB_CONFIG, JOBENV, HubRoute  # noqa: E402
 MB = 1024 * 1024
 STATES = {
     "ndarray": "import numpy as np\nstate = np.random.default_rng(1).random({mb} * {MB} // 8)",
-    "small objects": "state = {{i: (i, 'x' * 40, [i, i + 1]) for i in range({mb} * {MB} // 170)}}",
+    "small objects": "state = {{i: (i, f'{{i:040d}}', [i, i + 1]) for i in range({mb} * {MB} // 75)}}",
     "mixed": ("import numpy as np, pandas as pd\n"
               "arr = np.random.default_rng(2).random({mb} * {MB} // 8 // 2)\n"
               "df = pd.DataFrame({{'x': np.arange({mb} * {MB} // 8 // 4), 'y': 1.5}})\n"

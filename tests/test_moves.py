@@ -298,3 +298,32 @@ def test_a_copy_cut_off_midway_leaves_the_source_as_it_was(server, notebook, cen
     assert server.kernels() == [notebook]
     assert server.run(notebook, "print(hashlib.sha256(big.tobytes()).hexdigest())")["stdout"] == before
     wait_for(lambda: live_jobs(centres, "beta", USER) == [], 30, "nothing left at beta")
+
+
+def test_a_move_cancelled_while_its_target_waits_ends_the_target(server, notebook, centres):
+    full = blocker(centres, "gamma", 2, 30)
+    try:
+        move = server.move(notebook, centre="gamma", memory="1G")
+        wait_for(lambda: server.call("GET", f"fedhub/api/moves/{move['id']}").json()["phase"] == "queued"
+                 and live_jobs(centres, "gamma", USER), 60, "the target's job to be queued", 0.3)
+        assert server.call("DELETE", f"fedhub/api/moves/{move['id']}").status_code == 202
+        ended = server.follow(move)
+        assert ended["status"] == "cancelled" and ended["message"].startswith("Move cancelled"), ended
+        assert live_jobs(centres, "gamma", USER) == [] and server.kernels() == [notebook]
+    finally:
+        slurm(centres, "gamma", "scancel", full)
+
+
+def test_a_restore_that_fails_at_the_target_leaves_the_source_as_it_was(server, notebook, centres, scratch):
+    # an object that pickles at the source but whose rebuilding needs a file only the source has
+    # (gamma's jobs have their own /tmp)
+    server.run(notebook, f"open({scratch + '/here.txt'!r}, 'w').close()\n"
+                         "class Local:\n    def __reduce__(self):\n"
+                         f"        return (open, ({scratch + '/here.txt'!r},))\n"
+                         "odd = Local()")
+    before = server.digest(notebook)
+    failed = server.follow(server.move(notebook, centre="gamma", memory="1G"))
+    assert failed["status"] == "failed", failed
+    assert failed["error"].startswith("restoring at Gamma failed: FileNotFoundError"), failed
+    assert server.kernels() == [notebook] and server.digest(notebook) == before
+    wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the target's job to end")
