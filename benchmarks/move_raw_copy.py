@@ -30,8 +30,12 @@ async def main(source_file: str, target_file: str, size: int) -> float:
         manifest = await source.call_json(source.agent("pack_raw", "raw", size))
         answer = await target.call_json(target.agent("receive", "raw", json.dumps(manifest)))
         target.open_comm(answer["comm_target"])
-        for index in range(manifest["chunks"]):
-            sha, _, encoded = (await source.call(source.agent("chunk", "raw", index))).partition(":")
+        pieces = manifest["chunks"]
+        asked = source.ask(source.agent("chunk", "raw", 0))
+        for index in range(pieces):  # the mover's own loop: the next piece asked for before this one is read
+            following = source.ask(source.agent("chunk", "raw", index + 1)) if index + 1 < pieces else ""
+            sha, _, encoded = (await source.value(asked)).partition(":")
+            asked = following
             target.send_piece(index, sha, base64.b64decode(encoded))
         got = await target.call_json(target.agent("received", "raw"))
         elapsed = time.perf_counter() - started

@@ -91,7 +91,10 @@ def test_a_tab_closed_while_the_target_waits_rolls_the_move_back(lab, hub, centr
         page.locator(".jp-NotebookPanel .jp-Cell").nth(1).locator(".jp-InputPrompt", has_text="[2]:").wait_for()
         (source,) = kernels(hub, token)
         open_move_dialog(page, "gamma").get_by_role("button", name="Move").click()
+        # one notice for the wait, the move's (the kernel watch leaves a move's target to it)
         page.locator(".Toastify__toast", has_text="Pending at Gamma as job").wait_for(timeout=60_000)
+        page.wait_for_timeout(3000)  # a kernel watch poll or two
+        assert page.locator(".Toastify__toast", has_text="Pending at Gamma as job").count() == 1
         assert [j["state"] for j in live_jobs(centres, "gamma", USER)] == ["PENDING"]
         page.close()
         wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 60, "the closed tab's move to be rolled back")

@@ -25,6 +25,7 @@ export interface IKernelRecord {
   message: string;
   job_id: string;
   kernel_id: string; // this server's id of the kernel ('' when not started here)
+  move_target?: boolean; // a move is starting it: the move's own notification says how it goes
   ends_at?: string; // when Slurm's walltime ends the job
 }
 
@@ -103,6 +104,13 @@ export class KernelWatch {
 
   private _show(record: IKernelRecord): void {
     const notice = this._notices.get(record.id);
+    if (record.move_target) {
+      if (notice) {
+        Notification.dismiss(notice);
+        this._notices.delete(record.id);
+      }
+      return;
+    }
     if (WAITING.includes(record.status)) {
       const options = {
         type: 'in-progress' as const,

@@ -4,7 +4,8 @@ token, so the browser needs none and sees only this server's kernels):
     GET    {base}fedhub/api/kernel-centres    where a kernel may run, or why not (the dialog); with
                                               ?suggest_from=C, where one leaving C would start soonest
     GET    {base}fedhub/api/kernels           this server's kernels at centres: status, Slurm's words,
-                                              when the walltime ends, the server's kernel id
+                                              when the walltime ends, the server's kernel id, and
+                                              whether a move is starting it
     DELETE {base}fedhub/api/kernels/{id}      cancel a wait (or end a kernel): its job is cancelled
     POST   {base}fedhub/api/kernelspecs       {centre, partition, cores, ...}: checked by the hub like
                                               a spawn; answers a kernelspec name to start with them
@@ -61,8 +62,11 @@ class KernelsHandler(_HubHandler):
         if answer is None:
             return
         ours = jupyter_kernel_ids()  # which of this server's kernels each record is
+        movers = self.settings.get("fedhub_movers")
+        moving = movers.targets() if movers is not None else set()
         for record in answer.get("kernels", []):
             record["kernel_id"] = ours.get(record["id"], "")
+            record["move_target"] = bool(record["kernel_id"]) and record["kernel_id"] in moving
         self.finish(json.dumps(answer))
 
 

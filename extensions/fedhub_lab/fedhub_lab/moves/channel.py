@@ -36,16 +36,24 @@ class KernelChannel:
         self.label = label
         self.client.start_channels(shell=True, iopub=False, stdin=False, hb=False, control=False)
         self.comm_id = ""
+        self._replies: dict[str, dict] = {}  # answers that came while another was awaited
 
     def close(self) -> None:
         self.client.stop_channels()
 
     async def call(self, expression: str, timeout: float = 600.0) -> str:
         """Evaluate ``expression`` in the kernel, silently; its text/plain value."""
-        msg_id = self.client.execute("", silent=True, store_history=False, user_expressions={"v": expression})
+        return await self.value(self.ask(expression), timeout)
+
+    def ask(self, expression: str) -> str:
+        """Send the request now (the kernel answers in order); ``value`` waits for its answer.
+        Asking for the next piece before reading this one keeps both ends busy."""
+        return self.client.execute("", silent=True, store_history=False, user_expressions={"v": expression})
+
+    async def value(self, msg_id: str, timeout: float = 600.0) -> str:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
+        while msg_id not in self._replies:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise ChannelError(f"the kernel {self.label} did not answer within {timeout:.0f} s")
@@ -54,8 +62,8 @@ class KernelChannel:
             except Exception:  # queue.Empty (no answer yet) or a closed channel
                 await self.ensure_alive()
                 continue
-            if reply.get("parent_header", {}).get("msg_id") == msg_id:
-                break
+            self._replies[reply.get("parent_header", {}).get("msg_id", "")] = reply
+        reply = self._replies.pop(msg_id)
         content = reply["content"]
         if content.get("status") != "ok":
             raise ChannelError(f"the kernel {self.label} refused: {content.get('ename')}: {content.get('evalue')}")

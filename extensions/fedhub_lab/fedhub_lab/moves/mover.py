@@ -54,6 +54,8 @@ class Move:
     centre: str = ""
     error: str = ""
     skip_files: list[str] = field(default_factory=list)  # files whose path the target lacks (listed)
+    saved_in: float = 0.0         # seconds the snapshot took (while the target started)
+    target_kernel_id: str = ""    # the kernel being started at the target (the lab's move notice shows its wait)
     spec: str = ""                # the target's kernelspec (checked by the hub)
     started: float = field(default_factory=time.time)
     seen: float = field(default_factory=time.monotonic)
@@ -63,7 +65,8 @@ class Move:
         return {"id": self.id, "kernel_id": self.kernel_id, "status": self.status, "phase": self.phase,
                 "message": self.message, "progress": {"done": self.done, "total": self.total},
                 "variables": self.variables, "unmovable": self.unmovable, "new_kernel_id": self.new_kernel_id,
-                "centre": self.centre, "error": self.error, "phases": self.phases}
+                "centre": self.centre, "error": self.error, "phases": self.phases,
+                "saved_in": round(self.saved_in, 3)}
 
     def enter(self, phase: str, message: str) -> None:
         now = time.time()
@@ -110,6 +113,10 @@ class Movers:
         self.tasks[move.id] = asyncio.ensure_future(self._run(move))
         return move
 
+    def targets(self) -> set[str]:
+        """The kernels that unfinished moves are starting (their wait is shown by the move)."""
+        return {m.target_kernel_id for m in self.moves.values() if m.status in (RUNNING, CHOOSING)}
+
     def get(self, move_id: str) -> Move:
         move = self.moves[move_id]
         move.seen = time.monotonic()
@@ -140,9 +147,20 @@ class Movers:
         outcome = (SWITCHED, "switched", "")
         try:
             source = KernelChannel(self.app.kernel_manager.get_kernel(move.kernel_id), "at the source")
-            target_id = await self._start_target(move)
+            starting = asyncio.ensure_future(self._start_target(move))
+            try:  # the snapshot is made while the target's job starts (a later cell stops the switch)
+                manifest = await self._save(move, source)
+                target_id = await starting
+            except BaseException:
+                if starting.done() and not starting.cancelled() and starting.exception() is None:
+                    target_id = starting.result()  # started after all: it goes in the clean-up
+                else:
+                    starting.cancel()
+                    await asyncio.gather(starting, return_exceptions=True)  # its job cancelled
+                raise
+            move.enter("saved", f"Saved {move.variables} variables ({_size(move.total)}) in {move.saved_in:.1f} s "
+                                f"while the kernel at {move.centre} started")
             target = KernelChannel(self.app.kernel_manager.get_kernel(target_id), f"at {move.centre}")
-            manifest = await self._save(move, source)
             await self._check(move, target, manifest)
             await self._copy(move, source, target, manifest)
             await self._restore(move, source, target, manifest)
@@ -182,7 +200,7 @@ class Movers:
     async def _start_target(self, move: Move) -> str:
         centre_name = move.centre
         move.enter("queued", f"Starting a kernel at {centre_name}")
-        target_id = str(uuid.uuid4())
+        target_id = move.target_kernel_id = str(uuid.uuid4())
         start = asyncio.ensure_future(self.app.kernel_manager.start_kernel(kernel_id=target_id,
                                                                            kernel_name=move.spec))
         try:
@@ -200,11 +218,14 @@ class Movers:
         return target_id
 
     async def _save(self, move: Move, source: KernelChannel) -> dict:
-        move.enter("saving", "Saving the kernel's variables")
+        """The source's snapshot, made while the target starts (the phase stays "queued")."""
+        started = time.monotonic()
         manifest = await source.call_json(source.agent("pack", move.id))
+        move.saved_in = time.monotonic() - started
         move.variables, move.total = len(manifest["variables"]), manifest["size"]
         move.unmovable = [{"name": n, "reason": r} for n, r in sorted(manifest["unmovable"].items())]
-        move.enter("saving", f"Saved {move.variables} variables ({_size(manifest['size'])})")
+        log.info("Move %s: saved %d variables (%s) in %.2f s", move.id, move.variables, _size(move.total),
+                 move.saved_in)
         return manifest
 
     async def _check(self, move: Move, target: KernelChannel, manifest: dict) -> None:
@@ -240,8 +261,11 @@ class Movers:
         total, pieces = manifest["size"], manifest["chunks"]
         move.done, move.total = 0, total
         move.enter("copying", f"Copying {_size(total)} to {move.centre}")
+        asked = source.ask(source.agent("chunk", move.id, 0)) if pieces else ""
         for index in range(pieces):
-            text = await source.call(source.agent("chunk", move.id, index))
+            following = source.ask(source.agent("chunk", move.id, index + 1)) if index + 1 < pieces else ""
+            text = await source.value(asked)
+            asked = following
             sha, _, encoded = text.partition(":")
             data = base64.b64decode(encoded)
             target.send_piece(index, sha, data)
