@@ -45,15 +45,19 @@ def execute_in_kernel(hub_url: str, user: str, token: str, kernel_id: str, code:
             "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": user, "session": msg_id,
                        "version": "5.3"}, "parent_header": {}, "metadata": {}, "channel": "shell",
             "content": {"code": code, "silent": False, "store_history": True}}))
-        try:
-            while True:
+        reply, idle = None, False
+        try:  # the reply (shell) and the output (IOPub) come in either order: wait for both
+            while reply is None or not idle:
                 msg = json.loads(await asyncio.wait_for(ws.read_message(), timeout))
                 if msg.get("parent_header", {}).get("msg_id") != msg_id:
                     continue
                 if msg["msg_type"] == "stream":
                     out.append(msg["content"]["text"])
-                if msg["msg_type"] == "execute_reply":
-                    return {**msg["content"], "stdout": "".join(out)}
+                elif msg["msg_type"] == "execute_reply":
+                    reply = msg["content"]
+                elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                    idle = True
+            return {**reply, "stdout": "".join(out)}
         finally:
             ws.close()
     # in a thread of its own: a browser test's thread already runs Playwright's event loop

@@ -16,7 +16,6 @@ import asyncio
 import base64
 import json
 import logging
-import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
