@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -108,6 +109,26 @@ class Lab:
         return time.perf_counter() - started, kernel_id
 
 
+@contextlib.contextmanager
+def server_at_alpha(cores: int = 1, memory: str = "2G"):
+    """The benchmark's federation, a hub, and the user's server at alpha: yields (federation, lab)."""
+    with LocalFederation(centres(), singleuser_cmd=f"{JOBENV}/bin/jupyterhub-singleuser", users=[USER]) as fed:
+        hub = LocalHub(fed.federation_file, fed.root / "hub", config_file=HUB_CONFIG, api_token=secrets.token_hex(20),
+                       extra_config='c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}')
+        try:
+            hub.start()
+            server = HubRoute(hub, {"centre": "alpha", "partition": "cpu", "cores": cores, "memory": memory,
+                                    "walltime": "02:00:00"}, user=USER)
+            server.setup()
+            server.start()
+            token = requests.post(f"{hub.url}/hub/api/users/{USER}/tokens", headers=server.headers,
+                                  json={"note": "bench"}, timeout=30).json()["token"]
+            yield fed, Lab(hub, token)
+            server.stop(fed.centres["alpha"])
+        finally:
+            hub.stop()
+
+
 def sbatch_to_running(fed: LocalFederation) -> float:
     beta = fed.centres["beta"]
     started = time.perf_counter()
@@ -151,35 +172,21 @@ def main() -> int:
     if os.geteuid() != 0:
         sys.exit("run as root (it starts Slurm centres, network namespaces and runs jobs as a test user)")
     starts: dict[str, list[float]] = {"remote": [], "local": [], "sbatch": []}
-    with LocalFederation(centres(), singleuser_cmd=f"{JOBENV}/bin/jupyterhub-singleuser", users=[USER]) as fed:
-        hub = LocalHub(fed.federation_file, fed.root / "hub", config_file=HUB_CONFIG, api_token=secrets.token_hex(20),
-                       extra_config='c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}')
-        try:
-            hub.start()
-            server = HubRoute(hub, {"centre": "alpha", "partition": "cpu", "cores": 1, "memory": "2G",
-                                    "walltime": "02:00:00"}, user=USER)
-            server.setup()
-            server.start()
-            token = requests.post(f"{hub.url}/hub/api/users/{USER}/tokens", headers=server.headers,
-                                  json={"note": "bench"}, timeout=30).json()["token"]
-            lab = Lab(hub, token)
-            for name in ("fedhub-beta", "python3"):  # warm-up: imports, the ssh master, the return path
-                lab.stop(asyncio.run(lab.time_start(name))[1])
-            sbatch_to_running(fed)
-            for i in range(args.starts):
-                for label, name in (("remote", "fedhub-beta"), ("local", "python3")):
-                    elapsed, kernel_id = asyncio.run(lab.time_start(name))
-                    starts[label].append(elapsed)
-                    lab.stop(kernel_id)
-                starts["sbatch"].append(sbatch_to_running(fed))
-                print(f"start {i + 1}: " + "  ".join(f"{k}={v[-1]:.2f}s" for k, v in starts.items()), flush=True)
-            kernels = {"remote": lab.start("fedhub-beta"), "local": lab.start("python3")}
-            rtt = asyncio.run(round_trips(lab, kernels, args.executes))
-            for kernel_id in kernels.values():
+    with server_at_alpha() as (fed, lab):
+        for name in ("fedhub-beta", "python3"):  # warm-up: imports, the ssh master, the return path
+            lab.stop(asyncio.run(lab.time_start(name))[1])
+        sbatch_to_running(fed)
+        for i in range(args.starts):
+            for label, name in (("remote", "fedhub-beta"), ("local", "python3")):
+                elapsed, kernel_id = asyncio.run(lab.time_start(name))
+                starts[label].append(elapsed)
                 lab.stop(kernel_id)
-            server.stop(fed.centres["alpha"])
-        finally:
-            hub.stop()
+            starts["sbatch"].append(sbatch_to_running(fed))
+            print(f"start {i + 1}: " + "  ".join(f"{k}={v[-1]:.2f}s" for k, v in starts.items()), flush=True)
+        kernels = {"remote": lab.start("fedhub-beta"), "local": lab.start("python3")}
+        rtt = asyncio.run(round_trips(lab, kernels, args.executes))
+        for kernel_id in kernels.values():
+            lab.stop(kernel_id)
     a, b, c = (statistics.median(starts[k]) for k in ("remote", "local", "sbatch"))
     print(f"\nkernel start to first kernel_info_reply, median of {args.starts} (interleaved)")
     for key, label in (("remote", "(a) fedhub-beta at the firewalled centre"), ("local", "(b) local python3"),

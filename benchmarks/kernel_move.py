@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import glob
 import os
-import secrets
 import statistics
 import subprocess
 import sys
@@ -29,10 +28,8 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from fedhub.demo.centres import LocalFederation  # noqa: E402
-from fedhub.demo.hub import LocalHub  # noqa: E402
-from kernel_latency import USER, KernelSocket, Lab, centres  # noqa: E402
-from spawn_latency import HUB_CONFIG, JOBENV, HubRoute  # noqa: E402
+from kernel_latency import USER, KernelSocket, Lab, server_at_alpha  # noqa: E402
+from spawn_latency import JOBENV  # noqa: E402
 
 MB = 1024 * 1024
 STATES = {
@@ -94,51 +91,37 @@ def main() -> int:
         sys.exit("run as root (it starts Slurm centres, network namespaces and runs jobs as a test user)")
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []
-    with LocalFederation(centres(), singleuser_cmd=f"{JOBENV}/bin/jupyterhub-singleuser", users=[USER]) as fed:
-        hub = LocalHub(fed.federation_file, fed.root / "hub", config_file=HUB_CONFIG, api_token=secrets.token_hex(20),
-                       extra_config='c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}')
-        try:
-            hub.start()
-            server = HubRoute(hub, {"centre": "alpha", "partition": "cpu", "cores": 2, "memory": "4G",
-                                    "walltime": "02:00:00"}, user=USER)
-            server.setup()
-            server.start()
-            token = requests.post(f"{hub.url}/hub/api/users/{USER}/tokens", headers=server.headers,
-                                  json={"note": "bench"}, timeout=30).json()["token"]
-            lab = Lab(hub, token)
-            lab.stop(asyncio.run(lab.time_start("fedhub-beta"))[1])  # warm-up: the ssh master, the return path
-            for kind, code in STATES.items():
-                for mb in sizes:
-                    measured = {"move": [], "cold": [], "raw": [], "phases": []}
-                    for _ in range(args.runs):
-                        source = lab.start("python3")
-                        execute(lab, source, code.format(mb=mb, MB=MB))
-                        m = move(lab, source)
-                        measured["move"].append(m["seconds"])
-                        measured["phases"].append({**phase_seconds(m), "saving*": m["saved_in"]})
-                        size = m["progress"]["total"]
-                        lab.stop(m["new_kernel_id"])
-                        # the baseline: a cold kernel at beta, then the same bytes over the same channel
-                        cold, target = asyncio.run(lab.time_start("fedhub-beta"))
-                        source = lab.start("python3")
-                        raw = subprocess.run([f"{JOBENV}/bin/python", str(HERE / "move_raw_copy.py"),
-                                              runtime_file(source), runtime_file(target), str(size)],
-                                             capture_output=True, text=True, check=True).stdout
-                        measured["cold"].append(cold)
-                        measured["raw"].append(float(raw))
-                        lab.stop(source)
-                        lab.stop(target)
-                    phases = {p: statistics.median(r.get(p, 0.0) for r in measured["phases"])
-                              for p in measured["phases"][0]}
-                    row = {"kind": kind, "mb": size / MB, **{k: statistics.median(v) for k, v in measured.items()
-                                                              if k != "phases"}, "phases": phases}
-                    rows.append(row)
-                    print(f"{kind:14s} {row['mb']:7.1f} MB  move {row['move']:6.2f} s  cold {row['cold']:5.2f} s  "
-                          f"raw {row['raw']:5.2f} s  ratio {row['move'] / (row['cold'] + row['raw']):4.2f}  "
-                          + " ".join(f"{p} {s:.2f}" for p, s in phases.items()), flush=True)
-            server.stop(fed.centres["alpha"])
-        finally:
-            hub.stop()
+    with server_at_alpha(cores=2, memory="4G") as (fed, lab):
+        lab.stop(asyncio.run(lab.time_start("fedhub-beta"))[1])  # warm-up: the ssh master, the return path
+        for kind, code in STATES.items():
+            for mb in sizes:
+                measured = {"move": [], "cold": [], "raw": [], "phases": []}
+                for _ in range(args.runs):
+                    source = lab.start("python3")
+                    execute(lab, source, code.format(mb=mb, MB=MB))
+                    m = move(lab, source)
+                    measured["move"].append(m["seconds"])
+                    measured["phases"].append({**phase_seconds(m), "saving*": m["saved_in"]})
+                    size = m["progress"]["total"]
+                    lab.stop(m["new_kernel_id"])
+                    # the baseline: a cold kernel at beta, then the same bytes over the same channel
+                    cold, target = asyncio.run(lab.time_start("fedhub-beta"))
+                    source = lab.start("python3")
+                    raw = subprocess.run([f"{JOBENV}/bin/python", str(HERE / "move_raw_copy.py"),
+                                          runtime_file(source), runtime_file(target), str(size)],
+                                         capture_output=True, text=True, check=True).stdout
+                    measured["cold"].append(cold)
+                    measured["raw"].append(float(raw))
+                    lab.stop(source)
+                    lab.stop(target)
+                phases = {p: statistics.median(r.get(p, 0.0) for r in measured["phases"])
+                          for p in measured["phases"][0]}
+                row = {"kind": kind, "mb": size / MB, **{k: statistics.median(v) for k, v in measured.items()
+                                                          if k != "phases"}, "phases": phases}
+                rows.append(row)
+                print(f"{kind:14s} {row['mb']:7.1f} MB  move {row['move']:6.2f} s  cold {row['cold']:5.2f} s  "
+                      f"raw {row['raw']:5.2f} s  ratio {row['move'] / (row['cold'] + row['raw']):4.2f}  "
+                      + " ".join(f"{p} {s:.2f}" for p, s in phases.items()), flush=True)
     print("\nmove / (cold start + raw copy), medians of", args.runs, "runs; goal <= 1.5 at 100 MB")
     print("(saving* runs while the target is queued and starting, so it is part of queued)")
     print("| state | size | move | cold start + raw copy | ratio | queued | saving* | copying | restoring | switching |")

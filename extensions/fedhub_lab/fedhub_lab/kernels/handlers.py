@@ -25,6 +25,17 @@ from .provisioner import jupyter_kernel_ids
 from .specs import spec_for_request
 
 
+def json_object_body(handler) -> dict:
+    """The request's body as a JSON object, or a 400 that says what is wrong with it."""
+    try:
+        body = json.loads(handler.request.body or b"{}")
+    except ValueError:
+        raise web.HTTPError(400, "the body must be JSON") from None
+    if not isinstance(body, dict):
+        raise web.HTTPError(400, "the body must be a JSON object")
+    return body
+
+
 class _HubHandler(APIHandler):
     def hub(self) -> HubKernels:
         hub = HubKernels()
@@ -85,12 +96,7 @@ class KernelHandler(_HubHandler):
 class KernelSpecsHandler(_HubHandler):
     @web.authenticated
     async def post(self):
-        try:
-            options = json.loads(self.request.body or b"{}")
-        except ValueError:
-            raise web.HTTPError(400, "the body must be JSON") from None
-        if not isinstance(options, dict):
-            raise web.HTTPError(400, "the body must be a JSON object")
+        options = json_object_body(self)
         try:
             name = await spec_for_request(self.hub(), self.kernel_spec_manager, options)
         except HubKernelError as e:

@@ -20,21 +20,10 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..kernels.handlers import json_object_body
 from ..kernels.hub import HubKernelError
+from ..kernels.provisioner import OPTION_KEYS
 from .mover import Movers
-
-RESOURCE_KEYS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
-
-
-def _body(handler) -> dict:
-    try:
-        body = json.loads(handler.request.body or b"{}")
-    except ValueError:
-        raise web.HTTPError(400, "the body must be JSON") from None
-    if not isinstance(body, dict):
-        raise web.HTTPError(400, "the body must be a JSON object")
-    return body
-
 
 class _MoveHandler(APIHandler):
     @property
@@ -58,10 +47,10 @@ class _MoveHandler(APIHandler):
 class StartMoveHandler(_MoveHandler):
     @web.authenticated
     async def post(self, kernel_id):
-        body = _body(self)
-        unknown = sorted(set(body) - set(RESOURCE_KEYS) - {"on_unmovable", "heartbeat"})
+        body = json_object_body(self)
+        unknown = sorted(set(body) - set(OPTION_KEYS) - {"on_unmovable", "heartbeat"})
         if unknown:
-            raise web.HTTPError(400, f"{unknown[0]}: unknown option; a move takes {', '.join(RESOURCE_KEYS)}, "
+            raise web.HTTPError(400, f"{unknown[0]}: unknown option; a move takes {', '.join(OPTION_KEYS)}, "
                                      "on_unmovable and heartbeat")
         if not body.get("centre"):
             raise web.HTTPError(400, "centre: say where the kernel should move to")
@@ -70,7 +59,7 @@ class StartMoveHandler(_MoveHandler):
         except (TypeError, ValueError):
             raise web.HTTPError(400, "heartbeat: seconds, e.g. 15") from None
         try:
-            move = await self.movers.start(kernel_id, {k: body[k] for k in RESOURCE_KEYS if k in body},
+            move = await self.movers.start(kernel_id, {k: body[k] for k in OPTION_KEYS if k in body},
                                            body.get("on_unmovable", "ask"), heartbeat)
         except KeyError as e:
             raise web.HTTPError(404, str(e.args[0])) from None
@@ -108,7 +97,7 @@ class MoveChoiceHandler(_MoveHandler):
     @web.authenticated
     def post(self, move_id):
         self.find(move_id)
-        switch = _body(self).get("switch")
+        switch = json_object_body(self).get("switch")
         if not isinstance(switch, bool):
             raise web.HTTPError(400, "switch: true (move without what cannot move) or false (cancel the move)")
         try:
