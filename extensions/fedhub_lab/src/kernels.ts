@@ -353,6 +353,37 @@ export class KernelRequestForm extends Widget {
   private _walltime: HTMLInputElement;
 }
 
+/**
+ * Ask for a centre and resources until the server takes them: the centres come from the hub
+ * (those that cannot be chosen greyed, with the reason); `submit` posts the options and the
+ * form comes back, with what was typed, when the hub says no. Answers the accepted response.
+ */
+export async function askForCentre(title: string, accept: string, submit: (options: Record<string, string | number>) =>
+  Promise<Response>, values: Record<string, string> | null = null): Promise<Response | null> {
+  const listed = await call('kernel-centres');
+  if (!listed.ok) {
+    await showErrorMessage(title, await messageOf(listed));
+    return null;
+  }
+  const centres = (await listed.json()).centres as ICentreChoice[];
+  for (;;) {
+    const result = await showDialog({
+      title,
+      body: new KernelRequestForm(centres, values),
+      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: accept })]
+    });
+    if (!result.button.accept || !result.value) {
+      return null;
+    }
+    values = result.value as Record<string, string>;
+    const response = await submit(KernelRequestForm.options(values));
+    if (response.ok) {
+      return response;
+    }
+    await showErrorMessage(title, await messageOf(response)); // then the form again
+  }
+}
+
 /** "Kernel at another centre…": ask, let the hub check, switch the current notebook's kernel. */
 export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShell, watch: KernelWatch): Promise<void> {
   const context = sessionContextOf(shell.currentWidget);
@@ -360,37 +391,15 @@ export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShel
     await showErrorMessage('Kernel at another centre', 'Open a notebook or console first.');
     return;
   }
-  const listed = await call('kernel-centres');
-  if (!listed.ok) {
-    await showErrorMessage('Kernel at another centre', await messageOf(listed));
+  const response = await askForCentre('Kernel at another centre', 'Start kernel',
+    options => call('kernelspecs', { method: 'POST', body: JSON.stringify(options) }));
+  if (!response) {
     return;
   }
-  const centres = (await listed.json()).centres as ICentreChoice[];
-  let values: Record<string, string> | null = null;
-  for (;;) {
-    const form = new KernelRequestForm(centres, values);
-    const result = await showDialog({
-      title: 'Kernel at another centre',
-      body: form,
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Start kernel' })]
-    });
-    if (!result.button.accept || !result.value) {
-      return;
-    }
-    values = result.value as Record<string, string>;
-    const response = await call('kernelspecs', {
-      method: 'POST', body: JSON.stringify(KernelRequestForm.options(values))
-    });
-    if (!response.ok) {
-      await showErrorMessage('Kernel at another centre', await messageOf(response));
-      continue; // the form again, with what was typed
-    }
-    const spec = await response.json();
-    await app.serviceManager.kernelspecs.refreshSpecs();
-    void watch.poke();
-    await context.changeKernel({ name: spec.name });
-    return;
-  }
+  const spec = await response.json();
+  await app.serviceManager.kernelspecs.refreshSpecs();
+  void watch.poke();
+  await context.changeKernel({ name: spec.name });
 }
 
 export function activateKernels(app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null): KernelWatch {

@@ -9,7 +9,7 @@ import { ILabShell, JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, ISessionContext, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { call, ICentreChoice, KernelRequestForm, KernelWatch, messageOf, sessionContextOf } from './kernels';
+import { askForCentre, call, KernelWatch, messageOf, sessionContextOf } from './kernels';
 import { QuotaModel } from './model';
 
 /** Seconds the server waits for this page to ask about the move before rolling it back. */
@@ -109,34 +109,11 @@ export async function moveKernel(app: JupyterFrontEnd, context: ISessionContext 
     await showErrorMessage('Move kernel to centre', 'Open a notebook or console with a running kernel first.');
     return;
   }
-  const listed = await call('kernel-centres');
-  if (!listed.ok) {
-    await showErrorMessage('Move kernel to centre', await messageOf(listed));
-    return;
-  }
-  const centres = (await listed.json()).centres as ICentreChoice[];
-  let values: Record<string, string> | null = suggested ? { centre: suggested } : null;
-  for (;;) {
-    const form = new KernelRequestForm(centres, values);
-    const result = await showDialog({
-      title: 'Move kernel to centre',
-      body: form,
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Move' })]
-    });
-    if (!result.button.accept || !result.value) {
-      return;
-    }
-    values = result.value as Record<string, string>;
-    const response = await call(`kernels/${kernel.id}/move`, {
-      method: 'POST',
-      body: JSON.stringify({ ...KernelRequestForm.options(values), heartbeat: HEARTBEAT, on_unmovable: 'ask' })
-    });
-    if (!response.ok) {
-      await showErrorMessage('Move kernel to centre', await messageOf(response));
-      continue; // the form again, with what was typed
-    }
+  const response = await askForCentre('Move kernel to centre', 'Move', options => call(`kernels/${kernel.id}/move`, {
+    method: 'POST', body: JSON.stringify({ ...options, heartbeat: HEARTBEAT, on_unmovable: 'ask' })
+  }), suggested ? { centre: suggested } : null);
+  if (response) {
     await follow(app, await response.json());
-    return;
   }
 }
 
