@@ -86,6 +86,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes", default="1,10,100")
+    parser.add_argument("--states", default=",".join(STATES), help="which of: " + ", ".join(STATES))
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (it starts Slurm centres, network namespaces and runs jobs as a test user)")
@@ -93,7 +94,8 @@ def main() -> int:
     rows = []
     with server_at_alpha(cores=2, memory="4G") as (fed, lab):
         lab.stop(asyncio.run(lab.time_start("fedhub-beta"))[1])  # warm-up: the ssh master, the return path
-        for kind, code in STATES.items():
+        for kind in args.states.split(","):
+            code = STATES[kind]
             for mb in sizes:
                 measured = {"move": [], "cold": [], "raw": [], "phases": []}
                 for _ in range(args.runs):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
+from conftest import JOBENV, TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
 from support import execute_in_kernel
 
 USER, OTHER = TEST_USERS[1], TEST_USERS[0]
@@ -329,3 +329,27 @@ def test_a_restore_that_fails_at_the_target_leaves_the_source_as_it_was(server, 
     assert failed["error"].startswith("restoring at Gamma failed: FileNotFoundError"), failed
     assert server.kernels() == [notebook] and server.digest(notebook) == before
     wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the target's job to end")
+
+
+def test_a_package_version_that_differs_at_the_target_stops_the_move(server, notebook, centres):
+    """The same package in another version at the target could rebuild objects differently: the
+    move stops before any byte is copied, naming both versions. (The centres here share one
+    notebook environment, so the package installed for this test reports a version that
+    depends on the centre it is imported at.)"""
+    installed = Path(JOBENV) / "lib/python3.11/site-packages/fedhub_versioned.py"
+    installed.write_text("import os\n__version__ = '2.0' if os.environ.get('SLURM_CLUSTER_NAME') == 'gamma' "
+                         "else '1.0'\nclass Model:\n    pass\n")
+    installed.chmod(0o644)
+    try:
+        server.run(notebook, "import fedhub_versioned\nmodel = fedhub_versioned.Model()")
+        before = server.digest(notebook)
+        failed = server.follow(server.move(notebook, centre="gamma", memory="1G"))
+        assert failed["status"] == "failed", failed
+        assert failed["error"] == ("the environment at the target differs: "
+                                   "fedhub_versioned is 2.0 at Gamma but 1.0 at the source"), failed
+        assert failed["progress"]["done"] == 0, failed  # nothing was copied
+        assert server.kernels() == [notebook] and server.digest(notebook) == before
+        assert server.run(notebook, "print(type(model).__name__)")["stdout"] == "Model\n"
+        wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the target's job to end")
+    finally:
+        installed.unlink(missing_ok=True)

@@ -163,7 +163,7 @@ class Movers:
             await self._check(move, target, manifest)
             await self._copy(move, source, target, manifest)
             await self._restore(move, source, target, manifest)
-            await self._switch(move, target_id)
+            await self._switch(move, source, target_id)
             move.new_kernel_id, target_id = target_id, None  # kept
             outcome = (SWITCHED, "switched", f"Switched: the kernel now runs at {move.centre}")
         except asyncio.CancelledError:
@@ -230,7 +230,8 @@ class Movers:
     async def _check(self, move: Move, target: KernelChannel, manifest: dict) -> None:
         answer = await target.call_json(target.agent("receive", move.id, json.dumps(manifest)))
         wrong = [f"{m} is not installed at {move.centre}" for m in answer.get("missing_modules", [])]
-        wrong += answer.get("mismatched", [])
+        wrong += [f"{m['name']} is {m['here']} at {move.centre} but {m['source']} at the source"
+                  for m in answer.get("mismatched", [])]
         if wrong:
             raise MoveError("the environment at the target differs: " + "; ".join(wrong))
         for f in answer.get("missing_files", []):
@@ -282,17 +283,24 @@ class Movers:
         result = await target.call_json(target.agent("restore", move.id, move.skip_files))
         if "error" in result:
             raise MoveError(f"restoring at {move.centre} failed: {result['error']}")
+        log.info("DBG %s", result.get("dbg"))
+        log.info("Move %s: restored %d variables at %s in %.2f s", move.id, result["restored"], move.centre,
+                 result["seconds"])
         now = int(await source.call("get_ipython().execution_count"))
         if now != manifest["execution_count"]:
             raise MoveError("a cell ran at the source after its variables were saved; nothing was switched, "
                             "move again to take its results along")
 
-    async def _switch(self, move: Move, target_id: str) -> None:
+    async def _switch(self, move: Move, source: KernelChannel, target_id: str) -> None:
         move.enter("switching", f"Switching to the kernel at {move.centre}")
         sessions = self.app.session_manager
         for session in await sessions.list_sessions():
             if session.get("kernel", {}).get("id") == move.kernel_id:
                 await sessions.update_session(session["id"], kernel_id=target_id)
+        try:
+            await source.call(source.agent("leave", move.id), timeout=30)
+        except ChannelError as e:  # it shuts down all the same, only more slowly
+            log.warning("Move %s: the source did not prepare its exit: %s", move.id, e)
         await self.app.kernel_manager.shutdown_kernel(move.kernel_id)
 
     async def _clean(self, move: Move, source, target, target_id: str | None, status: str) -> None:
