@@ -7,14 +7,19 @@ rolls the move back: the target's job goes, the source kernel keeps its variable
 
 from __future__ import annotations
 
+import math
 import os
+import secrets
 
 import pytest
 import requests
 
-from conftest import CHROMIUM, blocker, live_jobs, slurm, wait_for
+from conftest import (CHROMIUM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, blocker, centre_entry,
+                      federation_variant, live_jobs, slurm, wait_for)
+from fedhub.demo.hub import LocalHub
 from support import execute_in_kernel
 from test_kernels_lab import USER, lab, output, put_notebook, run_cell  # noqa: F401 - lab is a fixture
+from test_lab_extension import log_in, service_report
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")
 
@@ -140,3 +145,78 @@ def test_a_kernel_near_its_walltime_is_offered_a_move_to_the_soonest_centre(lab,
     except Exception:
         page.screenshot(path="/tmp/fedhub-move-lab-failure.png")
         raise
+
+
+def test_a_kernel_where_the_allocation_is_critical_is_offered_a_move(centres, browser):
+    """Alpha's allocation reaches the critical level while the user's notebook runs there: the
+    lab's warning offers to move the kernel to the centre an "any centre" start would choose.
+
+    A second hub over the same centres whose federation file sets the critical level at 2 %, so
+    the user's real usage at alpha is critical while far from the limit: at 97 % (the session
+    hub's level) Slurm would end the jobs within a minute of the test, as GrpTRESMins does."""
+    user = TEST_USERS[2]
+
+    def low_levels(doc):
+        doc["allocation_warnings"] = {"warn_percent": 1, "critical_percent": 2}
+        centre_entry(doc, "alpha").pop("hub_connect_url", None)  # the session hub's port
+    hub = LocalHub(federation_variant(centres, "critical.yaml", low_levels), centres.root / "hub-critical",
+                   config_file=HUB_CONFIG, users=TEST_USERS, password="fedhub-test",
+                   api_token=secrets.token_hex(24), extra_config=TEST_HUB_CONFIG)
+    limit = ["sacctmgr", "-i", "modify", "user", user, f"account=proj_{user}", "cluster=alpha", "set"]
+    hub.start()
+    page = None
+    try:
+        api = HubAPI(hub)
+        api.post(f"/users/{user}")
+        r = api.spawn(user, {"centre": "alpha", "cores": 1, "memory": "1G", "walltime": "00:20:00"})
+        assert r.status_code in (201, 202), r.text
+        api.wait_ready(user, 90)
+        token = api.post(f"/users/{user}/tokens", json={"note": "critical"}).json()["token"]
+        auth = {"Authorization": f"token {token}"}
+        nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                         "source": "n = 42\nsquares = {i: i * i for i in range(10)}"}],
+              "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+              "nbformat": 4, "nbformat_minor": 5}
+        requests.put(f"{hub.url}/user/{user}/api/contents/critical.ipynb", headers=auth, timeout=30,
+                     json={"type": "notebook", "content": nb}).raise_for_status()
+
+        # about 4 % of a limit set from the user's real usage so far: critical, and minutes from the end
+        wait_for(lambda: service_report(hub, user, fresh=True)["alpha"]["core_hours"]["used"] > 0, 60,
+                 "the server's usage to show", 2)
+        used_minutes = service_report(hub, user, fresh=True)["alpha"]["core_hours"]["used"] * 60
+        slurm(centres, "alpha", *limit, f"GrpTRESMins=cpu={max(math.ceil(used_minutes / 0.04), 10)}")
+        wait_for(lambda: service_report(hub, user)["alpha"].get("level") == "critical" or None, 30,
+                 "the quota service to read the critical level", 1)
+
+        page = log_in(browser, hub, user, f"/user/{user}/lab/tree/critical.ipynb")
+        page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=90_000)
+        run_cell(page, 0)
+        page.locator(".jp-NotebookPanel .jp-Cell").nth(0).locator(".jp-InputPrompt", has_text="[1]:").wait_for()
+        offer = page.locator(".Toastify__toast", has_text="where this kernel runs")
+        offer.wait_for(timeout=60_000)
+        assert "of your allocation at Alpha, where this kernel runs. Move it, with its variables, to" \
+            in offer.inner_text()
+        button = offer.get_by_role("button", name="Move kernel to")
+        suggested = button.inner_text().removeprefix("Move kernel to ").strip()
+        assert suggested in ("Beta", "Gamma"), suggested
+        button.click()
+        dialog = page.locator(".jp-Dialog", has_text="Move kernel to centre")
+        assert dialog.locator("select[name=centre] option:checked").inner_text().startswith(suggested)
+        dialog.get_by_role("button", name="Move").click()
+        page.locator("#fedhub-kernel-centre", has_text=f"Kernel at {suggested}").wait_for(timeout=90_000)
+        (moved,) = requests.get(f"{hub.url}/user/{user}/api/kernels", headers=auth, timeout=30).json()
+        assert moved["name"].startswith(f"fedhub-{suggested.lower()}")
+        reply = execute_in_kernel(hub.url, user, token, moved["id"], "print(n, squares[9])")
+        assert reply["stdout"] == "42 81\n"
+    except Exception:
+        if page is not None:
+            page.screenshot(path="/tmp/fedhub-move-critical-failure.png")
+        raise
+    finally:
+        if page is not None:
+            page.close()
+        HubAPI(hub).stop(user)
+        slurm(centres, "alpha", *limit, "GrpTRESMins=cpu=-1")
+        hub.stop()
+    for centre in ("alpha", "beta", "gamma"):
+        wait_for(lambda: live_jobs(centres, centre, user) == [], 30, f"nothing of {user} left at {centre}")
