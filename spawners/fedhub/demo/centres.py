@@ -254,7 +254,12 @@ class RunningCentre:
         return self.node_dir / "spool"
 
     def start_controller(self) -> None:
-        subprocess.run(self.command(["/usr/sbin/slurmctld", "-i"]), env=self.env, check=True)
+        """Its complaints before it daemonizes stay out of the demo's terminal (its log has them;
+        job_container/tmpfs without pam_slurm_adopt draws one that does not apply here)."""
+        done = subprocess.run(self.command(["/usr/sbin/slurmctld", "-i"]), env=self.env, capture_output=True,
+                              text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"slurmctld of {self.spec.id} did not start: {done.stderr.strip()[-2000:]}")
 
     def stop_controller(self) -> None:
         _kill_pidfile(self.dir / "slurmctld.pid")
