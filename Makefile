@@ -13,6 +13,8 @@ NODE_PREFIX ?= /opt/fedhub/node
 APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk chromium
 JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0 numpy==2.3.5 pandas==2.3.3
 PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
+# The demo's and the tests' identity provider (an OpenID Connect provider on loopback).
+OIDC_PROVIDER := $(NODE_PREFIX)/node_modules/oidc-provider/package.json
 
 .PHONY: demo test bench deps system-packages clean FORCE
 demo: deps
@@ -32,7 +34,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/quota_api.py
 	$(VENV)/bin/python benchmarks/lab_quota.py
 
-deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(PROXY)
+deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(PROXY) $(OIDC_PROVIDER)
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -85,6 +87,10 @@ $(JOBENV)/.test-tools: | $(JOBENV)/.installed
 
 $(PROXY):
 	npm install -s --no-fund --no-audit --prefix $(NODE_PREFIX) configurable-http-proxy@5.3.0
+	chmod -R a+rX $(NODE_PREFIX)
+
+$(OIDC_PROVIDER): | $(PROXY)
+	npm install -s --no-fund --no-audit --prefix $(NODE_PREFIX) oidc-provider@9.13.3
 	chmod -R a+rX $(NODE_PREFIX)
 
 clean:

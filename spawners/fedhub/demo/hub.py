@@ -1,8 +1,10 @@
 """A real JupyterHub subprocess running the project's hub config, for the demo and the tests.
 
 It writes ``fedhub_site_config.py`` into the hub's working directory (the site config the hub
-config loads last): the federation file, ports, state directory, the demo's login and an admin
-token. Nothing reaches the hub through environment variables.
+config loads last): the federation file, ports, state directory, the demo's login (through the
+loopback OpenID Connect provider, or a shared password) and an admin token. Only the key that
+encrypts auth_state reaches the hub through its environment (JUPYTERHUB_CRYPT_KEY, as
+JupyterHub requires).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 from .centres import free_port
+from .oidc import LocalOIDCProvider
 
 PROXY = "/opt/fedhub/node/node_modules/.bin/configurable-http-proxy"
 
@@ -28,7 +31,7 @@ class LocalHub:
     def __init__(self, federation_file: Path, workdir: Path, *, config_file: Path, public_port: int | None = None,
                  hub_port: int | None = None, users: list[str] = (), password: str | None = None,
                  api_token: str | None = None, log_file: Path | None = None, extra_config: str = "",
-                 proxy: str = PROXY):
+                 proxy: str = PROXY, oidc: LocalOIDCProvider | None = None):
         self.federation_file = Path(federation_file)
         self.workdir = Path(workdir)
         self.config_file = Path(config_file).resolve()  # jupyterhub runs in workdir
@@ -42,6 +45,10 @@ class LocalHub:
         self.log_file = log_file or self.workdir / "jupyterhub.log"
         self.extra_config = extra_config
         self.proxy = proxy
+        self.oidc = oidc  # log in through this provider instead of the shared demo password
+        if oidc is not None:
+            oidc.allow_hub(self.url)
+        self.crypt_key = secrets.token_hex(32)  # auth_state is encrypted (JUPYTERHUB_CRYPT_KEY)
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -64,7 +71,9 @@ class LocalHub:
             f"c.ConfigurableHTTPProxy.command = [{self.proxy!r}]",
             f"c.QuotaService.port = {self.quota_port}",
         ]
-        if self.users:
+        if self.oidc is not None:
+            lines += [self.oidc.hub_config(self.url)]
+        elif self.users:
             lines += [
                 "# The demo's login: fixed users and one password. A real federation uses OAuth.",
                 "c.JupyterHub.authenticator_class = 'dummy'",
@@ -83,6 +92,7 @@ class LocalHub:
         site.chmod(0o600)  # it holds the demo password and the admin token
         log = open(self.log_file, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FEDHUB_", "JUPYTERHUB_"))}
+        env["JUPYTERHUB_CRYPT_KEY"] = self.crypt_key
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)],
             cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
