@@ -107,18 +107,21 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
     env = {**os.environ, "FEDHUB_API_TOKEN": token, "FEDHUB_DEMO_PASSWORD": "pw-demo"}
     log = open(tmp_path / "demo.log", "w")
     proc = subprocess.Popen([*FEDHUB, "demo", "--hub-config", str(HUB_CONFIG), "--port", str(port), "--hub-port", str(hub_port),
-                             "--state-dir", str(state)], env=env, stdout=log, stderr=subprocess.STDOUT)
+                             "--oidc-port", str(free_port()), "--state-dir", str(state)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for(lambda: "Press Ctrl-C" in (tmp_path / "demo.log").read_text(), 90, "the demo's banner", 0.5)
         banner = (tmp_path / "demo.log").read_text()
         assert f"FedHub demo is running at http://127.0.0.1:{port}" in banner
         assert "Log in as alice or bob with password: pw-demo" in banner
-        # the login works at once
+        assert "the demo's OpenID Connect provider at http://127.0.0.1:" in banner
+        # the login works at once, through the federation's provider
         s = requests.Session()
-        s.get(f"http://127.0.0.1:{port}/hub/login")
-        r = s.post(f"http://127.0.0.1:{port}/hub/login",
-                   data={"username": "alice", "password": "pw-demo", "_xsrf": s.cookies["_xsrf"]})
-        assert r.url.endswith("/hub/spawn") and 'name="centre"' in r.text
+        page = s.get(f"http://127.0.0.1:{port}/hub/oauth_login", timeout=30)
+        assert "Federation login" in page.text, page.text
+        form = page.url + "/login"  # the provider's login page posts to itself
+        r = s.post(form, data={"login": "alice", "password": "pw-demo"}, timeout=30)
+        assert r.url.endswith("/hub/spawn") and 'name="centre"' in r.text, (r.url, r.text[:500])
         # FEDHUB_API_TOKEN is an admin token
         users = requests.get(f"http://127.0.0.1:{port}/hub/api/users",
                              headers={"Authorization": f"token {token}"}, timeout=10)

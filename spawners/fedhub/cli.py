@@ -167,6 +167,7 @@ def demo_lock(root: Path):
 def cmd_demo(args) -> int:
     from .demo.centres import LocalFederation, demo_centres
     from .demo.hub import LocalHub
+    from .demo.oidc import LocalOIDCProvider, Person
 
     if os.geteuid() != 0:
         print("fedhub demo: run as root (it starts Slurm daemons and runs jobs as demo users)", file=sys.stderr)
@@ -182,10 +183,13 @@ def cmd_demo(args) -> int:
     password = os.environ.get("FEDHUB_DEMO_PASSWORD") or secrets.token_urlsafe(8)
     federation = LocalFederation(demo_centres(), root, singleuser_cmd=f"{args.jobenv}/bin/jupyterhub-singleuser",
                                  users=users)
+    # the federation's identity provider: each demo user, the password, their groups
+    provider = LocalOIDCProvider(root / "oidc", {u: Person(password, {"groups": ["researchers"]}) for u in users},
+                                 port=args.oidc_port)
     hub = LocalHub(
         federation.federation_file, root / "hub", config_file=Path(args.hub_config), public_port=args.port,
         hub_port=args.hub_port, users=users, password=password,
-        api_token=os.environ.get("FEDHUB_API_TOKEN") or None, proxy=args.proxy,
+        api_token=os.environ.get("FEDHUB_API_TOKEN") or None, proxy=args.proxy, oidc=provider,
     )
     stopping = False
 
@@ -199,9 +203,12 @@ def cmd_demo(args) -> int:
     try:
         print("Starting three Slurm centres on loopback...", flush=True)
         federation.start()
+        print(f"Starting the federation's login, an OpenID Connect provider (log: {provider.log_file})...",
+              flush=True)
+        provider.start()
         print(f"Starting JupyterHub (log: {hub.log_file})...", flush=True)
         hub.start()
-        print(_demo_banner(hub, federation, users, password), flush=True)
+        print(_demo_banner(hub, federation, users, password, provider), flush=True)
         while not stopping and hub.proc.poll() is None:
             time.sleep(0.5)
         if hub.proc.poll() is not None and not stopping:
@@ -213,13 +220,14 @@ def cmd_demo(args) -> int:
     finally:
         print("\nStopping: hub, jobs at every centre, Slurm daemons, login node...", flush=True)
         hub.stop()
+        provider.stop()
         federation.stop()
         print("Everything the demo started has stopped.")
         lock.close()
     return status
 
 
-def _demo_banner(hub, federation, users, password) -> str:
+def _demo_banner(hub, federation, users, password, provider) -> str:
     token_line = (
         "  The admin API token is the one in FEDHUB_API_TOKEN, e.g.:\n"
         f"    curl -H \"Authorization: token $FEDHUB_API_TOKEN\" -X POST {hub.url}/hub/api/users/{users[0]}/server \\\n"
@@ -231,6 +239,7 @@ def _demo_banner(hub, federation, users, password) -> str:
         "\n"
         f"FedHub demo is running at {hub.url}\n"
         f"  Log in as {' or '.join(users)} with password: {password}\n"
+        f"  (\"Sign in with the federation's login\": the demo's OpenID Connect provider at {provider.issuer})\n"
         "  Pick a centre (alpha: local, beta: through its ssh login node, gamma: small) and resources,\n"
         "  press Start, and watch the job go through Slurm on the progress page.\n"
         f"  Centres' state:   .venv/bin/fedhub centres -f {federation.federation_file}\n"
@@ -260,6 +269,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("demo", help="three Slurm centres on loopback and the hub at http://127.0.0.1:8000")
     p.add_argument("--port", type=int, default=8000, help="public port of the hub (default: %(default)s)")
     p.add_argument("--hub-port", type=int, default=8081, help="port of the hub's API (default: %(default)s)")
+    p.add_argument("--oidc-port", type=int, default=8090,
+                   help="port of the demo's OpenID Connect provider (default: %(default)s)")
     p.add_argument("--users", default="alice,bob", help="demo users (created as Unix accounts)")
     p.add_argument("--state-dir", default="/tmp/fedhub-demo", help="where the demo keeps its files")
     p.add_argument("--hub-config", required=True, help="the hub config to run (hub_config/jupyterhub_config.py)")

@@ -124,5 +124,5 @@ class LocalOIDCProvider:
             "allowed_users": sorted(self.people), "logout_redirect_url": logout,
         }
         return "\n".join(["# Login through the federation's OpenID Connect provider (fedhub.demo.oidc).",
-                          "c.JupyterHub.authenticator_class = 'generic-oauth'"]
+                          "c.JupyterHub.authenticator_class = 'fedhub-oidc'"]
                          + [f"c.GenericOAuthenticator.{k} = {v!r}" for k, v in settings.items()]) + "\n"

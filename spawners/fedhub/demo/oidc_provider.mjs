@@ -81,7 +81,19 @@ const provider = new Provider(config.issuer, {
   conformIdTokenClaims: false,
   features: {
     devInteractions: { enabled: false },
-    rpInitiatedLogout: { enabled: true },
+    rpInitiatedLogout: {
+      enabled: true,
+      async logoutSource(ctx, form) {
+        ctx.type = 'html';
+        ctx.body = page('Log out', `<p>You are logged out of the hub. Log out of the federation's login too?</p>
+${form}<button id="logout-yes" type="submit" form="op.logoutForm" name="logout" value="yes">Yes, log out</button>
+<button type="submit" form="op.logoutForm">No, stay logged in here</button>`);
+      },
+      async postLogoutSuccessSource(ctx) {
+        ctx.type = 'html';
+        ctx.body = page('Logged out', '<p>You are logged out.</p>');
+      },
+    },
   },
   pkce: { required: () => true },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },

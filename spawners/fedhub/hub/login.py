@@ -1,0 +1,98 @@
+"""Logging in with the federation's OpenID Connect provider: oauthenticator's
+GenericOAuthenticator, configured as usual (``c.GenericOAuthenticator.*``), with what a
+federation's users and operators need on top:
+
+- a provider that does not answer gets a page that says so (503), not a browser error on the
+  provider's address or a hub traceback;
+- a provider that refuses the hub's client credentials gets a page that says it is the hub's
+  setting, and the operator a log line naming the setting to check (never the secret);
+- a login link that expired or was tampered with says "log in again".
+
+Selected with ``c.JupyterHub.authenticator_class = "fedhub-oidc"``.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlparse, urlunparse
+
+from oauthenticator.generic import GenericOAuthenticator
+from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler
+from tornado import web
+from tornado.httpclient import HTTPClientError, HTTPRequest
+
+LOGIN_AGAIN = "This login is not valid any more (it expired, or was not started here). Log in again."
+
+
+def _where(url: str) -> str:
+    """A URL without its query (no codes or secrets in messages)."""
+    return urlunparse(urlparse(url)._replace(query="", fragment=""))
+
+
+class FederationLoginHandler(OAuthLoginHandler):
+    async def get(self):
+        await self.authenticator.check_provider()
+        return super().get()
+
+
+class FederationCallbackHandler(OAuthCallbackHandler):
+    def check_state(self):
+        try:
+            super().check_state()
+        except web.HTTPError as e:
+            self.log.warning("Login callback refused: %s", e.log_message)
+            raise web.HTTPError(400, LOGIN_AGAIN) from None
+
+
+class FederationOAuthenticator(GenericOAuthenticator):
+    """GenericOAuthenticator with clear answers when the provider is down or refuses the hub."""
+
+    login_handler = FederationLoginHandler
+    callback_handler = FederationCallbackHandler
+
+    @property
+    def provider_name(self) -> str:
+        return urlparse(self.authorize_url).netloc or "the provider"
+
+    async def check_provider(self) -> None:
+        """Any HTTP answer from the authorization endpoint means the provider is there."""
+        try:
+            await self.http_client.fetch(HTTPRequest(_where(self.authorize_url), method="GET",
+                                                     connect_timeout=3, request_timeout=5,
+                                                     validate_cert=self.validate_server_cert), raise_error=False)
+        except (OSError, HTTPClientError) as e:
+            self.log.error("The federation's login provider does not answer at %s (%s): nobody can log in "
+                           "until it does", _where(self.authorize_url), e)
+            raise web.HTTPError(503, f"The federation's login ({self.provider_name}) is not answering, so "
+                                     "nobody can log in right now. Try again in a few minutes.") from None
+
+    async def fetch(self, req, label="fetching", parse_json=True, **kwargs):
+        try:
+            return await super().fetch(req, label=label, parse_json=parse_json, **kwargs)
+        except HTTPClientError as e:
+            if _where(req.url) != _where(self.token_url):
+                raise web.HTTPError(502, f"The federation's login ({self.provider_name}) gave no answer the hub "
+                                         f"could use ({e.code}). Try again; if it persists, tell the hub's "
+                                         "operators.") from None
+            error = _oauth_error(e)
+            if e.code in (400, 401) and error == "invalid_client":
+                self.log.error("The provider at %s refused this hub's client credentials (invalid_client): check "
+                               "c.GenericOAuthenticator.client_id and client_secret, and that the client is "
+                               "registered for %s at the provider", _where(req.url),
+                               "client_secret_basic (basic_auth is True)" if self.basic_auth else
+                               "client_secret_post (basic_auth is False)")
+                raise web.HTTPError(503, f"The federation's login ({self.provider_name}) did not accept this hub's "
+                                         "credentials, so your login cannot finish. This is a setting of the hub: "
+                                         "please tell its operators.") from None
+            if e.code in (400, 401) and error == "invalid_grant":
+                raise web.HTTPError(400, LOGIN_AGAIN) from None
+            raise web.HTTPError(502, f"The federation's login ({self.provider_name}) did not complete the login "
+                                     f"({error or e.code}). Try again; if it persists, tell the hub's "
+                                     "operators.") from None
+
+
+def _oauth_error(e: HTTPClientError) -> str:
+    try:
+        return str(json.loads(e.response.body).get("error", "")) if e.response is not None else ""
+    except (ValueError, AttributeError):
+        return ""
