@@ -149,6 +149,8 @@ def bad(mutate):
      "allocation_warnings.warn_percent: 90 must be below critical_percent (85)"),
     (lambda d: d.update(allocation_warnings={"warn": 70}),
      "allocation_warnings.warn: unknown field; allowed fields are: critical_percent, warn_percent"),
+    (lambda d: d["centres"][0].update(logins={"claim": "centre logins"}),
+     "centres[0].logins.claim: 'centre logins' is not allowed; name the userinfo claim with the users' logins"),
 ])
 def test_each_mistake_is_named_by_its_path(mutate, expected):
     assert expected in bad(mutate)
@@ -179,3 +181,10 @@ def test_example_file_in_hub_config_is_valid():
     from pathlib import Path
     fed = load_federation(Path(__file__).parent.parent / "hub_config" / "federation.yaml")
     assert len(fed.centres) >= 2
+
+
+def test_logins_may_come_from_a_claim_before_the_template():
+    doc = copy.deepcopy(GOOD)
+    doc["centres"][0]["logins"] = {"claim": "centre_logins", "template": None}
+    logins = parse_federation(doc).centres[0].logins
+    assert (logins.claim, logins.template) == ("centre_logins", None)

@@ -18,27 +18,41 @@ from html import unescape
 import pytest
 import requests
 
-from conftest import CHROMIUM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI
+from conftest import (CHROMIUM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant,
+                      live_jobs, wait_for)
 from fedhub.demo.hub import LocalHub
 from fedhub.demo.oidc import LocalOIDCProvider, Person
 
-USER, OTHER = TEST_USERS[0], TEST_USERS[1]
+USER, OTHER, THIRD = TEST_USERS
 PASSWORD = "right-horse-battery"
 
 
 @pytest.fixture(scope="module")
 def provider(centres):
-    people = {USER: Person(PASSWORD, {"groups": ["researchers", "climate-course"]}),
-              OTHER: Person(PASSWORD, {"groups": ["researchers"]})}
+    """The federation's people. Logins at gamma come only from the provider's centre_logins claim;
+    the third person's claims are hostile (root; the login the template gives another user)."""
+    people = {USER: Person(PASSWORD, {"groups": ["researchers", "climate-course"],
+                                      "centre_logins": {"gamma": USER}}),
+              OTHER: Person(PASSWORD, {"groups": ["researchers"]}),
+              THIRD: Person(PASSWORD, {"centre_logins": {"gamma": "root", "alpha": OTHER}})}
     return LocalOIDCProvider(centres.root / "oidc", people)
 
 
 @pytest.fixture(scope="module")
-def hubs(centres, provider):
+def federation(centres):
+    def claimed_logins(doc):
+        centre_entry(doc, "gamma")["logins"] = {"claim": "centre_logins", "template": None}
+        centre_entry(doc, "alpha")["logins"] = {"claim": "centre_logins"}  # else the template
+        centre_entry(doc, "alpha").pop("hub_connect_url", None)  # the session hub's port
+    return federation_variant(centres, "claimed-logins.yaml", claimed_logins)
+
+
+@pytest.fixture(scope="module")
+def hubs(centres, provider, federation):
     """The hub as configured, and one whose client secret is wrong (both registered first)."""
-    good = LocalHub(centres.federation_file, centres.root / "hub-oidc", config_file=HUB_CONFIG,
+    good = LocalHub(federation, centres.root / "hub-oidc", config_file=HUB_CONFIG,
                     users=TEST_USERS, api_token=secrets.token_hex(24), extra_config=TEST_HUB_CONFIG, oidc=provider)
-    wrong = LocalHub(centres.federation_file, centres.root / "hub-oidc-wrong", config_file=HUB_CONFIG,
+    wrong = LocalHub(federation, centres.root / "hub-oidc-wrong", config_file=HUB_CONFIG,
                      users=TEST_USERS, api_token=secrets.token_hex(24), oidc=provider,
                      extra_config=TEST_HUB_CONFIG + "c.GenericOAuthenticator.client_secret = 'not-the-secret'\n")
     provider.start()
@@ -58,8 +72,37 @@ def error_text(page_html: str) -> str:
     return unescape(re.sub(r"\s+", " ", found.group(1))).strip() if found else ""
 
 
-def no_traceback(hub: LocalHub) -> None:
-    assert "Traceback" not in hub.log_file.read_text(errors="replace"), hub.log_tail()
+def log_in(hub: LocalHub, user: str, password: str = PASSWORD) -> requests.Session:
+    """A browser's login, by HTTP: the hub's login link, the provider's form, back to the hub."""
+    s = requests.Session()
+    form = s.get(f"{hub.url}/hub/oauth_login", timeout=30)
+    r = s.post(form.url + "/login", data={"login": user, "password": password}, timeout=30)
+    assert r.url.startswith(f"{hub.url}/hub/spawn"), (r.status_code, r.url)
+    return s
+
+
+def centre_options(spawn_page: str) -> dict[str, str]:
+    """Each centre of the form: "" when it can be chosen, else the reason shown beside it."""
+    return {m.group(1): unescape(m.group(2) or "") for m in re.finditer(
+        r'<option value="([a-z]+)" (?:disabled title="([^"]*)")?', spawn_page)}
+
+
+def refusal(api: HubAPI, user: str, centre: str) -> str:
+    """Why a spawn at ``centre`` is refused, as the user sees it: a 400, or (the test hub answers
+    spawn requests at once) the progress page's last message; no server record is left."""
+    r = api.spawn(user, {"centre": centre, "cores": 1, "memory": "512M", "walltime": "00:05:00"})
+    message = r.json()["message"] if r.status_code == 400 else api.progress(user)[-1]
+    wait_for(lambda: api.server(user) is None, 20, "the refused spawn to leave no record")
+    return message
+
+
+def log_mark(hub: LocalHub) -> int:
+    return len(hub.log_file.read_text(errors="replace"))
+
+
+def no_traceback(hub: LocalHub, since: int = 0) -> None:
+    """No traceback in the hub's log (since ``since``, a ``log_mark``)."""
+    assert "Traceback" not in hub.log_file.read_text(errors="replace")[since:], hub.log_tail()
 
 
 def test_a_user_logs_in_through_the_federation_provider_and_lands_on_the_form(hubs, browser):
@@ -107,13 +150,44 @@ def test_a_user_logs_in_through_the_federation_provider_and_lands_on_the_form(hu
         page.close()
 
 
+def test_logins_at_centres_come_from_the_claim_and_hostile_claims_are_refused(hubs, centres):
+    hub, _ = hubs
+    api = HubAPI(hub)
+    # gamma takes logins only from the claim: alice has one, bob none
+    mine = centre_options(log_in(hub, USER).get(f"{hub.url}/hub/spawn", timeout=30).text)
+    assert mine["gamma"] == "" and mine["alpha"] == "", mine
+    others = centre_options(log_in(hub, OTHER).get(f"{hub.url}/hub/spawn", timeout=30).text)
+    assert others["gamma"] == "the federation's records give you no login there", others
+    assert "you have no usable login at Gamma" in refusal(api, OTHER, "gamma")
+    # hostile claims: root, and the login the template gives another user
+    hostile = centre_options(log_in(hub, THIRD).get(f"{hub.url}/hub/spawn", timeout=30).text)
+    assert hostile["gamma"] == "FedHub never acts as root", hostile
+    assert hostile["alpha"] == "that login belongs to another user", hostile
+    assert "that login belongs to another user" in refusal(api, THIRD, "alpha")
+    assert live_jobs(centres, "alpha", OTHER) == [] and live_jobs(centres, "gamma", "root") == []
+
+    # the claimed login is the one the job runs as
+    r = api.spawn(USER, {"centre": "gamma", "cores": 1, "memory": "512M", "walltime": "00:05:00"})
+    assert r.status_code in (201, 202), r.text
+    try:
+        api.wait_ready(USER, 90)
+        (job,) = live_jobs(centres, "gamma", USER)
+        assert job["state"] == "RUNNING"
+    finally:
+        api.stop(USER)
+    wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the server's job to end")
+    # (JupyterHub itself logs a refused spawn's user options with a traceback)
+    assert "does not exist in the auth_model" not in hub.log_file.read_text()  # no groups is no error
+
+
 def test_a_forged_or_replayed_callback_says_log_in_again(hubs):
     hub, _ = hubs
+    mark = log_mark(hub)
     r = requests.get(f"{hub.url}/hub/oauth_callback?code=forged&state=forged", timeout=30)
     assert r.status_code == 400
     assert error_text(r.text) == ("400 : This login is not valid any more (it expired, or was not started here). "
                                   "Log in again.")
-    no_traceback(hub)
+    no_traceback(hub, mark)
 
 
 def test_a_wrong_client_secret_is_a_clear_page_and_logs_the_setting_to_check(hubs):
@@ -135,13 +209,14 @@ def test_a_wrong_client_secret_is_a_clear_page_and_logs_the_setting_to_check(hub
 
 def test_a_provider_that_is_down_is_a_clear_page_not_a_browser_error(hubs, provider):
     hub, _ = hubs
+    mark = log_mark(hub)
     provider.stop()
     r = requests.get(f"{hub.url}/hub/oauth_login", timeout=30, allow_redirects=False)
     assert r.status_code == 503
     assert error_text(r.text) == (f"503 : The federation's login (127.0.0.1:{provider.port}) is not answering, so "
                                   "nobody can log in right now. Try again in a few minutes.")
     assert "The federation's login provider does not answer at" in hub.log_file.read_text()
-    no_traceback(hub)
+    no_traceback(hub, mark)
 
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")

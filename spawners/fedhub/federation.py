@@ -24,6 +24,7 @@ CENTRE_ID_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
 # nothing a shell or Slurm's option parser treats specially.
 SLURM_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 LOGIN_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+CLAIM_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 GRES_RE = re.compile(r"[a-z][a-z0-9_]{0,31}(:[A-Za-z0-9_.-]{1,32})?")
 HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9a-fA-F:]+\]")
 # All of these are used with fullmatch: `match` with `$` accepts a trailing newline.
@@ -124,14 +125,17 @@ class Network:
 
 @dataclass(frozen=True)
 class LoginMapping:
-    """How a hub user is named at a centre (their *login*): an explicit map first, then a template.
+    """How a hub user is named at a centre (their *login*): an explicit map first, then the
+    identity provider's claim (an object of logins keyed by centre id, e.g. ``centre_logins``),
+    then a template.
 
-    Safety rules that need the centre's accounts (uid 0, system accounts, the query user) are
-    applied by ``fedhub.logins``; this is only the naming."""
+    Safety rules that need the centre's accounts (uid 0, system accounts, the query user, other
+    users' logins) are applied by ``fedhub.logins``; this is only the naming."""
 
     template: str | None = "{username}"
     map: dict[str, str] = field(default_factory=dict)
     min_uid: int | None = None  # None: the system's UID_MIN (login.defs), for local centres
+    claim: str | None = None    # the userinfo claim with the user's logins, by centre id
 
     def login_for(self, hub_user: str) -> tuple[str | None, bool]:
         """(login, explicit): the name looked for at the centre, and whether the map gave it."""
@@ -534,7 +538,7 @@ def _parse_network(r: _Reader, raw: Any, path: str, scheduler) -> Network:
 
 def _parse_logins(r: _Reader, raw: Any, path: str) -> LoginMapping:
     raw = raw or {}
-    r.mapping(raw, path, allowed={"template", "map", "min_uid"})
+    r.mapping(raw, path, allowed={"template", "map", "min_uid", "claim"})
     template = raw.get("template", "{username}")
     if template is not None:
         template = _template(r, template, f"{path}.template", "hpc_{username}")
@@ -553,4 +557,9 @@ def _parse_logins(r: _Reader, raw: Any, path: str) -> LoginMapping:
     min_uid = raw.get("min_uid")
     if min_uid is not None:
         min_uid = r.positive_int(min_uid, f"{path}.min_uid", 2**31)
-    return LoginMapping(template=template, map={str(k): v for k, v in mapping.items()}, min_uid=min_uid)
+    claim = raw.get("claim")
+    if claim is not None:
+        claim = r.text(claim, f"{path}.claim", CLAIM_RE, "name the userinfo claim with the users' logins by "
+                                                         "centre id, e.g. centre_logins")
+    return LoginMapping(template=template, map={str(k): v for k, v in mapping.items()}, min_uid=min_uid,
+                        claim=claim)

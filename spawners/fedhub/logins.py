@@ -1,14 +1,16 @@
 """Which login a hub user has at a centre, and whether FedHub may act as it.
 
-The federation file names the login (an explicit map, else a template). Before the hub runs
-anything as that login it checks, in one place for the form, the REST API, placement and jobs:
+The federation file names the login: an explicit map, else the identity provider's claim (when
+the centre names one), else a template. Before the hub runs anything as that login it checks,
+in one place for the form, the REST API, placement and jobs:
 
 - the login exists (local centres: a Unix account on the hub's machine);
 - it is never uid 0 or root, even when mapped explicitly;
-- a template never yields a system account (uid outside ``min_uid`` .. the system's ``UID_MAX``;
-  ``min_uid`` is by default the system's ``UID_MIN``, and ``nobody`` is above ``UID_MAX``), the
-  centre's query user, or a login another hub user is mapped to. Only an explicit map entry may
-  name a system account or the query user.
+- a template or a claim never yields a system account (uid outside ``min_uid`` .. the system's
+  ``UID_MAX``; ``min_uid`` is by default the system's ``UID_MIN``, and ``nobody`` is above
+  ``UID_MAX``), the centre's query user, or another hub user's login there (mapped to them,
+  claimed by them, or the one the template makes from their name). Only an explicit map entry
+  may name a system account or the query user.
 
 For ssh centres the uid lives at the centre: the name rules apply here, and the centre's sshd
 decides the rest (a login it refuses is reported as such, see ``slurm.routes``).
@@ -22,9 +24,11 @@ from __future__ import annotations
 import functools
 import os
 import pwd
+import re
 import time
 from dataclasses import dataclass
 
+from . import claims
 from .federation import LOGIN_RE, Centre, LocalScheduler
 
 CACHE_SECONDS = 60.0
@@ -90,8 +94,14 @@ def ordinary_uids(login_defs: str = "/etc/login.defs") -> tuple[int, int]:
 
 def login_at(centre: Centre, hub_user: str) -> str:
     """The login ``hub_user`` acts as at ``centre``; NoLogin (with the reason) if none may be used."""
-    login, explicit = centre.logins.login_for(hub_user)
+    mapping = centre.logins
+    login, explicit = mapping.login_for(hub_user)
+    claimed = None if explicit or not mapping.claim else claims.claimed_login(mapping.claim, centre.id, hub_user)
+    if claimed is not None:
+        login = claimed
     if login is None:
+        if mapping.claim:
+            raise NoLogin(centre, None, "the federation's records give you no login there")
         raise NoLogin(centre, None, "the centre maps only listed users, and you are not listed")
     if not LOGIN_RE.fullmatch(login):
         raise NoLogin(centre, login, "that is not a valid login name")
@@ -100,8 +110,10 @@ def login_at(centre: Centre, hub_user: str) -> str:
     if not explicit:
         if login == centre.query_user:
             raise NoLogin(centre, login, "that is the hub's own query login there")
-        owner = next((u for u, mapped in centre.logins.map.items() if mapped == login), None)
-        if owner is not None:
+        owner = next((u for u, mapped in mapping.map.items() if mapped == login), None)
+        made_for = template_user(mapping.template, login) if claimed is not None else hub_user
+        claimants = claims.claim_owner(mapping.claim, centre.id, login) - {hub_user} if mapping.claim else set()
+        if owner is not None or made_for not in (None, hub_user) or claimants:
             raise NoLogin(centre, login, "that login belongs to another user")
     if isinstance(centre.scheduler, LocalScheduler):
         account = local_account(login)
@@ -114,6 +126,15 @@ def login_at(centre: Centre, hub_user: str) -> str:
         if not low <= account.uid <= high and not explicit:
             raise NoLogin(centre, login, f"that is a system account (uid {account.uid} is outside {low}-{high})")
     return login
+
+
+def template_user(template: str | None, login: str) -> str | None:
+    """The hub user name from which ``template`` makes ``login`` (None if it makes it from none)."""
+    if not template or "{username}" not in template:
+        return None
+    before, _, after = template.partition("{username}")
+    found = re.fullmatch(re.escape(before) + "(.+)" + re.escape(after), login)
+    return found.group(1) if found else None
 
 
 def usable_login(centre: Centre, hub_user: str) -> str | None:

@@ -6,7 +6,8 @@ federation's users and operators need on top:
   provider's address or a hub traceback;
 - a provider that refuses the hub's client credentials gets a page that says it is the hub's
   setting, and the operator a log line naming the setting to check (never the secret);
-- a login link that expired or was tampered with says "log in again".
+- a login link that expired or was tampered with says "log in again";
+- the user's claims (logins at centres, projects) are kept for the rest of FedHub (``claims``).
 
 Selected with ``c.JupyterHub.authenticator_class = "fedhub-oidc"``.
 """
@@ -20,6 +21,8 @@ from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler
 from tornado import web
 from tornado.httpclient import HTTPClientError, HTTPRequest
+
+from .. import claims
 
 LOGIN_AGAIN = "This login is not valid any more (it expired, or was not started here). Log in again."
 
@@ -49,6 +52,24 @@ class FederationOAuthenticator(GenericOAuthenticator):
 
     login_handler = FederationLoginHandler
     callback_handler = FederationCallbackHandler
+
+    async def get_user_groups(self, auth_state: dict):
+        """A user of whom the provider names no groups is in none (not an error for the log)."""
+        if isinstance(self.auth_state_groups_key, str):
+            value = auth_state
+            for key in self.auth_state_groups_key.split("."):
+                value = value.get(key) if isinstance(value, dict) else None
+            if value is None:
+                return set()
+        return await super().get_user_groups(auth_state)
+
+    async def update_auth_model(self, auth_model):
+        """Keep what the provider says about the user (logins at centres, projects) where the
+        spawner, placement and the quota service read it."""
+        auth_model = await super().update_auth_model(auth_model)
+        user_info = (auth_model.get("auth_state") or {}).get(self.user_auth_state_key) or {}
+        claims.record(auth_model["name"], user_info)
+        return auth_model
 
     @property
     def provider_name(self) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 
+from .. import claims
 from ..federation import Federation, FederationError, load_federation
 from ..quota.service import SERVICE_NAME, QuotaService
 
@@ -24,19 +25,22 @@ def configure_hub(c) -> Federation:
     except FederationError as e:
         sys.exit(f"FedHub cannot start: {e}")
 
+    # the users' claims (logins at centres) are kept in FedHub's state directory
+    state_dir = c.FederatedSpawner.get("state_dir") or "/var/lib/fedhub"
+    claims.configure(state_dir)
     c.JupyterHub.spawner_class = "fedhub"
     # Jobs at the centres keep running across hub restarts; the hub finds them from state.
     c.JupyterHub.cleanup_servers = False
     add_kernel_scope(c)
     if any(centre.accounting for centre in federation.centres):
-        add_quota_service(c, path)
+        add_quota_service(c, path, state_dir)
     c.JupyterHub.log_format = "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s]%(end_color)s %(message)s"
     print(f"FedHub: {len(federation.centres)} centres from {path}: {', '.join(federation.centre_ids)}",
           file=sys.stderr)
     return federation
 
 
-def add_quota_service(c, federation_file: str) -> None:
+def add_quota_service(c, federation_file: str, state_dir: str = "") -> None:
     """Run the quota service under the hub; users, their servers' tokens and the hub may call it."""
     port = c.QuotaService.get("port", QuotaService.port.default_value)
     max_age = c.QuotaService.get("max_age", QuotaService.max_age.default_value)
@@ -44,7 +48,8 @@ def add_quota_service(c, federation_file: str) -> None:
         "name": SERVICE_NAME,
         "url": f"http://127.0.0.1:{port}",
         "command": [sys.executable, "-m", "fedhub.quota.service", f"--QuotaService.federation_file={federation_file}",
-                    f"--QuotaService.max_age={max_age}", f"--QuotaService.port={port}"],
+                    f"--QuotaService.max_age={max_age}", f"--QuotaService.port={port}",
+                    f"--QuotaService.state_dir={state_dir}"],
         "oauth_no_confirm": True,
         "display": False,
     }]

@@ -28,6 +28,7 @@ from tornado import ioloop, web
 from traitlets import Float, Integer, Unicode
 from traitlets.config import Application
 
+from .. import claims
 from ..federation import load_federation
 from .ledger import QuotaCache, quota_report
 
@@ -80,11 +81,14 @@ class QuotaService(Application):
                                "(one sacct and one sacctmgr per centre and refresh, for all users).").tag(config=True)
     timeout = Float(20.0, help="Seconds an accounting command may take.").tag(config=True)
     port = Integer(8082, help="Port the service listens on (127.0.0.1); the hub's proxy routes to it.").tag(config=True)
+    state_dir = Unicode("", help="The hub's state directory, where the users' claims (logins at centres) "
+                                 "are kept.").tag(config=True)
 
     aliases = {"federation-file": "QuotaService.federation_file", "max-age": "QuotaService.max_age"}
 
     def make_app(self) -> web.Application:
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/")
+        claims.configure(self.state_dir or None)
         self.cache = QuotaCache(load_federation(self.federation_file), max_age=self.max_age, timeout=self.timeout)
         return web.Application([
             (url_path_join(prefix, "api/quota/([^/]+)"), QuotaHandler, {"cache": self.cache}),

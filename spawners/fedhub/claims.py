@@ -1,0 +1,98 @@
+"""What the federation's identity provider says about each user (their claims), kept where
+every part of the hub can read it: the spawner, placement, the quota service.
+
+The authenticator records a user's claims at each login and token refresh, one private file
+per user in FedHub's state directory (``claims/<hub user>.json``, replaced atomically), so they
+survive hub restarts and reach the quota service, which runs as its own process. Readers get a
+copy cached for a few seconds, so a scheduler command never waits on the disk.
+
+Nothing here trusts a claim: ``fedhub.logins`` applies the same rules to a claimed login as to
+one made by a template (never root, never a system account, never another user's login).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from .statedir import ensure_state_dir, write_private_json
+
+CACHE_SECONDS = 5.0
+_USER_FILE_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
+
+_state_dir: Path | None = None
+_cache: dict[str, tuple[float, dict]] = {}
+_index: tuple[float, float, dict] | None = None  # (read at, dir mtime, {(claim, centre, login): hub user})
+
+
+def configure(state_dir: str | Path | None) -> None:
+    """Where the claims live (the hub's state directory); None: nobody has claims."""
+    global _state_dir, _index
+    _state_dir = Path(state_dir) if state_dir else None
+    _cache.clear()
+    _index = None
+
+
+def _dir() -> Path | None:
+    return _state_dir / "claims" if _state_dir is not None else None
+
+
+def record(hub_user: str, claims: dict) -> None:
+    """Keep what the provider says about ``hub_user`` now (only JSON objects are kept)."""
+    directory = _dir()
+    if directory is None or not _USER_FILE_RE.fullmatch(hub_user):
+        return
+    ensure_state_dir(str(directory))
+    kept = {k: v for k, v in claims.items() if isinstance(v, (dict, list, str, int, float, bool))}
+    write_private_json(directory / f"{hub_user}.json", {"claims": kept, "recorded": time.time()})
+    _cache[hub_user] = (time.monotonic(), kept)
+
+
+def claims_of(hub_user: str) -> dict:
+    """The claims last recorded for ``hub_user`` ({} if none)."""
+    now = time.monotonic()
+    cached = _cache.get(hub_user)
+    if cached is not None and now - cached[0] < CACHE_SECONDS:
+        return cached[1]
+    directory = _dir()
+    claims: dict = {}
+    if directory is not None and _USER_FILE_RE.fullmatch(hub_user):
+        try:
+            claims = json.loads((directory / f"{hub_user}.json").read_text()).get("claims", {})
+        except (OSError, ValueError):
+            claims = {}
+    _cache[hub_user] = (now, claims)
+    return claims
+
+
+def claimed_login(claim: str, centre_id: str, hub_user: str) -> str | None:
+    """The login that claim ``claim`` (an object keyed by centre id) gives ``hub_user`` at the centre."""
+    value = claims_of(hub_user).get(claim)
+    if isinstance(value, dict) and centre_id in value:
+        return str(value[centre_id])
+    return None
+
+
+def claim_owner(claim: str, centre_id: str, login: str) -> set[str]:
+    """Every hub user whose claim gives them ``login`` at the centre."""
+    global _index
+    directory = _dir()
+    if directory is None or not directory.is_dir():
+        return set()
+    now = time.monotonic()
+    mtime = directory.stat().st_mtime
+    if _index is None or _index[1] != mtime or now - _index[0] > CACHE_SECONDS:
+        found: dict = {}
+        for path in directory.glob("*.json"):
+            try:
+                claims = json.loads(path.read_text()).get("claims", {})
+            except (OSError, ValueError):
+                continue
+            for name, value in claims.items():
+                if isinstance(value, dict):
+                    for centre, claimed in value.items():
+                        found.setdefault((name, str(centre), str(claimed)), set()).add(path.stem)
+        _index = (now, mtime, found)
+    return set(_index[2].get((claim, centre_id, login), set()))
