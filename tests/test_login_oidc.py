@@ -19,12 +19,13 @@ import pytest
 import requests
 
 from conftest import (CHROMIUM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant,
-                      live_jobs, wait_for)
+                      live_jobs, slurm, wait_for)
 from fedhub.demo.hub import LocalHub
 from fedhub.demo.oidc import LocalOIDCProvider, Person
 
 USER, OTHER, THIRD = TEST_USERS
 PASSWORD = "right-horse-battery"
+SECOND_PROJECT = f"proj_{USER}_ml"
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,9 @@ def provider(centres):
     """The federation's people. Logins at gamma come only from the provider's centre_logins claim;
     the third person's claims are hostile (root; the login the template gives another user)."""
     people = {USER: Person(PASSWORD, {"groups": ["researchers", "climate-course"],
-                                      "centre_logins": {"gamma": USER}}),
-              OTHER: Person(PASSWORD, {"groups": ["researchers"]}),
+                                      "centre_logins": {"gamma": USER},
+                                      "projects": {"alpha": [f"proj_{USER}", SECOND_PROJECT]}}),
+              OTHER: Person(PASSWORD, {"groups": ["researchers"], "projects": {"alpha": ["x; rm"]}}),
               THIRD: Person(PASSWORD, {"centre_logins": {"gamma": "root", "alpha": OTHER}})}
     return LocalOIDCProvider(centres.root / "oidc", people)
 
@@ -43,7 +45,11 @@ def federation(centres):
     def claimed_logins(doc):
         centre_entry(doc, "gamma")["logins"] = {"claim": "centre_logins", "template": None}
         centre_entry(doc, "alpha")["logins"] = {"claim": "centre_logins"}  # else the template
+        centre_entry(doc, "alpha")["projects"] = {"claim": "projects"}
         centre_entry(doc, "alpha").pop("hub_connect_url", None)  # the session hub's port
+    # the user's second project at alpha, as the centre's Slurm knows it
+    slurm(centres, "alpha", "sacctmgr", "-i", "add", "account", SECOND_PROJECT, "cluster=alpha")
+    slurm(centres, "alpha", "sacctmgr", "-i", "add", "user", USER, f"account={SECOND_PROJECT}", "cluster=alpha")
     return federation_variant(centres, "claimed-logins.yaml", claimed_logins)
 
 
@@ -87,11 +93,11 @@ def centre_options(spawn_page: str) -> dict[str, str]:
         r'<option value="([a-z]+)" (?:disabled title="([^"]*)")?', spawn_page)}
 
 
-def refusal(api: HubAPI, user: str, centre: str) -> str:
+def refusal(api: HubAPI, user: str, centre: str, **options) -> str:
     """Why a spawn at ``centre`` is refused, as the user sees it: a 400, or (the test hub answers
     spawn requests at once) the progress page's last message; no server record is left."""
-    r = api.spawn(user, {"centre": centre, "cores": 1, "memory": "512M", "walltime": "00:05:00"})
-    message = r.json()["message"] if r.status_code == 400 else api.progress(user)[-1]
+    r = api.spawn(user, {"centre": centre, "cores": 1, "memory": "512M", "walltime": "00:05:00", **options})
+    message = r.json()["message"] if r.status_code == 400 else api.progress(user)[-1].removeprefix("Spawn failed: ")
     wait_for(lambda: api.server(user) is None, 20, "the refused spawn to leave no record")
     return message
 
@@ -105,7 +111,7 @@ def no_traceback(hub: LocalHub, since: int = 0) -> None:
     assert "Traceback" not in hub.log_file.read_text(errors="replace")[since:], hub.log_tail()
 
 
-def test_a_user_logs_in_through_the_federation_provider_and_lands_on_the_form(hubs, browser):
+def test_a_user_logs_in_through_the_federation_provider_and_charges_her_second_project(hubs, browser, centres):
     hub, _ = hubs
     page = browser.new_page()
     page.set_default_timeout(30_000)
@@ -123,7 +129,21 @@ def test_a_user_logs_in_through_the_federation_provider_and_lands_on_the_form(hu
         page.fill("#password", PASSWORD)
         page.click("#login-submit")
         page.wait_for_url(f"{hub.url}/hub/spawn*")
-        assert page.locator("select[name=centre]").count() == 1
+
+        # her projects at alpha, from the provider; she charges the second one
+        page.select_option("select[name=centre]", "alpha")
+        assert page.locator("#fedhub-project option").all_inner_texts() == [f"proj_{USER}", SECOND_PROJECT]
+        page.select_option("#fedhub-project", SECOND_PROJECT)
+        page.fill("#fedhub-memory", "512M")
+        page.click("input[type=submit], button[type=submit]")
+        page.wait_for_url(f"{hub.url}/user/{USER}/**", timeout=90_000)
+        (job,) = live_jobs(centres, "alpha", USER)
+        accounts = slurm(centres, "alpha", "sacct", "-n", "-X", "-P", "-j", job["job_id"], "--format=Account")
+        assert accounts.split() == [SECOND_PROJECT]
+        HubAPI(hub).stop(USER)
+        page.goto(f"{hub.url}/hub/spawn")
+        page.select_option("select[name=centre]", "alpha")
+        assert page.locator("#fedhub-project").input_value() == SECOND_PROJECT  # remembered
 
         api = HubAPI(hub)
         model = api.get(f"/users/{USER}").json()
@@ -164,6 +184,14 @@ def test_logins_at_centres_come_from_the_claim_and_hostile_claims_are_refused(hu
     assert hostile["gamma"] == "FedHub never acts as root", hostile
     assert hostile["alpha"] == "that login belongs to another user", hostile
     assert "that login belongs to another user" in refusal(api, THIRD, "alpha")
+    # a hostile project is never offered nor charged
+    assert others["alpha"] == "you have no project to charge there", others
+    assert refusal(api, OTHER, "alpha", project="x; rm").startswith(
+        "Invalid project: you have no project to charge at Alpha"), api.progress(OTHER)
+    r = api.spawn(USER, {"centre": "alpha", "project": "proj_fhtest3"})
+    assert "'proj_fhtest3' is not one of your projects at Alpha; choose one of: proj_fhtest1, proj_fhtest1_ml" \
+        in (r.json()["message"] if r.status_code == 400 else api.progress(USER)[-1])
+    wait_for(lambda: api.server(USER) is None, 20, "the refused spawn to leave no record")
     assert live_jobs(centres, "alpha", OTHER) == [] and live_jobs(centres, "gamma", "root") == []
 
     # the claimed login is the one the job runs as

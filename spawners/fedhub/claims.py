@@ -67,6 +67,13 @@ def claims_of(hub_user: str) -> dict:
     return claims
 
 
+def known(hub_user: str) -> bool:
+    """Whether the provider has told the hub about ``hub_user`` (they logged in at least once)."""
+    directory = _dir()
+    return bool(directory is not None and _USER_FILE_RE.fullmatch(hub_user)
+                and (directory / f"{hub_user}.json").exists())
+
+
 def claimed_login(claim: str, centre_id: str, hub_user: str) -> str | None:
     """The login that claim ``claim`` (an object keyed by centre id) gives ``hub_user`` at the centre."""
     value = claims_of(hub_user).get(claim)

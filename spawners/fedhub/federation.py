@@ -169,6 +169,14 @@ class Accounting:
 
 
 @dataclass(frozen=True)
+class Projects:
+    """Where a user's projects at a centre (the Slurm accounts they may charge, one chosen per
+    job) come from: the identity provider's claim, an object of project lists keyed by centre id."""
+
+    claim: str
+
+
+@dataclass(frozen=True)
 class Centre:
     id: str
     name: str
@@ -182,6 +190,7 @@ class Centre:
     node_addresses: dict[str, str] = field(default_factory=dict)
     job_prologue: str = ""
     accounting: Accounting | None = None  # None: the centre keeps no accounts FedHub reads
+    projects: Projects | None = None  # None: no choice, the accounting's charge account
 
     def partition(self, name: str) -> Partition | None:
         return next((p for p in self.partitions if p.name == name), None)
@@ -338,7 +347,7 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
         path,
         allowed={
             "id", "name", "cluster", "scheduler", "hub_connect_url", "network", "partitions", "singleuser_cmd",
-            "logins", "node_addresses", "job_prologue", "accounting",
+            "logins", "node_addresses", "job_prologue", "accounting", "projects",
         },
     )
     cid = r.text(
@@ -390,6 +399,7 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
         id=cid, name=name, cluster=cluster, scheduler=scheduler, hub_connect_url=hub_url, network=network,
         partitions=partitions, singleuser_cmd=cmd, logins=logins,
         node_addresses=node_addresses, job_prologue=prologue, accounting=accounting,
+        projects=_parse_projects(r, raw["projects"], f"{path}.projects") if raw.get("projects") is not None else None,
     )
 
 
@@ -399,6 +409,13 @@ def _template(r: _Reader, raw: Any, path: str, example: str) -> str:
     if fields != {"username"}:
         r.fail(path, f"{template!r} must contain {{username}} and no other field, e.g. {example!r}")
     return template
+
+
+def _parse_projects(r: _Reader, raw: Any, path: str) -> Projects:
+    r.mapping(raw, path, allowed={"claim"})
+    claim = r.text(r.require(raw, "claim", path), f"{path}.claim", CLAIM_RE,
+                   "name the userinfo claim with the users' projects by centre id, e.g. projects")
+    return Projects(claim=claim)
 
 
 def _parse_accounting(r: _Reader, raw: Any, path: str) -> Accounting:

@@ -8,9 +8,9 @@ in one place for the form, the REST API, placement and jobs:
 - it is never uid 0 or root, even when mapped explicitly;
 - a template or a claim never yields a system account (uid outside ``min_uid`` .. the system's
   ``UID_MAX``; ``min_uid`` is by default the system's ``UID_MIN``, and ``nobody`` is above
-  ``UID_MAX``), the centre's query user, or another hub user's login there (mapped to them,
-  claimed by them, or the one the template makes from their name). Only an explicit map entry
-  may name a system account or the query user.
+  ``UID_MAX``), the centre's query user, or a login mapped to another hub user; a claim never
+  yields another known user's template login there, nor a login another user claims too. Only
+  an explicit map entry may name a system account or the query user.
 
 For ssh centres the uid lives at the centre: the name rules apply here, and the centre's sshd
 decides the rest (a login it refuses is reported as such, see ``slurm.routes``).
@@ -111,9 +111,13 @@ def login_at(centre: Centre, hub_user: str) -> str:
         if login == centre.query_user:
             raise NoLogin(centre, login, "that is the hub's own query login there")
         owner = next((u for u, mapped in mapping.map.items() if mapped == login), None)
-        made_for = template_user(mapping.template, login) if claimed is not None else hub_user
-        claimants = claims.claim_owner(mapping.claim, centre.id, login) - {hub_user} if mapping.claim else set()
-        if owner is not None or made_for not in (None, hub_user) or claimants:
+        if owner is None and claimed is not None:  # a claim never takes another user's login
+            made_for = template_user(mapping.template, login)
+            if made_for not in (None, hub_user) and claims.known(made_for):
+                owner = made_for
+            elif claims.claim_owner(mapping.claim, centre.id, login) - {hub_user}:
+                owner = "another claimant"
+        if owner is not None:
             raise NoLogin(centre, login, "that login belongs to another user")
     if isinstance(centre.scheduler, LocalScheduler):
         account = local_account(login)

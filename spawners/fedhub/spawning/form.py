@@ -13,6 +13,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..federation import Federation
 from ..logins import NoLogin, login_at
+from ..projects import projects_at
 from ..units import format_memory_mb, format_walltime
 from .options import ALLOWED_OPTIONS, AUTO, SpawnRequest, default_resources, parse_user_options, widest_partition
 
@@ -30,7 +31,7 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
     for c in federation.centres:
         try:
             login_at(c, hub_user)
-            no_login[c.id] = None
+            no_login[c.id] = None if projects_at(c, hub_user) != [] else "you have no project to charge there"
         except NoLogin as e:
             no_login[c.id] = e.reason
     usable = [c for c in federation.centres if no_login[c.id] is None]
@@ -47,6 +48,7 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
             "no_login": no_login[c.id],
             "up": up,
             "partitions": {p.name: _partition_json(p) for p in c.partitions},
+            "projects": projects_at(c, hub_user) if no_login[c.id] is None else None,
         }
     if allow_auto and mine:
         widest = widest_partition(mine)

@@ -12,10 +12,11 @@ from typing import Any
 
 from ..federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, GpuKind, Partition
 from ..logins import NoLogin, login_at, usable_login
+from ..projects import projects_at
 from ..units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
 AUTO = "auto"  # the centre value that asks FedHub to choose
-ALLOWED_OPTIONS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
+ALLOWED_OPTIONS = ("centre", "partition", "project", "cores", "memory", "walltime", "gpus", "gpu_type")
 DEFAULT_CORES = 1
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_WALLTIME_S = 3600
@@ -43,12 +44,15 @@ class SpawnRequest:
     walltime_s: int
     gpu_type: str | None = None
     gpus: int = 0
+    project: str | None = None  # the charge account chosen among the user's projects there
 
     def to_user_options(self) -> dict[str, Any]:
         """The canonical JSON form stored as ``user_options`` (re-validates to itself)."""
         opts: dict[str, Any] = {"centre": self.centre}
         if self.partition:
             opts["partition"] = self.partition
+        if self.project:
+            opts["project"] = self.project
         opts.update({
             "cores": self.cores,
             "memory": format_memory_mb(self.memory_mb),
@@ -66,6 +70,8 @@ class SpawnRequest:
         )
         if self.gpus:
             text += f", {self.gpus} x {self.gpu_type}"
+        if self.project:
+            text += f", charged to {self.project}"
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -112,6 +118,7 @@ def parse_user_options(federation: Federation, options: Any, hub_user: str, allo
         login = login_at(centre, hub_user)
     except NoLogin as e:
         raise OptionError("centre", f"{e}. Choose another centre, or ask {centre.name} for a login") from None
+    project = _project(centre, hub_user, options.get("project"))
     partition = _choose_partition(centre, options.get("partition"))
     where = f"partition {partition.name!r} at {centre.name}"
 
@@ -121,11 +128,33 @@ def parse_user_options(federation: Federation, options: Any, hub_user: str, allo
     gpu_type, gpus = _gpus(options.get("gpu_type"), options.get("gpus", 0), partition, where)
     return SpawnRequest(
         centre=centre.id, partition=partition.name, login=login, cores=cores,
-        memory_mb=memory_mb, walltime_s=walltime_s, gpu_type=gpu_type, gpus=gpus,
+        memory_mb=memory_mb, walltime_s=walltime_s, gpu_type=gpu_type, gpus=gpus, project=project,
     )
 
 
+def _project(centre: Centre, hub_user: str, value: Any) -> str | None:
+    """The project to charge: one of the user's projects at the centre (the first if none is
+    named); None where the centre offers no choice (its charge account is used)."""
+    projects = projects_at(centre, hub_user)
+    if projects is None:
+        if value not in (None, ""):
+            raise OptionError("project", f"{centre.name} offers no choice of project; leave project out")
+        return None
+    if not projects:
+        raise OptionError("project", f"you have no project to charge at {centre.name}; ask your project's "
+                                     "manager to add you to one, or choose another centre")
+    if value in (None, ""):
+        return projects[0]
+    text = _text("project", value)
+    if text not in projects:
+        raise OptionError("project", f"{_short(text)!r} is not one of your projects at {centre.name}; choose one "
+                                     f"of: {', '.join(projects)}")
+    return text
+
+
 def _parse_auto(federation: Federation, options: dict, hub_user: str) -> SpawnRequest:
+    if options.get("project") not in (None, ""):
+        raise OptionError("project", "a project belongs to one centre: choose the centre, then the project")
     centres = [c for c in federation.centres if usable_login(c, hub_user) is not None]
     if not centres:
         raise OptionError("centre", "you have no usable login at any centre of this federation")

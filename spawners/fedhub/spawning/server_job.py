@@ -17,6 +17,7 @@ import shlex
 
 from jinja2 import Environment, StrictUndefined
 
+from ..projects import default_charge_account
 from ..federation import Centre
 from ..slurm.commands import JobSpec
 from .options import SpawnRequest
@@ -40,7 +41,7 @@ def job_spec(centre: Centre, request: SpawnRequest, hub_user: str, output_dir: s
         name="fedhub", partition=request.partition, cores=request.cores, memory_mb=request.memory_mb,
         walltime_s=request.walltime_s, gres=partition.gres(request.gpu_type, request.gpus),
         output=f"{output_dir}/fedhub-%j.log" if output_dir else "fedhub-%j.log",
-        charge_account=centre.accounting.charge_account(hub_user) if centre.accounting else None,
+        charge_account=request.project or default_charge_account(centre, hub_user),
     )
 
 
