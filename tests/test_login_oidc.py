@@ -141,6 +141,11 @@ def test_a_user_logs_in_through_the_federation_provider_and_charges_her_second_p
         accounts = slurm(centres, "alpha", "sacct", "-n", "-X", "-P", "-j", job["job_id"], "--format=Account")
         assert accounts.split() == [SECOND_PROJECT]
         HubAPI(hub).stop(USER)
+        # the quota service shows each of her projects at alpha separately, the default first
+        report = requests.get(f"{hub.url}/services/fedhub-quota/api/quota/{USER}?fresh=1", timeout=30,
+                              headers={"Authorization": f"token {hub.api_token}"}).json()
+        alpha = [(e["project"], e["charge_account"]) for e in report["centres"] if e["centre"] == "alpha"]
+        assert alpha == [(f"proj_{USER}", f"proj_{USER}"), (SECOND_PROJECT, SECOND_PROJECT)], report
         page.goto(f"{hub.url}/hub/spawn")
         page.select_option("select[name=centre]", "alpha")
         assert page.locator("#fedhub-project").input_value() == SECOND_PROJECT  # remembered

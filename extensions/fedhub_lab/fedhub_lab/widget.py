@@ -32,7 +32,8 @@ def render_table(envelope: dict) -> str:
     rows = []
     for entry in report["centres"]:
         here = entry["centre"] == envelope.get("centre")
-        name = html.escape(entry.get("name") or entry["centre"]) + (" (this server)" if here else "")
+        name = html.escape((entry.get("name") or entry["centre"])
+                           + (f" · {entry['project']}" if entry.get("project") else "")) + (" (this server)" if here else "")
         if "core_hours" not in entry:
             rows.append(f"<tr><td>{name}</td><td colspan='4'>not available: "
                         f"{html.escape(entry.get('error') or 'unknown')}</td></tr>")

@@ -23,6 +23,8 @@ export interface ICentreQuota {
   error: string | null;
   level?: Level;
   charge_account?: string;
+  /** The project, where the centre offers the user several (one entry each). */
+  project?: string | null;
   login?: string;
   period_start?: string;
   read_at?: string;

@@ -80,7 +80,8 @@ export class QuotaPanel extends Widget {
   private _centre(entry: ICentreQuota, here: boolean): HTMLElement {
     const box = el('section', 'fedhub-centre' + (here ? ' fedhub-centre-current' : ''));
     box.dataset.centre = entry.centre;
-    const title = el('h3', 'fedhub-centre-name', entry.name + (here ? ' (this server)' : ''));
+    const title = el('h3', 'fedhub-centre-name',
+      entry.name + (entry.project ? ` · ${entry.project}` : '') + (here ? ' (this server)' : ''));
     box.appendChild(title);
     if (!entry.core_hours) {
       box.appendChild(el('p', 'fedhub-centre-error', `Figures not available: ${entry.error ?? 'unknown'}`));

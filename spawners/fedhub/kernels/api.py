@@ -36,7 +36,7 @@ from jupyterhub.spawner import SpawnException
 from tornado import web
 
 from ..logins import NoLogin, login_at
-from ..quota.client import used_up
+from ..quota.client import entry_for, used_up
 from ..spawning.options import OptionError, default_resources, parse_user_options
 from .server_kernels import KernelError, ServerKernels, kernels_by_id
 
@@ -99,7 +99,7 @@ class KernelCentresHandler(_ServerKernelsHandler):
             spawner.monitor.ensure_running()
             if entry["available"] and watcher.latest is not None and not watcher.up:
                 entry.update(available=False, reason=f"down: {centre.name} is not answering")
-            quota = report.get(centre.id)
+            quota = entry_for(report, centre.id)
             if entry["available"] and quota is not None and used_up(quota):
                 entry.update(available=False, reason=f"allocation used up: {quota['charge_account']} at {centre.name}")
             choices.append(entry)

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from ..federation import Centre
 from ..logins import usable_login
+from ..projects import default_charge_account, projects_at
 from ..slurm.client import SlurmClient
 
 _GPU_RE = re.compile(r"gres/gpu(:[^=,]+)?=(\d+)")
@@ -48,6 +49,7 @@ class Allocation:
     gpu_hours_limit: float | None
     storage_used_gb: float | None = None
     storage_limit_gb: float | None = None
+    project: str | None = None  # the project, where the centre offers the user a choice of them
 
     @property
     def core_hours_remaining(self) -> float | None:
@@ -66,6 +68,7 @@ class Allocation:
     def as_dict(self) -> dict:
         return {
             "centre": self.centre, "login": self.login, "charge_account": self.charge_account,
+            "project": self.project,
             "period_start": self.period_start.isoformat(), "read_at": self.read_at.isoformat(),
             "core_hours": {"used": round(self.core_hours_used, 4), "limit": self.core_hours_limit,
                            "remaining": self.core_hours_remaining, "percent": self.percent_used},
@@ -141,12 +144,28 @@ def parse_limits(stdout: str) -> dict[tuple[str, str], Limit]:
 def allocations(centre: Centre, usage: dict[tuple[str, str], Usage], limits: dict[tuple[str, str], Limit],
                 hub_users: list[str], period_start: datetime, read_at: datetime,
                 storage: dict[str, int] | None = None) -> dict[str, Allocation]:
-    """Per hub user: their usage against the tighter of their own and their account's limit."""
+    """Per hub user: their usage against the tighter of their own and their account's limit, for
+    the account a job charges when it names no project."""
     result = {}
     for hub_user in hub_users:
-        login = usable_login(centre, hub_user)
-        account = centre.accounting.charge_account(hub_user) if centre.accounting else None
-        if login is None or account is None:
+        mine = project_allocations(centre, usage, limits, hub_user, period_start, read_at, storage)
+        if mine:
+            result[hub_user] = mine[0]
+    return result
+
+
+def project_allocations(centre: Centre, usage: dict[tuple[str, str], Usage], limits: dict[tuple[str, str], Limit],
+                        hub_user: str, period_start: datetime, read_at: datetime,
+                        storage: dict[str, int] | None = None) -> list[Allocation]:
+    """The user's allocation in each project they may charge at the centre (the default first)."""
+    login = usable_login(centre, hub_user)
+    if login is None:
+        return []
+    projects = projects_at(centre, hub_user)
+    accounts = projects if projects is not None else [default_charge_account(centre, hub_user)]
+    result = []
+    for account in accounts:
+        if account is None:
             continue
         mine = usage.get((login, account), Usage())
         account_total = Usage(sum(u.cpu_seconds for (_, a), u in usage.items() if a == account),
@@ -154,14 +173,15 @@ def allocations(centre: Centre, usage: dict[tuple[str, str], Usage], limits: dic
         own, shared = limits.get((account, login), Limit()), limits.get((account, ""), Limit())
         core_limit, core_used = _tightest(mine.cpu_seconds, own.cpu_minutes, account_total.cpu_seconds, shared.cpu_minutes)
         gpu_limit, gpu_used = _tightest(mine.gpu_seconds, own.gpu_minutes, account_total.gpu_seconds, shared.gpu_minutes)
-        result[hub_user] = Allocation(
+        result.append(Allocation(
             centre=centre.id, login=login, charge_account=account, period_start=period_start, read_at=read_at,
             core_hours_used=core_used, core_hours_limit=core_limit,
             gpu_hours_used=gpu_used, gpu_hours_limit=gpu_limit,
             storage_used_gb=round(storage.get(login, 0) / 1024**3, 3) if storage is not None else None,
             storage_limit_gb=(round(centre.accounting.storage_limit_mb / 1024, 3)
                               if centre.accounting.storage_limit_mb else None),
-        )
+            project=account if projects is not None else None,
+        ))
     return result
 
 

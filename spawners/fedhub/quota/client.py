@@ -19,7 +19,8 @@ log = logging.getLogger("JupyterHub.fedhub.quota")  # the hub's handlers and lev
 
 
 async def fetch_report(service_url: str, token: str, hub_user: str, timeout: float = 10.0) -> dict | None:
-    """The service's report for ``hub_user`` ({centre id: entry}), or None if it did not answer."""
+    """The service's report for ``hub_user`` ({centre id: [entry per project, the default
+    first]}), or None if it did not answer."""
     url = f"{service_url.rstrip('/')}/api/quota/{quote(hub_user, safe='')}?fresh=1"
     try:
         response = await AsyncHTTPClient().fetch(url, headers={"Authorization": f"token {token}"},
@@ -29,7 +30,18 @@ async def fetch_report(service_url: str, token: str, hub_user: str, timeout: flo
         log.warning("[%s] the quota service at %s did not answer (%s); spawning without an allocation "
                     "check (Slurm still enforces the limits)", hub_user, service_url, e)
         return None
-    return {entry["centre"]: entry for entry in report.get("centres", [])}
+    by_centre: dict[str, list[dict]] = {}
+    for entry in report.get("centres", []):
+        by_centre.setdefault(entry["centre"], []).append(entry)
+    return by_centre
+
+
+def entry_for(report: dict | None, centre: str, project: str | None = None) -> dict | None:
+    """The report's entry for ``project`` at ``centre`` (None: the default project's)."""
+    entries = (report or {}).get(centre) or []
+    if project is not None:
+        return next((e for e in entries if e.get("project") == project), None)
+    return entries[0] if entries else None
 
 
 def used_up(entry: dict) -> bool:

@@ -19,7 +19,7 @@ from ..federation import Centre, Federation
 from ..logins import usable_login
 from ..slurm.client import SlurmClient
 from ..slurm.commands import SchedulerError, SchedulerUnreachable
-from .accounting import Allocation, allocations, read_raw
+from .accounting import Allocation, project_allocations, read_raw
 
 log = logging.getLogger("JupyterHub.fedhub.quota")  # the hub's handlers and level
 
@@ -75,19 +75,18 @@ class QuotaCache:
                 await asyncio.shield(task)
         return self.figures[centre.id]
 
-    async def for_user(self, hub_user: str, fresh: bool = False) -> dict[str, tuple[Allocation | None, str | None]]:
-        """centre id -> (the user's allocation there or None, error or None), for every centre
-        that keeps accounts and where the user has an account."""
+    async def for_user(self, hub_user: str, fresh: bool = False) -> dict[str, tuple[list[Allocation], str | None]]:
+        """centre id -> (the user's allocations there, one per project, the default first; error
+        or None), for every centre that keeps accounts and where the user has a login."""
         centres = [c for c in self.federation.centres if c.id in self.clients
                    and usable_login(c, hub_user) is not None]
         figures = await asyncio.gather(*(self.centre(c, fresh) for c in centres))
         result = {}
         for centre, f in zip(centres, figures):
             if f.read_at is None:
-                result[centre.id] = (None, f.error or "not read yet")
+                result[centre.id] = ([], f.error or "not read yet")
                 continue
-            mine = allocations(centre, f.usage, f.limits, [hub_user], f.period_start, f.read_at,
-                               f.storage).get(hub_user)
+            mine = project_allocations(centre, f.usage, f.limits, hub_user, f.period_start, f.read_at, f.storage)
             result[centre.id] = (mine, f.error)
         return result
 
@@ -100,12 +99,12 @@ def quota_report(federation: Federation, hub_user: str, figures: dict) -> dict:
     for centre in federation.centres:
         if centre.id not in figures:
             continue
-        allocation, error = figures[centre.id]
-        entry = {"centre": centre.id, "name": centre.name, "error": error}
-        if allocation is not None:
-            entry.update(allocation.as_dict())
-            entry["level"] = level(allocation, federation)
-        centres.append(entry)
+        mine, error = figures[centre.id]
+        if not mine:
+            centres.append({"centre": centre.id, "name": centre.name, "error": error})
+        for allocation in mine:  # one entry per project, the default first
+            centres.append({"centre": centre.id, "name": centre.name, "error": error, **allocation.as_dict(),
+                            "level": level(allocation, federation)})
     return {"user": hub_user, "thresholds": {"warn": warn, "critical": critical}, "centres": centres}
 
 

@@ -25,7 +25,7 @@ from traitlets import Any, Bool, Float, Integer, Unicode, default, validate
 from ..federation import Centre, Federation, FederationError, load_federation
 from ..logins import usable_login
 from ..metrics import FAILOVERS, PLACEMENT_SECONDS, PLACEMENTS, SPAWNS
-from ..quota.client import fetch_report, fraction_left, used_up
+from ..quota.client import entry_for, fetch_report, fraction_left, used_up
 from ..slurm.cancellations import CancelBacklog
 from ..slurm.commands import JobInfo, SchedulerError, SchedulerUnreachable
 from ..slurm.job import JobOwner, SlurmJob, SubmissionUncertain
@@ -290,10 +290,10 @@ class FederatedSpawner(Spawner):
     async def check_allocation(self, request: SpawnRequest) -> None:
         """Refuse, before anything is submitted, a spawn at a centre whose allocation is used up."""
         report = await self.allocations()
-        entry = (report or {}).get(request.centre)
+        entry = entry_for(report, request.centre, request.project)
         if entry is None or not used_up(entry):
             return
-        others = [cid for cid, e in report.items() if not used_up(e)]
+        others = [cid for cid, entries in report.items() if any(not used_up(e) for e in entries)]
         others += [c.id for c in self.federation.centres if c.id not in report and c.id != request.centre
                    and c.accounting is None and usable_login(c, self.user.name)]
         core = entry["core_hours"]
@@ -537,7 +537,7 @@ class FederatedSpawner(Spawner):
         hook = self.quota_hook
         if hook is None:
             report = await self.allocations() or {}
-            left = {cid: fraction_left(entry) for cid, entry in report.items()}
+            left = {cid: fraction_left(entry_for(report, cid)) for cid in report}
             hook = lambda user, centre: left.get(centre)  # noqa: E731
         options, rejected = fitting_options(self.federation, request, self.user.name, self.monitor.health(), hook)
         clients = {cid: w.client for cid, w in self.monitor.watchers.items()}
