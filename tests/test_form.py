@@ -52,3 +52,18 @@ def test_form_greys_out_centres_where_the_user_has_no_login_and_says_why():
             "North (no login: there is no such account; ask the centre for one)</option>") in html
     assert '<option value="south" >south</option>' in html  # an ssh centre: its login node decides
     assert '"no_login": "there is no such account; ask the centre for one"' in html
+
+
+def test_form_shows_what_the_hub_knows_beside_each_centre():
+    from fedhub.spawning.form import allocation_text, centre_facts
+    report = {"north": [{"centre": "north", "project": None, "level": "ok",
+                         "core_hours": {"used": 2.5, "limit": 10.0}}],
+              "south": [{"centre": "south", "project": None, "level": "used-up",
+                         "core_hours": {"used": 11.0, "limit": 10.0}}]}
+    facts = centre_facts(report, {"north": {"cpu": 3}})
+    assert facts["north"] == {"idle_cores": {"cpu": 3}, "allocation": {"": "7.5 of 10 core-h left"}}
+    assert facts["south"]["allocation"] == {"": "allocation used up"}
+    assert allocation_text({"core_hours": {"used": 1.25, "limit": None}}) == "1.2 core-h used, no limit"
+    html = render_options_form(parse_federation(GOOD), "alice", facts=facts)
+    assert '"idle_cores": {"cpu": 3}' in html and '"allocation": {"": "7.5 of 10 core-h left"}' in html
+    assert 'id="fedhub-centre-facts"' in html

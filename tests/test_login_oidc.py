@@ -134,6 +134,10 @@ def test_a_user_logs_in_through_the_federation_provider_and_charges_her_second_p
         page.select_option("select[name=centre]", "alpha")
         assert page.locator("#fedhub-project option").all_inner_texts() == [f"proj_{USER}", SECOND_PROJECT]
         page.select_option("#fedhub-project", SECOND_PROJECT)
+        # beside the centre: its idle cores (the monitor's figures) and what is left in the project
+        facts = page.locator("#fedhub-centre-facts").inner_text()
+        assert re.search(r"\d+ idle cores in cpu", facts) and f"core-h used, no limit in {SECOND_PROJECT}" in facts, \
+            facts
         page.fill("#fedhub-memory", "512M")
         page.click("input[type=submit], button[type=submit]")
         page.wait_for_url(f"{hub.url}/user/{USER}/**", timeout=90_000)

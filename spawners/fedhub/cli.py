@@ -183,9 +183,12 @@ def cmd_demo(args) -> int:
     password = os.environ.get("FEDHUB_DEMO_PASSWORD") or secrets.token_urlsafe(8)
     federation = LocalFederation(demo_centres(), root, singleuser_cmd=f"{args.jobenv}/bin/jupyterhub-singleuser",
                                  users=users)
-    # the federation's identity provider: each demo user, the password, their groups
-    provider = LocalOIDCProvider(root / "oidc", {u: Person(password, {"groups": ["researchers"]}) for u in users},
-                                 port=args.oidc_port)
+    # the federation's identity provider: each demo user, the password, their groups and their
+    # projects at alpha (the first user has two)
+    projects = {u: [f"proj_{u}"] + ([f"proj_{u}_ml"] if u == users[0] else []) for u in users}
+    provider = LocalOIDCProvider(root / "oidc", {u: Person(password, {"groups": ["researchers"],
+                                                                      "projects": {"alpha": projects[u]}})
+                                                 for u in users}, port=args.oidc_port)
     hub = LocalHub(
         federation.federation_file, root / "hub", config_file=Path(args.hub_config), public_port=args.port,
         hub_port=args.hub_port, users=users, password=password,
@@ -203,6 +206,7 @@ def cmd_demo(args) -> int:
     try:
         print("Starting three Slurm centres on loopback...", flush=True)
         federation.start()
+        offer_projects(federation, "alpha", projects)
         print(f"Starting the federation's login, an OpenID Connect provider (log: {provider.log_file})...",
               flush=True)
         provider.start()
@@ -225,6 +229,20 @@ def cmd_demo(args) -> int:
         print("Everything the demo started has stopped.")
         lock.close()
     return status
+
+
+def offer_projects(federation, centre_id: str, projects: dict[str, list[str]]) -> None:
+    """The demo centre offers each user the projects the provider lists (the federation file's
+    ``projects: {claim: projects}``), and its Slurm knows them all."""
+    import yaml
+    centre = federation.centres[centre_id]
+    for user, names in projects.items():
+        for name in names:
+            centre.run(["sacctmgr", "-i", "add", "account", name, f"cluster={centre_id}"])
+            centre.run(["sacctmgr", "-i", "add", "user", user, f"account={name}", f"cluster={centre_id}"])
+    doc = yaml.safe_load(federation.federation_file.read_text())
+    next(c for c in doc["centres"] if c["id"] == centre_id)["projects"] = {"claim": "projects"}
+    federation.federation_file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
 def _demo_banner(hub, federation, users, password, provider) -> str:

@@ -18,10 +18,11 @@ from tornado.httpclient import AsyncHTTPClient
 log = logging.getLogger("JupyterHub.fedhub.quota")  # the hub's handlers and level
 
 
-async def fetch_report(service_url: str, token: str, hub_user: str, timeout: float = 10.0) -> dict | None:
+async def fetch_report(service_url: str, token: str, hub_user: str, timeout: float = 10.0,
+                       fresh: bool = True) -> dict | None:
     """The service's report for ``hub_user`` ({centre id: [entry per project, the default
     first]}), or None if it did not answer."""
-    url = f"{service_url.rstrip('/')}/api/quota/{quote(hub_user, safe='')}?fresh=1"
+    url = f"{service_url.rstrip('/')}/api/quota/{quote(hub_user, safe='')}" + ("?fresh=1" if fresh else "")
     try:
         response = await AsyncHTTPClient().fetch(url, headers={"Authorization": f"token {token}"},
                                                  request_timeout=timeout)

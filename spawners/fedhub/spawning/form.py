@@ -24,8 +24,13 @@ _env = Environment(
 
 
 def render_options_form(federation: Federation, hub_user: str, previous: dict | None = None, *,
-                        health: dict[str, bool] | None = None, allow_auto: bool = False) -> str:
-    """HTML for the spawn page; pre-selects the user's previous choice when it is still valid."""
+                        health: dict[str, bool] | None = None, allow_auto: bool = False,
+                        facts: dict[str, dict] | None = None) -> str:
+    """HTML for the spawn page; pre-selects the user's previous choice when it is still valid.
+
+    ``facts`` (centre id -> what the hub already knows: ``idle_cores`` by partition and
+    ``allocation`` by project, see ``centre_facts``) are shown beside the chosen centre."""
+    facts = facts or {}
     health = health or {}
     no_login: dict[str, str | None] = {}  # each centre's login checked once per render
     for c in federation.centres:
@@ -49,6 +54,8 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
             "up": up,
             "partitions": {p.name: _partition_json(p) for p in c.partitions},
             "projects": projects_at(c, hub_user) if no_login[c.id] is None else None,
+            "idle_cores": facts.get(c.id, {}).get("idle_cores"),
+            "allocation": facts.get(c.id, {}).get("allocation", {}),
         }
     if allow_auto and mine:
         widest = widest_partition(mine)
@@ -114,3 +121,25 @@ def form_to_options(form_data: dict[str, list]) -> dict[str, Any]:
 def options_from_form(federation: Federation, form_data: dict[str, list], hub_user: str,
                       allow_auto: bool = False) -> SpawnRequest:
     return parse_user_options(federation, form_to_options(form_data), hub_user, allow_auto)
+
+
+def allocation_text(entry: dict) -> str:
+    """An allocation as the form shows it beside a centre: what is left, in words."""
+    if entry.get("level") == "used-up":
+        return "allocation used up"
+    core = entry.get("core_hours") or {}
+    if core.get("limit"):
+        return f"{max(0.0, core['limit'] - core['used']):.1f} of {core['limit']:g} core-h left"
+    if "used" in core:
+        return f"{core['used']:.1f} core-h used, no limit"
+    return ""
+
+
+def centre_facts(report: dict | None, idle: dict[str, dict[str, int]]) -> dict[str, dict]:
+    """What the form shows beside each centre, from what the hub has already read: idle cores by
+    partition (the monitor's node figures) and the allocation left by project (the quota
+    service's cache)."""
+    facts: dict[str, dict] = {cid: {"idle_cores": cores} for cid, cores in idle.items()}
+    for cid, entries in (report or {}).items():
+        facts.setdefault(cid, {})["allocation"] = {e.get("project") or "": allocation_text(e) for e in entries}
+    return facts

@@ -26,6 +26,7 @@ from ..federation import Centre, Federation, FederationError, load_federation
 from ..logins import usable_login
 from ..metrics import FAILOVERS, PLACEMENT_SECONDS, PLACEMENTS, SPAWNS
 from ..quota.client import entry_for, fetch_report, fraction_left, used_up
+from ..quota.service import SERVICE_NAME as QUOTA_SERVICE
 from ..slurm.cancellations import CancelBacklog
 from ..slurm.commands import JobInfo, SchedulerError, SchedulerUnreachable
 from ..slurm.job import JobOwner, SlurmJob, SubmissionUncertain
@@ -39,7 +40,7 @@ from ..statedir import hub_id
 from ..kernels import api as kernel_api  # noqa: F401  (installs the hub's kernel API)
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
 from .errors import user_error
-from .form import options_from_form, render_options_form
+from .form import centre_facts, options_from_form, render_options_form
 from .options import AUTO, OptionError, SpawnRequest, parse_user_options
 from .placement import Decision, decide, estimate_all, fitting_options
 from .progress import ProgressLog, pending_message
@@ -250,10 +251,42 @@ class FederatedSpawner(Spawner):
 
     @default("options_form")
     def _default_options_form(self):
-        return lambda spawner: render_options_form(
-            spawner.federation, spawner.user.name, spawner.user_options,
-            health=spawner.monitor.health(), allow_auto=spawner.auto_placement,
-        )
+        async def form(spawner):
+            return render_options_form(
+                spawner.federation, spawner.user.name, spawner.user_options,
+                health=spawner.monitor.health(), allow_auto=spawner.auto_placement,
+                facts=await spawner.form_facts(),
+            )
+        return form
+
+    async def form_facts(self, timeout: float = 3.0) -> dict[str, dict]:
+        """What the form shows beside each centre: idle cores (the monitor's node figures, at
+        most 30 s old and shared by every page view) and the allocation left (the quota
+        service's cache). A centre that does not answer within ``timeout`` shows neither."""
+        async def idle(watcher):
+            figures = await asyncio.wait_for(watcher.node_figures(), timeout)
+            return {p.name: figures.idle_cpus(p.name) for p in watcher.centre.partitions}
+        watchers = [w for w in self.monitor.watchers.values() if w.up]
+        found = await asyncio.gather(*(idle(w) for w in watchers), return_exceptions=True)
+        cores = {w.centre.id: f for w, f in zip(watchers, found) if isinstance(f, dict)}
+        report = None
+        if self.quota_service_url:
+            report = await fetch_report(self.quota_service_url, self._form_token(), self.user.name,
+                                        timeout=timeout, fresh=False)
+        return centre_facts(report, cores)
+
+    _form_token_value: str | None = None
+    _form_token_until: float = 0.0
+
+    def _form_token(self) -> str:
+        """A token of the user's that may only call the quota service, for the form (a server's
+        own token exists only once it starts); made once an hour, not per page view."""
+        if self._form_token_value is None or time.time() > self._form_token_until:
+            self._form_token_value = self.user.new_api_token(
+                note="FedHub spawn form: allocation figures", expires_in=3600,
+                scopes=[f"access:services!service={QUOTA_SERVICE}"])
+            self._form_token_until = time.time() + 3000
+        return self._form_token_value
 
     @default("options_from_form")
     def _default_options_from_form(self):
