@@ -56,8 +56,10 @@ def federation(centres):
 @pytest.fixture(scope="module")
 def hubs(centres, provider, federation):
     """The hub as configured, and one whose client secret is wrong (both registered first)."""
-    good = LocalHub(federation, centres.root / "hub-oidc", config_file=HUB_CONFIG,
-                    users=TEST_USERS, api_token=secrets.token_hex(24), extra_config=TEST_HUB_CONFIG, oidc=provider)
+    # the provider is asked whether it answers at every login, so its stop shows at once
+    good = LocalHub(federation, centres.root / "hub-oidc", config_file=HUB_CONFIG, users=TEST_USERS,
+                    api_token=secrets.token_hex(24), oidc=provider,
+                    extra_config=TEST_HUB_CONFIG + "c.FederationOAuthenticator.provider_check_interval = 0\n")
     wrong = LocalHub(federation, centres.root / "hub-oidc-wrong", config_file=HUB_CONFIG,
                      users=TEST_USERS, api_token=secrets.token_hex(24), oidc=provider,
                      extra_config=TEST_HUB_CONFIG + "c.GenericOAuthenticator.client_secret = 'not-the-secret'\n")

@@ -46,7 +46,8 @@ def record(hub_user: str, claims: dict) -> None:
         return
     ensure_state_dir(str(directory))
     kept = {k: v for k, v in claims.items() if isinstance(v, (dict, list, str, int, float, bool))}
-    write_private_json(directory / f"{hub_user}.json", {"claims": kept, "recorded": time.time()})
+    # not fsynced: a crash loses at most the newest claims, which the next login records again
+    write_private_json(directory / f"{hub_user}.json", {"claims": kept, "recorded": time.time()}, durable=False)
     _cache[hub_user] = (time.monotonic(), kept)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 from pathlib import Path
 
 
@@ -23,23 +24,27 @@ def ensure_state_dir(path: str) -> Path:
     return p
 
 
-def write_private_json(path: Path, data) -> None:
-    """Replace ``path`` with ``data`` atomically and durably, readable by the hub only."""
-    write_private_text(path, json.dumps(data, indent=1))
+def write_private_json(path: Path, data, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically (and durably, unless ``durable`` is False: for
+    what is written again soon anyway), readable by the hub only."""
+    write_private_text(path, json.dumps(data, indent=1), durable)
 
 
-def write_private_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_private_text(path: Path, text: str, durable: bool = True) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+    if not durable:
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
