@@ -137,6 +137,7 @@ def test_a_user_logs_in_through_the_federation_provider_and_charges_her_second_p
         assert page.locator("#fedhub-project option").all_inner_texts() == [f"proj_{USER}", SECOND_PROJECT]
         page.select_option("#fedhub-project", SECOND_PROJECT)
         # beside the centre: its idle cores (the monitor's figures) and what is left in the project
+        page.locator("#fedhub-start-estimate", has_text="Alpha: starts now").wait_for()  # sbatch --test-only
         facts = page.locator("#fedhub-centre-facts").inner_text()
         assert re.search(r"\d+ idle cores in cpu", facts) and f"core-h used, no limit in {SECOND_PROJECT}" in facts, \
             facts
@@ -204,6 +205,15 @@ def test_logins_at_centres_come_from_the_claim_and_hostile_claims_are_refused(hu
         in (r.json()["message"] if r.status_code == 400 else api.progress(USER)[-1])
     wait_for(lambda: api.server(USER) is None, 20, "the refused spawn to leave no record")
     assert live_jobs(centres, "alpha", OTHER) == [] and live_jobs(centres, "gamma", "root") == []
+
+    # the form's start estimate: validated like a spawn, for the user (or an admin) only
+    r = api.get(f"/fedhub/users/{USER}/start-estimate?centre=alpha&cores=99")
+    assert r.status_code == 400 and r.json()["field"] == "cores", r.text
+    r = api.get(f"/fedhub/users/{USER}/start-estimate?centre=gamma&cores=1&memory=512M")
+    assert r.status_code == 200 and r.json()["text"] == "starts now", r.text
+    other = log_in(hub, OTHER)
+    assert other.get(f"{hub.url}/hub/api/fedhub/users/{USER}/start-estimate?centre=alpha", timeout=30,
+                     headers={"X-XSRFToken": other.cookies.get("_xsrf", "")}).status_code == 404
 
     # the claimed login is the one the job runs as
     r = api.spawn(USER, {"centre": "gamma", "cores": 1, "memory": "512M", "walltime": "00:05:00"})

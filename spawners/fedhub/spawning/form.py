@@ -25,7 +25,7 @@ _env = Environment(
 
 def render_options_form(federation: Federation, hub_user: str, previous: dict | None = None, *,
                         health: dict[str, bool] | None = None, allow_auto: bool = False,
-                        facts: dict[str, dict] | None = None) -> str:
+                        facts: dict[str, dict] | None = None, estimate_url: str = "") -> str:
     """HTML for the spawn page; pre-selects the user's previous choice when it is still valid.
 
     ``facts`` (centre id -> what the hub already knows: ``idle_cores`` by partition and
@@ -65,6 +65,7 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
                                                             + widest.limits_text()}}}
     return _env.get_template("options_form.html").render(
         centres=centres, centres_json=centres_json, selected=selected, allow_auto=allow_auto and bool(mine),
+        estimate_url=estimate_url,
     )
 
 

@@ -17,6 +17,7 @@ import asyncio
 import dataclasses
 import os
 import time
+from urllib.parse import quote
 from datetime import datetime
 
 from jupyterhub.spawner import Spawner
@@ -39,6 +40,7 @@ from ..kernels.server_kernels import ServerKernels
 from ..statedir import hub_id
 from ..kernels import api as kernel_api  # noqa: F401  (installs the hub's kernel API)
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
+from . import estimate_api  # noqa: F401  (installs the start estimate the form asks for)
 from .errors import user_error
 from .form import centre_facts, options_from_form, render_options_form
 from .options import AUTO, OptionError, SpawnRequest, parse_user_options
@@ -256,6 +258,7 @@ class FederatedSpawner(Spawner):
                 spawner.federation, spawner.user.name, spawner.user_options,
                 health=spawner.monitor.health(), allow_auto=spawner.auto_placement,
                 facts=await spawner.form_facts(),
+                estimate_url=f"{spawner.hub.base_url}api/fedhub/users/{quote(spawner.user.name, safe='')}/start-estimate",
             )
         return form
 
