@@ -60,10 +60,10 @@ def test_form_shows_what_the_hub_knows_beside_each_centre():
                          "core_hours": {"used": 2.5, "limit": 10.0}}],
               "south": [{"centre": "south", "project": None, "level": "used-up",
                          "core_hours": {"used": 11.0, "limit": 10.0}}]}
-    facts = centre_facts(report, {"north": {"cpu": 3}})
-    assert facts["north"] == {"idle_cores": {"cpu": 3}, "allocation": {"": "7.5 of 10 core-h left"}}
+    facts = centre_facts(report, {"north": {"cpu": 3}}, {"north": 5})
+    assert facts["north"] == {"idle_cores": {"cpu": 3}, "pending": 5, "allocation": {"": "7.5 of 10 core-h left"}}
     assert facts["south"]["allocation"] == {"": "allocation used up"}
     assert allocation_text({"core_hours": {"used": 1.25, "limit": None}}) == "1.2 core-h used, no limit"
     html = render_options_form(parse_federation(GOOD), "alice", facts=facts)
-    assert '"idle_cores": {"cpu": 3}' in html and '"allocation": {"": "7.5 of 10 core-h left"}' in html
+    assert '"idle_cores": {"cpu": 3}' in html and '"pending": 5' in html and '"allocation": {"": "7.5 of 10 core-h left"}' in html
     assert 'id="fedhub-centre-facts"' in html

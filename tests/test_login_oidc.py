@@ -139,7 +139,7 @@ def test_a_user_logs_in_through_the_federation_provider_and_charges_her_second_p
         # beside the centre: its idle cores (the monitor's figures) and what is left in the project
         page.locator("#fedhub-start-estimate", has_text="Alpha: starts now").wait_for()  # sbatch --test-only
         facts = page.locator("#fedhub-centre-facts").inner_text()
-        assert re.search(r"\d+ idle cores in cpu", facts) and f"core-h used, no limit in {SECOND_PROJECT}" in facts, \
+        assert re.search(r"\d+ idle cores in cpu · \d+ jobs pending", facts) and f"core-h used, no limit in {SECOND_PROJECT}" in facts, \
             facts
         page.fill("#fedhub-memory", "512M")
         page.click("input[type=submit], button[type=submit]")

@@ -62,6 +62,7 @@ def next_health(previous: CentreSnapshot | None, answered: bool, now: float, gra
 class NodeFigures:
     nodes: tuple[NodeInfo, ...]
     taken_at: float
+    pending: int | None = None  # jobs waiting in the centre's queue (None: not known)
 
     def idle_cpus(self, partition: str) -> int:
         return sum(n.cpus_idle for n in self.nodes if partition in n.partitions
@@ -116,10 +117,15 @@ class CentreWatcher:
             self._waiters -= 1
 
     async def node_figures(self, max_age: float = 30.0) -> NodeFigures:
-        """Nodes and idle CPUs, from sinfo at most ``max_age`` seconds old."""
+        """Nodes, idle CPUs and pending jobs, from sinfo and squeue at most ``max_age`` seconds old
+        (placement and every page view of the spawn form share them)."""
         if self.nodes is None or time.monotonic() - self.nodes.taken_at > max_age:
             taken = time.monotonic()
-            self.nodes = NodeFigures(tuple(await self.client.nodes(None)), taken)
+            nodes, pending = await asyncio.gather(self.client.nodes(None), self.client.pending_count(None),
+                                                  return_exceptions=True)
+            if isinstance(nodes, BaseException):
+                raise nodes
+            self.nodes = NodeFigures(tuple(nodes), taken, pending if isinstance(pending, int) else None)
         return self.nodes
 
     # ---------------------------------------------------------------- the loop

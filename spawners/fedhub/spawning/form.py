@@ -55,6 +55,7 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
             "partitions": {p.name: _partition_json(p) for p in c.partitions},
             "projects": projects_at(c, hub_user) if no_login[c.id] is None else None,
             "idle_cores": facts.get(c.id, {}).get("idle_cores"),
+            "pending": facts.get(c.id, {}).get("pending"),
             "allocation": facts.get(c.id, {}).get("allocation", {}),
         }
     if allow_auto and mine:
@@ -136,11 +137,13 @@ def allocation_text(entry: dict) -> str:
     return ""
 
 
-def centre_facts(report: dict | None, idle: dict[str, dict[str, int]]) -> dict[str, dict]:
+def centre_facts(report: dict | None, idle: dict[str, dict[str, int]],
+                 pending: dict[str, int | None] | None = None) -> dict[str, dict]:
     """What the form shows beside each centre, from what the hub has already read: idle cores by
-    partition (the monitor's node figures) and the allocation left by project (the quota
-    service's cache)."""
-    facts: dict[str, dict] = {cid: {"idle_cores": cores} for cid, cores in idle.items()}
+    partition and pending jobs (the monitor's node figures) and the allocation left by project
+    (the quota service's cache)."""
+    facts: dict[str, dict] = {cid: {"idle_cores": cores, "pending": (pending or {}).get(cid)}
+                              for cid, cores in idle.items()}
     for cid, entries in (report or {}).items():
         facts.setdefault(cid, {})["allocation"] = {e.get("project") or "": allocation_text(e) for e in entries}
     return facts

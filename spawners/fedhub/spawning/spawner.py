@@ -266,17 +266,18 @@ class FederatedSpawner(Spawner):
         """What the form shows beside each centre: idle cores (the monitor's node figures, at
         most 30 s old and shared by every page view) and the allocation left (the quota
         service's cache). A centre that does not answer within ``timeout`` shows neither."""
-        async def idle(watcher):
-            figures = await asyncio.wait_for(watcher.node_figures(), timeout)
-            return {p.name: figures.idle_cpus(p.name) for p in watcher.centre.partitions}
+        async def figures(watcher):
+            return await asyncio.wait_for(watcher.node_figures(), timeout)
         watchers = [w for w in self.monitor.watchers.values() if w.up]
-        found = await asyncio.gather(*(idle(w) for w in watchers), return_exceptions=True)
-        cores = {w.centre.id: f for w, f in zip(watchers, found) if isinstance(f, dict)}
+        found = await asyncio.gather(*(figures(w) for w in watchers), return_exceptions=True)
+        seen = {w.centre.id: (w, f) for w, f in zip(watchers, found) if not isinstance(f, BaseException)}
+        cores = {cid: {p.name: f.idle_cpus(p.name) for p in w.centre.partitions} for cid, (w, f) in seen.items()}
+        pending = {cid: f.pending for cid, (w, f) in seen.items()}
         report = None
         if self.quota_service_url:
             report = await fetch_report(self.quota_service_url, self._form_token(), self.user.name,
                                         timeout=timeout, fresh=False)
-        return centre_facts(report, cores)
+        return centre_facts(report, cores, pending)
 
     _form_token_value: str | None = None
     _form_token_until: float = 0.0
