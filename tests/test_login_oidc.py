@@ -13,7 +13,9 @@ import os
 import re
 import secrets
 import sqlite3
+import subprocess
 from html import unescape
+from pathlib import Path
 
 import pytest
 import requests
@@ -104,6 +106,13 @@ def refusal(api: HubAPI, user: str, centre: str, **options) -> str:
     return message
 
 
+def job_environment(user: str, command: str) -> str:
+    """The environment of ``user``'s process running ``command``, as one text."""
+    out = subprocess.run(["pgrep", "-u", user, "-f", command], capture_output=True, text=True).stdout.split()
+    assert out, f"no {command} of {user}"
+    return "\n".join(Path(f"/proc/{pid}/environ").read_text(errors="replace").replace("\0", "\n") for pid in out)
+
+
 def log_mark(hub: LocalHub) -> int:
     return len(hub.log_file.read_text(errors="replace"))
 
@@ -147,6 +156,14 @@ def test_a_user_logs_in_through_the_federation_provider_and_charges_her_second_p
         (job,) = live_jobs(centres, "alpha", USER)
         accounts = slurm(centres, "alpha", "sacct", "-n", "-X", "-P", "-j", job["job_id"], "--format=Account")
         assert accounts.split() == [SECOND_PROJECT]
+        # the provider's tokens and the client secret reach neither the server's job nor a log
+        secrets_seen = HubAPI(hub).get(f"/users/{USER}").json()["auth_state"]
+        secret_values = [secrets_seen["access_token"], secrets_seen["refresh_token"], hub.oidc.client_secret]
+        server_env = job_environment(USER, "jupyterhub-singleuser")
+        script = slurm(centres, "alpha", "scontrol", "write", "batch_script", job["job_id"], "-")
+        logs = hub.log_file.read_text() + hub.oidc.log_file.read_text()
+        for value in secret_values:
+            assert value not in server_env and value not in script and value not in logs
         HubAPI(hub).stop(USER)
         # the quota service shows each of her projects at alpha separately, the default first
         report = requests.get(f"{hub.url}/services/fedhub-quota/api/quota/{USER}?fresh=1", timeout=30,
