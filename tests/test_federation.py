@@ -149,6 +149,9 @@ def bad(mutate):
      "allocation_warnings.warn_percent: 90 must be below critical_percent (85)"),
     (lambda d: d.update(allocation_warnings={"warn": 70}),
      "allocation_warnings.warn: unknown field; allowed fields are: critical_percent, warn_percent"),
+    (lambda d: d["centres"][0].update(projects={"claim": "projects", "slurm_associations": True}),
+     "centres[0].projects: give one source: claim: <the userinfo claim with the projects by centre id>, or "
+     "slurm_associations: true"),
     (lambda d: d["centres"][0].update(logins={"claim": "centre logins"}),
      "centres[0].logins.claim: 'centre logins' is not allowed; name the userinfo claim with the users' logins"),
 ])
@@ -188,3 +191,12 @@ def test_logins_may_come_from_a_claim_before_the_template():
     doc["centres"][0]["logins"] = {"claim": "centre_logins", "template": None}
     logins = parse_federation(doc).centres[0].logins
     assert (logins.claim, logins.template) == ("centre_logins", None)
+
+
+def test_projects_come_from_a_claim_or_from_slurm_associations():
+    doc = copy.deepcopy(GOOD)
+    doc["centres"][0]["projects"] = {"claim": "projects"}
+    doc["centres"][1]["projects"] = {"slurm_associations": True}
+    north, south = parse_federation(doc).centres[:2]
+    assert (north.projects.claim, north.projects.slurm_associations) == ("projects", False)
+    assert (south.projects.claim, south.projects.slurm_associations) == (None, True)

@@ -9,6 +9,7 @@ traceback in the hub's log and no server started.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -46,12 +47,16 @@ def provider(centres):
 def federation(centres):
     def claimed_logins(doc):
         centre_entry(doc, "gamma")["logins"] = {"claim": "centre_logins", "template": None}
+        centre_entry(doc, "gamma")["projects"] = {"slurm_associations": True}
         centre_entry(doc, "alpha")["logins"] = {"claim": "centre_logins"}  # else the template
         centre_entry(doc, "alpha")["projects"] = {"claim": "projects"}
         centre_entry(doc, "alpha").pop("hub_connect_url", None)  # the session hub's port
     # the user's second project at alpha, as the centre's Slurm knows it
     slurm(centres, "alpha", "sacctmgr", "-i", "add", "account", SECOND_PROJECT, "cluster=alpha")
     slurm(centres, "alpha", "sacctmgr", "-i", "add", "user", USER, f"account={SECOND_PROJECT}", "cluster=alpha")
+    # and at gamma, where projects are the login's Slurm associations
+    slurm(centres, "gamma", "sacctmgr", "-i", "add", "account", SECOND_PROJECT, "cluster=gamma")
+    slurm(centres, "gamma", "sacctmgr", "-i", "add", "user", USER, f"account={SECOND_PROJECT}", "cluster=gamma")
     return federation_variant(centres, "claimed-logins.yaml", claimed_logins)
 
 
@@ -203,8 +208,12 @@ def test_logins_at_centres_come_from_the_claim_and_hostile_claims_are_refused(hu
     hub, _ = hubs
     api = HubAPI(hub)
     # gamma takes logins only from the claim: alice has one, bob none
-    mine = centre_options(log_in(hub, USER).get(f"{hub.url}/hub/spawn", timeout=30).text)
+    page = log_in(hub, USER).get(f"{hub.url}/hub/spawn", timeout=30).text
+    mine = centre_options(page)
     assert mine["gamma"] == "" and mine["alpha"] == "", mine
+    # her projects at gamma are her login's Slurm associations there
+    form_data = json.loads(unescape(re.search(r'id="fedhub-centres">(.*?)</script>', page, re.S).group(1)))
+    assert form_data["gamma"]["projects"] == [f"proj_{USER}", SECOND_PROJECT], form_data["gamma"]
     others = centre_options(log_in(hub, OTHER).get(f"{hub.url}/hub/spawn", timeout=30).text)
     assert others["gamma"] == "the federation's records give you no login there", others
     assert "you have no usable login at Gamma" in refusal(api, OTHER, "gamma")

@@ -171,9 +171,11 @@ class Accounting:
 @dataclass(frozen=True)
 class Projects:
     """Where a user's projects at a centre (the Slurm accounts they may charge, one chosen per
-    job) come from: the identity provider's claim, an object of project lists keyed by centre id."""
+    job) come from: the identity provider's claim (an object of project lists keyed by centre
+    id), or the centre's own Slurm associations of the user's login (``sacctmgr``)."""
 
-    claim: str
+    claim: str | None = None
+    slurm_associations: bool = False
 
 
 @dataclass(frozen=True)
@@ -412,10 +414,14 @@ def _template(r: _Reader, raw: Any, path: str, example: str) -> str:
 
 
 def _parse_projects(r: _Reader, raw: Any, path: str) -> Projects:
-    r.mapping(raw, path, allowed={"claim"})
-    claim = r.text(r.require(raw, "claim", path), f"{path}.claim", CLAIM_RE,
-                   "name the userinfo claim with the users' projects by centre id, e.g. projects")
-    return Projects(claim=claim)
+    r.mapping(raw, path, allowed={"claim", "slurm_associations"})
+    if ("claim" in raw) == bool(raw.get("slurm_associations")):
+        r.fail(path, "give one source: claim: <the userinfo claim with the projects by centre id>, or "
+                     "slurm_associations: true (the login's associations at the centre)")
+    if "claim" in raw:
+        return Projects(claim=r.text(raw["claim"], f"{path}.claim", CLAIM_RE,
+                                     "name the userinfo claim with the users' projects by centre id, e.g. projects"))
+    return Projects(slurm_associations=True)
 
 
 def _parse_accounting(r: _Reader, raw: Any, path: str) -> Accounting:

@@ -161,7 +161,10 @@ def project_allocations(centre: Centre, usage: dict[tuple[str, str], Usage], lim
     login = usable_login(centre, hub_user)
     if login is None:
         return []
-    projects = projects_at(centre, hub_user)
+    if centre.projects is not None and centre.projects.slurm_associations:
+        projects = sorted({account for account, user in limits if user == login})  # the same sacctmgr read
+    else:
+        projects = projects_at(centre, hub_user)
     accounts = projects if projects is not None else [default_charge_account(centre, hub_user)]
     result = []
     for account in accounts:

@@ -11,7 +11,8 @@ from datetime import datetime
 from ..federation import Centre
 from ..metrics import SCHEDULER_QUERIES
 from .commands import (NEVER_REACHED_PATTERNS, ControllerUnreachable, JobInfo, JobSpec, NodeInfo, OwnedJob, SchedulerError, SchedulerUnreachable, is_unreachable,
-                       owned_jobs_argv, parse_estimate, parse_owned_jobs, parse_pending, parse_sbatch,
+                       owned_jobs_argv, parse_estimate,
+                       associations_argv, parse_associations, parse_owned_jobs, parse_pending, parse_sbatch,
                        parse_sinfo_nodes, parse_squeue, pending_jobs_argv, sbatch_argv, scancel_argv,
                        sinfo_nodes_argv, slurm_message, squeue_argv)
 from .routes import DEFAULT_TIMEOUT_S, CommandResult, route_for
@@ -80,6 +81,10 @@ class SlurmClient:
 
     async def nodes(self, user: str | None = None) -> list[NodeInfo]:
         return parse_sinfo_nodes(await self.query(sinfo_nodes_argv(), user))
+
+    async def associations(self, login: str) -> list[str]:
+        """The accounts ``login`` may charge here (asked as the hub's query login)."""
+        return parse_associations(await self.query(associations_argv(self.centre.cluster, login), None))
 
     async def pending_count(self, user: str | None = None) -> int:
         return parse_pending(await self.query(pending_jobs_argv(), user))

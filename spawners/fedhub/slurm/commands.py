@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..federation import GRES_RE, SLURM_NAME_RE
+from ..federation import GRES_RE, LOGIN_RE, SLURM_NAME_RE
 from ..units import format_walltime
 
 # Reason last: it is free text that may contain the separator, so it takes the rest of the line.
@@ -189,6 +189,17 @@ def scancel_argv(job_ids) -> list[str]:
 
 def sinfo_nodes_argv() -> list[str]:
     return ["sinfo", "--noheader", "--Node", f"--format={NODE_FORMAT}"]
+
+
+def associations_argv(cluster: str, login: str) -> list[str]:
+    """The Slurm accounts ``login`` may charge at ``cluster`` (their associations)."""
+    return ["sacctmgr", "--noheader", "--parsable2", "show", "associations", f"cluster={cluster}",
+            f"user={_checked(LOGIN_RE, login, 'login')}", "format=Account"]
+
+
+def parse_associations(stdout: str) -> list[str]:
+    """Account lines -> the distinct valid account names, sorted."""
+    return sorted({line.strip() for line in stdout.splitlines() if SLURM_NAME_RE.fullmatch(line.strip())})
 
 
 def pending_jobs_argv() -> list[str]:

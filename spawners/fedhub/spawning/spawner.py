@@ -26,6 +26,7 @@ from traitlets import Any, Bool, Float, Integer, Unicode, default, validate
 from ..federation import Centre, Federation, FederationError, load_federation
 from ..logins import usable_login
 from ..metrics import FAILOVERS, PLACEMENT_SECONDS, PLACEMENTS, SPAWNS
+from ..projects import refresh_associations
 from ..quota.client import entry_for, fetch_report, fraction_left, used_up
 from ..quota.service import SERVICE_NAME as QUOTA_SERVICE
 from ..slurm.cancellations import CancelBacklog
@@ -254,6 +255,7 @@ class FederatedSpawner(Spawner):
     @default("options_form")
     def _default_options_form(self):
         async def form(spawner):
+            await spawner.refresh_projects()
             return render_options_form(
                 spawner.federation, spawner.user.name, spawner.user_options,
                 health=spawner.monitor.health(), allow_auto=spawner.auto_placement,
@@ -261,6 +263,19 @@ class FederatedSpawner(Spawner):
                 estimate_url=f"{spawner.hub.base_url}api/fedhub/users/{quote(spawner.user.name, safe='')}/start-estimate",
             )
         return form
+
+    async def refresh_projects(self, timeout: float = 5.0) -> None:
+        """Read the user's Slurm associations where a centre takes projects from them (kept for a
+        minute); a centre that does not answer keeps what was read before."""
+        async def one(watcher):
+            await asyncio.wait_for(refresh_associations(watcher.centre, self.user.name, watcher.client), timeout)
+        watchers = [w for w in self.monitor.watchers.values()
+                    if w.centre.projects is not None and w.centre.projects.slurm_associations]
+        for watcher, result in zip(watchers, await asyncio.gather(*(one(w) for w in watchers),
+                                                                  return_exceptions=True)):
+            if isinstance(result, BaseException):
+                self.log.warning("[%s] could not read the Slurm associations at %s: %s", self.user.name,
+                                 watcher.centre.id, result)
 
     async def form_facts(self, timeout: float = 3.0) -> dict[str, dict]:
         """What the form shows beside each centre: idle cores (the monitor's node figures, at
@@ -304,7 +319,11 @@ class FederatedSpawner(Spawner):
 
     @default("apply_user_options")
     def _default_apply_user_options(self):
-        return lambda spawner, user_options: spawner.apply_request(user_options)
+        return lambda spawner, user_options: spawner.apply_request_async(user_options)
+
+    async def apply_request_async(self, user_options) -> SpawnRequest:
+        await self.refresh_projects()
+        return self.apply_request(user_options)
 
     def apply_request(self, user_options) -> SpawnRequest:
         """Validate user options (form or API) into the request this spawn will run."""
