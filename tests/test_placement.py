@@ -112,3 +112,13 @@ def test_only_an_answering_snapshot_can_say_a_job_is_gone():
     assert not answered.job_gone("7") and answered.job_gone("8") and not answered.job_gone("9")
     silent = CentreSnapshot("c", 1.0, answered=False, up=True, tracked=frozenset({"7", "8"}))
     assert not silent.job_gone("8")
+
+
+def test_auto_skips_centres_where_the_user_has_no_project_to_charge():
+    import copy
+    doc = copy.deepcopy(GOOD)
+    doc["centres"][1]["projects"] = {"claim": "projects"}  # south: projects from the provider; none here
+    fed = parse_federation(doc)
+    small = parse_user_options(fed, {"centre": "auto", "cores": 2}, "alice", allow_auto=True)
+    options, rejected = fitting_options(fed, small, "alice", {})
+    assert rejected == {"south": "no project to charge"} and {o.centre.id for o in options} == {"north"}

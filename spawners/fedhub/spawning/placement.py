@@ -18,6 +18,7 @@ from typing import Callable
 
 from ..federation import Centre, Federation, Partition
 from ..logins import NoLogin, login_at
+from ..projects import projects_at
 from ..slurm.client import SlurmClient
 from ..slurm.commands import SchedulerError, SchedulerUnreachable
 from .options import SpawnRequest
@@ -125,6 +126,8 @@ def _fitting_at(centre: Centre, request: SpawnRequest, hub_user: str, health: di
         return [], f"no login ({e.reason})"
     if not health.get(centre.id, True):
         return [], "down"
+    if projects_at(centre, hub_user) == []:
+        return [], "no project to charge"
     if quota is not None:
         left = quota(hub_user, centre.id)
         if left is not None and left <= 0:
