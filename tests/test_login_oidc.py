@@ -15,6 +15,7 @@ import re
 import secrets
 import sqlite3
 import subprocess
+import time
 from html import unescape
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from fedhub.demo.oidc import LocalOIDCProvider, Person
 USER, OTHER, THIRD = TEST_USERS
 PASSWORD = "right-horse-battery"
 SECOND_PROJECT = f"proj_{USER}_ml"
+ACCESS_TOKEN_SECONDS = 10
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,8 @@ def provider(centres):
                                       "projects": {"alpha": [f"proj_{USER}", SECOND_PROJECT]}}),
               OTHER: Person(PASSWORD, {"groups": ["researchers"], "projects": {"alpha": ["x; rm"]}}),
               THIRD: Person(PASSWORD, {"centre_logins": {"gamma": "root", "alpha": OTHER}})}
-    return LocalOIDCProvider(centres.root / "oidc", people)
+    # access tokens expire quickly, so a spawn after a wait must use the refresh token
+    return LocalOIDCProvider(centres.root / "oidc", people, access_token_ttl=ACCESS_TOKEN_SECONDS)
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +256,22 @@ def test_logins_at_centres_come_from_the_claim_and_hostile_claims_are_refused(hu
     wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the server's job to end")
     # (JupyterHub itself logs a refused spawn's user options with a traceback)
     assert "does not exist in the auth_model" not in hub.log_file.read_text()  # no groups is no error
+
+
+def test_a_spawn_after_the_access_token_expired_refreshes_it_with_the_refresh_token(hubs):
+    hub, _ = hubs
+    api = HubAPI(hub)
+    session = log_in(hub, OTHER)
+    before = api.get(f"/users/{OTHER}").json()["auth_state"]
+    time.sleep(ACCESS_TOKEN_SECONDS + 4)  # and the provider's clock tolerance (2 s)
+    r = session.post(f"{hub.url}/hub/api/users/{OTHER}/server", timeout=60, json={"centre": "gamma"},
+                     headers={"X-XSRFToken": session.cookies.get("_xsrf", "")})
+    assert r.status_code in (201, 202, 400), r.text  # refused afterwards (no login at gamma): no matter
+    wait_for(lambda: api.server(OTHER) is None, 20, "the refused spawn to leave no record")
+    after = api.get(f"/users/{OTHER}").json()["auth_state"]
+    assert after["access_token"] != before["access_token"]  # refreshed before the spawn
+    assert after["oauth_user"]["preferred_username"] == OTHER
+    assert f"Refreshing oauth access token for {OTHER}" in hub.log_file.read_text()
 
 
 def test_a_forged_or_replayed_callback_says_log_in_again(hubs):

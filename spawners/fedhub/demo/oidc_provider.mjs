@@ -79,6 +79,7 @@ const provider = new Provider(config.issuer, {
   claims: SCOPES,
   scopes: Object.keys(SCOPES).concat(['offline_access']),
   conformIdTokenClaims: false,
+  clockTolerance: 2,  // hub and provider share a clock here (the default, 15 s, keeps expired tokens alive)
   features: {
     devInteractions: { enabled: false },
     rpInitiatedLogout: {

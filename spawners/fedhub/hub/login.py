@@ -106,9 +106,7 @@ class FederationOAuthenticator(GenericOAuthenticator):
             return await super().fetch(req, label=label, parse_json=parse_json, **kwargs)
         except HTTPClientError as e:
             if _where(req.url) != _where(self.token_url):
-                raise web.HTTPError(502, f"The federation's login ({self.provider_name}) gave no answer the hub "
-                                         f"could use ({e.code}). Try again; if it persists, tell the hub's "
-                                         "operators.") from None
+                raise  # userinfo: an expired access token is how refresh_user knows to use the refresh token
             error = _oauth_error(e)
             if e.code in (400, 401) and error == "invalid_client":
                 self.log.error("The provider at %s refused this hub's client credentials (invalid_client): check "
