@@ -43,6 +43,23 @@ def open_move_dialog(page, centre: str):
     return dialog
 
 
+def take_offered_move(page, offer_text: str, says: str, centres: tuple[str, ...]) -> str:
+    """Wait for the lab's move offer, check what it says and whom it suggests, take it through
+    the move dialog (the suggested centre preselected) and wait for the kernel to be there."""
+    offer = page.locator(".Toastify__toast", has_text=offer_text)
+    offer.wait_for(timeout=60_000)
+    assert says in offer.inner_text()
+    button = offer.get_by_role("button", name="Move kernel to")
+    suggested = button.inner_text().removeprefix("Move kernel to ").strip()
+    assert suggested in centres, suggested
+    button.click()
+    dialog = page.locator(".jp-Dialog", has_text="Move kernel to centre")
+    assert dialog.locator("select[name=centre] option:checked").inner_text().startswith(suggested)
+    dialog.get_by_role("button", name="Move").click()
+    page.locator("#fedhub-kernel-centre", has_text=f"Kernel at {suggested}").wait_for(timeout=90_000)
+    return suggested
+
+
 def kernels(hub, token: str) -> list[dict]:
     return requests.get(f"{hub.url}/user/{USER}/api/kernels", headers={"Authorization": f"token {token}"},
                         timeout=30).json()
@@ -128,17 +145,8 @@ def test_a_kernel_near_its_walltime_is_offered_a_move_to_the_soonest_centre(lab,
         page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)
         run_cell(page, 0)
         run_cell(page, 1)
-        offer = page.locator(".Toastify__toast", has_text="reaches its walltime in")
-        offer.wait_for(timeout=60_000)
-        assert "Move it, with its variables, to" in offer.inner_text()
-        button = offer.get_by_role("button", name="Move kernel to")
-        suggested = button.inner_text().removeprefix("Move kernel to ").strip()
-        assert suggested in ("Alpha", "Beta"), suggested
-        button.click()
-        dialog = page.locator(".jp-Dialog", has_text="Move kernel to centre")
-        assert dialog.locator("select[name=centre] option:checked").inner_text().startswith(suggested)
-        dialog.get_by_role("button", name="Move").click()
-        page.locator("#fedhub-kernel-centre", has_text=f"Kernel at {suggested}").wait_for(timeout=90_000)
+        suggested = take_offered_move(page, "reaches its walltime in", "Move it, with its variables, to",
+                                      ("Alpha", "Beta"))
         wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the kernel's job at gamma to end")
         (moved,) = kernels(hub, token)
         assert execute_in_kernel(hub.url, USER, token, moved["id"], "print(n, b is a)")["stdout"] == "42 True\n"
@@ -192,18 +200,9 @@ def test_a_kernel_where_the_allocation_is_critical_is_offered_a_move(centres, br
         page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=90_000)
         run_cell(page, 0)
         page.locator(".jp-NotebookPanel .jp-Cell").nth(0).locator(".jp-InputPrompt", has_text="[1]:").wait_for()
-        offer = page.locator(".Toastify__toast", has_text="where this kernel runs")
-        offer.wait_for(timeout=60_000)
-        assert "of your allocation at Alpha, where this kernel runs. Move it, with its variables, to" \
-            in offer.inner_text()
-        button = offer.get_by_role("button", name="Move kernel to")
-        suggested = button.inner_text().removeprefix("Move kernel to ").strip()
-        assert suggested in ("Beta", "Gamma"), suggested
-        button.click()
-        dialog = page.locator(".jp-Dialog", has_text="Move kernel to centre")
-        assert dialog.locator("select[name=centre] option:checked").inner_text().startswith(suggested)
-        dialog.get_by_role("button", name="Move").click()
-        page.locator("#fedhub-kernel-centre", has_text=f"Kernel at {suggested}").wait_for(timeout=90_000)
+        suggested = take_offered_move(
+            page, "where this kernel runs",
+            "of your allocation at Alpha, where this kernel runs. Move it, with its variables, to", ("Beta", "Gamma"))
         (moved,) = requests.get(f"{hub.url}/user/{user}/api/kernels", headers=auth, timeout=30).json()
         assert moved["name"].startswith(f"fedhub-{suggested.lower()}")
         reply = execute_in_kernel(hub.url, user, token, moved["id"], "print(n, squares[9])")
