@@ -109,7 +109,7 @@ def refusal(api: HubAPI, user: str, centre: str, **options) -> str:
     """Why a spawn at ``centre`` is refused, as the user sees it: a 400, or (the test hub answers
     spawn requests at once) the progress page's last message; no server record is left."""
     r = api.spawn(user, {"centre": centre, "cores": 1, "memory": "512M", "walltime": "00:05:00", **options})
-    message = r.json()["message"] if r.status_code == 400 else api.progress(user)[-1].removeprefix("Spawn failed: ")
+    message = r.json()["message"] if r.status_code >= 400 else api.progress(user)[-1].removeprefix("Spawn failed: ")
     wait_for(lambda: api.server(user) is None, 20, "the refused spawn to leave no record")
     return message
 
@@ -272,6 +272,34 @@ def test_a_spawn_after_the_access_token_expired_refreshes_it_with_the_refresh_to
     assert after["access_token"] != before["access_token"]  # refreshed before the spawn
     assert after["oauth_user"]["preferred_username"] == OTHER
     assert f"Refreshing oauth access token for {OTHER}" in hub.log_file.read_text()
+
+
+def test_a_spawn_for_a_user_whose_login_ended_names_the_user_and_what_to_do(hubs, provider, centres):
+    """An admin (or a teacher) starts a server for a user whose refresh token was revoked at the
+    provider: JupyterHub keeps the stale login for such requests; FedHub starts nothing and says why."""
+    hub, _ = hubs
+    api = HubAPI(hub)
+    log_in(hub, USER)
+    own_token = api.post(f"/users/{USER}/tokens", json={"note": "a script of the user's"}).json()["token"]
+    provider.revoke(api.get(f"/users/{USER}").json()["auth_state"]["refresh_token"])  # and its access token
+    mark = log_mark(hub)
+    options = {"project": SECOND_PROJECT}
+    assert refusal(api, USER, "alpha", **options) == (
+        f"{USER}'s login with the federation has ended (it expired or was revoked), so FedHub cannot confirm "
+        f"{USER}'s logins and projects at the centres and starts nothing for them. {USER} must log in to this hub "
+        "once; then their server can be started, by them or on their behalf.")
+    assert refusal(HubAPI(hub, own_token), USER, "alpha", **options).startswith(
+        "Your login with the federation has ended, so FedHub cannot confirm your logins and projects")
+    assert live_jobs(centres, "alpha", USER) == []
+    log = hub.log_file.read_text()[mark:]
+    assert f"Not starting {USER}'s server for" in log and f"{USER} must log in again" in log
+    no_traceback(hub, mark)
+    # once the user has logged in again, the same request starts the server
+    log_in(hub, USER)
+    r = api.spawn(USER, {"centre": "alpha", "cores": 1, "memory": "512M", "walltime": "00:05:00", **options})
+    assert r.status_code in (201, 202), r.text
+    api.wait_ready(USER, 90)
+    api.stop(USER)
 
 
 def test_a_forged_or_replayed_callback_says_log_in_again(hubs):

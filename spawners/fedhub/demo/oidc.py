@@ -16,6 +16,7 @@ import signal
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +97,14 @@ class LocalOIDCProvider:
             except (urllib.error.URLError, OSError, ValueError):
                 time.sleep(0.2)
         raise TimeoutError(f"the OpenID Connect provider did not answer within {timeout} s; see {self.log_file}")
+
+    def revoke(self, token: str) -> None:
+        """End a token's grant at the provider, as a user's "sign out everywhere" or an account
+        registry's revocation does: its access and refresh tokens stop working."""
+        data = urllib.parse.urlencode({"token": token, "client_id": self.client_id,
+                                       "client_secret": self.client_secret}).encode()
+        with urllib.request.urlopen(self.discovery["revocation_endpoint"], data=data, timeout=10) as r:
+            r.read()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

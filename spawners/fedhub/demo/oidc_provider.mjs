@@ -82,6 +82,8 @@ const provider = new Provider(config.issuer, {
   clockTolerance: 2,  // hub and provider share a clock here (the default, 15 s, keeps expired tokens alive)
   features: {
     devInteractions: { enabled: false },
+    // a client may revoke its own tokens (a user's refresh token ends with the grant it belongs to)
+    revocation: { enabled: true, allowedPolicy: async (ctx, client, token) => token.clientId === client.clientId },
     rpInitiatedLogout: {
       enabled: true,
       async logoutSource(ctx, form) {

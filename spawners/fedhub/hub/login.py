@@ -14,6 +14,7 @@ Selected with ``c.JupyterHub.authenticator_class = "fedhub-oidc"``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from urllib.parse import urlparse, urlunparse
@@ -22,9 +23,10 @@ from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler
 from tornado import web
 from tornado.httpclient import HTTPClientError, HTTPRequest
-from traitlets import Float
+from traitlets import Dict, Float
 
 from .. import claims
+from ..spawning.errors import user_error
 
 LOGIN_AGAIN = "This login is not valid any more (it expired, or was not started here). Log in again."
 
@@ -69,9 +71,41 @@ class FederationOAuthenticator(GenericOAuthenticator):
         """Keep what the provider says about the user (logins at centres, projects) where the
         spawner, placement and the quota service read it."""
         auth_model = await super().update_auth_model(auth_model)
+        self._ended_logins.pop(auth_model["name"], None)  # logged in or refreshed just now
         user_info = (auth_model.get("auth_state") or {}).get(self.user_auth_state_key) or {}
         claims.record(auth_model["name"], user_info)
         return auth_model
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        """Note whose login could not be refreshed. JupyterHub sends the user's own browser to the
+        login page, but keeps the stale login for an admin's (or a teacher's) spawn on the user's
+        behalf and for API tokens; FedHub then refuses the spawn with the reason (``pre_spawn_start``)."""
+        refreshed = await super().refresh_user(user, handler, **kwargs)
+        if refreshed is False:
+            self._ended_logins[user.name] = time.time()
+        return refreshed
+
+    async def pre_spawn_start(self, user, spawner):
+        """No job is started, and no allocation charged, on a login the federation no longer
+        confirms: the user's logins and projects at the centres come from it."""
+        started = super().pre_spawn_start(user, spawner)
+        if inspect.isawaitable(started):
+            await started
+        if user.name not in self._ended_logins:
+            return
+        handler = getattr(spawner, "handler", None)
+        by = getattr(getattr(handler, "current_user", None), "name", None)
+        self.log.warning("Not starting %s's server for %s: the federation's login (%s) no longer accepts %s's "
+                         "tokens (refresh token expired or revoked); %s must log in again",
+                         user.name, by or "an API request", self.provider_name, user.name, user.name)
+        if by == user.name:
+            raise user_error("Your login with the federation has ended, so FedHub cannot confirm your logins and "
+                             "projects at the centres. Log in again in the browser, then start the server.",
+                             reason="login-ended", status_code=403)
+        raise user_error(f"{user.name}'s login with the federation has ended (it expired or was revoked), so FedHub "
+                         f"cannot confirm {user.name}'s logins and projects at the centres and starts nothing for "
+                         f"them. {user.name} must log in to this hub once; then their server can be started, by them "
+                         "or on their behalf.", reason="login-ended", status_code=403)
 
     @property
     def provider_name(self) -> str:
@@ -83,6 +117,8 @@ class FederationOAuthenticator(GenericOAuthenticator):
              "again before sending a user there (0: ask at every login).")
 
     _provider_up_at: float = -1e9
+
+    _ended_logins = Dict(help="Users whose last refresh failed: hub name -> when (seconds since the epoch).")
 
     async def check_provider(self) -> None:
         """Any HTTP answer from the authorization endpoint means the provider is there (asked at
