@@ -148,6 +148,8 @@ def test_bad_kernel_requests_name_the_field(server_at_alpha, centres):
     assert r.status_code == 400 and "cores: 99 is outside what partition 'batch' at Beta allows" in r.text
     r = mine.start(centre="beta", shell="rm -rf /")
     assert r.status_code == 400 and "shell: unknown option" in r.text
+    r = mine.start(centre="beta", project="x; rm")
+    assert r.status_code == 400 and r.json()["message"] == "project: Beta offers no choice of project; leave project out"
     assert live_jobs(centres, "beta", USER) == []
     r = mine.call("GET", "kernels/00000000deadbeef?status=pending&wait=soon")
     assert r.status_code == 400 and r.json()["message"].startswith("wait: seconds (0-30)"), r.text

@@ -168,6 +168,7 @@ def test_kernel_at_another_centre_is_chosen_in_a_dialog_checked_like_a_spawn(lab
         dialog = page.locator(".jp-Dialog")
         dialog.locator("select[name=centre]").select_option("gamma")
         assert dialog.locator("select[name=partition]").input_value() == "small"
+        assert dialog.locator("select[name=project]").is_hidden()  # gamma offers no choice of project here
         dialog.locator("input[name=cores]").fill("99")
         dialog.get_by_role("button", name="Start kernel").click()
         # the hub's own words for a bad value, then the form again with what was typed

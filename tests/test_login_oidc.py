@@ -172,6 +172,10 @@ def test_a_user_logs_in_through_the_federation_provider_and_charges_her_second_p
         logs = hub.log_file.read_text() + hub.oidc.log_file.read_text()
         for value in secret_values:
             assert value not in server_env and value not in script and value not in logs
+        # the lab's "Python 3 at Alpha" kernels charge what the server charges
+        kernel_centres = json.loads(re.search(r"^FEDHUB_KERNEL_CENTRES=(.*)$", server_env, re.M).group(1))
+        assert {c["id"]: c["options"].get("project") for c in kernel_centres}["alpha"] == SECOND_PROJECT
+        kernel_at_gamma_charging_the_second_project(hub, page, centres)
         HubAPI(hub).stop(USER)
         # the quota service shows each of her projects at alpha separately, the default first
         report = requests.get(f"{hub.url}/services/fedhub-quota/api/quota/{USER}?fresh=1", timeout=30,
@@ -205,6 +209,42 @@ def test_a_user_logs_in_through_the_federation_provider_and_charges_her_second_p
         no_traceback(hub)
     finally:
         page.close()
+
+
+def kernel_at_gamma_charging_the_second_project(hub: LocalHub, page, centres) -> None:
+    """From her lab at alpha: the kernel dialog offers her projects at each centre (at alpha the
+    server's own first; at gamma Slurm's associations of her login there); the kernel's job at
+    gamma charges the one she picks."""
+    token = HubAPI(hub).post(f"/users/{USER}/tokens", json={"note": "projects test"}).json()["token"]
+    notebook = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                           "source": "import os\nprint('at', os.environ.get('SLURM_CLUSTER_NAME'))"}],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4, "nbformat_minor": 5}
+    r = requests.put(f"{hub.url}/user/{USER}/api/contents/projects.ipynb", json={"type": "notebook", "content": notebook},
+                     headers={"Authorization": f"token {token}"}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+    page.goto(f"{hub.url}/user/{USER}/lab/tree/projects.ipynb")
+    page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)
+    page.keyboard.press("Control+Shift+c")
+    page.locator(".lm-CommandPalette-input").fill("Kernel at another centre")
+    page.keyboard.press("Enter")
+    dialog = page.locator(".jp-Dialog")
+    project = dialog.locator("select[name=project]")
+    dialog.locator("select[name=centre]").select_option("alpha")
+    assert project.locator("option").all_inner_texts() == [f"proj_{USER}", SECOND_PROJECT]
+    assert project.input_value() == SECOND_PROJECT  # what her server charges
+    dialog.locator("select[name=centre]").select_option("gamma")
+    at_gamma = project.locator("option").all_inner_texts()
+    assert SECOND_PROJECT in at_gamma and len(at_gamma) == 2, at_gamma
+    project.select_option(SECOND_PROJECT)
+    dialog.get_by_role("button", name="Start kernel").click()
+    page.locator("#fedhub-kernel-centre", has_text="Kernel at Gamma").wait_for(timeout=60_000)
+    page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=90_000)
+    (job,) = live_jobs(centres, "gamma", USER)
+    accounts = slurm(centres, "gamma", "sacct", "-n", "-X", "-P", "-j", job["job_id"], "--format=Account")
+    assert accounts.split() == [SECOND_PROJECT]
+    requests.delete(f"{hub.url}/user/{USER}/api/contents/projects.ipynb", headers={"Authorization": f"token {token}"},
+                    timeout=30)
 
 
 def test_logins_at_centres_come_from_the_claim_and_hostile_claims_are_refused(hubs, centres):

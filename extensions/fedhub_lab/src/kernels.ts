@@ -43,7 +43,9 @@ export interface ICentreChoice {
   available: boolean;
   reason: string;
   partitions: IPartition[];
-  defaults: { partition: string; cores: number; memory_mb: number; walltime_s: number };
+  /** The projects the user may charge there (empty: the centre offers no choice). */
+  projects: string[];
+  defaults: { partition: string; project?: string; cores: number; memory_mb: number; walltime_s: number };
 }
 
 const WAITING = ['submitted', 'pending', 'starting', 'restarting'];
@@ -286,12 +288,16 @@ export class KernelRequestForm extends Widget {
     this._centre = select;
     this._partition = document.createElement('select');
     this._partition.name = 'partition';
+    this._project = document.createElement('select');
+    this._project.name = 'project';
+    this._projectField = field('Project', this._project);
     this._cores = input('cores', '', 'cores');
     this._memory = input('memory', '', 'e.g. 4G');
     this._gpus = input('gpus', '0', 'GPUs');
     this._walltime = input('walltime', '', 'HH:MM:SS');
     select.addEventListener('change', () => this._fill());
-    this.node.append(field('Centre', select), field('Partition', this._partition), field('Cores', this._cores),
+    this.node.append(field('Centre', select), field('Partition', this._partition), this._projectField,
+      field('Cores', this._cores),
       field('Memory', this._memory), field('GPUs', this._gpus), field('Walltime', this._walltime));
     if (values?.centre && centres.some(c => c.id === values.centre && c.available)) {
       select.value = values.centre;
@@ -300,10 +306,13 @@ export class KernelRequestForm extends Widget {
     if (values) { // what was typed before (the form shown again after the hub said no)
       this.node.querySelectorAll('input, select').forEach(element => {
         const named = element as HTMLInputElement;
-        if (named.name in values && !['centre', 'partition'].includes(named.name)) {
+        if (named.name in values && !['centre', 'partition', 'project'].includes(named.name)) {
           named.value = values[named.name];
         }
       });
+      if (Array.from(this._project.options).some(option => option.value === values.project)) {
+        this._project.value = values.project;
+      }
     }
   }
 
@@ -332,6 +341,13 @@ export class KernelRequestForm extends Widget {
       this._partition.append(option);
     }
     this._partition.value = centre.defaults.partition;
+    this._project.replaceChildren(...centre.projects.map(name => {
+      const option = document.createElement('option');
+      option.value = option.textContent = name;
+      return option;
+    }));
+    this._project.value = centre.defaults.project ?? centre.projects[0] ?? '';
+    this._projectField.hidden = centre.projects.length === 0;
     this._cores.value = String(centre.defaults.cores);
     this._memory.value = `${Math.round(centre.defaults.memory_mb / 1024 * 10) / 10}G`;
     this._walltime.value = hours(centre.defaults.walltime_s);
@@ -339,14 +355,17 @@ export class KernelRequestForm extends Widget {
 
   getValue(): Record<string, string> {
     return {
-      centre: this._centre.value, partition: this._partition.value, cores: this._cores.value,
-      memory: this._memory.value, gpus: this._gpus.value, walltime: this._walltime.value
+      centre: this._centre.value, partition: this._partition.value,
+      ...(this._project.options.length ? { project: this._project.value } : {}),
+      cores: this._cores.value, memory: this._memory.value, gpus: this._gpus.value, walltime: this._walltime.value
     };
   }
 
   private _centres: ICentreChoice[];
   private _centre: HTMLSelectElement;
   private _partition: HTMLSelectElement;
+  private _project: HTMLSelectElement;
+  private _projectField: HTMLElement;
   private _cores: HTMLInputElement;
   private _memory: HTMLInputElement;
   private _gpus: HTMLInputElement;

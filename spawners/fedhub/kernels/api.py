@@ -9,8 +9,8 @@ both). Another user's token gets 404, as JupyterHub answers for servers one may 
                                                             (?suggest_from=C: and where a kernel
                                                             leaving C would start soonest)
     GET    /hub/api/fedhub/users/{user}/kernels             this server's kernels
-    POST   /hub/api/fedhub/users/{user}/kernels             {centre, partition, cores, memory,
-                                                             gpus, gpu_type, walltime, key}
+    POST   /hub/api/fedhub/users/{user}/kernels             {centre, partition, project, cores,
+                                                             memory, gpus, gpu_type, walltime, key}
                                                             ("dry_run": true: only check them)
     GET    /hub/api/fedhub/users/{user}/kernels/{id}        status, Slurm's words, connection
                                                             (?status=S&wait=T: answer once the
@@ -36,12 +36,13 @@ from jupyterhub.spawner import SpawnException
 from tornado import web
 
 from ..logins import NoLogin, login_at
+from ..projects import projects_at
 from ..quota.client import entry_for, used_up
 from ..spawning.options import OptionError, default_resources, parse_user_options
 from .server_kernels import KernelError, ServerKernels, kernels_by_id
 
 SCOPE = "custom:fedhub:kernels"
-KERNEL_OPTIONS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
+KERNEL_OPTIONS = ("centre", "partition", "project", "cores", "memory", "walltime", "gpus", "gpu_type")
 _KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 SUGGESTION_REQUEST = {"cores": 1, "memory": "1G", "walltime": "01:00:00"}  # a typical kernel
 MAX_WAIT = 30.0  # a long poll's longest wait, well under proxies' idle timeouts
@@ -80,26 +81,33 @@ class KernelCentresHandler(_ServerKernelsHandler):
     @web.authenticated
     async def get(self, user_name):
         spawner, _ = self.server_kernels(user_name)
+        await spawner.refresh_projects()
         report = await spawner.allocations() or {}
         choices = []
         for centre in spawner.federation.centres:
             partition = centre.partitions[0]
             defaults = default_resources(partition)
+            projects = projects_at(centre, spawner.user.name)
+            project = _default_project(spawner, centre.id, projects)
             entry = {"id": centre.id, "name": centre.name, "kernel_name": f"fedhub-{centre.id}",
                      "partitions": [{"name": p.name, "max_cores": p.max_cores, "max_memory_mb": p.max_memory_mb,
                                      "max_walltime_s": p.max_walltime_s,
                                      "gpus": [{"type": g.type, "max": g.max} for g in p.gpus]}
                                     for p in centre.partitions],
-                     "defaults": {"partition": partition.name, **defaults}, "available": True, "reason": ""}
+                     "projects": projects or [],
+                     "defaults": {"partition": partition.name, **defaults, **({"project": project} if project else {})},
+                     "available": True, "reason": ""}
             try:
                 login_at(centre, spawner.user.name)
             except NoLogin as e:
                 entry.update(available=False, reason=f"no login: {e}")
+            if entry["available"] and projects == []:
+                entry.update(available=False, reason="no project to charge there")
             watcher = spawner.monitor.watcher(centre.id)
             spawner.monitor.ensure_running()
             if entry["available"] and watcher.latest is not None and not watcher.up:
                 entry.update(available=False, reason=f"down: {centre.name} is not answering")
-            quota = entry_for(report, centre.id)
+            quota = entry_for(report, centre.id, project)
             if entry["available"] and quota is not None and used_up(quota):
                 entry.update(available=False, reason=f"allocation used up: {quota['charge_account']} at {centre.name}")
             choices.append(entry)
@@ -127,6 +135,17 @@ class KernelCentresHandler(_ServerKernelsHandler):
         return None
 
 
+def _default_project(spawner, centre_id: str, projects: list[str] | None) -> str | None:
+    """The project a kernel at ``centre_id`` charges unless the user picks another: the server's
+    own where the server runs, else the user's first project there."""
+    if not projects:
+        return None
+    server = spawner.request  # the server's request, concrete once it started
+    if server is not None and server.centre == centre_id and server.project in projects:
+        return server.project
+    return projects[0]
+
+
 class KernelsHandler(_ServerKernelsHandler):
     @web.authenticated
     def get(self, user_name):
@@ -151,6 +170,7 @@ class KernelsHandler(_ServerKernelsHandler):
             raise web.HTTPError(400, f"{unknown[0][:40]}: unknown option; allowed: {', '.join(KERNEL_OPTIONS)}")
         if not body.get("centre"):
             raise web.HTTPError(400, "centre: choose the centre the kernel runs at")
+        await spawner.refresh_projects()
         try:
             request = parse_user_options(spawner.federation, body, spawner.user.name)
         except OptionError as e:

@@ -16,8 +16,7 @@ from dataclasses import replace
 from ..federation import Centre, Federation
 from ..logins import usable_login
 from ..slurm.commands import JobSpec
-from ..spawning.options import SpawnRequest
-from ..spawning.options import default_resources
+from ..spawning.options import SpawnRequest, default_resources
 from ..spawning.server_job import job_spec, tidy_logs
 from ..units import format_memory_mb, format_walltime
 
@@ -60,9 +59,10 @@ def kernel_environment(kernel_id: str, token: str, key: str, hub_api_url: str, c
     }
 
 
-def kernel_centres(federation: Federation, hub_user: str) -> list[dict]:
+def kernel_centres(federation: Federation, hub_user: str, server: SpawnRequest | None = None) -> list[dict]:
     """The centres where ``hub_user`` may run kernels, with each one's default kernel request
-    (the server makes one kernelspec of each)."""
+    (the server makes one kernelspec of each). At the ``server``'s centre, kernels charge the
+    server's project; elsewhere the user's first project there."""
     out = []
     for centre in federation.centres:
         if usable_login(centre, hub_user) is None:
@@ -72,4 +72,6 @@ def kernel_centres(federation: Federation, hub_user: str) -> list[dict]:
         out.append({"id": centre.id, "name": centre.name, "options": {
             "partition": partition.name, "cores": defaults["cores"],
             "memory": format_memory_mb(defaults["memory_mb"]), "walltime": format_walltime(defaults["walltime_s"])}})
+        if server is not None and server.centre == centre.id and server.project:
+            out[-1]["options"]["project"] = server.project
     return out

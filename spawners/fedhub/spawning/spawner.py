@@ -421,7 +421,7 @@ class FederatedSpawner(Spawner):
             nodes_api = tunnel.hub_api_url()
             quota_url = tunnel.public_url() + "services/fedhub-quota/" if self.quota_url else ""
         script = batch_script(self.batch_script, centre, request.login, self.get_args(), quota_url,
-                              self.job_output_dir, self.job_logs_kept, kernel_centres(self.federation, self.user.name))
+                              self.job_output_dir, self.job_logs_kept, kernel_centres(self.federation, self.user.name, request))
         env = job_environment(self.get_env(), self.hub.api_url, nodes_api)
         spec = job_spec(centre, request, self.user.name, self.job_output_dir)
         self.log.info("%s submitting to %s via %s: %s", self._where, name, self.job.client.route.describe(),

@@ -27,7 +27,7 @@ from traitlets import Float, Int, Unicode
 
 from .hub import HubKernelError, HubKernels
 
-OPTION_KEYS = ("centre", "partition", "cores", "memory", "walltime", "gpus", "gpu_type")
+OPTION_KEYS = ("centre", "partition", "project", "cores", "memory", "walltime", "gpus", "gpu_type")
 
 _live: "weakref.WeakValueDictionary[str, FedHubProvisioner]" = weakref.WeakValueDictionary()
 
@@ -48,6 +48,7 @@ class FedHubProvisioner(KernelProvisionerBase):
     # the kernelspec's kernel_provisioner.config: where and with what (the hub validates them)
     centre = Unicode("", help="The centre's id in the federation.")
     partition = Unicode("")
+    project = Unicode("", help="The project (Slurm account) the kernel's job charges; empty: the hub's default.")
     cores = Int(0)
     memory = Unicode("")
     walltime = Unicode("")

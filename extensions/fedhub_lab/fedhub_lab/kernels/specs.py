@@ -52,7 +52,8 @@ class FedHubKernelSpecManager(KernelSpecManager):
                                                       f"Python 3 at {name}")
         for spec_name, wanted in _requested.items():
             options = wanted["options"]
-            summary = ", ".join(str(options[k]) for k in ("partition", "cores", "memory", "walltime") if k in options)
+            summary = ", ".join(str(options[k]) for k in ("partition", "cores", "memory", "walltime", "project")
+                                if k in options)
             specs[spec_name] = self._spec(wanted["centre"], wanted["centre_name"], options,
                                           f"Python 3 at {wanted['centre_name']} ({summary})")
         return specs

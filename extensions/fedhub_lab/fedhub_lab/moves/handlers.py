@@ -1,7 +1,7 @@
 """Moves through the notebook server (only its user reaches it: JupyterHub's own check):
 
-    POST   {base}fedhub/api/kernels/{kernel id}/move   {"centre": "gamma", partition, cores, memory,
-                                                        walltime, gpus, gpu_type,
+    POST   {base}fedhub/api/kernels/{kernel id}/move   {"centre": "gamma", partition, project, cores,
+                                                        memory, walltime, gpus, gpu_type,
                                                         "on_unmovable": "ask" | "switch" | "cancel",
                                                         "heartbeat": seconds (the lab: 15; 0 never)}
                                                        -> 202 {"id", "url", ...the move}
