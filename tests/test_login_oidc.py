@@ -250,6 +250,7 @@ def kernel_at_gamma_charging_the_second_project(hub: LocalHub, page, centres) ->
 def test_logins_at_centres_come_from_the_claim_and_hostile_claims_are_refused(hubs, centres):
     hub, _ = hubs
     api = HubAPI(hub)
+    mark = log_mark(hub)
     # gamma takes logins only from the claim: alice has one, bob none
     page = log_in(hub, USER).get(f"{hub.url}/hub/spawn", timeout=30).text
     mine = centre_options(page)
@@ -294,8 +295,11 @@ def test_logins_at_centres_come_from_the_claim_and_hostile_claims_are_refused(hu
     finally:
         api.stop(USER)
     wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the server's job to end")
-    # (JupyterHub itself logs a refused spawn's user options with a traceback)
-    assert "does not exist in the auth_model" not in hub.log_file.read_text()  # no groups is no error
+    log = hub.log_file.read_text()[mark:]
+    assert "does not exist in the auth_model" not in log  # no groups is no error
+    # each refusal is one line naming the user and the field, for the operator; no traceback
+    assert f"[{OTHER}] rejected user options: project: you have no project to charge at Alpha" in log
+    no_traceback(hub, mark)
 
 
 def test_a_spawn_after_the_access_token_expired_refreshes_it_with_the_refresh_token(hubs):

@@ -42,7 +42,7 @@ from ..statedir import hub_id
 from ..kernels import api as kernel_api  # noqa: F401  (installs the hub's kernel API)
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
 from . import estimate_api  # noqa: F401  (installs the start estimate the form asks for)
-from .errors import user_error
+from .errors import quiet_user_error_tracebacks, user_error
 from .form import centre_facts, options_from_form, render_options_form
 from .options import AUTO, OptionError, SpawnRequest, parse_user_options
 from .placement import Decision, decide, estimate_all, fitting_options
@@ -203,6 +203,7 @@ class FederatedSpawner(Spawner):
         self._tunnel_open = False
         self.kernels = ServerKernels(self)  # this server's kernels at centres (kernels/)
         super().__init__(**kwargs)
+        quiet_user_error_tracebacks(self.log)
         self.listen_ip = self.ip  # where servers bind at direct centres; self.ip then names the node
         try:
             asyncio.get_running_loop()
