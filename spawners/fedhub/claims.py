@@ -13,6 +13,7 @@ one made by a template (never root, never a system account, never another user's
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -24,7 +25,8 @@ _USER_FILE_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
 
 _state_dir: Path | None = None
 _cache: dict[str, tuple[float, dict]] = {}
-_index: tuple[float, float, dict] | None = None  # (read at, dir mtime, {(claim, centre, login): hub user})
+_index: tuple[float, int, dict] | None = None  # (read at, dir mtime, {(claim, centre, login): hub users})
+_per_file: dict[str, tuple[tuple, frozenset]] = {}  # hub user -> (file's stamp, its (claim, centre, login)s)
 
 
 def configure(state_dir: str | Path | None) -> None:
@@ -32,6 +34,7 @@ def configure(state_dir: str | Path | None) -> None:
     global _state_dir, _index
     _state_dir = Path(state_dir) if state_dir else None
     _cache.clear()
+    _per_file.clear()
     _index = None
 
 
@@ -90,17 +93,38 @@ def claim_owner(claim: str, centre_id: str, login: str) -> set[str]:
     if directory is None or not directory.is_dir():
         return set()
     now = time.monotonic()
-    mtime = directory.stat().st_mtime
+    mtime = directory.stat().st_mtime_ns
     if _index is None or _index[1] != mtime or now - _index[0] > CACHE_SECONDS:
-        found: dict = {}
-        for path in directory.glob("*.json"):
-            try:
-                claims = json.loads(path.read_text()).get("claims", {})
-            except (OSError, ValueError):
-                continue
-            for name, value in claims.items():
-                if isinstance(value, dict):
-                    for centre, claimed in value.items():
-                        found.setdefault((name, str(centre), str(claimed)), set()).add(path.stem)
-        _index = (now, mtime, found)
+        _index = (now, mtime, _reindex(directory))
     return set(_index[2].get((claim, centre_id, login), set()))
+
+
+def _reindex(directory: Path) -> dict:
+    """{(claim, centre, login): hub users}, rereading only the claims files that changed since
+    the last time (a login rewrites one file; 500 users cost 500 stats, not 500 parses)."""
+    seen = {}
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if not entry.name.endswith(".json"):
+                continue
+            info = entry.stat()  # each write replaces the file: a new inode, mostly a new mtime
+            user, stamp = entry.name[:-5], (info.st_ino, info.st_mtime_ns, info.st_size)
+            kept = _per_file.get(user)
+            seen[user] = kept if kept is not None and kept[0] == stamp else (stamp, _logins_in(Path(entry.path)))
+    _per_file.clear()
+    _per_file.update(seen)
+    found: dict = {}
+    for user, (_, logins) in seen.items():
+        for key in logins:
+            found.setdefault(key, set()).add(user)
+    return found
+
+
+def _logins_in(path: Path) -> frozenset:
+    """The (claim, centre, login) triples of one user's claims file."""
+    try:
+        claims = json.loads(path.read_text()).get("claims", {})
+    except (OSError, ValueError):
+        return frozenset()
+    return frozenset((name, str(centre), str(claimed)) for name, value in claims.items() if isinstance(value, dict)
+                     for centre, claimed in value.items())
