@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import time
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def unix_users():
 
 
 @pytest.fixture(scope="session")
-def centres():
+def centres(request):
     if os.geteuid() != 0:
         pytest.skip("the Slurm centres need root (run `make test` as root)")
     hub_port = free_port()
@@ -87,6 +88,10 @@ def centres():
         fed.federation_file.write_text(yaml.safe_dump(doc, sort_keys=False))
         fed.hub_port = hub_port
         yield fed
+    if request.session.testsfailed == 0:  # the daemons', hubs' and jobs' logs stay only for a failure
+        shutil.rmtree(fed.root, ignore_errors=True)
+    else:
+        print(f"\nThe centres' and hubs' logs are kept in {fed.root}")
 
 
 @pytest.fixture(scope="session")
