@@ -249,7 +249,7 @@ def load_federation(path: str | Path) -> Federation:
 
 def parse_federation(data: Any, source: str | None = None) -> Federation:
     """Validate an already-parsed federation document."""
-    r = _Reader(source)
+    r = FieldReader(source)
     r.mapping(data, "(top level)", allowed={"version", "default_centre", "centres", "allocation_warnings"})
     version = data.get("version", 1)
     if version != 1:
@@ -271,7 +271,7 @@ def parse_federation(data: Any, source: str | None = None) -> Federation:
                       critical_percent=critical)
 
 
-def _parse_warnings(r: "_Reader", raw: Any) -> tuple[float, float]:
+def _parse_warnings(r: "FieldReader", raw: Any) -> tuple[float, float]:
     """``allocation_warnings: {warn_percent: 80, critical_percent: 95}``: when users are warned."""
     if raw is None:
         return 80.0, 95.0
@@ -288,14 +288,16 @@ def _parse_warnings(r: "_Reader", raw: Any) -> tuple[float, float]:
     return values[0], values[1]
 
 
-class _Reader:
-    """Small helpers that turn type and range problems into FederationErrors with paths."""
+class FieldReader:
+    """Small helpers that turn type and range problems into errors with the field's path
+    (FederationErrors here; the class file passes its own error)."""
 
-    def __init__(self, source: str | None):
+    def __init__(self, source: str | None, error: type = FederationError):
         self.source = source
+        self.error = error
 
     def fail(self, path: str, message: str):
-        raise FederationError(path, message, self.source)
+        raise self.error(path, message, self.source)
 
     def mapping(self, value: Any, path: str, allowed: set[str]) -> dict:
         if not isinstance(value, dict):
@@ -335,13 +337,13 @@ _RENAMED = {
 }
 
 
-def _refuse_renamed(r: "_Reader", raw: dict, path: str) -> None:
+def _refuse_renamed(r: "FieldReader", raw: dict, path: str) -> None:
     for old, new in _RENAMED.items():
         if old in raw:
             r.fail(f"{path}.{old}", f"this field is now called {new}; rename it")
 
 
-def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
+def _parse_centre(r: FieldReader, raw: Any, path: str) -> Centre:
     if isinstance(raw, dict):
         _refuse_renamed(r, raw, path)
     r.mapping(
@@ -405,7 +407,7 @@ def _parse_centre(r: _Reader, raw: Any, path: str) -> Centre:
     )
 
 
-def _template(r: _Reader, raw: Any, path: str, example: str) -> str:
+def _template(r: FieldReader, raw: Any, path: str, example: str) -> str:
     template = r.text(raw, path)
     fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
     if fields != {"username"}:
@@ -413,7 +415,7 @@ def _template(r: _Reader, raw: Any, path: str, example: str) -> str:
     return template
 
 
-def _parse_projects(r: _Reader, raw: Any, path: str) -> Projects:
+def _parse_projects(r: FieldReader, raw: Any, path: str) -> Projects:
     r.mapping(raw, path, allowed={"claim", "slurm_associations"})
     if ("claim" in raw) == bool(raw.get("slurm_associations")):
         r.fail(path, "give one source: claim: <the userinfo claim with the projects by centre id>, or "
@@ -424,7 +426,7 @@ def _parse_projects(r: _Reader, raw: Any, path: str) -> Projects:
     return Projects(slurm_associations=True)
 
 
-def _parse_accounting(r: _Reader, raw: Any, path: str) -> Accounting:
+def _parse_accounting(r: FieldReader, raw: Any, path: str) -> Accounting:
     if isinstance(raw, dict):
         _refuse_renamed(r, raw, path)
     r.mapping(raw, path, allowed={"charge_account_template", "charge_account_map", "period", "storage_command",
@@ -457,14 +459,14 @@ def _parse_accounting(r: _Reader, raw: Any, path: str) -> Accounting:
                       period=period, storage_command=tuple(command), storage_limit_mb=limit)
 
 
-def _absolute(r: _Reader, raw: Any, path: str, what: str) -> str:
+def _absolute(r: FieldReader, raw: Any, path: str, what: str) -> str:
     value = r.text(raw, path)
     if not value.startswith("/"):
         r.fail(path, f"{value!r} must be an absolute path to {what}")
     return value
 
 
-def _parse_scheduler(r: _Reader, raw: Any, path: str) -> LocalScheduler | SshScheduler:
+def _parse_scheduler(r: FieldReader, raw: Any, path: str) -> LocalScheduler | SshScheduler:
     if not isinstance(raw, dict):
         r.fail(path, "must be a mapping with 'type: local' or 'type: ssh'")
     kind = raw.get("type")
@@ -499,7 +501,7 @@ def _parse_scheduler(r: _Reader, raw: Any, path: str) -> LocalScheduler | SshSch
     r.fail(f"{path}.type", f"{kind!r} is not a scheduler route; use 'local' or 'ssh'")
 
 
-def _parse_partition(r: _Reader, raw: Any, path: str) -> Partition:
+def _parse_partition(r: FieldReader, raw: Any, path: str) -> Partition:
     r.mapping(
         raw, path,
         allowed={"name", "max_cores", "max_memory", "max_walltime", "charge_rate", "gpus", "description"},
@@ -537,7 +539,7 @@ def _parse_partition(r: _Reader, raw: Any, path: str) -> Partition:
     )
 
 
-def _parse_network(r: _Reader, raw: Any, path: str, scheduler) -> Network:
+def _parse_network(r: FieldReader, raw: Any, path: str, scheduler) -> Network:
     if raw is None:
         return Network()
     r.mapping(raw, path, allowed={"mode", "login_node_address", "hub_api_port", "public_port"})
@@ -559,7 +561,7 @@ def _parse_network(r: _Reader, raw: Any, path: str, scheduler) -> Network:
     return Network(mode="tunnel", login_node_address=address, hub_api_port=ports[0], public_port=ports[1])
 
 
-def _parse_logins(r: _Reader, raw: Any, path: str) -> LoginMapping:
+def _parse_logins(r: FieldReader, raw: Any, path: str) -> LoginMapping:
     raw = raw or {}
     r.mapping(raw, path, allowed={"template", "map", "min_uid", "claim"})
     template = raw.get("template", "{username}")

@@ -1,0 +1,275 @@
+"""A class: a JupyterHub group with FedHub's settings for it, validated like the federation file.
+
+Its teachers and (where the hub, not the identity provider, keeps group membership) students;
+the centres it runs at, each with a partition and optionally a project to charge and a Slurm
+reservation (one the centre made, named here, or one the hub creates for the session: ``cores``
+or ``nodes``); the resources every student's server gets; the session times; and whether its
+teachers may open their students' labs. The same checks serve the class file and the REST API,
+and every error names the field (``classes[0].centres[1].partition``) and the fix.
+
+Pure: no I/O but reading the class file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..federation import SLURM_NAME_RE, FieldReader, Federation
+from ..units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
+
+# the group's name; also in the teachers' role (fedhub-teacher-<name>) and a created reservation
+CLASS_NAME_RE = re.compile(r"[a-z][a-z0-9-]{1,46}")
+HUB_USER_RE = re.compile(r"[A-Za-z0-9_.@-]{1,128}")
+PROPERTY = "fedhub_class"  # the group property that holds a class's settings
+MAX_SESSION = timedelta(hours=24)
+
+
+class ClassError(ValueError):
+    """A class definition that cannot be used; the message names the field and the fix."""
+
+    def __init__(self, path: str, message: str, source: str | None = None):
+        self.path = path
+        self.message = message
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{path}: {message}")
+
+
+@dataclass(frozen=True)
+class ClassCentre:
+    centre: str
+    partition: str
+    project: str | None = None  # the class's charge account there (the reservation's Accounts)
+    reservation: str | None = None  # a reservation the centre created for the class
+    reserve_cores: int = 0  # or: the hub creates one of this many cores for each session...
+    reserve_nodes: int = 0  # ...or of this many nodes
+
+    @property
+    def creates_reservation(self) -> bool:
+        return bool(self.reserve_cores or self.reserve_nodes)
+
+
+@dataclass(frozen=True)
+class Session:
+    start: datetime  # aware
+    end: datetime
+
+    def holds(self, now: datetime) -> bool:
+        return self.start <= now < self.end
+
+
+@dataclass(frozen=True)
+class ClassSpec:
+    name: str
+    title: str
+    teachers: tuple[str, ...]
+    students: tuple[str, ...] | None  # None: membership comes from the identity provider's groups
+    centres: tuple[ClassCentre, ...]
+    cores: int
+    memory_mb: int
+    walltime_s: int
+    sessions: tuple[Session, ...] = ()
+    teachers_open_labs: bool = False
+
+    @property
+    def role_name(self) -> str:
+        return f"fedhub-teacher-{self.name}"
+
+    def reservation_at(self, centre_id: str) -> str | None:
+        """The reservation the class's jobs at ``centre_id`` use (None: none)."""
+        for c in self.centres:
+            if c.centre == centre_id:
+                return c.reservation or (f"fedhub-{self.name}" if c.creates_reservation else None)
+        return None
+
+    def centre(self, centre_id: str) -> ClassCentre | None:
+        return next((c for c in self.centres if c.centre == centre_id), None)
+
+    def session_at(self, now: datetime) -> Session | None:
+        return next((s for s in self.sessions if s.holds(now)), None)
+
+    def next_session(self, now: datetime) -> Session | None:
+        return min((s for s in self.sessions if s.start > now), key=lambda s: s.start, default=None)
+
+    def to_json(self) -> dict:
+        """The canonical form: the group property, the API's answer; ``parse_class`` takes it back."""
+        centres = []
+        for c in self.centres:
+            entry: dict[str, Any] = {"centre": c.centre, "partition": c.partition}
+            if c.project:
+                entry["project"] = c.project
+            if c.reservation:
+                entry["reservation"] = c.reservation
+            elif c.reserve_cores:
+                entry["reservation"] = {"create": {"cores": c.reserve_cores}}
+            elif c.reserve_nodes:
+                entry["reservation"] = {"create": {"nodes": c.reserve_nodes}}
+            centres.append(entry)
+        out: dict[str, Any] = {
+            "name": self.name, "title": self.title, "teachers": list(self.teachers), "centres": centres,
+            "resources": {"cores": self.cores, "memory": format_memory_mb(self.memory_mb),
+                          "walltime": format_walltime(self.walltime_s)},
+            "sessions": [{"start": s.start.isoformat(), "end": s.end.isoformat()} for s in self.sessions],
+            "teachers_open_labs": self.teachers_open_labs,
+        }
+        if self.students is not None:
+            out["students"] = list(self.students)
+        return out
+
+
+FIELDS = {"name", "title", "teachers", "students", "centres", "resources", "sessions", "teachers_open_labs"}
+
+
+def parse_class(raw: Any, federation: Federation, path: str = "(class)", source: str | None = None) -> ClassSpec:
+    """Validate one class definition (a mapping) against the federation; raise ClassError."""
+    r = FieldReader(source, ClassError)
+    r.mapping(raw, path, FIELDS)
+    at = (lambda key: key) if path == "(class)" else (lambda key: f"{path}.{key}")
+    name = r.text(r.require(raw, "name", path), at("name"), CLASS_NAME_RE,
+                  "use 2-47 lower-case letters, digits and '-', starting with a letter (it names the group)")
+    title = raw.get("title", name)
+    if not isinstance(title, str) or len(title) > 200:
+        r.fail(at("title"), "must be text of at most 200 characters")
+    teachers = _users(r, r.require(raw, "teachers", path), at("teachers"), required=True)
+    students = None if raw.get("students") is None else _users(r, raw["students"], at("students"))
+    centres = _centres(r, r.require(raw, "centres", path), at("centres"), federation)
+    cores, memory_mb, walltime_s = _resources(r, raw.get("resources") or {}, at("resources"), centres, federation)
+    sessions = _sessions(r, raw.get("sessions") or [], at("sessions"))
+    open_labs = raw.get("teachers_open_labs", False)
+    if not isinstance(open_labs, bool):
+        r.fail(at("teachers_open_labs"), "must be true or false")
+    return ClassSpec(name=name, title=title, teachers=teachers, students=students, centres=centres, cores=cores,
+                     memory_mb=memory_mb, walltime_s=walltime_s, sessions=sessions, teachers_open_labs=open_labs)
+
+
+def load_class_file(path: str | Path, federation: Federation) -> list[ClassSpec]:
+    """The classes in a class file (``classes: [...]``); raise ClassError naming the field."""
+    source = str(path)
+    try:
+        raw = yaml.safe_load(Path(path).read_text())
+    except OSError as e:
+        raise ClassError("(file)", f"cannot be read ({e.strerror})", source) from None
+    except yaml.YAMLError as e:
+        raise ClassError("(file)", f"is not valid YAML ({e})", source) from None
+    r = FieldReader(source, ClassError)
+    r.mapping(raw if raw is not None else {}, "(top level)", {"classes"})
+    entries = (raw or {}).get("classes") or []
+    if not isinstance(entries, list):
+        r.fail("classes", "must be a list of classes")
+    classes = [parse_class(entry, federation, f"classes[{i}]", source) for i, entry in enumerate(entries)]
+    seen: set[str] = set()
+    for i, spec in enumerate(classes):
+        if spec.name in seen:
+            r.fail(f"classes[{i}].name", f"{spec.name!r} is defined twice; class names are unique")
+        seen.add(spec.name)
+    return classes
+
+
+def _users(r: FieldReader, value: Any, path: str, required: bool = False) -> tuple[str, ...]:
+    if not isinstance(value, list) or (required and not value):
+        r.fail(path, "must be a list of hub user names" + (" (at least one)" if required else ""))
+    for i, name in enumerate(value):
+        r.text(name, f"{path}[{i}]", HUB_USER_RE, "use a hub user name")
+    return tuple(dict.fromkeys(value))
+
+
+def _centres(r: FieldReader, value: Any, path: str, federation: Federation) -> tuple[ClassCentre, ...]:
+    if not isinstance(value, list) or not value:
+        r.fail(path, f"must list the centres the class runs at, e.g. [{federation.centre_ids[0]}]")
+    out: list[ClassCentre] = []
+    for i, entry in enumerate(value):
+        here = f"{path}[{i}]"
+        if isinstance(entry, str):
+            entry = {"centre": entry}
+        r.mapping(entry, here, {"centre", "partition", "project", "reservation"})
+        cid = r.require(entry, "centre", here)
+        if cid not in federation.centre_ids:
+            r.fail(f"{here}.centre", f"{cid!r} is not a centre of the federation; use one of: "
+                                     f"{', '.join(federation.centre_ids)}")
+        if any(c.centre == cid for c in out):
+            r.fail(f"{here}.centre", f"{cid!r} is listed twice")
+        centre = federation.centre(cid)
+        partition = entry.get("partition") or centre.partitions[0].name
+        if partition not in [p.name for p in centre.partitions]:
+            r.fail(f"{here}.partition", f"{centre.name} has no partition {partition!r}; use one of: "
+                                        f"{', '.join(p.name for p in centre.partitions)}")
+        project = entry.get("project")
+        if project is not None:
+            r.text(project, f"{here}.project", SLURM_NAME_RE, "use the Slurm account the class charges")
+        reservation, cores, nodes = _reservation(r, entry.get("reservation"), f"{here}.reservation")
+        out.append(ClassCentre(centre=cid, partition=partition, project=project, reservation=reservation,
+                               reserve_cores=cores, reserve_nodes=nodes))
+    return tuple(out)
+
+
+def _reservation(r: FieldReader, value: Any, path: str) -> tuple[str | None, int, int]:
+    """A reservation's name (made by the centre), or ``{create: {cores: N}}`` / ``{create: {nodes: N}}``."""
+    if value is None:
+        return None, 0, 0
+    if isinstance(value, str):
+        return r.text(value, path, SLURM_NAME_RE, "use the name of the reservation the centre created"), 0, 0
+    r.mapping(value, path, {"create"})
+    size = r.mapping(r.require(value, "create", path), f"{path}.create", {"cores", "nodes"})
+    if len(size) != 1:
+        r.fail(f"{path}.create", "give its size as cores: N or nodes: N")
+    cores = r.positive_int(size["cores"], f"{path}.create.cores", 100_000) if "cores" in size else 0
+    nodes = r.positive_int(size["nodes"], f"{path}.create.nodes", 10_000) if "nodes" in size else 0
+    return None, cores, nodes
+
+
+def _resources(r: FieldReader, value: Any, path: str, centres: tuple[ClassCentre, ...],
+               federation: Federation) -> tuple[int, int, int]:
+    r.mapping(value, path, {"cores", "memory", "walltime"})
+    cores = r.positive_int(value.get("cores", 1), f"{path}.cores", 1024)
+    try:
+        memory_mb = parse_memory_mb(str(value.get("memory", "1G")))
+    except ValueError as e:
+        r.fail(f"{path}.memory", str(e))
+    try:
+        walltime_s = parse_walltime(str(value.get("walltime", "01:00:00")))
+    except ValueError as e:
+        r.fail(f"{path}.walltime", str(e))
+    for c in centres:  # every student's server must fit at each of the class's centres
+        p = federation.centre(c.centre).partition(c.partition)
+        where = f"partition {p.name!r} at {federation.centre(c.centre).name}"
+        if cores > p.max_cores:
+            r.fail(f"{path}.cores", f"{cores} is more than {where} allows ({p.max_cores})")
+        if memory_mb > p.max_memory_mb:
+            r.fail(f"{path}.memory", f"{format_memory_mb(memory_mb)} is more than {where} allows "
+                                     f"({format_memory_mb(p.max_memory_mb)})")
+        if walltime_s > p.max_walltime_s:
+            r.fail(f"{path}.walltime", f"{format_walltime(walltime_s)} is more than {where} allows "
+                                       f"({format_walltime(p.max_walltime_s)})")
+    return cores, memory_mb, walltime_s
+
+
+def _when(r: FieldReader, value: Any, path: str) -> datetime:
+    """An ISO date and time; without an offset, the hub's local time."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            r.fail(path, f"{value!r} is not a date and time; write e.g. 2026-12-02T09:00+01:00")
+    if not isinstance(value, datetime):
+        r.fail(path, "must be a date and time such as 2026-12-02T09:00+01:00")
+    return value if value.tzinfo is not None else value.astimezone()
+
+
+def _sessions(r: FieldReader, value: Any, path: str) -> tuple[Session, ...]:
+    if not isinstance(value, list):
+        r.fail(path, "must be a list of {start, end}")
+    out = []
+    for i, entry in enumerate(value):
+        here = f"{path}[{i}]"
+        r.mapping(entry, here, {"start", "end"})
+        start = _when(r, r.require(entry, "start", here), f"{here}.start")
+        end = _when(r, r.require(entry, "end", here), f"{here}.end")
+        if not start < end <= start + MAX_SESSION:
+            r.fail(f"{here}.end", "must be after the start, and a session lasts at most 24 hours")
+        out.append(Session(start.astimezone(timezone.utc), end.astimezone(timezone.utc)))
+    return tuple(sorted(out, key=lambda s: s.start))
