@@ -24,8 +24,10 @@ def quota(hub, user: str, token: str):
 
 
 def sacct_core_hours(centres, centre: str, user: str) -> float:
-    out = slurm(centres, centre, "sacct", "-X", "-n", "-P", f"--user={user}", f"-M{centre}", "-o", "CPUTimeRAW",
-                "-S", datetime.now().strftime("%Y-%m-01"))
+    """What Slurm says the user's allocation (proj_<user>) has used this month. Only that account:
+    other tests charge the user's other projects, which the service reports separately."""
+    out = slurm(centres, centre, "sacct", "-X", "-n", "-P", f"--user={user}", f"--accounts=proj_{user}", f"-M{centre}",
+                "-o", "CPUTimeRAW", "-S", datetime.now().strftime("%Y-%m-01"))
     return sum(int(x) for x in out.split()) / 3600
 
 
