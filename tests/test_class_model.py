@@ -70,3 +70,40 @@ def test_the_class_file_names_the_class_and_refuses_a_second_with_the_same_name(
                     "    sessions: [{start: 2026-12-02 09:00, end: 2026-12-02 11:00}]\n")
     (spec,) = load_class_file(path, FEDERATION)
     assert spec.students is None and spec.sessions[0].end - spec.sessions[0].start == timedelta(hours=2)
+
+
+# ---------------------------------------------------------------- a student's "Start for <class>"
+
+from fedhub.classes.spawn import class_request  # noqa: E402
+from fedhub.spawning.options import OptionError  # noqa: E402
+
+IN_SESSION = datetime(2026, 12, 2, 9, 30, tzinfo=timezone.utc)  # the session: 08:00-10:00 UTC
+
+
+def test_a_class_start_runs_at_the_classs_centres_with_its_settings(unix_users):
+    spec = parse_class(CLASS, FEDERATION)
+    request = class_request(spec, FEDERATION, "alice", {"class": "hpc-101"}, IN_SESSION)
+    assert (request.centre, request.klass, request.cores, request.memory_mb) == ("auto", "hpc-101", 2, 2048)
+    assert request.walltime_s == 30 * 60  # the session ends at 10:00: Slurm starts no job outliving its reservation
+    assert request.places == (("north", "cpu", None, "fedhub-hpc-101"), ("south", "batch", "course101", "south-course"))
+    placed = request.at("south", "batch", "alice")
+    assert (placed.project, placed.reservation, placed.places) == ("course101", "south-course", ())
+    assert "in reservation south-course, for class hpc-101" in placed.describe()
+    assert request.to_user_options() == {"class": "hpc-101", "cores": 2, "memory": "2G", "walltime": "00:30:00"}
+    fewer = class_request(spec, FEDERATION, "alice", {"class": "hpc-101", "cores": 1, "memory": "1G"}, IN_SESSION)
+    assert (fewer.cores, fewer.memory_mb) == (1, 1024)
+
+
+@pytest.mark.parametrize("options, now, field, words", [
+    ({"class": "hpc-101", "cores": 3}, IN_SESSION, "cores", "3 is more than the class gives; ask for at most 2"),
+    ({"class": "hpc-101", "memory": "4G"}, IN_SESSION, "memory", "4G is more than the class gives; ask for at most 2G"),
+    ({"class": "hpc-101", "cores": "many"}, IN_SESSION, "cores", "'many' is not a valid cores"),
+    ({"class": "hpc-101", "centre": "north"}, IN_SESSION, "centre", "uses the class's settings; leave centre out"),
+    ({"class": "hpc-101", "partition": "gpu"}, IN_SESSION, "partition", "leave partition out"),
+    ({"class": "hpc-101"}, IN_SESSION + timedelta(hours=1), "class", "is not in session now; it has no session planned"),
+    ({"class": "hpc-101"}, IN_SESSION - timedelta(hours=2), "class", "is not in session now; the next starts 2026-12-02"),
+])
+def test_a_class_start_is_refused_outside_the_classs_settings(unix_users, options, now, field, words):
+    with pytest.raises(OptionError) as e:
+        class_request(parse_class(CLASS, FEDERATION), FEDERATION, "alice", options, now)
+    assert e.value.field == field and words in e.value.message

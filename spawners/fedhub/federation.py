@@ -8,6 +8,7 @@ the file.
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from dataclasses import dataclass, field
@@ -588,3 +589,15 @@ def _parse_logins(r: FieldReader, raw: Any, path: str) -> LoginMapping:
                                                          "centre id, e.g. centre_logins")
     return LoginMapping(template=template, map={str(k): v for k, v in mapping.items()}, min_uid=min_uid,
                         claim=claim)
+
+
+_loaded: dict[str, Federation] = {}
+
+
+def federation_at(path: str) -> Federation:
+    """The validated federation for ``path``, loaded once per process (the hub's spawners and
+    API handlers share it)."""
+    key = os.path.abspath(path)
+    if key not in _loaded:
+        _loaded[key] = load_federation(key)
+    return _loaded[key]

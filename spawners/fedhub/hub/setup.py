@@ -13,6 +13,7 @@ import sys
 
 from .. import claims
 from ..federation import Federation, FederationError, load_federation
+from ..classes.hub_api import TEACH_SCOPE
 from ..quota.service import SERVICE_NAME, QuotaService
 
 
@@ -32,6 +33,7 @@ def configure_hub(c) -> Federation:
     # Jobs at the centres keep running across hub restarts; the hub finds them from state.
     c.JupyterHub.cleanup_servers = False
     add_kernel_scope(c)
+    add_class_scope(c)
     if any(centre.accounting for centre in federation.centres):
         add_quota_service(c, path, state_dir)
     c.JupyterHub.log_format = "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s]%(end_color)s %(message)s"
@@ -66,6 +68,13 @@ def add_kernel_scope(c) -> None:
     c.JupyterHub.custom_scopes = {**c.JupyterHub.get("custom_scopes", {}), KERNEL_SCOPE: {
         "description": "Start, follow and end kernels at the federation's centres for a server."}}
     _grant(c, user=[f"{KERNEL_SCOPE}!user"], server=[f"{KERNEL_SCOPE}!server"])
+
+
+def add_class_scope(c) -> None:
+    """Classes (``classes/``): each class's teachers get ``custom:fedhub:teach!group=<class>``
+    through the class's role, which the class API makes."""
+    c.JupyterHub.custom_scopes = {**c.JupyterHub.get("custom_scopes", {}), TEACH_SCOPE: {
+        "description": "Act as a teacher of a class (a group): its settings, bulk start and stop, materials."}}
 
 
 def _grant(c, *, user: list[str], server: list[str]) -> None:

@@ -73,6 +73,7 @@ class JobSpec:
     output: str = "fedhub-%j.log"
     charge_account: str | None = None  # sbatch --account
     comment: str | None = None  # identifies the hub user, server and submission
+    reservation: str | None = None  # sbatch --reservation (a class's session)
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,8 @@ def sbatch_argv(job: JobSpec, *, test_only: bool = False) -> list[str]:
         argv.append(f"--account={_checked(SLURM_NAME_RE, job.charge_account, 'charge account')}")
     if job.comment:
         argv.append(f"--comment={_checked(_COMMENT_RE, job.comment, 'comment')}")
+    if job.reservation:
+        argv.append(f"--reservation={_checked(SLURM_NAME_RE, job.reservation, 'reservation')}")
     return argv
 
 

@@ -7,7 +7,7 @@ turned into a typed ``SpawnRequest`` before anything runs. Errors name the field
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, GpuKind, Partition
@@ -45,9 +45,22 @@ class SpawnRequest:
     gpu_type: str | None = None
     gpus: int = 0
     project: str | None = None  # the charge account chosen among the user's projects there
+    klass: str | None = None  # a class's start ("Start for <class>"): its settings, its centres
+    reservation: str | None = None  # the class's Slurm reservation at the centre
+    # a class start before placement: where it may run, as (centre, partition, project, reservation)
+    places: tuple[tuple[str, str, str | None, str | None], ...] = ()
+
+    def at(self, centre: str, partition: str, login: str) -> "SpawnRequest":
+        """This request placed at ``centre``; a class's place brings its project and reservation."""
+        place = next((p for p in self.places if p[0] == centre), None)
+        extra = {"project": place[2] or self.project, "reservation": place[3]} if place else {}
+        return replace(self, centre=centre, partition=partition, login=login, places=(), **extra)
 
     def to_user_options(self) -> dict[str, Any]:
         """The canonical JSON form stored as ``user_options`` (re-validates to itself)."""
+        if self.klass:  # a class start is its class's settings, not the student's choice
+            return {"class": self.klass, "cores": self.cores, "memory": format_memory_mb(self.memory_mb),
+                    "walltime": format_walltime(self.walltime_s)}
         opts: dict[str, Any] = {"centre": self.centre}
         if self.partition:
             opts["partition"] = self.partition
@@ -72,6 +85,10 @@ class SpawnRequest:
             text += f", {self.gpus} x {self.gpu_type}"
         if self.project:
             text += f", charged to {self.project}"
+        if self.reservation:
+            text += f", in reservation {self.reservation}"
+        if self.klass:
+            text += f", for class {self.klass}"
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,6 +100,7 @@ class SpawnRequest:
         data = dict(data)
         if "account" in data:
             data.setdefault("login", data.pop("account"))
+        data["places"] = tuple(tuple(p) for p in data.get("places", ()))
         return cls(**data)
 
 

@@ -10,7 +10,6 @@ Everything but ``estimate_all`` is pure, so it is tested and benchmarked on snap
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -132,8 +131,14 @@ def _fitting_at(centre: Centre, request: SpawnRequest, hub_user: str, health: di
         left = quota(hub_user, centre.id)
         if left is not None and left <= 0:
             return [], "allocation used up"
+    wanted = request.partition
+    if request.places:  # a class start: only the class's centres, each with the class's partition
+        place = next((p for p in request.places if p[0] == centre.id), None)
+        if place is None:
+            return [], f"not one of class {request.klass}'s centres"
+        wanted = place[1]
     partitions = [p for p in centre.partitions if partition_fits(p, request)
-                  and (not request.partition or p.name == request.partition)]
+                  and (not wanted or p.name == wanted)]
     if not partitions:
         return [], "no partition fits this request"
     return [Option(centre, p, login) for p in partitions], None
@@ -167,8 +172,7 @@ async def estimate_all(options: list[Option], request: SpawnRequest, hub_user: s
     """Ask every option's centre, concurrently, when such a job would start. One centre's
     failure, expected or not, is that centre's answer: it never aborts the others."""
     async def one(option: Option) -> Estimate:
-        concrete = dataclasses.replace(request, centre=option.centre.id, partition=option.partition.name,
-                                       login=option.login)
+        concrete = request.at(option.centre.id, option.partition.name, option.login)
         spec = job_spec(option.centre, concrete, hub_user, output_dir="")
         start, error = None, None
         try:

@@ -42,6 +42,7 @@ def job_spec(centre: Centre, request: SpawnRequest, hub_user: str, output_dir: s
         walltime_s=request.walltime_s, gres=partition.gres(request.gpu_type, request.gpus),
         output=f"{output_dir}/fedhub-%j.log" if output_dir else "fedhub-%j.log",
         charge_account=request.project or default_charge_account(centre, hub_user),
+        reservation=request.reservation,
     )
 
 

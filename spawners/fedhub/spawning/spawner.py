@@ -14,16 +14,14 @@ a kernel provisioner uses too.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import os
 import time
 from urllib.parse import quote
-from datetime import datetime
+from datetime import datetime, timezone
 
 from jupyterhub.spawner import Spawner
 from traitlets import Any, Bool, Float, Integer, Unicode, default, validate
 
-from ..federation import Centre, Federation, FederationError, load_federation
+from ..federation import Centre, Federation, FederationError, federation_at
 from ..logins import usable_login
 from ..metrics import FAILOVERS, PLACEMENT_SECONDS, PLACEMENTS, SPAWNS
 from ..projects import refresh_associations
@@ -39,7 +37,11 @@ from ..slurm.tunnels import CentreTunnel, ForwardError
 from ..kernels.kernel_job import kernel_centres
 from ..kernels.server_kernels import ServerKernels
 from ..statedir import hub_id
+from ..units import format_memory_mb
 from ..kernels import api as kernel_api  # noqa: F401  (installs the hub's kernel API)
+from ..classes.hub_api import stored_class  # (and installs the hub's class API)
+from ..classes.model import ClassSpec
+from ..classes.spawn import class_request
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
 from . import estimate_api  # noqa: F401  (installs the start estimate the form asks for)
 from .errors import quiet_user_error_tracebacks, user_error
@@ -49,17 +51,6 @@ from .placement import Decision, decide, estimate_all, fitting_options
 from .progress import ProgressLog, pending_message
 from .server_job import DEFAULT_SCRIPT, batch_script, job_environment, job_log, job_spec
 from .state import StateError, make_state, upgrade_state
-
-_federations: dict[str, Federation] = {}
-
-
-def federation_at(path: str) -> Federation:
-    """The validated federation for ``path``, loaded once per process."""
-    key = os.path.abspath(path)
-    if key not in _federations:
-        _federations[key] = load_federation(key)
-    return _federations[key]
-
 
 def _now() -> datetime:
     return datetime.now()
@@ -262,6 +253,7 @@ class FederatedSpawner(Spawner):
                 health=spawner.monitor.health(), allow_auto=spawner.auto_placement,
                 facts=await spawner.form_facts(),
                 estimate_url=f"{spawner.hub.base_url}api/fedhub/users/{quote(spawner.user.name, safe='')}/start-estimate",
+                classes=spawner.classes_in_session(),
             )
         return form
 
@@ -311,6 +303,8 @@ class FederatedSpawner(Spawner):
     @default("options_from_form")
     def _default_options_from_form(self):
         def from_form(form_data, spawner):
+            if form_data.get("class"):  # "Start for <class>": the class's settings, checked on apply
+                return {"class": str(form_data["class"][0])[:64]}
             try:
                 return options_from_form(spawner.federation, form_data, spawner.user.name,
                                          allow_auto=spawner.auto_placement).to_user_options()
@@ -329,12 +323,41 @@ class FederatedSpawner(Spawner):
     def apply_request(self, user_options) -> SpawnRequest:
         """Validate user options (form or API) into the request this spawn will run."""
         try:
-            self.request = parse_user_options(self.federation, user_options, self.user.name,
-                                              allow_auto=self.auto_placement)
+            if isinstance(user_options, dict) and "class" in user_options:
+                self.request = class_request(self._class_of_user(user_options["class"]), self.federation,
+                                             self.user.name, user_options, datetime.now(timezone.utc))
+            else:
+                self.request = parse_user_options(self.federation, user_options, self.user.name,
+                                                  allow_auto=self.auto_placement)
         except OptionError as e:
             self.log.info("[%s] rejected user options: %s", self.user.name, e)
             raise invalid_options(e) from None
         return self.request
+
+    def classes(self) -> list[ClassSpec]:
+        """The classes this server's user is a student of (their groups that are classes)."""
+        found = (stored_class(group, self.federation) for group in self.user.groups)
+        return sorted((spec for spec in found if spec is not None), key=lambda spec: spec.name)
+
+    def classes_in_session(self) -> list[dict]:
+        """The user's classes in session now, as the form offers them ("Start for <class>")."""
+        now = datetime.now(timezone.utc)
+        offered = []
+        for spec in self.classes():
+            session = spec.session_at(now)
+            if session is None:
+                continue
+            where = ", ".join(self.federation.centre(c.centre).name for c in spec.centres)
+            offered.append({"name": spec.name, "title": spec.title, "until": f"{session.end.astimezone():%H:%M}",
+                            "summary": f"{spec.cores} core{'s' if spec.cores != 1 else ''}, "
+                                       f"{format_memory_mb(spec.memory_mb)} memory, at {where}"})
+        return offered
+
+    def _class_of_user(self, name) -> ClassSpec:
+        spec = next((spec for spec in self.classes() if spec.name == name), None)
+        if spec is None:
+            raise OptionError("class", f"{str(name)[:48]!r} is not a class you are a student of")
+        return spec
 
     # ------------------------------------------------------------------ allocations
 
@@ -614,8 +637,7 @@ class FederatedSpawner(Spawner):
             raise user_error(decision.summary(), reason="no-centre", status_code=503)
         PLACEMENTS.labels(targets[0].centre).inc()
         for attempt, estimate in enumerate(targets):
-            concrete = dataclasses.replace(request, centre=estimate.centre, partition=estimate.partition,
-                                           login=estimate.login)
+            concrete = request.at(estimate.centre, estimate.partition, estimate.login)
             try:
                 return await self._start_at(concrete, move_on=attempt + 1 < len(targets))
             except (MoveOn, JobEnded) as e:

@@ -1,0 +1,192 @@
+"""The hub's class API: classes are JupyterHub groups, their settings a group property, and their
+teachers' rights a role of JupyterHub scopes filtered to the group. It runs inside the hub
+because roles can only be made there (JupyterHub has no REST API for roles).
+
+    GET    /hub/api/fedhub/classes           the classes the caller teaches (an admin: all)
+    GET    /hub/api/fedhub/classes/{name}    one class's settings
+    PUT    /hub/api/fedhub/classes/{name}    create or replace a class (admins); its teachers may
+                                             change its title, centres, resources and sessions
+    DELETE /hub/api/fedhub/classes/{name}    remove the class's settings and its teachers' role
+                                             (admins; the group stays, it may be the provider's)
+
+Admins are callers with both ``admin:groups`` and ``admin:users`` (naming teachers grants them a
+role). A teacher is whoever holds ``custom:fedhub:teach!group=<class>``, which only the class's
+role gives. Everything a teacher may do elsewhere in the hub follows from that role's scopes,
+so JupyterHub itself refuses a teacher anything outside their class.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jupyterhub import orm, roles
+from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.scopes import has_scope
+from tornado import web
+
+from ..federation import federation_at
+from .model import PROPERTY, ClassError, ClassSpec, parse_class
+
+TEACH_SCOPE = "custom:fedhub:teach"
+SERVICE_NAME = "fedhub-classes"
+# what a teacher may change in their own class; the rest (teachers, students, opening labs) is an admin's
+TEACHER_FIELDS = {"title", "centres", "resources", "sessions"}
+
+
+def teacher_scopes(spec: ClassSpec) -> list[str]:
+    """The teachers' role: see and start/stop the class's users' servers, read the group, act
+    through FedHub's class service; open the students' labs only where the class allows it.
+    Never group membership, user changes, server state, tokens or admin."""
+    only = f"!group={spec.name}"
+    scopes = [f"list:users{only}", f"read:users{only}", f"read:servers{only}", f"servers{only}",
+              f"list:groups{only}", f"read:groups{only}", f"{TEACH_SCOPE}{only}",
+              f"access:services!service={SERVICE_NAME}"]
+    if spec.teachers_open_labs:
+        scopes.append(f"access:servers{only}")
+    return scopes
+
+
+def stored_class(group: orm.Group, federation) -> ClassSpec | None:
+    """The class a group holds (None: not a class, or settings the federation no longer accepts)."""
+    raw = (group.properties or {}).get(PROPERTY)
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return parse_class(raw, federation)
+    except ClassError:
+        return None
+
+
+class _ClassHandler(APIHandler):
+    @property
+    def federation(self):
+        path = self.settings["config"].FederatedSpawner.get("federation_file")
+        if not path:
+            raise web.HTTPError(503, "this hub has no federation file (c.FederatedSpawner.federation_file)")
+        return federation_at(path)
+
+    def is_admin(self) -> bool:
+        return has_scope("admin:groups", self.parsed_scopes, db=self.db) and \
+            has_scope("admin:users", self.parsed_scopes, db=self.db)
+
+    def teaches(self, name: str) -> bool:
+        return has_scope(f"{TEACH_SCOPE}!group={name}", self.parsed_scopes, db=self.db)
+
+    def fail(self, status: int, message: str, field: str | None = None):
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status, "message": message, **({"field": field} if field else {})}))
+
+
+class ClassListHandler(_ClassHandler):
+    @web.authenticated
+    def get(self):
+        admin = self.is_admin()
+        classes = []
+        for group in self.db.query(orm.Group).order_by(orm.Group.name):
+            if not (admin or self.teaches(group.name)):
+                continue
+            spec = stored_class(group, self.federation)
+            if spec is not None:
+                classes.append(spec.to_json())
+        self.finish(json.dumps({"classes": classes}))
+
+
+class ClassHandler(_ClassHandler):
+    def _group(self, name: str) -> orm.Group | None:
+        return orm.Group.find(self.db, name)
+
+    @web.authenticated
+    def get(self, name: str):
+        group = self._group(name)
+        spec = stored_class(group, self.federation) if group is not None else None
+        if spec is None or not (self.is_admin() or self.teaches(name)):
+            raise web.HTTPError(404, f"no class {name!r} that you teach")
+        self.finish(json.dumps(spec.to_json()))
+
+    @web.authenticated
+    def put(self, name: str):
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            return self.fail(400, "the body must be a JSON object with the class's settings")
+        if not isinstance(body, dict):
+            return self.fail(400, "the body must be a JSON object with the class's settings")
+        if body.get("name", name) != name:
+            return self.fail(400, f"name: the body names {body.get('name')!r} but the URL {name!r}", "name")
+        group = self._group(name)
+        current = stored_class(group, self.federation) if group is not None else None
+        admin = self.is_admin()
+        if not admin:
+            if current is None or not self.teaches(name):
+                raise web.HTTPError(403, f"only an admin may create a class; you do not teach {name!r}")
+            kept = current.to_json()
+            changed = sorted(k for k in body if k != "name" and body[k] != kept.get(k) and k not in TEACHER_FIELDS)
+            if changed:
+                return self.fail(403, f"{changed[0]}: a teacher may change only {', '.join(sorted(TEACHER_FIELDS))} "
+                                      "of their class; ask an admin", changed[0])
+            body = {**kept, **{k: v for k, v in body.items() if k in TEACHER_FIELDS}}
+        try:
+            spec = parse_class({**body, "name": name}, self.federation)
+        except ClassError as e:
+            return self.fail(400, str(e), e.path)
+        if spec.students is not None and self.authenticator.manage_groups:
+            return self.fail(400, "students: this hub takes group membership from the identity provider "
+                                  f"(manage_groups): add the students to the group {name!r} there", "students")
+        created = group is None
+        if created:
+            group = orm.Group(name=name)
+            self.db.add(group)
+        group.properties = {**(group.properties or {}), PROPERTY: spec.to_json()}
+        if spec.students is not None:
+            group.users = [self._user(n) for n in spec.students]
+        role = roles.create_role(self.db, {"name": spec.role_name, "scopes": teacher_scopes(spec),
+                                           "description": f"Teachers of the class {name}",
+                                           "managed_by_auth": True}, commit=False)
+        role.managed_by_auth = True  # kept across hub restarts (load_roles would drop it)
+        teachers = [self._user(n) for n in spec.teachers]
+        for user in list(role.users):
+            if user not in teachers:
+                roles.strip_role(self.db, user, spec.role_name, commit=False)
+        for user in teachers:
+            roles.grant_role(self.db, user, spec.role_name, commit=False)
+        self.db.commit()
+        self.log.info("Class %s %s by %s: teachers %s, centres %s", name, "created" if created else "updated",
+                      self.current_user.name, ", ".join(spec.teachers), ", ".join(c.centre for c in spec.centres))
+        self.set_status(201 if created else 200)
+        self.finish(json.dumps(spec.to_json()))
+
+    @web.authenticated
+    def delete(self, name: str):
+        if not self.is_admin():
+            raise web.HTTPError(403, "only an admin may remove a class")
+        group = self._group(name)
+        if group is None or PROPERTY not in (group.properties or {}):
+            raise web.HTTPError(404, f"no class {name!r}")
+        group.properties = {k: v for k, v in group.properties.items() if k != PROPERTY}
+        role = orm.Role.find(self.db, f"fedhub-teacher-{name}")
+        if role is not None:
+            self.db.delete(role)
+        self.db.commit()
+        self.log.info("Class %s removed by %s (the group stays)", name, self.current_user.name)
+        self.set_status(204)
+        self.finish()
+
+    def _user(self, name: str) -> orm.User:
+        """The hub user ``name``, created if new (as JupyterHub's group API does)."""
+        user = orm.User.find(self.db, name)
+        if user is None:
+            user = self.user_from_username(name).orm_user
+        return user
+
+
+ROUTES = [(r"/api/fedhub/classes", ClassListHandler), (r"/api/fedhub/classes/([^/]+)", ClassHandler)]
+
+
+def install() -> None:
+    """Add the class API to JupyterHub's routes (idempotent)."""
+    paths = {route for route, _ in ROUTES}
+    default_handlers[:] = [h for h in default_handlers if h[0] not in paths] + ROUTES
+
+
+install()

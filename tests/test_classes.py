@@ -1,0 +1,125 @@
+"""Classes through the real hub's REST API: an admin creates them; a teacher's token (the class's
+role, JupyterHub scopes filtered to the class's group) reaches the class's students and nothing
+else. Every escalation path a teacher might try is refused by JupyterHub itself or by FedHub."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import TEST_USERS, HubAPI
+
+STUDENT, OUTSIDER, TEACHER = TEST_USERS
+
+
+def a_class(name: str, teachers: list[str], students: list[str], **more) -> dict:
+    return {"title": f"Class {name}", "teachers": teachers, "students": students,
+            "centres": [{"centre": "alpha", "partition": "cpu"}, "gamma"],
+            "resources": {"cores": 1, "memory": "512M", "walltime": "00:30:00"}, **more}
+
+
+@pytest.fixture(scope="module")
+def classes(hub):
+    """Class hpc-a (TEACHER teaches STUDENT) and hpc-b (OUTSIDER, taught by nobody here)."""
+    admin = HubAPI(hub)
+    for name, teachers, students in (("hpc-a", [TEACHER], [STUDENT]), ("hpc-b", ["fhnobody"], [OUTSIDER])):
+        r = admin.session.put(admin.url(f"/fedhub/classes/{name}"), json=a_class(name, teachers, students), timeout=30)
+        assert r.status_code == 201, r.text
+    token = admin.post(f"/users/{TEACHER}/tokens", json={"note": "teacher"}).json()["token"]
+    yield admin, HubAPI(hub, token)
+    for name in ("hpc-a", "hpc-b"):
+        assert admin.delete(f"/fedhub/classes/{name}").status_code == 204
+        admin.delete(f"/groups/{name}")
+    admin.delete("/users/fhnobody")
+
+
+def test_an_admin_creates_a_class_and_its_teacher_sees_it(classes):
+    admin, teacher = classes
+    assert [c["name"] for c in teacher.get("/fedhub/classes").json()["classes"]] == ["hpc-a"]
+    assert {c["name"] for c in admin.get("/fedhub/classes").json()["classes"]} >= {"hpc-a", "hpc-b"}
+    group = admin.get("/groups/hpc-a").json()
+    assert group["users"] == [STUDENT] and group["properties"]["fedhub_class"]["teachers"] == [TEACHER]
+    assert "fedhub-teacher-hpc-a" in admin.get(f"/users/{TEACHER}").json()["roles"]
+    # the teacher sees the class's users, and only them
+    assert [u["name"] for u in teacher.get("/users").json()] == [STUDENT]
+    assert teacher.get(f"/users/{STUDENT}").status_code == 200
+    assert teacher.get("/groups/hpc-a").json()["users"] == [STUDENT]
+
+
+def test_a_teacher_changes_only_what_teachers_may(classes):
+    admin, teacher = classes
+    current = teacher.get("/fedhub/classes/hpc-a").json()
+    r = teacher.session.put(teacher.url("/fedhub/classes/hpc-a"), timeout=30, json={
+        **current, "sessions": [{"start": "2026-12-02T09:00:00+00:00", "end": "2026-12-02T11:00:00+00:00"}]})
+    assert r.status_code == 200 and r.json()["sessions"][0]["end"] == "2026-12-02T11:00:00+00:00", r.text
+    for field, value in (("teachers", [TEACHER, OUTSIDER]), ("students", [STUDENT, OUTSIDER]),
+                         ("teachers_open_labs", True)):
+        r = teacher.session.put(teacher.url("/fedhub/classes/hpc-a"), json={**current, field: value}, timeout=30)
+        assert r.status_code == 403 and r.json()["message"].startswith(
+            f"{field}: a teacher may change only centres, resources, sessions, title of their class"), r.text
+    r = teacher.session.put(teacher.url("/fedhub/classes/hpc-a"), timeout=30,
+                            json={**current, "resources": {"cores": 99}})
+    assert r.status_code == 400 and r.json()["field"] == "resources.cores", r.text
+    assert admin.get("/groups/hpc-a").json()["users"] == [STUDENT]
+
+
+@pytest.mark.parametrize("method, path, body", [
+    # another class's users, their servers and their tokens
+    ("GET", f"/users/{OUTSIDER}", None),
+    ("POST", f"/users/{OUTSIDER}/server", {}),
+    ("DELETE", f"/users/{OUTSIDER}/server", None),
+    ("POST", f"/users/{OUTSIDER}/tokens", {}),
+    # group membership, in the class and outside it
+    ("POST", "/groups/hpc-a/users", {"users": [OUTSIDER]}),
+    ("DELETE", "/groups/hpc-a/users", {"users": [STUDENT]}),
+    ("POST", "/groups/hpc-b/users", {"users": [TEACHER]}),
+    ("PUT", "/groups/hpc-a/properties", {"fedhub_class": {}}),
+    ("POST", "/groups/new-class", {}),
+    # admin, for the student or themself; the student's account and tokens
+    ("PATCH", f"/users/{STUDENT}", {"admin": True}),
+    ("PATCH", f"/users/{TEACHER}", {"admin": True}),
+    ("PATCH", f"/users/{STUDENT}", {"name": "renamed"}),
+    ("POST", f"/users/{STUDENT}/tokens", {}),
+    ("DELETE", f"/users/{STUDENT}", None),
+    ("POST", "/users/newcomer", {}),
+    # the other class, creating or removing classes, sharing the student's server, the proxy, shutting down
+    ("GET", "/fedhub/classes/hpc-b", None),
+    ("PUT", "/fedhub/classes/hpc-b", a_class("hpc-b", [TEACHER], [OUTSIDER])),
+    ("PUT", "/fedhub/classes/hpc-c", a_class("hpc-c", [TEACHER], [OUTSIDER])),
+    ("DELETE", "/fedhub/classes/hpc-a", None),
+    ("POST", f"/shares/{STUDENT}/", {"user": TEACHER}),
+    ("GET", "/proxy", None),
+    ("POST", "/shutdown", None),
+])
+def test_a_teachers_token_is_refused_outside_the_class(classes, method, path, body):
+    admin, teacher = classes
+    r = teacher.session.request(method, teacher.url(path), json=body, timeout=30)
+    assert r.status_code in (403, 404), (method, path, r.status_code, r.text)
+    assert admin.get(f"/users/{TEACHER}").json()["admin"] is False
+    assert admin.get("/groups/hpc-a").json()["users"] == [STUDENT]
+    assert admin.get("/groups/hpc-b").json()["users"] == [OUTSIDER]
+
+
+def test_a_teacher_opens_a_students_lab_only_where_the_class_allows_it(classes, hub):
+    admin, teacher = classes
+    r = teacher.get(f"/users/{STUDENT}")
+    scopes = set(teacher.get("/user").json()["scopes"])
+    assert "access:servers!group=hpc-a" not in scopes and "servers!group=hpc-a" in scopes
+    current = admin.get("/fedhub/classes/hpc-a").json()
+    r = admin.session.put(admin.url("/fedhub/classes/hpc-a"), json={**current, "teachers_open_labs": True}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert "access:servers!group=hpc-a" in set(teacher.get("/user").json()["scopes"])
+    r = admin.session.put(admin.url("/fedhub/classes/hpc-a"), json=current, timeout=30)
+    assert "access:servers!group=hpc-a" not in set(teacher.get("/user").json()["scopes"])
+
+
+def test_bad_class_definitions_name_the_field(classes):
+    admin, _ = classes
+    for body, field, words in (
+        (a_class("hpc-x", [TEACHER], [STUDENT], centres=["delta"]), "centres[0].centre", "'delta' is not a centre"),
+        (a_class("hpc-x", [], [STUDENT]), "teachers", "at least one"),
+        (a_class("hpc-x", [TEACHER], ["../etc"]), "students[0]", "is not allowed"),
+        ({**a_class("hpc-x", [TEACHER], [STUDENT]), "name": "other"}, "name", "the body names 'other'"),
+    ):
+        r = admin.session.put(admin.url("/fedhub/classes/hpc-x"), json=body, timeout=30)
+        assert r.status_code == 400 and r.json()["field"] == field and words in r.json()["message"], r.text
+    assert admin.get("/groups/hpc-x").status_code == 404
