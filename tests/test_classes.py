@@ -4,9 +4,12 @@ else. Every escalation path a teacher might try is refused by JupyterHub itself 
 
 from __future__ import annotations
 
-import pytest
+from datetime import datetime, timedelta, timezone
 
-from conftest import TEST_USERS, HubAPI
+import pytest
+import requests
+
+from conftest import TEST_USERS, HubAPI, live_jobs, wait_for
 
 STUDENT, OUTSIDER, TEACHER = TEST_USERS
 
@@ -123,3 +126,62 @@ def test_bad_class_definitions_name_the_field(classes):
         r = admin.session.put(admin.url("/fedhub/classes/hpc-x"), json=body, timeout=30)
         assert r.status_code == 400 and r.json()["field"] == field and words in r.json()["message"], r.text
     assert admin.get("/groups/hpc-x").status_code == 404
+
+
+# ---------------------------------------------------------------- the class service: a session, start all, stop all
+
+def service(hub, token: str, method: str, path: str):
+    return requests.request(method, f"{hub.url}/services/fedhub-classes/api/{path}",
+                            headers={"Authorization": f"token {token}"}, timeout=60)
+
+
+def in_session(teacher: HubAPI, name: str, minutes_left: int = 25) -> None:
+    now = datetime.now(timezone.utc)
+    current = teacher.get(f"/fedhub/classes/{name}").json()
+    r = teacher.session.put(teacher.url(f"/fedhub/classes/{name}"), timeout=30, json={
+        **current, "sessions": [{"start": (now - timedelta(minutes=5)).isoformat(),
+                                 "end": (now + timedelta(minutes=minutes_left)).isoformat()}]})
+    assert r.status_code == 200, r.text
+
+
+def roster_state(hub, token: str, name: str, student: str) -> dict:
+    roster = service(hub, token, "GET", f"classes/{name}").json()
+    return next(s for s in roster["students"] if s["name"] == student)
+
+
+def test_a_teacher_starts_and_stops_the_class_from_the_class_service(classes, hub, centres):
+    admin, teacher = classes
+    token = teacher.session.headers["Authorization"].split()[1]
+    assert [c["name"] for c in service(hub, token, "GET", "classes").json()["classes"]] == ["hpc-a"]
+    assert service(hub, token, "GET", "classes/hpc-b").status_code == 404  # not their class
+    assert service(hub, token, "POST", "classes/hpc-b/start").status_code == 404
+
+    # outside a session the student's one click is refused, naming the class
+    student = HubAPI(hub, admin.post(f"/users/{STUDENT}/tokens", json={"note": "student"}).json()["token"])
+    r = student.spawn(STUDENT, {"class": "hpc-a"})
+    message = r.json()["message"] if r.status_code == 400 else student.progress(STUDENT)[-1]
+    assert "Class hpc-a is not in session now" in message, message
+    wait_for(lambda: admin.server(STUDENT) is None, 20, "the refused start to leave no record")
+    r = student.spawn(STUDENT, {"class": "hpc-b"})
+    message = r.json()["message"] if r.status_code == 400 else student.progress(STUDENT)[-1]
+    assert "'hpc-b' is not a class you are a student of" in message, message
+    wait_for(lambda: admin.server(STUDENT) is None, 20, "the refused start to leave no record")
+
+    in_session(teacher, "hpc-a")
+    r = service(hub, token, "POST", "classes/hpc-a/start")
+    assert r.status_code == 202 and r.json()["students"] == [STUDENT], r.text
+    running = wait_for(lambda: (s := roster_state(hub, token, "hpc-a", STUDENT))["state"] == "running" and s,
+                       90, "the student's server to run")
+    assert running["centre"] in ("alpha", "gamma") and running["since"], running
+    (job,) = live_jobs(centres, running["centre"], STUDENT)
+    assert job["cpus"] == "1" and job["memory"] == "512M", job
+    minutes = int(job["time_limit"].split(":")[0])
+    assert minutes <= 25, job  # the session ends in 25 minutes: so does the server
+    assert admin.server(STUDENT)["user_options"]["class"] == "hpc-a"
+
+    r = service(hub, token, "POST", "classes/hpc-a/stop")
+    assert r.status_code == 202, r.text
+    wait_for(lambda: roster_state(hub, token, "hpc-a", STUDENT)["state"] == "stopped", 60, "the server to stop")
+    wait_for(lambda: live_jobs(centres, running["centre"], STUDENT) == [], 30, "the job to end")
+    action = service(hub, token, "GET", "classes/hpc-a").json()["action"]
+    assert action["action"] == "stop" and action["done"] and action["counts"] == {"stopped": 1}, action

@@ -4,13 +4,16 @@ because roles can only be made there (JupyterHub has no REST API for roles).
 
     GET    /hub/api/fedhub/classes           the classes the caller teaches (an admin: all)
     GET    /hub/api/fedhub/classes/{name}    one class's settings
+    GET    /hub/api/fedhub/classes/{name}/roster   each student's server: state (stopped, queued,
+                                             pending at Slurm with the reason, running, failed with
+                                             the reason), centre, since, last activity
     PUT    /hub/api/fedhub/classes/{name}    create or replace a class (admins); its teachers may
                                              change its title, centres, resources and sessions
     DELETE /hub/api/fedhub/classes/{name}    remove the class's settings and its teachers' role
                                              (admins; the group stays, it may be the provider's)
 
 Admins are callers with both ``admin:groups`` and ``admin:users`` (naming teachers grants them a
-role). A teacher is whoever holds ``custom:fedhub:teach!group=<class>``, which only the class's
+role), or with ``custom:fedhub:classes`` (the class service, which applies the class file). A teacher is whoever holds ``custom:fedhub:teach!group=<class>``, which only the class's
 role gives. Everything a teacher may do elsewhere in the hub follows from that role's scopes,
 so JupyterHub itself refuses a teacher anything outside their class.
 """
@@ -28,6 +31,7 @@ from ..federation import federation_at
 from .model import PROPERTY, ClassError, ClassSpec, parse_class
 
 TEACH_SCOPE = "custom:fedhub:teach"
+CLASSES_SCOPE = "custom:fedhub:classes"  # what an admin may do to classes, without the rest of admin
 SERVICE_NAME = "fedhub-classes"
 # what a teacher may change in their own class; the rest (teachers, students, opening labs) is an admin's
 TEACHER_FIELDS = {"title", "centres", "resources", "sessions"}
@@ -66,8 +70,9 @@ class _ClassHandler(APIHandler):
         return federation_at(path)
 
     def is_admin(self) -> bool:
-        return has_scope("admin:groups", self.parsed_scopes, db=self.db) and \
-            has_scope("admin:users", self.parsed_scopes, db=self.db)
+        return has_scope(CLASSES_SCOPE, self.parsed_scopes, db=self.db) or (
+            has_scope("admin:groups", self.parsed_scopes, db=self.db)
+            and has_scope("admin:users", self.parsed_scopes, db=self.db))
 
     def teaches(self, name: str) -> bool:
         return has_scope(f"{TEACH_SCOPE}!group={name}", self.parsed_scopes, db=self.db)
@@ -180,7 +185,49 @@ class ClassHandler(_ClassHandler):
         return user
 
 
-ROUTES = [(r"/api/fedhub/classes", ClassListHandler), (r"/api/fedhub/classes/([^/]+)", ClassHandler)]
+class RosterHandler(_ClassHandler):
+    @web.authenticated
+    def get(self, name: str):
+        group = orm.Group.find(self.db, name)
+        spec = stored_class(group, self.federation) if group is not None else None
+        if spec is None or not (self.is_admin() or self.teaches(name)):
+            raise web.HTTPError(404, f"no class {name!r} that you teach")
+        students = [self.users[u] for u in sorted(group.users, key=lambda u: u.name) if u.name not in spec.teachers]
+        self.finish(json.dumps({"class": spec.name, "title": spec.title,
+                                "students": [server_summary(user) for user in students]}))
+
+
+def server_summary(user) -> dict:
+    """A student's default server as the class dashboard shows it."""
+    spawner = user.spawners.get("")
+    entry = {"name": user.name, "state": "stopped", "detail": "", "centre": None, "centre_name": None,
+             "since": None, "last_activity": user.last_activity.isoformat() + "Z" if user.last_activity else None}
+    if spawner is None:
+        return entry
+    job = getattr(spawner, "job", None)
+    if job is not None:
+        entry.update(centre=job.centre.id, centre_name=job.centre.name, job_id=job.job_id or None)
+    events = getattr(spawner, "progress_log", None)
+    latest = events.events[-1]["message"] if events is not None and events.events else ""
+    if spawner.pending == "spawn":
+        waiting = job is not None and job.job_id and latest.startswith("Pending")
+        entry.update(state="pending" if waiting else "queued", detail=latest)
+    elif spawner.pending == "stop":
+        entry.update(state="stopping")
+    elif spawner.ready:
+        started = spawner.orm_spawner.started
+        entry.update(state="running", since=started.isoformat() + "Z" if started else None, detail=latest)
+    else:
+        future = spawner._spawn_future
+        if future is not None and future.done() and not future.cancelled() and future.exception() is not None:
+            error = future.exception()
+            entry.update(state="failed", detail=getattr(error, "jupyterhub_message", None) or str(error))
+        entry.update(centre=None, centre_name=None)
+    return entry
+
+
+ROUTES = [(r"/api/fedhub/classes", ClassListHandler), (r"/api/fedhub/classes/([^/]+)", ClassHandler),
+          (r"/api/fedhub/classes/([^/]+)/roster", RosterHandler)]
 
 
 def install() -> None:

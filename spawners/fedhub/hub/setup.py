@@ -13,7 +13,8 @@ import sys
 
 from .. import claims
 from ..federation import Federation, FederationError, load_federation
-from ..classes.hub_api import TEACH_SCOPE
+from ..classes.hub_api import CLASSES_SCOPE, TEACH_SCOPE
+from ..classes.service import SERVICE_NAME as CLASS_SERVICE, ClassService
 from ..quota.service import SERVICE_NAME, QuotaService
 
 
@@ -36,6 +37,7 @@ def configure_hub(c) -> Federation:
     add_class_scope(c)
     if any(centre.accounting for centre in federation.centres):
         add_quota_service(c, path, state_dir)
+    add_class_service(c, path)
     c.JupyterHub.log_format = "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s]%(end_color)s %(message)s"
     print(f"FedHub: {len(federation.centres)} centres from {path}: {', '.join(federation.centre_ids)}",
           file=sys.stderr)
@@ -60,6 +62,30 @@ def add_quota_service(c, federation_file: str, state_dir: str = "") -> None:
     _grant(c, user=[access], server=[access])
 
 
+def add_class_service(c, federation_file: str) -> None:
+    """Run the class service (teachers' dashboard, bulk start) under the hub. Its own token may
+    apply the class file and read allocations; everything a teacher does there uses the teacher's
+    token, whose scopes (``oauth_client_allowed_scopes``, met by the class's role) JupyterHub checks."""
+    port = c.ClassService.get("port", ClassService.port.default_value)
+    class_file = c.ClassService.get("class_file", "")
+    command = [sys.executable, "-m", "fedhub.classes.service", f"--ClassService.federation_file={federation_file}",
+               f"--ClassService.port={port}", f"--ClassService.quota_url={c.FederatedSpawner.get('quota_service_url', '')}"]
+    if class_file:
+        command.append(f"--ClassService.class_file={class_file}")
+    c.JupyterHub.services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != CLASS_SERVICE] + [{
+        "name": CLASS_SERVICE,
+        "url": f"http://127.0.0.1:{port}",
+        "command": command,
+        "oauth_no_confirm": True,
+        "display": True,
+        "oauth_client_allowed_scopes": ["list:users", "read:users", "read:servers", "servers", "list:groups",
+                                        "read:groups", TEACH_SCOPE],
+    }]
+    c.JupyterHub.load_roles = [r for r in c.JupyterHub.get("load_roles", []) if r.get("name") != CLASS_SERVICE] + [{
+        "name": CLASS_SERVICE, "services": [CLASS_SERVICE],
+        "scopes": [CLASSES_SCOPE, "list:users", "read:users", f"access:services!service={SERVICE_NAME}"]}]
+
+
 KERNEL_SCOPE = "custom:fedhub:kernels"
 
 
@@ -74,7 +100,8 @@ def add_class_scope(c) -> None:
     """Classes (``classes/``): each class's teachers get ``custom:fedhub:teach!group=<class>``
     through the class's role, which the class API makes."""
     c.JupyterHub.custom_scopes = {**c.JupyterHub.get("custom_scopes", {}), TEACH_SCOPE: {
-        "description": "Act as a teacher of a class (a group): its settings, bulk start and stop, materials."}}
+        "description": "Act as a teacher of a class (a group): its settings, bulk start and stop, materials."},
+        CLASSES_SCOPE: {"description": "Create, change and remove any class, and name its teachers."}}
 
 
 def _grant(c, *, user: list[str], server: list[str]) -> None:

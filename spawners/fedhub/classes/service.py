@@ -1,0 +1,246 @@
+"""FedHub's class service (``fedhub-classes``): the teachers' dashboard and its API, a
+JupyterHub-managed service, so a burst of 500 starts never slows the hub's own pages.
+
+    GET  {prefix}                                  the dashboard (a teacher's classes)
+    GET  {prefix}api/classes                       the caller's classes
+    GET  {prefix}api/classes/{class}               the roster: each student's server (state,
+                                                   centre, since, last activity, allocation left),
+                                                   the session, the reservations, a bulk action's progress
+    POST {prefix}api/classes/{class}/start         start every student's server (202; in stages)
+    POST {prefix}api/classes/{class}/stop          stop them
+    POST {prefix}api/classes/{class}/students/{student}/start    start one
+
+Everything a teacher does goes to the hub with the teacher's own token (their OAuth token in the
+browser, or the API token a script sends), so JupyterHub's scopes, filtered to the class's
+group, decide what is allowed; the service's own token only applies the class file at start and
+reads allocations. Configured as a traitlets application (``--ClassService.*``, written by
+``fedhub.hub.setup`` from ``c.ClassService`` in jupyterhub_config.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote, urlparse
+
+from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
+from jupyterhub.utils import url_path_join
+from tornado import ioloop, web
+from traitlets import Float, Integer, Unicode
+from traitlets.config import Application
+
+from ..federation import load_federation
+from .bulk import BulkResult, HubCaller, start_all, stop_all
+from .model import ClassError, load_class_file
+
+SERVICE_NAME = "fedhub-classes"
+PAGE = Path(__file__).with_name("dashboard.html")
+
+
+class Classes:
+    """The service's shared state: bulk actions under way, allocation figures read lately."""
+
+    def __init__(self, api_url: str, own_token: str, quota_url: str):
+        self.api_url = api_url
+        self.own = HubCaller(api_url, own_token)
+        self.quota_url = quota_url.rstrip("/")
+        self.actions: dict[str, dict] = {}  # class -> {"action", "started", "result": BulkResult, "done"}
+        self._allocation: dict[str, tuple[float, dict]] = {}
+
+    def as_caller(self, token: str) -> HubCaller:
+        return HubCaller(self.api_url, token)
+
+    async def allocation(self, student: str) -> dict:
+        """The student's allocation report (the quota service's), reused for a minute."""
+        kept = self._allocation.get(student)
+        if kept is not None and time.monotonic() - kept[0] < 60:
+            return kept[1]
+        report: dict = {}
+        if self.quota_url:
+            quota = HubCaller(self.quota_url, self.own.token, timeout=10)
+            status, answer, _ = await quota.call("GET", f"/api/quota/{quote(student, safe='')}")
+            report = answer if status == 200 else {}
+        self._allocation[student] = (time.monotonic(), report)
+        return report
+
+
+def allocation_left(report: dict, centre: str | None) -> str:
+    """'12.5 core-h left in proj_alice' for the centre (or the first centre the report has)."""
+    entries = [e for e in report.get("centres", []) if centre is None or e.get("centre") == centre]
+    if not entries:
+        return ""
+    entry = entries[0]
+    core = entry.get("core_hours") or {}
+    if entry.get("level") == "used-up":
+        return f"used up in {entry.get('charge_account')}"
+    if core.get("limit") is None:
+        return f"no limit in {entry.get('charge_account')}"
+    return f"{core['limit'] - core['used']:.1f} core-h left in {entry.get('charge_account')}"
+
+
+class _Handler(HubOAuthenticated, web.RequestHandler):
+    def initialize(self, classes: Classes):
+        self.classes = classes
+
+    @property
+    def caller(self) -> HubCaller:
+        return self.classes.as_caller(self.hub_auth.get_token(self))
+
+    def answer(self, status: int, body: dict) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code, **kwargs):
+        exc = kwargs.get("exc_info", (None, None))[1]
+        message = exc.log_message if isinstance(exc, web.HTTPError) and exc.log_message else self._reason
+        self.answer(status_code, {"status": status_code, "message": message})
+
+    async def roster(self, name: str) -> dict:
+        """The hub's roster of the class, as the caller may see it (their 403/404 is ours)."""
+        status, answer, _ = await self.caller.call("GET", f"/fedhub/classes/{quote(name, safe='')}/roster")
+        if status != 200:
+            raise web.HTTPError(status, answer.get("message", "the hub refused"))
+        return answer
+
+
+class DashboardHandler(_Handler):
+    @web.authenticated
+    def get(self):
+        page = PAGE.read_text().replace("{{xsrf}}", self.xsrf_token.decode()) \
+            .replace("{{prefix}}", self.settings["prefix"]).replace("{{user}}", self.current_user["name"])
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(page)
+
+
+class ClassListHandler(_Handler):
+    @web.authenticated
+    async def get(self):
+        status, answer, _ = await self.caller.call("GET", "/fedhub/classes")
+        self.answer(status, answer)
+
+
+class ClassHandler(_Handler):
+    @web.authenticated
+    async def get(self, name: str):
+        roster = await self.roster(name)
+        reports = await asyncio.gather(*(self.classes.allocation(s["name"]) for s in roster["students"]))
+        for student, report in zip(roster["students"], reports):
+            student["allocation_left"] = allocation_left(report, student.get("centre"))
+        status, spec, _ = await self.caller.call("GET", f"/fedhub/classes/{quote(name, safe='')}")
+        roster["settings"] = spec if status == 200 else {}
+        action = self.classes.actions.get(name)
+        if action is not None:
+            result: BulkResult = action["result"]
+            roster["action"] = {"action": action["action"], "done": action["done"], "counts": result.counts(),
+                                "outcomes": result.outcomes, "retries_429": result.retries_429}
+        self.answer(200, roster)
+
+
+class BulkHandler(_Handler):
+    @web.authenticated
+    async def post(self, name: str, action: str):
+        roster = await self.roster(name)
+        current = self.classes.actions.get(name)
+        if current is not None and not current["done"]:
+            return self.answer(409, {"status": 409, "message": f"{current['action']} of {name} is still under way"})
+        if action == "start":
+            students = [s["name"] for s in roster["students"] if s["state"] in ("stopped", "failed")]
+        else:
+            students = [s["name"] for s in roster["students"] if s["state"] != "stopped"]
+        result = BulkResult()
+        entry = {"action": action, "started": time.time(), "result": result, "done": False}
+        self.classes.actions[name] = entry
+        caller = self.caller
+        who = self.current_user["name"]
+
+        async def run():
+            try:
+                if action == "start":
+                    await start_all(caller, name, students, result=result)
+                else:
+                    await stop_all(caller, students, result=result)
+            finally:
+                entry["done"] = True
+                self.log.info("%s of class %s by %s: %s", action, name, who, result.counts())
+        asyncio.ensure_future(run())
+        self.answer(202, {"action": action, "students": students})
+
+
+class StudentStartHandler(_Handler):
+    @web.authenticated
+    async def post(self, name: str, student: str):
+        roster = await self.roster(name)
+        if student not in {s["name"] for s in roster["students"]}:
+            raise web.HTTPError(404, f"{student!r} is not a student of {name}")
+        result = await start_all(self.caller, name, [student])
+        outcome = result.outcomes.get(student, "")
+        self.answer(202 if outcome in ("started", "already running") else 400,
+                    {"student": student, "outcome": outcome})
+
+
+async def apply_class_file(classes: Classes, path: str, federation_file: str, log, attempts: int = 30) -> None:
+    """Create or update each class of the class file through the hub's class API."""
+    try:
+        specs = load_class_file(path, load_federation(federation_file))
+    except ClassError as e:
+        log.error("The class file is not applied: %s", e)
+        return
+    for spec in specs:
+        for attempt in range(attempts):
+            status, answer, _ = await classes.own.call("PUT", f"/fedhub/classes/{spec.name}", spec.to_json())
+            if status in (200, 201):
+                log.info("Class %s from %s applied", spec.name, path)
+                break
+            if status < 500 and status != 404:
+                log.error("Class %s from %s refused by the hub: %s", spec.name, path, answer.get("message"))
+                break
+            await asyncio.sleep(1)
+
+
+class ClassService(Application):
+    name = "fedhub-classes"
+    description = "FedHub's classes: the teachers' dashboard, bulk start and stop"
+
+    federation_file = Unicode("", help="The federation file (the hub's).").tag(config=True)
+    class_file = Unicode("", help="A class file (classes: [...]) applied through the hub's class API at "
+                                  "start; classes may also be made through the API.").tag(config=True)
+    quota_url = Unicode("", help="The quota service's URL (allocation left per student).").tag(config=True)
+    port = Integer(8083, help="Port the service listens on (127.0.0.1); the hub's proxy routes to it.").tag(config=True)
+    poll_interval = Float(2.0, help="Seconds between the dashboard's roster reads.").tag(config=True)
+
+    def make_app(self) -> web.Application:
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/")
+        self.classes = Classes(os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
+                               os.environ.get("JUPYTERHUB_API_TOKEN", ""), self.quota_url)
+        args = {"classes": self.classes}
+        return web.Application([
+            (prefix, DashboardHandler, args),
+            (url_path_join(prefix, "api/classes"), ClassListHandler, args),
+            (url_path_join(prefix, "api/classes/([^/]+)"), ClassHandler, args),
+            (url_path_join(prefix, "api/classes/([^/]+)/(start|stop)"), BulkHandler, args),
+            (url_path_join(prefix, "api/classes/([^/]+)/students/([^/]+)/start"), StudentStartHandler, args),
+            (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
+        ], cookie_secret=os.urandom(32), prefix=prefix)
+
+    def start(self) -> None:
+        url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{self.port}"))
+        self.make_app().listen(url.port, url.hostname)
+        print(f"fedhub-classes listening on {url.hostname}:{url.port}", file=sys.stderr)
+        loop = ioloop.IOLoop.current()
+        if self.class_file:
+            loop.add_callback(apply_class_file, self.classes, self.class_file, self.federation_file, self.log)
+        try:
+            loop.start()
+        except KeyboardInterrupt:  # the hub stops its services with SIGINT
+            pass
+
+
+main = ClassService.launch_instance
+
+if __name__ == "__main__":
+    main()
