@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from conftest import TEST_USERS, HubAPI, live_jobs, wait_for
+from test_lab_extension import log_in
 
 STUDENT, OUTSIDER, TEACHER = TEST_USERS
 
@@ -185,3 +186,39 @@ def test_a_teacher_starts_and_stops_the_class_from_the_class_service(classes, hu
     wait_for(lambda: live_jobs(centres, running["centre"], STUDENT) == [], 30, "the job to end")
     action = service(hub, token, "GET", "classes/hpc-a").json()["action"]
     assert action["action"] == "stop" and action["done"] and action["counts"] == {"stopped": 1}, action
+
+
+def test_in_chromium_a_student_starts_with_one_click_and_the_teacher_watches_and_stops(classes, hub, centres, browser):
+    """The student's spawn page offers "Start for Class hpc-a" during the session; the teacher's
+    dashboard (through the hub's OAuth, with the teacher's own scopes) shows the server running,
+    where, and stops it."""
+    admin, teacher = classes
+    in_session(teacher, "hpc-a")
+    student = log_in(browser, hub, STUDENT, "/hub/spawn")
+    teacher_page = log_in(browser, hub, TEACHER, "/services/fedhub-classes/")
+    try:
+        button = student.get_by_role("button", name="Start for Class hpc-a")
+        button.wait_for()
+        assert "is in session until" in student.locator("#fedhub-class-hpc-a").inner_text()
+        button.click()
+        student.wait_for_url(f"{hub.url}/user/{STUDENT}/**", timeout=90_000)
+        assert admin.server(STUDENT)["user_options"]["class"] == "hpc-a"
+
+        teacher_page.wait_for_url(f"{hub.url}/services/fedhub-classes/**")
+        row = teacher_page.locator(f"#fh-roster tr[data-student={STUDENT}]")
+        row.locator(".fh-state", has_text="running").wait_for(timeout=30_000)
+        centre = admin.server(STUDENT)  # where placement put it, as the dashboard names it
+        assert row.locator("td").nth(2).inner_text() in ("Alpha", "Gamma")
+        teacher_page.locator("#fh-stop-all").click()
+        row.locator(".fh-state", has_text="stopped").wait_for(timeout=60_000)
+        teacher_page.locator("#fh-message", has_text="Stop all finished: 1 stopped").wait_for()
+        assert centre is not None and admin.server(STUDENT) is None
+        wait_for(lambda: live_jobs(centres, "alpha", STUDENT) + live_jobs(centres, "gamma", STUDENT) == [], 30,
+                 "the student's job to end")
+    except Exception:
+        teacher_page.screenshot(path="/tmp/fedhub-classes-teacher-failure.png")
+        student.screenshot(path="/tmp/fedhub-classes-student-failure.png")
+        raise
+    finally:
+        student.close()
+        teacher_page.close()
