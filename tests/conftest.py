@@ -39,6 +39,7 @@ c.FederatedSpawner.monitor_grace = 6
 c.FederatedSpawner.failover_pending_timeout = 12
 c.QuotaService.max_age = 3
 c.FederatedSpawner.sweep_interval = 5
+c.ClassService.reservation_interval = 2
 c.JupyterHub.last_activity_interval = 3600
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}  # POST answers 202 at once; tests follow progress
 """

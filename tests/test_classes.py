@@ -5,11 +5,12 @@ else. Every escalation path a teacher might try is refused by JupyterHub itself 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from html import unescape
 
 import pytest
 import requests
 
-from conftest import TEST_USERS, HubAPI, live_jobs, wait_for
+from conftest import TEST_USERS, HubAPI, live_jobs, slurm, wait_for
 from test_lab_extension import log_in
 
 STUDENT, OUTSIDER, TEACHER = TEST_USERS
@@ -222,3 +223,56 @@ def test_in_chromium_a_student_starts_with_one_click_and_the_teacher_watches_and
     finally:
         student.close()
         teacher_page.close()
+
+
+def test_a_class_runs_in_its_reservations_made_by_the_hub_or_by_the_centre(classes, hub, centres):
+    """At alpha (local) the hub makes fedhub-hpc-a for the session, for the class's logins; at gamma
+    the class names a reservation the centre's operators made. The dashboard and the student's form
+    say both are active; the job runs inside; without a session the hub's reservation is removed."""
+    admin, teacher = classes
+    token = teacher.session.headers["Authorization"].split()[1]
+    now = datetime.now()
+    slurm(centres, "gamma", "scontrol", "create", "reservation", "ReservationName=gamma-course",
+          f"StartTime={now:%Y-%m-%dT%H:%M:%S}", "Duration=60", "Users=fhtest1", "CoreCnt=1",
+          "PartitionName=small", "Flags=IGNORE_JOBS")
+    current = admin.get("/fedhub/classes/hpc-a").json()
+    reserved = {**current, "centres": [{"centre": "alpha", "partition": "cpu", "reservation": {"create": {"cores": 2}}},
+                                       {"centre": "gamma", "reservation": "gamma-course"}]}
+    try:
+        r = admin.session.put(admin.url("/fedhub/classes/hpc-a"), json=reserved, timeout=30)
+        assert r.status_code == 200, r.text
+        in_session(teacher, "hpc-a")
+
+        def states():
+            views = service(hub, token, "GET", "classes/hpc-a").json()["reservations"]
+            return {v["name"]: v["state"] for v in views}
+        assert wait_for(lambda: states() == {"fedhub-hpc-a": "active", "gamma-course": "active"} and states(), 30,
+                        "both reservations to be active")
+        made = slurm(centres, "alpha", "scontrol", "show", "reservation", "fedhub-hpc-a", "--oneliner")
+        assert "CoreCnt=2" in made and f"Users={STUDENT},{TEACHER}" in made and "PartitionName=cpu" in made, made
+        # the student's form says so, beside the one click
+        student = requests.Session()
+        student.get(f"{hub.url}/hub/login", timeout=30)
+        student.post(f"{hub.url}/hub/login", timeout=30, data={"username": STUDENT, "password": "fedhub-test",
+                                                               "_xsrf": student.cookies.get("_xsrf", "")})
+        offer = unescape(student.get(f"{hub.url}/hub/spawn", timeout=30).text)
+        assert "reservation fedhub-hpc-a at Alpha: active" in offer and "reservation gamma-course at Gamma: active" in offer
+
+        assert service(hub, token, "POST", "classes/hpc-a/start").status_code == 202
+        running = wait_for(lambda: (s := roster_state(hub, token, "hpc-a", STUDENT))["state"] == "running" and s,
+                           90, "the student's server to run")
+        reservation = slurm(centres, running["centre"], "squeue", "--noheader", "--format=%v", f"--user={STUDENT}")
+        assert reservation.split() == [{"alpha": "fedhub-hpc-a", "gamma": "gamma-course"}[running["centre"]]]
+        assert service(hub, token, "POST", "classes/hpc-a/stop").status_code == 202
+        wait_for(lambda: roster_state(hub, token, "hpc-a", STUDENT)["state"] == "stopped", 60, "the server to stop")
+
+        # no session any more: the hub removes its reservation, and leaves the centre's alone
+        r = teacher.session.put(teacher.url("/fedhub/classes/hpc-a"), timeout=30,
+                                json={**teacher.get("/fedhub/classes/hpc-a").json(), "sessions": []})
+        assert r.status_code == 200, r.text
+        wait_for(lambda: "fedhub-hpc-a" not in slurm(centres, "alpha", "scontrol", "show", "reservation"), 30,
+                 "the hub's reservation to be removed")
+        assert "gamma-course" in slurm(centres, "gamma", "scontrol", "show", "reservation")
+    finally:
+        admin.session.put(admin.url("/fedhub/classes/hpc-a"), json=current, timeout=30)
+        slurm(centres, "gamma", "scontrol", "delete", "ReservationName=gamma-course")

@@ -202,6 +202,10 @@ def _centres(r: FieldReader, value: Any, path: str, federation: Federation) -> t
         if project is not None:
             r.text(project, f"{here}.project", SLURM_NAME_RE, "use the Slurm account the class charges")
         reservation, cores, nodes = _reservation(r, entry.get("reservation"), f"{here}.reservation")
+        if (cores or nodes) and centre.scheduler.kind != "local":
+            r.fail(f"{here}.reservation.create", f"the hub can make reservations only where it runs Slurm's commands "
+                                                 f"itself (scheduler: local); ask {centre.name} to make one and "
+                                                 "name it here (reservation: <name>)")
         out.append(ClassCentre(centre=cid, partition=partition, project=project, reservation=reservation,
                                reserve_cores=cores, reserve_nodes=nodes))
     return tuple(out)

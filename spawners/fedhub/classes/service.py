@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sys
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -33,9 +35,14 @@ from tornado import ioloop, web
 from traitlets import Float, Integer, Unicode
 from traitlets.config import Application
 
+from .. import claims
 from ..federation import load_federation
+from ..logins import usable_login
+from ..slurm.client import SlurmClient
+from ..slurm.commands import SchedulerError, SchedulerUnreachable
 from .bulk import BulkResult, HubCaller, start_all, stop_all
-from .model import ClassError, load_class_file
+from .model import ClassError, load_class_file, parse_class
+from .reservations import ReservationView, keep, look
 
 SERVICE_NAME = "fedhub-classes"
 PAGE = Path(__file__).with_name("dashboard.html")
@@ -83,8 +90,9 @@ def allocation_left(report: dict, centre: str | None) -> str:
 
 
 class _Handler(HubOAuthenticated, web.RequestHandler):
-    def initialize(self, classes: Classes):
+    def initialize(self, classes: Classes, keeper: "ReservationKeeper"):
         self.classes = classes
+        self.keeper = keeper
 
     @property
     def caller(self) -> HubCaller:
@@ -133,6 +141,7 @@ class ClassHandler(_Handler):
             student["allocation_left"] = allocation_left(report, student.get("centre"))
         status, spec, _ = await self.caller.call("GET", f"/fedhub/classes/{quote(name, safe='')}")
         roster["settings"] = spec if status == 200 else {}
+        roster["reservations"] = [view.as_json() for view in self.keeper.views.get(name, [])]
         action = self.classes.actions.get(name)
         if action is not None:
             result: BulkResult = action["result"]
@@ -152,6 +161,8 @@ class BulkHandler(_Handler):
             students = [s["name"] for s in roster["students"] if s["state"] in ("stopped", "failed")]
         else:
             students = [s["name"] for s in roster["students"] if s["state"] != "stopped"]
+        if action == "start":
+            self.keeper.wake.set()  # the session's reservations made (or moved) before the students arrive
         result = BulkResult()
         entry = {"action": action, "started": time.time(), "result": result, "done": False}
         self.classes.actions[name] = entry
@@ -183,6 +194,73 @@ class StudentStartHandler(_Handler):
                     {"student": student, "outcome": outcome})
 
 
+class ReservationKeeper:
+    """Every ``interval``: for each class, make, move or end the hub's reservations to match the
+    current session (or the next within a day), and read the state of those the centres made."""
+
+    def __init__(self, classes: Classes, federation, interval: float = 30.0):
+        self.classes = classes
+        self.federation = federation
+        self.interval = interval
+        self.clients = {c.id: SlurmClient(c) for c in federation.centres}
+        self.views: dict[str, list[ReservationView]] = {}
+        self.wake = asyncio.Event()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.once()
+            except Exception:
+                logging.getLogger("fedhub.classes").exception("Keeping the classes' reservations failed; "
+                                                              "trying again in %.0f s", self.interval)
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def once(self) -> None:
+        status, answer, _ = await self.classes.own.call("GET", "/fedhub/classes")
+        if status != 200:
+            return
+        now = datetime.now(timezone.utc)
+        views: dict[str, list[ReservationView]] = {}
+        for raw in answer.get("classes", []):
+            try:
+                spec = parse_class(raw, self.federation)
+            except ClassError:
+                continue
+            session = spec.session_at(now)
+            upcoming = spec.next_session(now)
+            if session is None and upcoming is not None and upcoming.start - now < timedelta(days=1):
+                session = upcoming
+            for place in spec.centres:
+                name = spec.reservation_at(place.centre)
+                if name is None:
+                    continue
+                centre = self.federation.centre(place.centre)
+                client = self.clients[place.centre]
+                try:
+                    if place.creates_reservation:
+                        state = await keep(client, spec, place, session, await self.logins(spec, centre))
+                    else:
+                        state = await look(client, name)
+                except (SchedulerError, SchedulerUnreachable, ValueError) as e:
+                    logging.getLogger("fedhub.classes").error("Reservation %s at %s for class %s: %s", name,
+                                                              centre.id, spec.name, e)
+                    state = f"error: {e}"
+                views.setdefault(spec.name, []).append(
+                    ReservationView(name, centre.id, centre.name, state, place.creates_reservation))
+        self.views = views
+
+    async def logins(self, spec, centre) -> list[str]:
+        """The logins of the class's students and teachers at ``centre`` (those who have one)."""
+        status, group, _ = await self.classes.own.call("GET", f"/groups/{quote(spec.name, safe='')}")
+        members = group.get("users", []) if status == 200 else []
+        found = (usable_login(centre, user) for user in dict.fromkeys([*members, *spec.teachers]))
+        return sorted({login for login in found if login})
+
+
 async def apply_class_file(classes: Classes, path: str, federation_file: str, log, attempts: int = 30) -> None:
     """Create or update each class of the class file through the hub's class API."""
     try:
@@ -211,13 +289,16 @@ class ClassService(Application):
                                   "start; classes may also be made through the API.").tag(config=True)
     quota_url = Unicode("", help="The quota service's URL (allocation left per student).").tag(config=True)
     port = Integer(8083, help="Port the service listens on (127.0.0.1); the hub's proxy routes to it.").tag(config=True)
-    poll_interval = Float(2.0, help="Seconds between the dashboard's roster reads.").tag(config=True)
+    reservation_interval = Float(30.0, help="Seconds between checks of the classes' Slurm reservations.").tag(config=True)
+    state_dir = Unicode("", help="The hub's state directory (the users' claimed logins).").tag(config=True)
 
     def make_app(self) -> web.Application:
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/")
         self.classes = Classes(os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
                                os.environ.get("JUPYTERHUB_API_TOKEN", ""), self.quota_url)
-        args = {"classes": self.classes}
+        claims.configure(self.state_dir or None)  # claimed logins, for the reservations' Users
+        self.keeper = ReservationKeeper(self.classes, load_federation(self.federation_file), self.reservation_interval)
+        args = {"classes": self.classes, "keeper": self.keeper}
         return web.Application([
             (prefix, DashboardHandler, args),
             (url_path_join(prefix, "api/classes"), ClassListHandler, args),
@@ -232,8 +313,11 @@ class ClassService(Application):
         self.make_app().listen(url.port, url.hostname)
         print(f"fedhub-classes listening on {url.hostname}:{url.port}", file=sys.stderr)
         loop = ioloop.IOLoop.current()
-        if self.class_file:
-            loop.add_callback(apply_class_file, self.classes, self.class_file, self.federation_file, self.log)
+        async def begin():
+            if self.class_file:
+                await apply_class_file(self.classes, self.class_file, self.federation_file, self.log)
+            await self.keeper.run_forever()
+        loop.add_callback(begin)
         try:
             loop.start()
         except KeyboardInterrupt:  # the hub stops its services with SIGINT

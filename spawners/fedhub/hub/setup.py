@@ -37,7 +37,7 @@ def configure_hub(c) -> Federation:
     add_class_scope(c)
     if any(centre.accounting for centre in federation.centres):
         add_quota_service(c, path, state_dir)
-    add_class_service(c, path)
+    add_class_service(c, path, state_dir)
     c.JupyterHub.log_format = "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s]%(end_color)s %(message)s"
     print(f"FedHub: {len(federation.centres)} centres from {path}: {', '.join(federation.centre_ids)}",
           file=sys.stderr)
@@ -62,7 +62,7 @@ def add_quota_service(c, federation_file: str, state_dir: str = "") -> None:
     _grant(c, user=[access], server=[access])
 
 
-def add_class_service(c, federation_file: str) -> None:
+def add_class_service(c, federation_file: str, state_dir: str = "") -> None:
     """Run the class service (teachers' dashboard, bulk start) under the hub. Its own token may
     apply the class file and read allocations; everything a teacher does there uses the teacher's
     token, whose scopes (``oauth_client_allowed_scopes``, met by the class's role) JupyterHub checks."""
@@ -72,6 +72,11 @@ def add_class_service(c, federation_file: str) -> None:
                f"--ClassService.port={port}", f"--ClassService.quota_url={c.FederatedSpawner.get('quota_service_url', '')}"]
     if class_file:
         command.append(f"--ClassService.class_file={class_file}")
+    if state_dir:
+        command.append(f"--ClassService.state_dir={state_dir}")
+    interval = c.ClassService.get("reservation_interval")
+    if interval is not None:
+        command.append(f"--ClassService.reservation_interval={interval}")
     c.JupyterHub.services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != CLASS_SERVICE] + [{
         "name": CLASS_SERVICE,
         "url": f"http://127.0.0.1:{port}",
@@ -83,7 +88,8 @@ def add_class_service(c, federation_file: str) -> None:
     }]
     c.JupyterHub.load_roles = [r for r in c.JupyterHub.get("load_roles", []) if r.get("name") != CLASS_SERVICE] + [{
         "name": CLASS_SERVICE, "services": [CLASS_SERVICE],
-        "scopes": [CLASSES_SCOPE, "list:users", "read:users", f"access:services!service={SERVICE_NAME}"]}]
+        "scopes": [CLASSES_SCOPE, "list:users", "read:users", "list:groups", "read:groups",
+                   f"access:services!service={SERVICE_NAME}"]}]
 
 
 KERNEL_SCOPE = "custom:fedhub:kernels"

@@ -36,6 +36,11 @@ class SlurmClient:
             )
         return result
 
+    async def command(self, argv: list[str], user: str | None = None) -> CommandResult:
+        """Any checked Slurm command (e.g. scontrol for a class's reservation), its result as is;
+        SchedulerUnreachable when the controller does not answer."""
+        return await self._call(argv, user)
+
     async def query(self, argv: list[str], user: str | None = None) -> str:
         """A read-only command's output; by default centre-wide (run as the hub, or the ssh
         route's query user)."""

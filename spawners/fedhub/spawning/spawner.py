@@ -41,6 +41,7 @@ from ..units import format_memory_mb
 from ..kernels import api as kernel_api  # noqa: F401  (installs the hub's kernel API)
 from ..classes.hub_api import stored_class  # (and installs the hub's class API)
 from ..classes.model import ClassSpec
+from ..classes.reservations import ReservationCache
 from ..classes.spawn import class_request
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
 from . import estimate_api  # noqa: F401  (installs the start estimate the form asks for)
@@ -51,6 +52,9 @@ from .placement import Decision, decide, estimate_all, fitting_options
 from .progress import ProgressLog, pending_message
 from .server_job import DEFAULT_SCRIPT, batch_script, job_environment, job_log, job_spec
 from .state import StateError, make_state, upgrade_state
+
+_reservations = ReservationCache()  # the form's "reservation ... : active", shared by all users
+
 
 def _now() -> datetime:
     return datetime.now()
@@ -253,7 +257,7 @@ class FederatedSpawner(Spawner):
                 health=spawner.monitor.health(), allow_auto=spawner.auto_placement,
                 facts=await spawner.form_facts(),
                 estimate_url=f"{spawner.hub.base_url}api/fedhub/users/{quote(spawner.user.name, safe='')}/start-estimate",
-                classes=spawner.classes_in_session(),
+                classes=await spawner.classes_in_session(),
             )
         return form
 
@@ -339,8 +343,9 @@ class FederatedSpawner(Spawner):
         found = (stored_class(group, self.federation) for group in self.user.groups)
         return sorted((spec for spec in found if spec is not None), key=lambda spec: spec.name)
 
-    def classes_in_session(self) -> list[dict]:
-        """The user's classes in session now, as the form offers them ("Start for <class>")."""
+    async def classes_in_session(self) -> list[dict]:
+        """The user's classes in session now, as the form offers them ("Start for <class>"), with
+        whether each reservation is active (Slurm asked at most every 30 s per reservation)."""
         now = datetime.now(timezone.utc)
         offered = []
         for spec in self.classes():
@@ -348,9 +353,18 @@ class FederatedSpawner(Spawner):
             if session is None:
                 continue
             where = ", ".join(self.federation.centre(c.centre).name for c in spec.centres)
+            summary = f"{spec.cores} core{'s' if spec.cores != 1 else ''}, {format_memory_mb(spec.memory_mb)} memory, at {where}"
+            for place in spec.centres:
+                name = spec.reservation_at(place.centre)
+                watcher = self.monitor.watchers.get(place.centre)
+                if name and watcher is not None:
+                    try:
+                        state = await asyncio.wait_for(_reservations.state(watcher.client, name), 5)
+                    except (asyncio.TimeoutError, SchedulerError, SchedulerUnreachable):
+                        state = "unknown"
+                    summary += f"; reservation {name} at {watcher.centre.name}: {state}"
             offered.append({"name": spec.name, "title": spec.title, "until": f"{session.end.astimezone():%H:%M}",
-                            "summary": f"{spec.cores} core{'s' if spec.cores != 1 else ''}, "
-                                       f"{format_memory_mb(spec.memory_mb)} memory, at {where}"})
+                            "summary": summary})
         return offered
 
     def _class_of_user(self, name) -> ClassSpec:
