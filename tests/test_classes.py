@@ -276,3 +276,82 @@ def test_a_class_runs_in_its_reservations_made_by_the_hub_or_by_the_centre(class
     finally:
         admin.session.put(admin.url("/fedhub/classes/hpc-a"), json=current, timeout=30)
         slurm(centres, "gamma", "scontrol", "delete", "ReservationName=gamma-course")
+
+
+def contents(hub, token: str, user: str, path: str, method: str = "GET", body: dict | None = None):
+    return requests.request(method, f"{hub.url}/user/{user}/api/contents/{path}", json=body, timeout=30,
+                            headers={"Authorization": f"token {token}"})
+
+
+def test_materials_are_handed_out_and_collected_without_a_shared_filesystem(classes, hub, centres):
+    """The teacher's folder day1 reaches a student at gamma at once and a student who starts later
+    at alpha; the collection gathers each copy into the teacher's collected/day1/<student>/, the
+    stopped student's once their server runs again."""
+    admin, teacher = classes
+    token = teacher.session.headers["Authorization"].split()[1]
+    now = datetime.now(timezone.utc)
+    r = admin.session.put(admin.url("/fedhub/classes/hpc-m"), timeout=30, json=a_class(
+        "hpc-m", [TEACHER], [STUDENT, OUTSIDER], sessions=[{"start": (now - timedelta(minutes=5)).isoformat(),
+                                                          "end": (now + timedelta(minutes=25)).isoformat()}]))
+    assert r.status_code == 201, r.text
+    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# Day 1"}], "metadata": {},
+                "nbformat": 4, "nbformat_minor": 5}
+    try:
+        # the teacher's server holds day1; the student runs at gamma; OUTSIDER has not started yet
+        for user, centre in ((TEACHER, "alpha"), (STUDENT, "gamma")):
+            assert admin.spawn(user, {"centre": centre, "cores": 1, "memory": "512M", "walltime": "00:20:00"}).status_code in (201, 202)
+            admin.wait_ready(user, 90)
+        key = admin.session.headers["Authorization"].split()[1]
+        assert contents(hub, key, TEACHER, "day1", "PUT", {"type": "directory"}).status_code in (200, 201)
+        assert contents(hub, key, TEACHER, "day1/data", "PUT", {"type": "directory"}).status_code in (200, 201)
+        assert contents(hub, key, TEACHER, "day1/intro.ipynb", "PUT",
+                        {"type": "notebook", "format": "json", "content": notebook}).status_code in (200, 201)
+        assert contents(hub, key, TEACHER, "day1/data/values.txt", "PUT",
+                        {"type": "file", "format": "text", "content": "1 2 3\n"}).status_code in (200, 201)
+
+        r = requests.post(
+            f"{hub.url}/services/fedhub-classes/api/classes/hpc-m/handout", json={"folder": "day1"}, timeout=60,
+            headers={"Authorization": f"token {token}"})
+        assert r.status_code == 202 and r.json() == {"folder": "day1", "files": 2}, r.text
+        wait_for(lambda: contents(hub, key, STUDENT, "day1/data/values.txt").status_code == 200, 30,
+                 "the hand-out at the student's server at gamma")
+        assert contents(hub, key, STUDENT, "day1/intro.ipynb").json()["content"]["cells"][0]["source"] == "# Day 1"
+        assert roster_state(hub, token, "hpc-m", OUTSIDER)["materials"] == "waiting: handout day1"
+        # the student works on their copy
+        work = {**notebook, "cells": notebook["cells"] + [{"cell_type": "markdown", "metadata": {}, "source": "mine"}]}
+        assert contents(hub, key, STUDENT, "day1/intro.ipynb", "PUT",
+                        {"type": "notebook", "format": "json", "content": work}).status_code == 200
+
+        # OUTSIDER starts late, at alpha: the hand-out follows
+        assert admin.spawn(OUTSIDER, {"centre": "alpha", "cores": 1, "memory": "512M", "walltime": "00:20:00"}).status_code in (201, 202)
+        admin.wait_ready(OUTSIDER, 90)
+        wait_for(lambda: contents(hub, key, OUTSIDER, "day1/intro.ipynb").status_code == 200, 30,
+                 "the hand-out at the late student's server")
+        assert roster_state(hub, token, "hpc-m", OUTSIDER)["materials"] == "has day1"
+        admin.stop(OUTSIDER)
+
+        # the collection: the running student's copy now, the stopped one's when it runs again
+        r = requests.post(f"{hub.url}/services/fedhub-classes/api/classes/hpc-m/collect", json={"folder": "day1"},
+                          headers={"Authorization": f"token {token}"}, timeout=60)
+        assert r.status_code == 202, r.text
+        collected = wait_for(lambda: (m := contents(hub, key, TEACHER, f"collected/day1/{STUDENT}/intro.ipynb")).status_code == 200 and m,
+                             30, "the student's copy in the teacher's server")
+        assert [c["source"] for c in collected.json()["content"]["cells"]] == ["# Day 1", "mine"]
+        assert contents(hub, key, TEACHER, f"collected/day1/{STUDENT}/data/values.txt").json()["content"] == "1 2 3\n"
+        assert roster_state(hub, token, "hpc-m", OUTSIDER)["materials"] == "has day1; waiting: collection day1"
+        assert admin.spawn(OUTSIDER, {"centre": "alpha", "cores": 1, "memory": "512M", "walltime": "00:20:00"}).status_code in (201, 202)
+        admin.wait_ready(OUTSIDER, 90)
+        wait_for(lambda: contents(hub, key, TEACHER, f"collected/day1/{OUTSIDER}/intro.ipynb").status_code == 200, 30,
+                 "the late collection")
+        # a folder that is not the teacher's, or not a folder name, is refused naming the field
+        r = requests.post(f"{hub.url}/services/fedhub-classes/api/classes/hpc-m/handout", json={"folder": "../etc"},
+                          headers={"Authorization": f"token {token}"}, timeout=60)
+        assert r.status_code == 400 and r.json()["message"].startswith("folder:"), r.text
+        r = requests.post(f"{hub.url}/services/fedhub-classes/api/classes/hpc-m/handout", json={"folder": "day9"},
+                          headers={"Authorization": f"token {token}"}, timeout=60)
+        assert r.status_code == 400 and "there is no folder 'day9'" in r.json()["message"], r.text
+    finally:
+        for user in (TEACHER, STUDENT, OUTSIDER):
+            admin.stop(user)
+        admin.delete("/fedhub/classes/hpc-m")
+        admin.delete("/groups/hpc-m")

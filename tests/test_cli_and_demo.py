@@ -115,25 +115,45 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         assert f"FedHub demo is running at http://127.0.0.1:{port}" in banner
         assert "Log in as alice or bob with password: pw-demo" in banner
         assert "the demo's OpenID Connect provider at http://127.0.0.1:" in banner
-        # the login works at once, through the federation's provider
+        assert f"carol teaches demo-class (alice and bob are its students; same password): the class\n" \
+               f"  dashboard is http://127.0.0.1:{port}/services/fedhub-classes/" in banner
+        # the demo class, with the reservation the hub made for its session at alpha
+        admin = {"Authorization": f"token {token}"}
+
+        def reservations():
+            r = requests.get(f"http://127.0.0.1:{port}/services/fedhub-classes/api/classes/demo-class",
+                             headers=admin, timeout=10)
+            return r.status_code == 200 and r.json()["reservations"]
+        assert wait_for(reservations, 60, "the demo class's reservation") == [
+            {"name": "fedhub-demo-class", "centre": "alpha", "centre_name": "Alpha Supercomputing Centre",
+             "state": "active", "made_by_hub": True}]
+        # the login works at once, through the federation's provider; alice is a student of the class
         s = requests.Session()
         page = s.get(f"http://127.0.0.1:{port}/hub/oauth_login", timeout=30)
         assert "Federation login" in page.text, page.text
         form = page.url + "/login"  # the provider's login page posts to itself
         r = s.post(form, data={"login": "alice", "password": "pw-demo"}, timeout=30)
         assert r.url.endswith("/hub/spawn") and 'name="centre"' in r.text, (r.url, r.text[:500])
+        assert "Start for Notebooks on HPC (demo class)" in r.text
         # FEDHUB_API_TOKEN is an admin token
         users = requests.get(f"http://127.0.0.1:{port}/hub/api/users",
                              headers={"Authorization": f"token {token}"}, timeout=10)
         assert users.status_code == 200
-        # a server at the ssh centre, so Ctrl-C has a job to clean up
+        # a server at the ssh centre, so Ctrl-C has a job to clean up; bob's class start, in the reservation
         r = requests.post(f"http://127.0.0.1:{port}/hub/api/users/alice/server", timeout=60,
                           headers={"Authorization": f"token {token}"},
                           json={"centre": "beta", "cores": 1, "walltime": "00:10:00"})
         assert r.status_code in (201, 202), r.text
-        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/hub/api/users/alice", timeout=10,
-                                      headers={"Authorization": f"token {token}"}).json()["servers"].get("", {}).get("ready"),
-                 60, "alice's demo server")
+        login_bob = requests.Session()
+        page = login_bob.get(f"http://127.0.0.1:{port}/hub/oauth_login", timeout=30)
+        login_bob.post(page.url + "/login", data={"login": "bob", "password": "pw-demo"}, timeout=30)
+        r = requests.post(f"http://127.0.0.1:{port}/hub/api/users/bob/server", timeout=60, headers=admin,
+                          json={"class": "demo-class"})
+        assert r.status_code in (201, 202), r.text
+        for user in ("alice", "bob"):
+            wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/hub/api/users/{user}", timeout=10,
+                                          headers=admin).json()["servers"].get("", {}).get("ready"),
+                     60, f"{user}'s demo server")
         pids = [int(p.read_text()) for p in state.glob("*/slurm*.pid")] + [int(p.read_text()) for p in state.glob("ssh/*/sshd.pid")]
         pids.append(int((state / "accounting" / "run" / "mysql.pid").read_text()))
         assert len(pids) == 9  # 3 x (slurmctld, slurmd) + slurmdbd + MariaDB + 1 login node
@@ -143,8 +163,9 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
     assert "Everything the demo started has stopped." in (tmp_path / "demo.log").read_text()
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
-    user_jobs = subprocess.run(["pgrep", "-u", "alice", "-f", "jupyterhub-singleuser"], capture_output=True, text=True)
-    assert user_jobs.stdout.strip() == ""
+    for user in ("alice", "bob"):
+        user_jobs = subprocess.run(["pgrep", "-u", user, "-f", "jupyterhub-singleuser"], capture_output=True, text=True)
+        assert user_jobs.stdout.strip() == ""
     time.sleep(0.5)
     try:
         requests.get(f"http://127.0.0.1:{port}/hub/api", timeout=2)

@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 import time
 from pathlib import Path
 
@@ -180,19 +181,24 @@ def cmd_demo(args) -> int:
     if root.exists():
         shutil.rmtree(root)  # our own, from a demo that ended: the lock says no demo uses it
     users = [u.strip() for u in args.users.split(",") if u.strip()]
+    teacher = args.teacher.strip()
+    everyone = users + ([teacher] if teacher and teacher not in users else [])
     password = os.environ.get("FEDHUB_DEMO_PASSWORD") or secrets.token_urlsafe(8)
     federation = LocalFederation(demo_centres(), root, singleuser_cmd=f"{args.jobenv}/bin/jupyterhub-singleuser",
-                                 users=users)
-    # the federation's identity provider: each demo user, the password, their groups and their
-    # projects at alpha (the first user has two)
-    projects = {u: [f"proj_{u}"] + ([f"proj_{u}_ml"] if u == users[0] else []) for u in users}
-    provider = LocalOIDCProvider(root / "oidc", {u: Person(password, {"groups": ["researchers"],
+                                 users=everyone)
+    # the federation's identity provider: each demo user, the password, their groups (the demo
+    # users are the students of the demo class) and their projects at alpha (the first user has two)
+    projects = {u: [f"proj_{u}"] + ([f"proj_{u}_ml"] if u == users[0] else []) for u in everyone}
+    groups = {u: ["researchers", DEMO_CLASS] if u in users else ["teachers"] for u in everyone}
+    provider = LocalOIDCProvider(root / "oidc", {u: Person(password, {"groups": groups[u],
                                                                       "projects": {"alpha": projects[u]}})
-                                                 for u in users}, port=args.oidc_port)
+                                                 for u in everyone}, port=args.oidc_port)
+    class_file = write_demo_class(root, teacher) if teacher else None
     hub = LocalHub(
         federation.federation_file, root / "hub", config_file=Path(args.hub_config), public_port=args.port,
-        hub_port=args.hub_port, users=users, password=password,
+        hub_port=args.hub_port, users=everyone, password=password,
         api_token=os.environ.get("FEDHUB_API_TOKEN") or None, proxy=args.proxy, oidc=provider,
+        extra_config=f"c.ClassService.class_file = {str(class_file)!r}\n" if class_file else "",
     )
     stopping = False
 
@@ -212,7 +218,7 @@ def cmd_demo(args) -> int:
         provider.start()
         print(f"Starting JupyterHub (log: {hub.log_file})...", flush=True)
         hub.start()
-        print(_demo_banner(hub, federation, users, password, provider), flush=True)
+        print(_demo_banner(hub, federation, users, password, provider, teacher), flush=True)
         while not stopping and hub.proc.poll() is None:
             time.sleep(0.5)
         if hub.proc.poll() is not None and not stopping:
@@ -231,6 +237,28 @@ def cmd_demo(args) -> int:
     return status
 
 
+DEMO_CLASS = "demo-class"
+
+
+def write_demo_class(root: Path, teacher: str) -> Path:
+    """The demo's class: its teacher, the demo users as students (the provider's groups claim),
+    in session from now for eight hours, at alpha (in a reservation the hub makes) and gamma."""
+    import yaml
+    now = datetime.now(timezone.utc)
+    doc = {"classes": [{
+        "name": DEMO_CLASS, "title": "Notebooks on HPC (demo class)", "teachers": [teacher],
+        "centres": [{"centre": "alpha", "partition": "cpu", "reservation": {"create": {"cores": 2}}},
+                    {"centre": "gamma", "partition": "small"}],
+        "resources": {"cores": 1, "memory": "1G", "walltime": "02:00:00"},
+        "sessions": [{"start": (now - timedelta(minutes=5)).isoformat(timespec="seconds"),
+                      "end": (now + timedelta(hours=8)).isoformat(timespec="seconds")}],
+    }]}
+    path = root / "classes.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
 def offer_projects(federation, centre_id: str, projects: dict[str, list[str]]) -> None:
     """The demo centre offers each user the projects the provider lists (the federation file's
     ``projects: {claim: projects}``), and its Slurm knows them all."""
@@ -245,7 +273,7 @@ def offer_projects(federation, centre_id: str, projects: dict[str, list[str]]) -
     federation.federation_file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-def _demo_banner(hub, federation, users, password, provider) -> str:
+def _demo_banner(hub, federation, users, password, provider, teacher: str = "") -> str:
     token_line = (
         "  The admin API token is the one in FEDHUB_API_TOKEN, e.g.:\n"
         f"    curl -H \"Authorization: token $FEDHUB_API_TOKEN\" -X POST {hub.url}/hub/api/users/{users[0]}/server \\\n"
@@ -257,6 +285,9 @@ def _demo_banner(hub, federation, users, password, provider) -> str:
         "\n"
         f"FedHub demo is running at {hub.url}\n"
         f"  Log in as {' or '.join(users)} with password: {password}\n"
+        + (f"  {teacher} teaches {DEMO_CLASS} ({' and '.join(users)} are its students; same password): the class\n"
+           f"  dashboard is {hub.url}/services/fedhub-classes/ and each student's form offers one click.\n"
+           if teacher else "") +
         f"  (\"Sign in with the federation's login\": the demo's OpenID Connect provider at {provider.issuer})\n"
         "  Pick a centre (alpha: local, beta: through its ssh login node, gamma: small) and resources,\n"
         "  press Start, and watch the job go through Slurm on the progress page.\n"
@@ -290,6 +321,7 @@ def main(argv=None) -> int:
     p.add_argument("--oidc-port", type=int, default=8090,
                    help="port of the demo's OpenID Connect provider (default: %(default)s)")
     p.add_argument("--users", default="alice,bob", help="demo users (created as Unix accounts)")
+    p.add_argument("--teacher", default="carol", help="the demo class's teacher ('' for no class)")
     p.add_argument("--state-dir", default="/tmp/fedhub-demo", help="where the demo keeps its files")
     p.add_argument("--hub-config", required=True, help="the hub config to run (hub_config/jupyterhub_config.py)")
     p.add_argument("--jobenv", default="/opt/fedhub/jobenv", help="the notebook environment jobs run")

@@ -193,8 +193,20 @@ class RosterHandler(_ClassHandler):
         if spec is None or not (self.is_admin() or self.teaches(name)):
             raise web.HTTPError(404, f"no class {name!r} that you teach")
         students = [self.users[u] for u in sorted(group.users, key=lambda u: u.name) if u.name not in spec.teachers]
-        self.finish(json.dumps({"class": spec.name, "title": spec.title,
-                                "students": [server_summary(user) for user in students]}))
+        roster = {"class": spec.name, "title": spec.title, "students": [server_summary(u) for u in students]}
+        if has_scope(CLASSES_SCOPE, self.parsed_scopes, db=self.db):
+            # the class service (materials go to and from these servers): where each one answers
+            for entry, user in zip(roster["students"], students):
+                entry["server_url"] = _server_url(user)
+            roster["teachers"] = [{"name": n, "server_url": _server_url(self.users[u]) if (u := orm.User.find(
+                self.db, n)) is not None else None} for n in spec.teachers]
+        self.finish(json.dumps(roster))
+
+
+def _server_url(user) -> str | None:
+    """Where the hub reaches the user's running default server (None: not running)."""
+    spawner = user.spawners.get("")
+    return spawner.server.url if spawner is not None and spawner.ready and spawner.server is not None else None
 
 
 def server_summary(user) -> dict:

@@ -58,6 +58,24 @@ def _who(place: ClassCentre, logins: list[str]) -> list[str]:
     return [f"Users={','.join(_name(login, 'login', LOGIN_RE) for login in sorted(set(logins)))}"]
 
 
+def admit_argv(name: str, login: str) -> list[str]:
+    return ["scontrol", "update", f"ReservationName={_name(name, 'reservation')}",
+            f"Users+={_name(login, 'login', LOGIN_RE)}"]
+
+
+async def admit(client, name: str, login: str, log=log) -> None:
+    """Add a login to the hub's reservation before its job is submitted (the class's members may
+    have grown since the reservation was made); Slurm's refusal is logged, and sbatch then says why."""
+    try:
+        result = await client.command(admit_argv(name, login), None)
+    except SchedulerUnreachable as e:
+        log.warning("Could not add %s to reservation %s: %s", login, name, e)
+        return
+    words = (result.stderr + result.stdout).strip()
+    if result.returncode != 0 and "duplicate" not in words.lower():
+        log.warning("Could not add %s to reservation %s at %s: %s", login, name, client.centre.id, words[:300])
+
+
 def delete_argv(name: str) -> list[str]:
     return ["scontrol", "delete", f"ReservationName={_name(name, 'reservation')}"]
 

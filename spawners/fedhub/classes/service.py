@@ -9,6 +9,10 @@ JupyterHub-managed service, so a burst of 500 starts never slows the hub's own p
     POST {prefix}api/classes/{class}/start         start every student's server (202; in stages)
     POST {prefix}api/classes/{class}/stop          stop them
     POST {prefix}api/classes/{class}/students/{student}/start    start one
+    POST {prefix}api/classes/{class}/handout      {"folder": "day1"}: the folder of the teacher's
+                                                   server to every student's server (late ones too)
+    POST {prefix}api/classes/{class}/collect      {"folder": "day1"}: each student's copy into the
+                                                   teacher's collected/day1/<student>/
 
 Everything a teacher does goes to the hub with the teacher's own token (their OAuth token in the
 browser, or the API token a script sends), so JupyterHub's scopes, filtered to the class's
@@ -41,10 +45,12 @@ from ..logins import usable_login
 from ..slurm.client import SlurmClient
 from ..slurm.commands import SchedulerError, SchedulerUnreachable
 from .bulk import BulkResult, HubCaller, start_all, stop_all
+from .materials import ClassMaterials, MaterialsError, ServerFiles, check_folder, deliver
 from .model import ClassError, load_class_file, parse_class
 from .reservations import ReservationView, keep, look
 
 SERVICE_NAME = "fedhub-classes"
+log = logging.getLogger("fedhub.classes")
 PAGE = Path(__file__).with_name("dashboard.html")
 
 
@@ -90,9 +96,10 @@ def allocation_left(report: dict, centre: str | None) -> str:
 
 
 class _Handler(HubOAuthenticated, web.RequestHandler):
-    def initialize(self, classes: Classes, keeper: "ReservationKeeper"):
+    def initialize(self, classes: Classes, keeper: "ReservationKeeper", courier: "Courier"):
         self.classes = classes
         self.keeper = keeper
+        self.courier = courier
 
     @property
     def caller(self) -> HubCaller:
@@ -116,6 +123,39 @@ class _Handler(HubOAuthenticated, web.RequestHandler):
         return answer
 
 
+class MaterialsHandler(_Handler):
+    @web.authenticated
+    async def post(self, name: str, action: str):
+        await self.roster(name)  # the caller teaches the class (else the hub's 403/404)
+        try:
+            body = json.loads(self.request.body or b"{}")
+            folder = check_folder(body.get("folder") if isinstance(body, dict) else None)
+        except (ValueError, MaterialsError) as e:
+            raise web.HTTPError(400, str(e) if isinstance(e, MaterialsError) else "the body must be JSON") from None
+        who = self.current_user["name"]
+        own = await self.courier.roster(name)
+        teacher = next((t for t in own.get("teachers", []) if t["name"] == who), None)
+        if teacher is None:
+            raise web.HTTPError(403, f"only a teacher of {name} hands out or collects its materials")
+        materials = self.courier.materials(name)
+        if action == "handout":
+            if not teacher["server_url"]:
+                raise web.HTTPError(409, "start your own server first: the hand-out is read from its folder "
+                                         f"{folder!r}")
+            try:
+                files = await ServerFiles(teacher["server_url"], self.classes.own.token).tree(folder)
+            except MaterialsError as e:
+                raise web.HTTPError(400, f"folder: {e}") from None
+            materials.add_handout(folder, files, who)
+            answer = {"folder": folder, "files": len(files)}
+        else:
+            materials.add_collection(folder, who)
+            answer = {"folder": folder}
+        log.info("Class %s: %s of %s by %s", name, action, folder, who)
+        self.courier.wake.set()
+        self.answer(202, answer)
+
+
 class DashboardHandler(_Handler):
     @web.authenticated
     def get(self):
@@ -137,8 +177,10 @@ class ClassHandler(_Handler):
     async def get(self, name: str):
         roster = await self.roster(name)
         reports = await asyncio.gather(*(self.classes.allocation(s["name"]) for s in roster["students"]))
+        materials = self.courier.materials(name)
         for student, report in zip(roster["students"], reports):
             student["allocation_left"] = allocation_left(report, student.get("centre"))
+            student["materials"] = materials.summary(student["name"])
         status, spec, _ = await self.caller.call("GET", f"/fedhub/classes/{quote(name, safe='')}")
         roster["settings"] = spec if status == 200 else {}
         roster["reservations"] = [view.as_json() for view in self.keeper.views.get(name, [])]
@@ -177,7 +219,7 @@ class BulkHandler(_Handler):
                     await stop_all(caller, students, result=result)
             finally:
                 entry["done"] = True
-                self.log.info("%s of class %s by %s: %s", action, name, who, result.counts())
+                log.info("%s of class %s by %s: %s", action, name, who, result.counts())
         asyncio.ensure_future(run())
         self.answer(202, {"action": action, "students": students})
 
@@ -211,7 +253,7 @@ class ReservationKeeper:
             try:
                 await self.once()
             except Exception:
-                logging.getLogger("fedhub.classes").exception("Keeping the classes' reservations failed; "
+                log.exception("Keeping the classes' reservations failed; "
                                                               "trying again in %.0f s", self.interval)
             self.wake.clear()
             try:
@@ -246,7 +288,7 @@ class ReservationKeeper:
                     else:
                         state = await look(client, name)
                 except (SchedulerError, SchedulerUnreachable, ValueError) as e:
-                    logging.getLogger("fedhub.classes").error("Reservation %s at %s for class %s: %s", name,
+                    log.error("Reservation %s at %s for class %s: %s", name,
                                                               centre.id, spec.name, e)
                     state = f"error: {e}"
                 views.setdefault(spec.name, []).append(
@@ -259,6 +301,55 @@ class ReservationKeeper:
         members = group.get("users", []) if status == 200 else []
         found = (usable_login(centre, user) for user in dict.fromkeys([*members, *spec.teachers]))
         return sorted({login for login in found if login})
+
+
+class Courier:
+    """Every ``interval``: whatever hand-outs and collections a running student's server is still
+    owed, made (students who start late, servers that were stopped during a collection)."""
+
+    def __init__(self, classes: Classes, state_dir: str, interval: float = 5.0):
+        self.classes = classes
+        self.dir = Path(state_dir or ".") / "classes"
+        self.interval = interval
+        self.wake = asyncio.Event()
+        self._materials: dict[str, ClassMaterials] = {}
+
+    def materials(self, name: str) -> ClassMaterials:
+        if name not in self._materials:
+            self._materials[name] = ClassMaterials(self.dir, name)
+        return self._materials[name]
+
+    async def roster(self, name: str) -> dict:
+        status, answer, _ = await self.classes.own.call("GET", f"/fedhub/classes/{quote(name, safe='')}/roster")
+        return answer if status == 200 else {}
+
+    async def run_forever(self) -> None:
+        if self.dir.is_dir():
+            for path in self.dir.glob("*.json"):
+                self.materials(path.stem)
+        while True:
+            for name, materials in list(self._materials.items()):
+                try:
+                    await self.once(name, materials)
+                except Exception:
+                    log.exception("Materials of class %s: trying again", name)
+            self.wake.clear()
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def once(self, name: str, materials: ClassMaterials) -> None:
+        if not (materials.state["handouts"] or materials.state["collections"]):
+            return
+        roster = await self.roster(name)
+        teachers = {t["name"]: t["server_url"] for t in roster.get("teachers", []) if t.get("server_url")}
+        for student in roster.get("students", []):
+            if student.get("server_url") and materials.owed(student["name"]):
+                try:
+                    await deliver(materials, student["name"], student["server_url"], teachers, self.classes.own.token)
+                except MaterialsError as e:
+                    log.warning("Class %s, %s: %s", name, student["name"], e)
 
 
 async def apply_class_file(classes: Classes, path: str, federation_file: str, log, attempts: int = 30) -> None:
@@ -290,7 +381,10 @@ class ClassService(Application):
     quota_url = Unicode("", help="The quota service's URL (allocation left per student).").tag(config=True)
     port = Integer(8083, help="Port the service listens on (127.0.0.1); the hub's proxy routes to it.").tag(config=True)
     reservation_interval = Float(30.0, help="Seconds between checks of the classes' Slurm reservations.").tag(config=True)
-    state_dir = Unicode("", help="The hub's state directory (the users' claimed logins).").tag(config=True)
+    state_dir = Unicode("", help="The hub's state directory (the users' claimed logins; the classes' hand-outs "
+                                 "under classes/).").tag(config=True)
+    materials_interval = Float(5.0, help="Seconds between looks for students' servers still owed a hand-out or "
+                                         "a collection.").tag(config=True)
 
     def make_app(self) -> web.Application:
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/")
@@ -298,26 +392,34 @@ class ClassService(Application):
                                os.environ.get("JUPYTERHUB_API_TOKEN", ""), self.quota_url)
         claims.configure(self.state_dir or None)  # claimed logins, for the reservations' Users
         self.keeper = ReservationKeeper(self.classes, load_federation(self.federation_file), self.reservation_interval)
-        args = {"classes": self.classes, "keeper": self.keeper}
+        self.courier = Courier(self.classes, self.state_dir, self.materials_interval)
+        args = {"classes": self.classes, "keeper": self.keeper, "courier": self.courier}
         return web.Application([
             (prefix, DashboardHandler, args),
             (url_path_join(prefix, "api/classes"), ClassListHandler, args),
             (url_path_join(prefix, "api/classes/([^/]+)"), ClassHandler, args),
             (url_path_join(prefix, "api/classes/([^/]+)/(start|stop)"), BulkHandler, args),
             (url_path_join(prefix, "api/classes/([^/]+)/students/([^/]+)/start"), StudentStartHandler, args),
+            (url_path_join(prefix, "api/classes/([^/]+)/(handout|collect)"), MaterialsHandler, args),
             (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
         ], cookie_secret=os.urandom(32), prefix=prefix)
 
     def start(self) -> None:
         url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{self.port}"))
+        fedhub_log = logging.getLogger("fedhub")  # the lines a centre operator acts on, on the hub's log
+        fedhub_log.setLevel(logging.INFO)
+        for handler in self.log.handlers:
+            fedhub_log.addHandler(handler)
+        fedhub_log.propagate = False
         self.make_app().listen(url.port, url.hostname)
         print(f"fedhub-classes listening on {url.hostname}:{url.port}", file=sys.stderr)
         loop = ioloop.IOLoop.current()
         async def begin():
             if self.class_file:
-                await apply_class_file(self.classes, self.class_file, self.federation_file, self.log)
+                await apply_class_file(self.classes, self.class_file, self.federation_file, log)
             await self.keeper.run_forever()
         loop.add_callback(begin)
+        loop.add_callback(self.courier.run_forever)
         try:
             loop.start()
         except KeyboardInterrupt:  # the hub stops its services with SIGINT

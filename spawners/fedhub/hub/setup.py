@@ -74,9 +74,9 @@ def add_class_service(c, federation_file: str, state_dir: str = "") -> None:
         command.append(f"--ClassService.class_file={class_file}")
     if state_dir:
         command.append(f"--ClassService.state_dir={state_dir}")
-    interval = c.ClassService.get("reservation_interval")
-    if interval is not None:
-        command.append(f"--ClassService.reservation_interval={interval}")
+    for setting in ("reservation_interval", "materials_interval"):
+        if c.ClassService.get(setting) is not None:
+            command.append(f"--ClassService.{setting}={c.ClassService.get(setting)}")
     c.JupyterHub.services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != CLASS_SERVICE] + [{
         "name": CLASS_SERVICE,
         "url": f"http://127.0.0.1:{port}",
@@ -89,7 +89,8 @@ def add_class_service(c, federation_file: str, state_dir: str = "") -> None:
     c.JupyterHub.load_roles = [r for r in c.JupyterHub.get("load_roles", []) if r.get("name") != CLASS_SERVICE] + [{
         "name": CLASS_SERVICE, "services": [CLASS_SERVICE],
         "scopes": [CLASSES_SCOPE, "list:users", "read:users", "list:groups", "read:groups",
-                   f"access:services!service={SERVICE_NAME}"]}]
+                   f"access:services!service={SERVICE_NAME}",
+                   "access:servers"]}]  # hand-outs and collections, only for a class's teachers and students
 
 
 KERNEL_SCOPE = "custom:fedhub:kernels"

@@ -41,7 +41,7 @@ from ..units import format_memory_mb
 from ..kernels import api as kernel_api  # noqa: F401  (installs the hub's kernel API)
 from ..classes.hub_api import stored_class  # (and installs the hub's class API)
 from ..classes.model import ClassSpec
-from ..classes.reservations import ReservationCache
+from ..classes.reservations import ReservationCache, admit
 from ..classes.spawn import class_request
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
 from . import estimate_api  # noqa: F401  (installs the start estimate the form asks for)
@@ -462,6 +462,9 @@ class FederatedSpawner(Spawner):
                               self.job_output_dir, self.job_logs_kept, kernel_centres(self.federation, self.user.name, request))
         env = job_environment(self.get_env(), self.hub.api_url, nodes_api)
         spec = job_spec(centre, request, self.user.name, self.job_output_dir)
+        if request.klass and request.reservation == f"fedhub-{request.klass}":
+            # a student whose membership came with their first login is not in the reservation yet
+            await admit(self.job.client, request.reservation, request.login, self.log)
         self.log.info("%s submitting to %s via %s: %s", self._where, name, self.job.client.route.describe(),
                       request.describe())
         # Shielded: if the hub gives up on this start while sbatch runs, the job id is still
