@@ -327,7 +327,8 @@ def test_materials_are_handed_out_and_collected_without_a_shared_filesystem(clas
         admin.wait_ready(OUTSIDER, 90)
         wait_for(lambda: contents(hub, key, OUTSIDER, "day1/intro.ipynb").status_code == 200, 30,
                  "the hand-out at the late student's server")
-        assert roster_state(hub, token, "hpc-m", OUTSIDER)["materials"] == "has day1"
+        wait_for(lambda: roster_state(hub, token, "hpc-m", OUTSIDER)["materials"] == "has day1", 10,
+                 "the dashboard to say the late student has day1")
         admin.stop(OUTSIDER)
 
         # the collection: the running student's copy now, the stopped one's when it runs again
