@@ -46,10 +46,16 @@ c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}  # POST answers 202 at
 """
 
 
+CLASSROOM = "classroom"
+
+
 def centre_specs() -> list[CentreSpec]:
     return [
         CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, accounting=True, partitions=[
-            PartitionSpec("cpu", 4, "4G", "04:00:00", default=True), PartitionSpec("debug", 2, "1G", "00:30:00")]),
+            PartitionSpec("cpu", 4, "4G", "04:00:00", default=True), PartitionSpec("debug", 2, "1G", "00:30:00"),
+            # a classroom: up to 8 small servers per core; Slurm has it, the session's federation file not
+            # (only the class tests' federation names it), so no other test's placement sees it
+            PartitionSpec(CLASSROOM, 4, "8G", "02:00:00", charge_rate=3.0, oversubscribe=8)]),
         CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", firewalled=True, partitions=[
             PartitionSpec("batch", 4, "4G", "08:00:00", default=True)]),
         CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, accounting=True, private_tmp=True, partitions=[
@@ -79,6 +85,8 @@ def centres(request):
     fed = LocalFederation(centre_specs(), singleuser_cmd=f"{JOBENV}/bin/jupyterhub-singleuser", users=TEST_USERS)
     with fed:
         doc = fed.federation_document()
+        alpha = centre_entry(doc, "alpha")
+        alpha["partitions"] = [p for p in alpha["partitions"] if p["name"] != CLASSROOM]
         broken = json.loads(json.dumps(next(c for c in doc["centres"] if c["id"] == "gamma")))
         broken.update(id="broken", name="Broken", singleuser_cmd="/nonexistent/bin/jupyterhub-singleuser")
         broken["partitions"] = [dict(p, charge_rate=5.0) for p in broken["partitions"]]  # chosen last

@@ -44,6 +44,7 @@ class PartitionSpec:
     max_walltime: str
     charge_rate: float = 1.0
     default: bool = False
+    oversubscribe: int = 0  # jobs that may share a core (a classroom partition of small notebook servers)
 
 
 @dataclass
@@ -233,6 +234,7 @@ class RunningCentre:
             lines.append(
                 f"PartitionName={p.name} Nodes={self.node} Default={'YES' if p.default else 'NO'} "
                 f"MaxTime={p.max_walltime} DefaultTime=00:30:00 State=UP"
+                + (f" OverSubscribe=FORCE:{p.oversubscribe}" if p.oversubscribe else "")
             )
         self.conf.write_text("\n".join(lines) + "\n")
         self.conf.chmod(0o644)
