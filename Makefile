@@ -33,6 +33,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/kernel_move.py
 	$(VENV)/bin/python benchmarks/quota_api.py
 	$(VENV)/bin/python benchmarks/login_storm.py
+	$(VENV)/bin/python benchmarks/class_start.py
 	$(VENV)/bin/python benchmarks/lab_quota.py
 
 deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(PROXY) $(OIDC_PROVIDER)
