@@ -13,7 +13,9 @@ the same run) x N / cores. Goals: all ready within 1.3 x the floor, no failure, 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
+import re
 import statistics
 import sys
 import threading
@@ -40,6 +42,30 @@ def busy_seconds() -> float:
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = fields[3] + fields[4]  # idle + iowait
     return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """User + system CPU-seconds of one process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def probe(url: str, token: str, stop, answers) -> None:
+    """A user's GET every 0.2 s until ``stop``; the latencies go back on ``answers``."""
+    latencies = []
+    while not stop.is_set():
+        t = time.perf_counter()
+        requests.get(url, headers={"Authorization": f"token {token}"}, timeout=60)
+        latencies.append(time.perf_counter() - t)
+        time.sleep(0.2)
+    answers.put(latencies)
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    values = sorted(values)
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.median(values), values[min(len(values) - 1, round(0.99 * (len(values) - 1)))]
 
 
 def log_in(hub: LocalHub, user: str) -> requests.Session:
@@ -82,6 +108,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--students", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--node-nice", type=int, default=0,
+                        help="run the centre's jobs at this niceness: here the compute node is the hub's own "
+                             "machine; at a real centre it is not, and the hub does not share its CPUs with them")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (it starts a Slurm centre and runs servers as the students)")
@@ -89,7 +118,7 @@ def main() -> int:
     probe_user = "stuprobe"
     cores = os.cpu_count() or 1
     centres = [CentreSpec("alpha", "Alpha", cpus=4, memory_mb=65536, partitions=[
-        PartitionSpec("classroom", 4, "8G", "02:00:00", default=True, oversubscribe=64)])]
+        PartitionSpec("classroom", 4, "8G", "02:00:00", default=True, oversubscribe=64)], node_nice=args.node_nice)]
     with LocalFederation(centres, singleuser_cmd=f"{JOBENV}/bin/jupyterhub-singleuser",
                          users=students + [probe_user]) as fed:
         hub = LocalHub(fed.federation_file, fed.root / "hub", config_file=HUB_CONFIG,
@@ -114,15 +143,9 @@ def main() -> int:
 
             probe_token = requests.post(f"{hub.url}/hub/api/users/{probe_user}/tokens", headers=admin, timeout=30,
                                         json={"note": "probe"}).json()["token"]
-            latencies, stop = [], threading.Event()
-
-            def probe():
-                while not stop.is_set():
-                    t = time.perf_counter()
-                    requests.get(f"{hub.url}/hub/api/user", timeout=60,
-                                 headers={"Authorization": f"token {probe_token}"})
-                    latencies.append(time.perf_counter() - t)
-                    time.sleep(0.2)
+            # the probe is its own process: the 32 login threads here must not delay its clock
+            stop = multiprocessing.Event()
+            answers = multiprocessing.Queue()
             failures: list[str] = []
             lock = threading.Lock()
 
@@ -132,8 +155,16 @@ def main() -> int:
                 except Exception as e:  # noqa: BLE001 - counted and shown
                     with lock:
                         failures.append(f"{user}: {e}")
-            prober = threading.Thread(target=probe)
+            prober = multiprocessing.Process(target=probe, args=(f"{hub.url}/hub/api/user", probe_token, stop, answers))
             prober.start()
+            log_mark = len(hub.log_file.read_text(errors="replace"))
+            processes = {"hub": hub.proc.pid}
+            for args_, pid in hub.service_pids().items():
+                for short, mark in (("proxy", "configurable-http-proxy"), ("quota service", "fedhub.quota"),
+                                    ("class service", "fedhub.classes")):
+                    if mark in args_:
+                        processes[short] = pid
+            cpu_before = {name: process_cpu(pid) for name, pid in processes.items()}
             busy_before = busy_seconds()
             started = time.perf_counter()
             gap = args.seconds / len(students)
@@ -150,13 +181,16 @@ def main() -> int:
                     time.sleep(0.5)
             all_ready = time.perf_counter() - started
             busy = busy_seconds() - busy_before
+            cpu = {name: process_cpu(pid) - cpu_before[name] for name, pid in processes.items()}
             stop.set()
+            latencies = answers.get(timeout=60)
             prober.join()
+            handled = sorted(float(m) / 1000 for m in re.findall(
+                rf"200 GET /hub/api/user \({probe_user}@[^)]*\) ([0-9.]+)ms", hub.log_file.read_text(errors="replace")[log_mark:]))
             missing = sorted(set(students) - ready)
             failures += [f"{u}: not ready" for u in missing]
-            latencies.sort()
-            p50 = statistics.median(latencies)
-            p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
+            p50, p99 = percentiles(latencies)
+            hub_p50, hub_p99 = percentiles(handled)
             for user in students:
                 requests.delete(f"{hub.url}/hub/api/users/{user}/server", headers=admin, timeout=60)
         finally:
@@ -169,6 +203,10 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {len(students)} | {all_ready:.1f} s | {floor:.1f} s | {all_ready / floor:.2f} | {len(failures)} | "
           f"{p50 * 1000:.0f} ms | {p99 * 1000:.0f} ms | {busy:.0f} s |")
+    print(f"  the same requests as the hub handled them (its log): p50 {hub_p50 * 1000:.0f} ms, "
+          f"p99 {hub_p99 * 1000:.0f} ms ({len(handled)} requests)")
+    print("  CPU meanwhile: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in cpu.items())
+          + f" (node niceness {args.node_nice})")
     for failure in failures[:5]:
         print("   ", failure)
     print("Goals: ratio <= 1.3, no failure, hub API p99 < 1 s")

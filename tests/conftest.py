@@ -37,6 +37,7 @@ c.FederatedSpawner.scheduler_timeout = 12
 c.FederatedSpawner.monitor_interval = 3
 c.FederatedSpawner.monitor_grace = 6
 c.FederatedSpawner.failover_pending_timeout = 12
+c.FederatedSpawner.class_failover_pending_timeout = 12
 c.QuotaService.max_age = 3
 c.FederatedSpawner.sweep_interval = 5
 c.ClassService.reservation_interval = 2

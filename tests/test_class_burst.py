@@ -27,8 +27,10 @@ COURSE = "course101"
 def burst_hub(centres):
     for student in STUDENTS:
         ensure_unix_user(student)
-    slurm(centres, "alpha", "sacctmgr", "-i", "add", "account", COURSE, "cluster=alpha")
-    slurm(centres, "alpha", "sacctmgr", "-i", "add", "user", ",".join(STUDENTS), f"account={COURSE}", "cluster=alpha")
+    for centre in ("alpha", "gamma"):
+        slurm(centres, centre, "sacctmgr", "-i", "add", "account", COURSE, f"cluster={centre}")
+        slurm(centres, centre, "sacctmgr", "-i", "add", "user", ",".join(STUDENTS), f"account={COURSE}",
+              f"cluster={centre}")
 
     def with_classroom(doc):
         centre_entry(doc, "alpha")["partitions"].append(
@@ -103,3 +105,35 @@ def test_thirty_students_start_at_once_in_stages_and_all_run(burst_hub, centres)
              120, "every student's server to stop", 1)
     wait_for(lambda: not [j for j in live_jobs(centres, "alpha") if j["user"] in STUDENTS], 60, "every job to end")
     admin.delete("/fedhub/classes/burst-101")
+
+
+def test_a_class_one_centre_cannot_hold_spreads_to_the_next(burst_hub, centres):
+    """Six students, gamma first (cheaper) but with room for two: the class's starts are placed one
+    after another, so later students' estimates see the earlier jobs; one that still waits at
+    gamma moves to alpha after the class's short pending limit (12 s here). All six run, two at gamma."""
+    hub = burst_hub
+    admin = HubAPI(hub)
+    students = STUDENTS[:6]
+    now = time.time()
+    r = admin.session.put(admin.url("/fedhub/classes/spread-101"), timeout=30, json={
+        "title": "Spread 101", "teachers": [TEACHER], "students": students,
+        "centres": [{"centre": "gamma", "project": COURSE}, {"centre": "alpha", "partition": CLASSROOM, "project": COURSE}],
+        "resources": {"cores": 1, "memory": "256M", "walltime": "00:30:00"},
+        "sessions": [{"start": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now - 300)),
+                      "end": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now + 3600))}]})
+    assert r.status_code == 201, r.text
+    token = admin.post(f"/users/{TEACHER}/tokens", json={"note": "spread"}).json()["token"]
+    service = f"{hub.url}/services/fedhub-classes/api/classes/spread-101"
+    auth = {"Authorization": f"token {token}"}
+    try:
+        assert requests.post(f"{service}/start", headers=auth, timeout=60).status_code == 202
+        roster = wait_for(lambda: (r := requests.get(service, headers=auth, timeout=30).json()) and all(
+            s["state"] == "running" for s in r["students"]) and r, 120, "the six servers to run", 1)
+        where = sorted(s["centre"] for s in roster["students"])
+        assert where == ["alpha"] * 4 + ["gamma"] * 2, where
+        assert not [s for s in roster["students"] if s["state"] == "failed"]
+    finally:
+        requests.post(f"{service}/stop", headers=auth, timeout=60)
+        wait_for(lambda: all(s["state"] == "stopped" for s in requests.get(service, headers=auth, timeout=30).json()["students"]),
+                 60, "the six servers to stop", 1)
+        admin.delete("/fedhub/classes/spread-101")

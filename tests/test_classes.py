@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from html import unescape
+from pathlib import Path
 
 import pytest
 import requests
@@ -104,17 +105,32 @@ def test_a_teachers_token_is_refused_outside_the_class(classes, method, path, bo
     assert admin.get("/groups/hpc-b").json()["users"] == [OUTSIDER]
 
 
-def test_a_teacher_opens_a_students_lab_only_where_the_class_allows_it(classes, hub):
+def test_a_teacher_opens_a_students_lab_only_where_the_class_allows_it(classes, hub, centres):
+    """Without teachers_open_labs the student's server refuses the teacher's token; with it the
+    teacher gets in, and the student's server log says who opened it."""
     admin, teacher = classes
-    r = teacher.get(f"/users/{STUDENT}")
-    scopes = set(teacher.get("/user").json()["scopes"])
-    assert "access:servers!group=hpc-a" not in scopes and "servers!group=hpc-a" in scopes
+    token = teacher.session.headers["Authorization"].split()[1]
+    assert admin.spawn(STUDENT, {"centre": "alpha", "cores": 1, "memory": "512M", "walltime": "00:10:00"}).status_code in (201, 202)
     current = admin.get("/fedhub/classes/hpc-a").json()
-    r = admin.session.put(admin.url("/fedhub/classes/hpc-a"), json={**current, "teachers_open_labs": True}, timeout=30)
-    assert r.status_code == 200, r.text
-    assert "access:servers!group=hpc-a" in set(teacher.get("/user").json()["scopes"])
-    r = admin.session.put(admin.url("/fedhub/classes/hpc-a"), json=current, timeout=30)
-    assert "access:servers!group=hpc-a" not in set(teacher.get("/user").json()["scopes"])
+    try:
+        admin.wait_ready(STUDENT, 90)
+        status = f"{hub.url}/user/{STUDENT}/api/status"
+        assert requests.get(status, headers={"Authorization": f"token {token}"}, timeout=30).status_code == 403
+        assert f"access:servers!user={STUDENT}" not in set(teacher.get("/user").json()["scopes"])
+        r = admin.session.put(admin.url("/fedhub/classes/hpc-a"), json={**current, "teachers_open_labs": True}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert f"access:servers!user={STUDENT}" in set(teacher.get("/user").json()["scopes"])
+        # a token the server has not seen yet (it keeps what the hub said of a token for 5 minutes)
+        fresh = admin.post(f"/users/{TEACHER}/tokens", json={"note": "teacher, after"}).json()["token"]
+        assert requests.get(status, headers={"Authorization": f"token {fresh}"}, timeout=30).status_code == 200
+        (job,) = live_jobs(centres, "alpha", STUDENT)
+        server_log = Path(f"/home/{STUDENT}/.fedhub/jobs/fedhub-{job['job_id']}.log")
+        wait_for(lambda: f"{STUDENT}'s server opened by {TEACHER} (GET /user/{STUDENT}/api/status)"
+                 in server_log.read_text(errors="replace"), 10, "the student's server log to name the teacher")
+    finally:
+        admin.session.put(admin.url("/fedhub/classes/hpc-a"), json=current, timeout=30)
+        admin.stop(STUDENT)
+    assert f"access:servers!user={STUDENT}" not in set(teacher.get("/user").json()["scopes"])
 
 
 def test_bad_class_definitions_name_the_field(classes):

@@ -39,7 +39,9 @@ def _load_jupyter_server_extension(serverapp):
     from .handlers import setup_handlers
     from .kernels.handlers import setup_kernel_handlers
     from .moves.handlers import setup_move_handlers
+    from .visitors import watch_visitors
 
     setup_handlers(serverapp)
     setup_kernel_handlers(serverapp)
     setup_move_handlers(serverapp)
+    watch_visitors(serverapp)

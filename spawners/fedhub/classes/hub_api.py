@@ -37,17 +37,35 @@ SERVICE_NAME = "fedhub-classes"
 TEACHER_FIELDS = {"title", "centres", "resources", "sessions"}
 
 
-def teacher_scopes(spec: ClassSpec) -> list[str]:
+def teacher_scopes(spec: ClassSpec, members: list[str]) -> list[str]:
     """The teachers' role: see and start/stop the class's users' servers, read the group, act
     through FedHub's class service; open the students' labs only where the class allows it.
-    Never group membership, user changes, server state, tokens or admin."""
+    Never group membership, user changes, server state, tokens or admin.
+
+    Opening a lab is checked by the student's own server, which cannot resolve a group filter
+    (it has no database), so that scope names each member (``access:servers!user=<student>``) and
+    follows the membership (``sync_teacher_role``)."""
     only = f"!group={spec.name}"
     scopes = [f"list:users{only}", f"read:users{only}", f"read:servers{only}", f"servers{only}",
               f"list:groups{only}", f"read:groups{only}", f"{TEACH_SCOPE}{only}",
               f"access:services!service={SERVICE_NAME}"]
     if spec.teachers_open_labs:
-        scopes.append(f"access:servers{only}")
+        scopes += [f"access:servers!user={name}" for name in sorted(members) if name not in spec.teachers]
     return scopes
+
+
+def sync_teacher_role(db, spec: ClassSpec, group: orm.Group, log) -> orm.Role:
+    """The class's role with the scopes its settings and current members give (made if missing)."""
+    scopes = teacher_scopes(spec, [u.name for u in group.users])
+    role = orm.Role.find(db, spec.role_name)
+    if role is None or sorted(role.scopes or []) != sorted(scopes):
+        role = roles.create_role(db, {"name": spec.role_name, "scopes": scopes, "managed_by_auth": True,
+                                      "description": f"Teachers of the class {spec.name}"}, commit=False)
+        role.managed_by_auth = True  # kept across hub restarts (load_roles would drop it)
+        db.commit()
+        log.info("Role %s now has %d scopes (class %s, %d members)", spec.role_name, len(scopes), spec.name,
+                 len(group.users))
+    return role
 
 
 def stored_class(group: orm.Group, federation) -> ClassSpec | None:
@@ -145,10 +163,7 @@ class ClassHandler(_ClassHandler):
         group.properties = {**(group.properties or {}), PROPERTY: spec.to_json()}
         if spec.students is not None:
             group.users = [self._user(n) for n in spec.students]
-        role = roles.create_role(self.db, {"name": spec.role_name, "scopes": teacher_scopes(spec),
-                                           "description": f"Teachers of the class {name}",
-                                           "managed_by_auth": True}, commit=False)
-        role.managed_by_auth = True  # kept across hub restarts (load_roles would drop it)
+        role = sync_teacher_role(self.db, spec, group, self.log)
         teachers = [self._user(n) for n in spec.teachers]
         for user in list(role.users):
             if user not in teachers:
@@ -192,6 +207,7 @@ class RosterHandler(_ClassHandler):
         spec = stored_class(group, self.federation) if group is not None else None
         if spec is None or not (self.is_admin() or self.teaches(name)):
             raise web.HTTPError(404, f"no class {name!r} that you teach")
+        sync_teacher_role(self.db, spec, group, self.log)  # students who joined at their first login
         students = [self.users[u] for u in sorted(group.users, key=lambda u: u.name) if u.name not in spec.teachers]
         roster = {"class": spec.name, "title": spec.title, "students": [server_summary(u) for u in students]}
         if has_scope(CLASSES_SCOPE, self.parsed_scopes, db=self.db):

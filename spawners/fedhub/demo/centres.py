@@ -60,6 +60,7 @@ class CentreSpec:
     accounting: bool = False  # slurmdbd accounting with enforced associations and limits
     firewalled: bool = False  # ssh only: compute node on a private network behind the login node
     private_tmp: bool = False  # each job its own /tmp and /dev/shm (job_container/tmpfs), as many centres do
+    node_nice: int = 0  # run the node's jobs at this niceness (a benchmark's compute node that is not the hub's machine)
 
     def __post_init__(self):
         if self.firewalled and self.route != "ssh":
@@ -269,6 +270,8 @@ class RunningCentre:
     def start(self) -> None:
         self.start_controller()
         slurmd = ["/usr/sbin/slurmd", "-N", self.node]
+        if self.spec.node_nice:  # its jobs inherit it: the node yields the machine's CPUs to the hub
+            slurmd = ["nice", "-n", str(self.spec.node_nice), *slurmd]
         subprocess.run(self.network.in_node(slurmd) if self.network else slurmd, env=self.env, check=True)
 
     def node_state(self) -> str:

@@ -54,6 +54,7 @@ from .server_job import DEFAULT_SCRIPT, batch_script, job_environment, job_log, 
 from .state import StateError, make_state, upgrade_state
 
 _reservations = ReservationCache()  # the form's "reservation ... : active", shared by all users
+_class_turns: dict[str, asyncio.Lock] = {}  # class -> one placement at a time (see _start_anywhere)
 
 
 def _now() -> datetime:
@@ -111,6 +112,11 @@ class FederatedSpawner(Spawner):
 
     failover_pending_timeout = Float(
         300.0, help="With 'auto', seconds a job may stay pending before FedHub cancels it and tries the next centre.",
+    ).tag(config=True)
+
+    class_failover_pending_timeout = Float(
+        30.0, help="The same for a class's starts: a class begins at a set time, so a student's job that "
+                   "waits at one of the class's centres moves to the next sooner.",
     ).tag(config=True)
 
     monitor_interval = Float(
@@ -193,6 +199,7 @@ class FederatedSpawner(Spawner):
         self.progress_log = ProgressLog()
         self._port_reported = asyncio.Event()
         self._submitting: asyncio.Task | None = None
+        self._turn: asyncio.Lock | None = None  # this start's turn among its class's placements
         self._starting = False
         self.tunnel: dict | None = None  # tunnel mode: {"node", "port", "local_port"} of this server
         self._tunnel_open = False
@@ -470,6 +477,7 @@ class FederatedSpawner(Spawner):
         # Shielded: if the hub gives up on this start while sbatch runs, the job id is still
         # recorded, so stop() can cancel the job instead of leaving it behind.
         self._submitting = asyncio.ensure_future(self.job.submit(spec, script, env, self.job_output_dir))
+        self._submitting.add_done_callback(lambda _: self._end_turn())  # the next student's placement sees it
         try:
             await asyncio.shield(self._submitting)
         except SubmissionUncertain as e:
@@ -532,7 +540,9 @@ class FederatedSpawner(Spawner):
                     raise MoveOn("allocation", message.rstrip("."))
                 raise user_error(message, reason="allocation-used-up", status_code=403)
             waited = time.monotonic() - submitted
-            if may_move_on and waited > self.failover_pending_timeout:
+            patience = self.class_failover_pending_timeout if self.request and self.request.klass \
+                else self.failover_pending_timeout
+            if may_move_on and waited > patience:
                 raise MoveOn("pending", f"job {job.job_id} still pending at {name} after {waited:.0f} s "
                                         f"({info.reason or 'no reason given'})")
             message = pending_message(name, info)
@@ -644,7 +654,23 @@ class FederatedSpawner(Spawner):
         return decision
 
     async def _start_anywhere(self, request: SpawnRequest):
-        """Place the request, then try the ranked centres in turn (failover)."""
+        """Place the request, then try the ranked centres in turn (failover). A class's starts are
+        placed one after another (each until its sbatch answered), so every estimate already sees
+        the jobs of the students before it, and a class one centre cannot hold spreads at once."""
+        if request.klass:
+            self._turn = _class_turns.setdefault(request.klass, asyncio.Lock())
+            await self._turn.acquire()
+        try:
+            return await self._place_and_start(request)
+        finally:
+            self._end_turn()
+
+    def _end_turn(self) -> None:
+        turn, self._turn = self._turn, None
+        if turn is not None and turn.locked():
+            turn.release()
+
+    async def _place_and_start(self, request: SpawnRequest):
         self.progress_log.emit("Asking every centre when such a job would start", 5)
         decision = await self.place(request)
         self.log.info("[%s] placement: %s", self.user.name, decision.summary())
