@@ -224,6 +224,8 @@ def test_in_chromium_a_student_starts_with_one_click_and_the_teacher_watches_and
         teacher_page.wait_for_url(f"{hub.url}/services/fedhub-classes/**")
         row = teacher_page.locator(f"#fh-roster tr[data-student={STUDENT}]")
         row.locator(".fh-state", has_text="running").wait_for(timeout=30_000)
+        teacher_page.locator("#fh-session", has_text="In session until").wait_for()
+        assert "(now)" in teacher_page.locator("#fh-session").inner_text()  # the session's timeline
         centre = admin.server(STUDENT)  # where placement put it, as the dashboard names it
         assert row.locator("td").nth(2).inner_text() in ("Alpha", "Gamma")
         teacher_page.locator("#fh-stop-all").click()
