@@ -411,7 +411,11 @@ class ClassService(Application):
         for handler in self.log.handlers:
             fedhub_log.addHandler(handler)
         fedhub_log.propagate = False
-        self.make_app().listen(url.port, url.hostname)
+        try:
+            self.make_app().listen(url.port, url.hostname)
+        except OSError as e:
+            sys.exit(f"fedhub-classes cannot listen on {url.hostname}:{url.port} ({e.strerror}): another process has "
+                     f"that port; give this hub's service another one (c.ClassService.port)")
         print(f"fedhub-classes listening on {url.hostname}:{url.port}", file=sys.stderr)
         loop = ioloop.IOLoop.current()
         async def begin():

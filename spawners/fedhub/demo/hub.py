@@ -39,6 +39,7 @@ class LocalHub:
         self.hub_port = hub_port or free_port()
         self.proxy_api_port = free_port()
         self.quota_port = free_port()
+        self.classes_port = free_port()  # each hub its own services: hubs run side by side in tests
         self.users = list(users)
         self.password = password or secrets.token_urlsafe(9)
         self.api_token = api_token  # registered as an admin token when given
@@ -70,6 +71,7 @@ class LocalHub:
             f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{self.proxy_api_port}'",
             f"c.ConfigurableHTTPProxy.command = [{self.proxy!r}]",
             f"c.QuotaService.port = {self.quota_port}",
+            f"c.ClassService.port = {self.classes_port}",
         ]
         if self.oidc is not None:
             lines += [self.oidc.hub_config(self.url)]

@@ -98,7 +98,11 @@ class QuotaService(Application):
 
     def start(self) -> None:
         url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{self.port}"))
-        self.make_app().listen(url.port, url.hostname)
+        try:
+            self.make_app().listen(url.port, url.hostname)
+        except OSError as e:
+            sys.exit(f"fedhub-quota cannot listen on {url.hostname}:{url.port} ({e.strerror}): another process has "
+                     f"that port; give this hub's service another one (c.QuotaService.port)")
         print(f"fedhub-quota listening on {url.hostname}:{url.port} (max-age {self.max_age:g} s)", file=sys.stderr)
         try:
             ioloop.IOLoop.current().start()
