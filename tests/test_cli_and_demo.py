@@ -154,6 +154,11 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
             wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/hub/api/users/{user}", timeout=10,
                                           headers=admin).json()["servers"].get("", {}).get("ready"),
                      60, f"{user}'s demo server")
+        # bob joined the class at his first login, moments ago: admitted to alpha's reservation before
+        # placement asked Slurm, so he runs there (the cheaper of the class's centres), inside it
+        roster = requests.get(f"http://127.0.0.1:{port}/services/fedhub-classes/api/classes/demo-class",
+                              headers=admin, timeout=10).json()
+        assert {s["name"]: s["centre"] for s in roster["students"]}["bob"] == "alpha", roster
         pids = [int(p.read_text()) for p in state.glob("*/slurm*.pid")] + [int(p.read_text()) for p in state.glob("ssh/*/sshd.pid")]
         pids.append(int((state / "accounting" / "run" / "mysql.pid").read_text()))
         assert len(pids) == 9  # 3 x (slurmctld, slurmd) + slurmdbd + MariaDB + 1 login node

@@ -469,9 +469,6 @@ class FederatedSpawner(Spawner):
                               self.job_output_dir, self.job_logs_kept, kernel_centres(self.federation, self.user.name, request))
         env = job_environment(self.get_env(), self.hub.api_url, nodes_api)
         spec = job_spec(centre, request, self.user.name, self.job_output_dir)
-        if request.klass and request.reservation == f"fedhub-{request.klass}":
-            # a student whose membership came with their first login is not in the reservation yet
-            await admit(self.job.client, request.reservation, request.login, self.log)
         self.log.info("%s submitting to %s via %s: %s", self._where, name, self.job.client.route.describe(),
                       request.describe())
         # Shielded: if the hub gives up on this start while sbatch runs, the job id is still
@@ -665,6 +662,17 @@ class FederatedSpawner(Spawner):
         finally:
             self._end_turn()
 
+    async def _admit_to_reservations(self, request: SpawnRequest) -> None:
+        """A student whose membership came with their first login is not yet in the reservations
+        the hub made for the class: added before Slurm is asked (its estimate refuses otherwise)."""
+        for centre_id, _, _, reservation in request.places:
+            if reservation != f"fedhub-{request.klass}":
+                continue  # a reservation the centre made: its users are the centre's business
+            watcher = self.monitor.watchers.get(centre_id)
+            login = usable_login(watcher.centre, self.user.name) if watcher is not None else None
+            if login:
+                await admit(watcher.client, reservation, login, self.log)
+
     def _end_turn(self) -> None:
         turn, self._turn = self._turn, None
         if turn is not None and turn.locked():
@@ -672,6 +680,7 @@ class FederatedSpawner(Spawner):
 
     async def _place_and_start(self, request: SpawnRequest):
         self.progress_log.emit("Asking every centre when such a job would start", 5)
+        await self._admit_to_reservations(request)
         decision = await self.place(request)
         self.log.info("[%s] placement: %s", self.user.name, decision.summary())
         self.progress_log.emit(decision.summary(), 8)
