@@ -47,20 +47,25 @@ def burst_hub(centres):
         hub.stop()
 
 
-def test_thirty_students_start_at_once_in_stages_and_all_run(burst_hub, centres):
-    hub = burst_hub
-    admin = HubAPI(hub)
+def class_in_session(hub, admin: HubAPI, name: str, students: list[str], centres: list[dict]) -> tuple[str, dict]:
+    """A class taught by TEACHER, in session now (1 core, 256M each): its URL at the class service
+    and the teacher's token header."""
     now = time.time()
-    r = admin.session.put(admin.url("/fedhub/classes/burst-101"), timeout=30, json={
-        "title": "Burst 101", "teachers": [TEACHER], "students": STUDENTS,
-        "centres": [{"centre": "alpha", "partition": CLASSROOM, "project": COURSE}],
+    r = admin.session.put(admin.url(f"/fedhub/classes/{name}"), timeout=30, json={
+        "title": name.title(), "teachers": [TEACHER], "students": students, "centres": centres,
         "resources": {"cores": 1, "memory": "256M", "walltime": "00:30:00"},
         "sessions": [{"start": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now - 300)),
                       "end": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now + 3600))}]})
     assert r.status_code == 201, r.text
-    token = admin.post(f"/users/{TEACHER}/tokens", json={"note": "burst"}).json()["token"]
-    service = f"{hub.url}/services/fedhub-classes/api/classes/burst-101"
-    auth = {"Authorization": f"token {token}"}
+    token = admin.post(f"/users/{TEACHER}/tokens", json={"note": name}).json()["token"]
+    return f"{hub.url}/services/fedhub-classes/api/classes/{name}", {"Authorization": f"token {token}"}
+
+
+def test_thirty_students_start_at_once_in_stages_and_all_run(burst_hub, centres):
+    hub = burst_hub
+    admin = HubAPI(hub)
+    service, auth = class_in_session(hub, admin, "burst-101", STUDENTS,
+                                     [{"centre": "alpha", "partition": CLASSROOM, "project": COURSE}])
 
     # the hub's own API, asked throughout the burst as a user's browser would
     latencies, stop = [], threading.Event()
@@ -114,17 +119,8 @@ def test_a_class_one_centre_cannot_hold_spreads_to_the_next(burst_hub, centres):
     hub = burst_hub
     admin = HubAPI(hub)
     students = STUDENTS[:6]
-    now = time.time()
-    r = admin.session.put(admin.url("/fedhub/classes/spread-101"), timeout=30, json={
-        "title": "Spread 101", "teachers": [TEACHER], "students": students,
-        "centres": [{"centre": "gamma", "project": COURSE}, {"centre": "alpha", "partition": CLASSROOM, "project": COURSE}],
-        "resources": {"cores": 1, "memory": "256M", "walltime": "00:30:00"},
-        "sessions": [{"start": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now - 300)),
-                      "end": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now + 3600))}]})
-    assert r.status_code == 201, r.text
-    token = admin.post(f"/users/{TEACHER}/tokens", json={"note": "spread"}).json()["token"]
-    service = f"{hub.url}/services/fedhub-classes/api/classes/spread-101"
-    auth = {"Authorization": f"token {token}"}
+    service, auth = class_in_session(hub, admin, "spread-101", students, [
+        {"centre": "gamma", "project": COURSE}, {"centre": "alpha", "partition": CLASSROOM, "project": COURSE}])
     try:
         assert requests.post(f"{service}/start", headers=auth, timeout=60).status_code == 202
         roster = wait_for(lambda: (r := requests.get(service, headers=auth, timeout=30).json()) and all(

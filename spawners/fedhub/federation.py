@@ -31,14 +31,20 @@ HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9a-fA-F:]+\]")
 # All of these are used with fullmatch: `match` with `$` accepts a trailing newline.
 
 
-class FederationError(ValueError):
-    """A federation file that cannot be used; the message names the field and the fix."""
+class FieldError(ValueError):
+    """A field of an operator's file (or API body) that cannot be used: ``path`` names the field
+    (``centres[1].partitions[0].max_cores``), ``message`` what is allowed there."""
 
     def __init__(self, path: str, message: str, source: str | None = None):
         self.path = path
+        self.message = message
         self.source = source
         where = f"{source}: " if source else ""
         super().__init__(f"{where}{path}: {message}")
+
+
+class FederationError(FieldError):
+    """A federation file that cannot be used; the message names the field and the fix."""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from ..federation import SLURM_NAME_RE, FieldReader, Federation
+from ..federation import SLURM_NAME_RE, FieldError, FieldReader, Federation
 from ..units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
 # the group's name; also in the teachers' role (fedhub-teacher-<name>) and a created reservation
@@ -30,14 +30,8 @@ PROPERTY = "fedhub_class"  # the group property that holds a class's settings
 MAX_SESSION = timedelta(hours=24)
 
 
-class ClassError(ValueError):
+class ClassError(FieldError):
     """A class definition that cannot be used; the message names the field and the fix."""
-
-    def __init__(self, path: str, message: str, source: str | None = None):
-        self.path = path
-        self.message = message
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{path}: {message}")
 
 
 @dataclass(frozen=True)

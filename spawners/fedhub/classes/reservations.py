@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from ..federation import LOGIN_RE, SLURM_NAME_RE
@@ -104,8 +104,7 @@ class ReservationView:
     made_by_hub: bool
 
     def as_json(self) -> dict:
-        return {"name": self.name, "centre": self.centre, "centre_name": self.centre_name, "state": self.state,
-                "made_by_hub": self.made_by_hub}
+        return asdict(self)
 
 
 async def look(client, name: str) -> str:

@@ -31,7 +31,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import quote
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
@@ -41,6 +41,7 @@ from traitlets.config import Application
 
 from .. import claims
 from ..federation import load_federation
+from ..hub.services import listen
 from ..logins import usable_login
 from ..slurm.client import SlurmClient
 from ..slurm.commands import SchedulerError, SchedulerUnreachable
@@ -405,18 +406,13 @@ class ClassService(Application):
         ], cookie_secret=os.urandom(32), prefix=prefix)
 
     def start(self) -> None:
-        url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{self.port}"))
         fedhub_log = logging.getLogger("fedhub")  # the lines a centre operator acts on, on the hub's log
         fedhub_log.setLevel(logging.INFO)
         for handler in self.log.handlers:
             fedhub_log.addHandler(handler)
         fedhub_log.propagate = False
-        try:
-            self.make_app().listen(url.port, url.hostname)
-        except OSError as e:
-            sys.exit(f"fedhub-classes cannot listen on {url.hostname}:{url.port} ({e.strerror}): another process has "
-                     f"that port; give this hub's service another one (c.ClassService.port)")
-        print(f"fedhub-classes listening on {url.hostname}:{url.port}", file=sys.stderr)
+        where = listen(self.make_app(), SERVICE_NAME, self.port, "c.ClassService.port")
+        print(f"fedhub-classes listening on {where}", file=sys.stderr)
         loop = ioloop.IOLoop.current()
         async def begin():
             if self.class_file:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from urllib.parse import urlparse
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
@@ -29,6 +28,7 @@ from traitlets import Float, Integer, Unicode
 from traitlets.config import Application
 
 from .. import claims
+from ..hub.services import listen
 from ..federation import load_federation
 from .ledger import QuotaCache, quota_report
 
@@ -97,13 +97,8 @@ class QuotaService(Application):
         ], cookie_secret=os.urandom(32))
 
     def start(self) -> None:
-        url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{self.port}"))
-        try:
-            self.make_app().listen(url.port, url.hostname)
-        except OSError as e:
-            sys.exit(f"fedhub-quota cannot listen on {url.hostname}:{url.port} ({e.strerror}): another process has "
-                     f"that port; give this hub's service another one (c.QuotaService.port)")
-        print(f"fedhub-quota listening on {url.hostname}:{url.port} (max-age {self.max_age:g} s)", file=sys.stderr)
+        where = listen(self.make_app(), SERVICE_NAME, self.port, "c.QuotaService.port")
+        print(f"fedhub-quota listening on {where} (max-age {self.max_age:g} s)", file=sys.stderr)
         try:
             ioloop.IOLoop.current().start()
         except KeyboardInterrupt:  # the hub stops its services with SIGINT

@@ -1,0 +1,19 @@
+"""What FedHub's hub-managed services (quota, classes) share: where they listen."""
+
+from __future__ import annotations
+
+import os
+import sys
+from urllib.parse import urlparse
+
+
+def listen(app, name: str, default_port: int, setting: str) -> str:
+    """Listen where JupyterHub says the service is (``JUPYTERHUB_SERVICE_URL``); a port another
+    process holds ends the service with the setting that moves it, not a traceback."""
+    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", f"http://127.0.0.1:{default_port}"))
+    try:
+        app.listen(url.port, url.hostname)
+    except OSError as e:
+        sys.exit(f"{name} cannot listen on {url.hostname}:{url.port} ({e.strerror}): another process has that "
+                 f"port; give this hub's service another one ({setting})")
+    return f"{url.hostname}:{url.port}"
