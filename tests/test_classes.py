@@ -374,3 +374,12 @@ def test_materials_are_handed_out_and_collected_without_a_shared_filesystem(clas
             admin.stop(user)
         admin.delete("/fedhub/classes/hpc-m")
         admin.delete("/groups/hpc-m")
+
+
+def test_fedhubs_api_routes_refuse_a_bad_token_as_jupyterhubs_api_does(classes, hub):
+    """403 with a JSON message, not a redirect to the login page a script would follow to a 200."""
+    for path in ("/fedhub/classes", "/fedhub/classes/hpc-a", "/fedhub/classes/hpc-a/roster",
+                 f"/fedhub/users/{STUDENT}/kernel-centres", f"/fedhub/users/{STUDENT}/start-estimate?centre=alpha"):
+        r = requests.get(f"{hub.url}/hub/api{path}", headers={"Authorization": "token not-a-token"}, timeout=30,
+                         allow_redirects=False)
+        assert r.status_code == 403 and r.json()["message"].startswith("Missing or invalid credentials"), (path, r.text)

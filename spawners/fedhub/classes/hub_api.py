@@ -29,6 +29,7 @@ from tornado import web
 
 from ..federation import federation_at
 from .model import PROPERTY, ClassError, ClassSpec, parse_class
+from ..hub.api_auth import api_authenticated
 
 TEACH_SCOPE = "custom:fedhub:teach"
 CLASSES_SCOPE = "custom:fedhub:classes"  # what an admin may do to classes, without the rest of admin
@@ -102,7 +103,7 @@ class _ClassHandler(APIHandler):
 
 
 class ClassListHandler(_ClassHandler):
-    @web.authenticated
+    @api_authenticated
     def get(self):
         admin = self.is_admin()
         classes = []
@@ -119,7 +120,7 @@ class ClassHandler(_ClassHandler):
     def _group(self, name: str) -> orm.Group | None:
         return orm.Group.find(self.db, name)
 
-    @web.authenticated
+    @api_authenticated
     def get(self, name: str):
         group = self._group(name)
         spec = stored_class(group, self.federation) if group is not None else None
@@ -127,7 +128,7 @@ class ClassHandler(_ClassHandler):
             raise web.HTTPError(404, f"no class {name!r} that you teach")
         self.finish(json.dumps(spec.to_json()))
 
-    @web.authenticated
+    @api_authenticated
     def put(self, name: str):
         try:
             body = json.loads(self.request.body or b"{}")
@@ -176,7 +177,7 @@ class ClassHandler(_ClassHandler):
         self.set_status(201 if created else 200)
         self.finish(json.dumps(spec.to_json()))
 
-    @web.authenticated
+    @api_authenticated
     def delete(self, name: str):
         if not self.is_admin():
             raise web.HTTPError(403, "only an admin may remove a class")
@@ -201,7 +202,7 @@ class ClassHandler(_ClassHandler):
 
 
 class RosterHandler(_ClassHandler):
-    @web.authenticated
+    @api_authenticated
     def get(self, name: str):
         group = orm.Group.find(self.db, name)
         spec = stored_class(group, self.federation) if group is not None else None

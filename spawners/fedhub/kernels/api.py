@@ -40,6 +40,7 @@ from ..projects import projects_at
 from ..quota.client import entry_for, used_up
 from ..spawning.options import OptionError, default_resources, parse_user_options
 from .server_kernels import KernelError, ServerKernels, kernels_by_id
+from ..hub.api_auth import api_authenticated
 
 SCOPE = "custom:fedhub:kernels"
 KERNEL_OPTIONS = ("centre", "partition", "project", "cores", "memory", "walltime", "gpus", "gpu_type")
@@ -78,7 +79,7 @@ class _ServerKernelsHandler(APIHandler):
 
 
 class KernelCentresHandler(_ServerKernelsHandler):
-    @web.authenticated
+    @api_authenticated
     async def get(self, user_name):
         spawner, _ = self.server_kernels(user_name)
         await spawner.refresh_projects()
@@ -147,12 +148,12 @@ def _default_project(spawner, centre_id: str, projects: list[str] | None) -> str
 
 
 class KernelsHandler(_ServerKernelsHandler):
-    @web.authenticated
+    @api_authenticated
     def get(self, user_name):
         _, kernels = self.server_kernels(user_name)
         self.finish(json.dumps({"kernels": [r.public() for r in kernels.records.values()]}))
 
-    @web.authenticated
+    @api_authenticated
     async def post(self, user_name):
         spawner, kernels = self.server_kernels(user_name)
         try:
@@ -192,7 +193,7 @@ class KernelsHandler(_ServerKernelsHandler):
 
 
 class KernelHandler(_ServerKernelsHandler):
-    @web.authenticated
+    @api_authenticated
     async def get(self, user_name, kernel_id):
         _, kernels = self.server_kernels(user_name)
         known = self.get_argument("status", "")
@@ -207,7 +208,7 @@ class KernelHandler(_ServerKernelsHandler):
         except KernelError as e:
             self.fail(e)
 
-    @web.authenticated
+    @api_authenticated
     async def delete(self, user_name, kernel_id):
         _, kernels = self.server_kernels(user_name)
         try:
@@ -219,7 +220,7 @@ class KernelHandler(_ServerKernelsHandler):
 
 
 class KernelRestartHandler(_ServerKernelsHandler):
-    @web.authenticated
+    @api_authenticated
     def post(self, user_name, kernel_id):
         _, kernels = self.server_kernels(user_name)
         try:

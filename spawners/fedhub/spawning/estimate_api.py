@@ -20,10 +20,11 @@ from tornado import web
 
 from .options import ALLOWED_OPTIONS, OptionError, parse_user_options
 from .placement import Option, estimate_all
+from ..hub.api_auth import api_authenticated
 
 
 class StartEstimateHandler(APIHandler):
-    @web.authenticated
+    @api_authenticated
     async def get(self, user_name: str):
         if not has_scope(f"servers!user={user_name}", self.parsed_scopes, db=self.db):
             raise web.HTTPError(404, "No access to resources or resources not found")
