@@ -106,10 +106,20 @@ def centres(request):
 
 
 @pytest.fixture(scope="session")
-def hub(centres):
+def postgres(centres):
+    """A real PostgreSQL server (Debian's) for the hubs' databases, as a deployment has."""
+    from fedhub.demo.postgres import LocalPostgres
+    with LocalPostgres(centres.root / "postgres") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def hub(centres, postgres):
+    """The session's hub, keeping its database in PostgreSQL."""
     token = secrets.token_hex(24)
     hub = LocalHub(centres.federation_file, centres.root / "hub", config_file=HUB_CONFIG, hub_port=centres.hub_port,
-                   users=TEST_USERS, password="fedhub-test", api_token=token, extra_config=TEST_HUB_CONFIG)
+                   users=TEST_USERS, password="fedhub-test", api_token=token, extra_config=TEST_HUB_CONFIG,
+                   db_url=postgres.database("fedhub_session"))
     hub.start()
     api = HubAPI(hub)
     for user in TEST_USERS:

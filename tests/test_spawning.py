@@ -219,12 +219,18 @@ def test_stop_while_controller_down_cancels_once_it_is_back(api, centres):
     wait_for(lambda: json.loads(backlog.read_text()) == [], 10, "the backlog to empty")
 
 
-def test_hub_restart_keeps_servers_at_two_centres(api, hub, centres):
+def test_hub_restart_keeps_servers_at_two_centres(api, hub, centres, postgres):
+    """The hub's database is PostgreSQL, as in a deployment: what the restarted hub knows of the
+    servers and their jobs it reads from there."""
     api.spawn(U1, {"centre": "alpha", "cores": 1, "walltime": "00:10:00"})
     api.spawn(U2, {"centre": "beta", "cores": 1, "walltime": "00:10:00"})
     api.wait_ready(U1)
     api.wait_ready(U2)
     jobs = {c: live_jobs(centres, c) for c in ("alpha", "beta")}
+    assert not (hub.workdir / "jupyterhub.sqlite").exists()
+    in_db = postgres.psql("SELECT u.name, s.state FROM users u JOIN spawners s ON s.user_id = u.id "
+                          "WHERE s.server_id IS NOT NULL ORDER BY u.name", database="fedhub_session")
+    assert [line.split("|")[0] for line in in_db.splitlines()] == sorted([U1, U2])
     hub.restart()
     for user, centre in ((U1, "alpha"), (U2, "beta")):
         server = api.server(user)

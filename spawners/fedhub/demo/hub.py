@@ -3,8 +3,8 @@
 It writes ``fedhub_site_config.py`` into the hub's working directory (the site config the hub
 config loads last): the federation file, ports, state directory, the demo's login (through the
 loopback OpenID Connect provider, or a shared password) and an admin token. Only the key that
-encrypts auth_state reaches the hub through its environment (JUPYTERHUB_CRYPT_KEY, as
-JupyterHub requires).
+encrypts auth_state (JUPYTERHUB_CRYPT_KEY, as JupyterHub requires) and a database URL with its
+password (FEDHUB_DB_URL) reach the hub through its environment.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class LocalHub:
     def __init__(self, federation_file: Path, workdir: Path, *, config_file: Path, public_port: int | None = None,
                  hub_port: int | None = None, users: list[str] = (), password: str | None = None,
                  api_token: str | None = None, log_file: Path | None = None, extra_config: str = "",
-                 proxy: str = PROXY, oidc: LocalOIDCProvider | None = None):
+                 proxy: str = PROXY, oidc: LocalOIDCProvider | None = None, db_url: str | None = None):
         self.federation_file = Path(federation_file)
         self.workdir = Path(workdir)
         self.config_file = Path(config_file).resolve()  # jupyterhub runs in workdir
@@ -49,6 +49,7 @@ class LocalHub:
         self.oidc = oidc  # log in through this provider instead of the shared demo password
         if oidc is not None:
             oidc.allow_hub(self.url)
+        self.db_url = db_url  # e.g. PostgreSQL (fedhub.demo.postgres); else SQLite in workdir
         self.crypt_key = secrets.token_hex(32)  # auth_state is encrypted (JUPYTERHUB_CRYPT_KEY)
         self.proc: subprocess.Popen | None = None
 
@@ -73,6 +74,8 @@ class LocalHub:
             f"c.QuotaService.port = {self.quota_port}",
             f"c.ClassService.port = {self.classes_port}",
         ]
+        if self.db_url:
+            lines += ["import os", "c.JupyterHub.db_url = os.environ['FEDHUB_DB_URL']  # its password stays out of files"]
         if self.oidc is not None:
             lines += [self.oidc.hub_config(self.url)]
         elif self.users:
@@ -95,6 +98,8 @@ class LocalHub:
         log = open(self.log_file, "ab")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FEDHUB_", "JUPYTERHUB_"))}
         env["JUPYTERHUB_CRYPT_KEY"] = self.crypt_key
+        if self.db_url:
+            env["FEDHUB_DB_URL"] = self.db_url
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(self.config_file)],
             cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
