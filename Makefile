@@ -109,3 +109,7 @@ $(HELM):
 
 clean:
 	rm -rf $(VENV) state
+
+# The README's table of the chart's values, from helm/fedhub/values.schema.json.
+chart-docs: deps
+	$(VENV)/bin/python helm/values_doc.py --write README.md

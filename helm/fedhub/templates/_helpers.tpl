@@ -58,50 +58,56 @@ A secret value: the one given in values, else the one this release's Secret alre
 What the schema cannot say: checks across values, each failing with the value's name and the fix.
 */}}
 {{- define "fedhub.validate" -}}
+{{- $errors := list -}}
 {{- $secrets := .Values.centreSecrets -}}
 {{- $ids := list -}}
 {{- range $i, $centre := .Values.federation.centres -}}
 {{- $at := printf "federation.centres[%d] (%s)" $i $centre.id -}}
 {{- if has $centre.id $ids -}}
-{{- fail (printf "%s: the id %q is used by an earlier centre; give each centre its own id" $at $centre.id) -}}
+{{- $errors = append $errors (printf "%s: the id %q is used by an earlier centre; give each centre its own id" $at $centre.id) -}}
 {{- end -}}
 {{- $ids = append $ids $centre.id -}}
 {{- if ne $centre.scheduler.type "ssh" -}}
-{{- fail (printf "%s.scheduler.type: %q cannot work in a pod: the hub's pod has no Slurm and no centre's slurm.conf. Reach the centre through its login node: scheduler: {type: ssh, host: <login node>, query_user: <login>}, with its key and host keys in centreSecrets.%s" $at $centre.scheduler.type $centre.id) -}}
+{{- $errors = append $errors (printf "%s.scheduler.type: %q cannot work in a pod: the hub's pod has no Slurm and no centre's slurm.conf. Reach the centre through its login node: scheduler: {type: ssh, host: <login node>, query_user: <login>}, with its key and host keys in centreSecrets.%s" $at $centre.scheduler.type $centre.id) -}}
 {{- end -}}
 {{- if not $centre.scheduler.host -}}
-{{- fail (printf "%s.scheduler.host is required: the login node's host name or address" $at) -}}
+{{- $errors = append $errors (printf "%s.scheduler.host is required: the login node's host name or address" $at) -}}
 {{- end -}}
 {{- if not $centre.scheduler.query_user -}}
-{{- fail (printf "%s.scheduler.query_user is required: the login the hub uses for centre-wide queries (all the hub's jobs, accounting)" $at) -}}
+{{- $errors = append $errors (printf "%s.scheduler.query_user is required: the login the hub uses for centre-wide queries (all the hub's jobs, accounting)" $at) -}}
 {{- end -}}
 {{- if not (hasKey $secrets $centre.id) -}}
-{{- fail (printf "centreSecrets.%s is missing: give the hub's ssh private key for %s's login node (sshPrivateKey) and the login node's pinned host keys (knownHosts, from ssh-keyscan, checked against what the centre publishes)" $centre.id $centre.id) -}}
+{{- $errors = append $errors (printf "centreSecrets.%s is missing: give the hub's ssh private key for %s's login node (sshPrivateKey) and the login node's pinned host keys (knownHosts, from ssh-keyscan, checked against what the centre publishes)" $centre.id $centre.id) -}}
 {{- end -}}
 {{- $mode := "direct" -}}
 {{- if $centre.network -}}{{- $mode = default "direct" $centre.network.mode -}}{{- end -}}
 {{- if and (eq $mode "direct") (not $centre.hub_connect_url) -}}
-{{- fail (printf "%s.hub_connect_url is required with network mode direct: the hub's API as the centre's compute nodes reach it (through hub.apiService). Or use network: {mode: tunnel, ...}, which needs no way in to the cluster" $at) -}}
+{{- $errors = append $errors (printf "%s.hub_connect_url is required with network mode direct: the hub's API as the centre's compute nodes reach it (through hub.apiService). Or use network: {mode: tunnel, ...}, which needs no way in to the cluster" $at) -}}
 {{- end -}}
 {{- end -}}
 {{- range $id, $_ := $secrets -}}
 {{- if not (has $id $ids) -}}
-{{- fail (printf "centreSecrets.%s names no centre in federation.centres; remove it or fix the id" $id) -}}
+{{- $errors = append $errors (printf "centreSecrets.%s names no centre in federation.centres; remove it or fix the id" $id) -}}
 {{- end -}}
 {{- end -}}
 {{- $oidc := .Values.auth.oidc -}}
 {{- if and $oidc.clientId (not $oidc.clientSecret) -}}
-{{- fail "auth.oidc.clientSecret is missing: give the client secret the federation's provider issued for auth.oidc.clientId" -}}
+{{- $errors = append $errors "auth.oidc.clientSecret is missing: give the client secret the federation's provider issued for auth.oidc.clientId" -}}
 {{- end -}}
 {{- if $oidc.clientId -}}
 {{- range $key := list "authorizeUrl" "tokenUrl" "userdataUrl" -}}
 {{- if not (index $oidc $key) -}}
-{{- fail (printf "auth.oidc.%s is missing: give the provider's endpoint (its .well-known/openid-configuration lists it)" $key) -}}
+{{- $errors = append $errors (printf "auth.oidc.%s is missing: give the provider's endpoint (its .well-known/openid-configuration lists it)" $key) -}}
 {{- end -}}
 {{- end -}}
 {{- if not $.Values.hub.publicUrl -}}
-{{- fail "hub.publicUrl is missing: the login's callback is made from it, e.g. https://notebooks.example.org/" -}}
+{{- $errors = append $errors "hub.publicUrl is missing: the login's callback is made from it, e.g. https://notebooks.example.org/" -}}
 {{- end -}}
+{{- end -}}
+{{- if $errors -}}
+{{- fail (printf "the chart's values cannot work:\n- %s" (join "\n- " $errors)) -}}
+{{/* helm lint logs a fail without failing: this line, never rendered otherwise, makes it fail */}}
+fedhub-values-refused: [
 {{- end -}}
 {{- end -}}
 
