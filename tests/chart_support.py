@@ -55,3 +55,126 @@ def find(docs: list[dict], kind: str, suffix: str = "") -> dict:
 
 def secret_data(secret: dict) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+class HubPod:
+    """The hub's pod as the kubelet would run it from the rendered manifests, on this machine:
+    each container's command and environment (secretKeyRef from the rendered Secret), its
+    volumes at their mount paths in a private mount namespace (ConfigMap and Secret files,
+    read-only; the state volume; a fresh emptyDir at /tmp; the image's working directory
+    read-only), as the image's non-root user. Containers share the machine's network, as
+    containers in one pod share theirs. The image is the fresh venv the wheel was installed
+    into at the image's own path; the proxy's image is the npm configurable-http-proxy."""
+
+    def __init__(self, docs: list[dict], root: Path, state: Path, user: str, proxy_bin: str):
+        self.docs = docs
+        self.root = root
+        self.state = state  # the PersistentVolumeClaim's volume: kept from one pod to the next
+        self.user = user
+        self.proxy_bin = proxy_bin
+        self.procs: list[subprocess.Popen] = []
+        self.pod = find(docs, "Deployment", "-hub")["spec"]["template"]["spec"]
+        self.secrets = {d["metadata"]["name"]: secret_data(d) for d in docs if d["kind"] == "Secret"}
+        self.config_maps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+
+    def container(self, name: str) -> dict:
+        return next(c for c in self.pod["containers"] if c["name"] == name)
+
+    def env(self, container: dict) -> dict[str, str]:
+        env = {"PATH": "/opt/fedhub/hub/bin:/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8",
+               "HOME": "/srv/fedhub", "PYTHONDONTWRITEBYTECODE": "1"}  # the image's ENV and user
+        for var in container.get("env", []):
+            if "value" in var:
+                env[var["name"]] = var["value"]
+            else:
+                ref = var["valueFrom"]["secretKeyRef"]
+                env[var["name"]] = self.secrets[ref["name"]][ref["key"]]
+        return env
+
+    def _materialize(self, name: str) -> Path:
+        """A volume's content as the kubelet writes it (fsGroup: group-readable by the pod)."""
+        import grp
+        import os
+        import pwd
+        volume = next(v for v in self.pod["volumes"] if v["name"] == name)
+        gid = grp.getgrnam(self.user).gr_gid
+        if "persistentVolumeClaim" in volume:
+            return self.state
+        target = self.root / "volumes" / name
+        if target.exists():
+            import shutil
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        os.chown(target, 0, gid)
+        if "emptyDir" in volume:
+            os.chown(target, pwd.getpwnam(self.user).pw_uid, gid)
+            target.chmod(0o700)
+            return target
+        if "configMap" in volume:
+            files, mode = self.config_maps[volume["configMap"]["name"]], 0o644
+        else:
+            files, mode = self.secrets[volume["secret"]["secretName"]], volume["secret"].get("defaultMode", 0o644) | 0o040
+        target.chmod(0o750)
+        for key, content in files.items():
+            path = target / key
+            path.write_text(content)
+            os.chown(path, 0, gid)
+            path.chmod(mode)
+        return target
+
+    def start(self) -> None:
+        """A new pod: fresh emptyDirs and working directory, the same state volume."""
+        import os
+        import shutil
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.workdir = self.root / "workdir"  # the image's /srv/fedhub, fresh in every pod
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        self.workdir.mkdir()
+        hub = self.container("hub")
+        mounts = [(self._materialize(m["name"]), m["mountPath"], m.get("readOnly", False))
+                  for m in hub["volumeMounts"]]
+        mounts.append((self.workdir, hub["workingDir"], True))  # readOnlyRootFilesystem
+        mounts.sort(key=lambda m: m[1] == "/tmp")  # a new /tmp last: the others' sources are under /tmp
+        script = ["set -e"]
+        for source, path, read_only in mounts:
+            os.makedirs(path, exist_ok=True)  # a mount point on this machine (empty)
+            script.append(f"mount --bind {source} {path}")
+            if read_only:
+                script.append(f"mount -o remount,bind,ro {path}")
+        script.append(f'cd {hub["workingDir"]}')
+        script.append(f'exec setpriv --reuid={self.user} --regid={self.user} --init-groups "$@"')
+        proxy = self.container("proxy")
+        plog = open(self.root / "proxy.log", "ab")
+        self.procs.append(subprocess.Popen(
+            ["setpriv", f"--reuid={self.user}", f"--regid={self.user}", "--init-groups",
+             self.proxy_bin, *proxy["command"][1:]],
+            env=self.env(proxy), stdout=plog, stderr=subprocess.STDOUT, start_new_session=True, cwd="/"))
+        log = open(self.root / "hub.log", "ab")
+        self.procs.append(subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(script), "pod",
+             *hub["command"]],
+            env=self.env(hub), stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def stop(self, timeout: float = 30) -> None:
+        """The pod deleted: SIGTERM to every container, then SIGKILL after the grace period."""
+        import os
+        import signal
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self.procs = []
+
+    def starts(self) -> int:
+        """How many times the hub said it was fully up (services started, routes given)."""
+        log = self.root / "hub.log"
+        return log.read_text(errors="replace").count("JupyterHub is now running") if log.exists() else 0
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = (self.root / "hub.log").read_text(errors="replace") if (self.root / "hub.log").exists() else ""
+        return "\n".join(text.splitlines()[-lines:])

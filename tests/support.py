@@ -16,6 +16,18 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
+def oidc_log_in(hub_url: str, user: str, password: str):
+    """A browser's login, by HTTP: the hub's login link, the provider's form, back to the hub.
+    The session then calls the hub's API as the browser would (its _xsrf cookie as the header)."""
+    import requests
+    s = requests.Session()
+    form = s.get(f"{hub_url}/hub/oauth_login", timeout=30)
+    r = s.post(form.url + "/login", data={"login": user, "password": password}, timeout=30)
+    assert r.url.startswith(f"{hub_url}/hub/spawn"), (r.status_code, r.url)
+    s.headers["X-XSRFToken"] = s.cookies.get("_xsrf", path="/hub/") or s.cookies.get("_xsrf") or ""
+    return s
+
+
 def counting_wrappers() -> tuple[Path, Path]:
     """A directory of Slurm's client commands that log each call to a file, then run the real
     command: name it as a local centre's ``scheduler.commands_dir`` to count scheduler load."""

@@ -26,6 +26,7 @@ from conftest import (CHROMIUM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI,
                       live_jobs, slurm, wait_for)
 from fedhub.demo.hub import LocalHub
 from fedhub.demo.oidc import LocalOIDCProvider, Person
+from support import oidc_log_in
 
 USER, OTHER, THIRD = TEST_USERS
 PASSWORD = "right-horse-battery"
@@ -91,12 +92,7 @@ def error_text(page_html: str) -> str:
 
 
 def log_in(hub: LocalHub, user: str, password: str = PASSWORD) -> requests.Session:
-    """A browser's login, by HTTP: the hub's login link, the provider's form, back to the hub."""
-    s = requests.Session()
-    form = s.get(f"{hub.url}/hub/oauth_login", timeout=30)
-    r = s.post(form.url + "/login", data={"login": user, "password": password}, timeout=30)
-    assert r.url.startswith(f"{hub.url}/hub/spawn"), (r.status_code, r.url)
-    return s
+    return oidc_log_in(hub.url, user, password)
 
 
 def centre_options(spawn_page: str) -> dict[str, str]:
