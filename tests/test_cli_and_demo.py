@@ -115,6 +115,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         assert f"FedHub demo is running at http://127.0.0.1:{port}" in banner
         assert "Log in as alice or bob with password: pw-demo" in banner
         assert "the demo's OpenID Connect provider at http://127.0.0.1:" in banner
+        assert "Hub database:     PostgreSQL at 127.0.0.1:" in banner  # as with the Helm chart
         assert f"carol teaches demo-class (alice and bob are its students; same password): the class\n" \
                f"  dashboard is http://127.0.0.1:{port}/services/fedhub-classes/" in banner
         # the demo class, with the reservation the hub made for its session at alpha
@@ -161,7 +162,8 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         assert {s["name"]: s["centre"] for s in roster["students"]}["bob"] == "alpha", roster
         pids = [int(p.read_text()) for p in state.glob("*/slurm*.pid")] + [int(p.read_text()) for p in state.glob("ssh/*/sshd.pid")]
         pids.append(int((state / "accounting" / "run" / "mysql.pid").read_text()))
-        assert len(pids) == 9  # 3 x (slurmctld, slurmd) + slurmdbd + MariaDB + 1 login node
+        pids.append(int((state / "postgres" / "data" / "postmaster.pid").read_text().split()[0]))
+        assert len(pids) == 10  # 3 x (slurmctld, slurmd) + slurmdbd + MariaDB + 1 login node + PostgreSQL
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(90)

@@ -169,6 +169,7 @@ def cmd_demo(args) -> int:
     from .demo.centres import LocalFederation, demo_centres
     from .demo.hub import LocalHub
     from .demo.oidc import LocalOIDCProvider, Person
+    from .demo.postgres import LocalPostgres
 
     if os.geteuid() != 0:
         print("fedhub demo: run as root (it starts Slurm daemons and runs jobs as demo users)", file=sys.stderr)
@@ -200,6 +201,7 @@ def cmd_demo(args) -> int:
         api_token=os.environ.get("FEDHUB_API_TOKEN") or None, proxy=args.proxy, oidc=provider,
         extra_config=f"c.ClassService.class_file = {str(class_file)!r}\n" if class_file else "",
     )
+    database = LocalPostgres(root / "postgres")  # the hub's database, as in a deployment
     stopping = False
 
     def on_signal(signum, frame):
@@ -216,9 +218,12 @@ def cmd_demo(args) -> int:
         print(f"Starting the federation's login, an OpenID Connect provider (log: {provider.log_file})...",
               flush=True)
         provider.start()
+        print(f"Starting PostgreSQL for the hub's database (log: {database.dir / 'postgres.log'})...", flush=True)
+        database.start()
+        hub.db_url = database.database("fedhub_demo")
         print(f"Starting JupyterHub (log: {hub.log_file})...", flush=True)
         hub.start()
-        print(_demo_banner(hub, federation, users, password, provider, teacher), flush=True)
+        print(_demo_banner(hub, federation, users, password, provider, teacher, database), flush=True)
         while not stopping and hub.proc.poll() is None:
             time.sleep(0.5)
         if hub.proc.poll() is not None and not stopping:
@@ -230,6 +235,7 @@ def cmd_demo(args) -> int:
     finally:
         print("\nStopping: hub, jobs at every centre, Slurm daemons, login node...", flush=True)
         hub.stop()
+        database.stop()
         provider.stop()
         federation.stop()
         print("Everything the demo started has stopped.")
@@ -273,7 +279,7 @@ def offer_projects(federation, centre_id: str, projects: dict[str, list[str]]) -
     federation.federation_file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-def _demo_banner(hub, federation, users, password, provider, teacher: str = "") -> str:
+def _demo_banner(hub, federation, users, password, provider, teacher: str = "", database=None) -> str:
     token_line = (
         "  The admin API token is the one in FEDHUB_API_TOKEN, e.g.:\n"
         f"    curl -H \"Authorization: token $FEDHUB_API_TOKEN\" -X POST {hub.url}/hub/api/users/{users[0]}/server \\\n"
@@ -293,6 +299,9 @@ def _demo_banner(hub, federation, users, password, provider, teacher: str = "") 
         "  press Start, and watch the job go through Slurm on the progress page.\n"
         f"  Centres' state:   .venv/bin/fedhub centres -f {federation.federation_file}\n"
         f"  Federation file:  {federation.federation_file}\n"
+        + (f"  Hub database:     PostgreSQL at 127.0.0.1:{database.port} (database fedhub_demo), as a deployment\n"
+           "                    with the Helm chart has it (helm/fedhub; README: Deploying on Kubernetes)\n"
+           if database is not None else "")
         + token_line +
         "Press Ctrl-C to stop everything."
     )
