@@ -108,9 +108,8 @@ def alpha_login_node(centres):
 
 def chart_values(centres, provider, alpha_login_node, db_url: str) -> dict:
     """What an operator of these centres would write: both through their login nodes."""
-    def own_tunnel_ports(doc):  # the session hub's forwards hold beta's usual ports
-        pass
-    doc = yaml.safe_load(federation_variant(centres, "chart-federation.yaml", own_tunnel_ports).read_text())
+    # a copy with beta's tunnel on ports of its own (the session hub's forwards hold the usual ones)
+    doc = yaml.safe_load(federation_variant(centres, "chart-federation.yaml", lambda doc: None).read_text())
     node, alpha_known = alpha_login_node
     alpha, beta = centre_entry(doc, "alpha"), centre_entry(doc, "beta")
     alpha["scheduler"] = {"type": "ssh", "host": node.address, "port": node.port, "query_user": "fedhub"}
