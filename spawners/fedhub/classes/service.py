@@ -41,7 +41,7 @@ from traitlets.config import Application
 
 from .. import claims
 from ..federation import load_federation
-from ..hub.services import listen
+from ..hub.services import listen, run_until_stopped
 from ..logins import usable_login
 from ..slurm.client import SlurmClient
 from ..slurm.commands import SchedulerError, SchedulerUnreachable
@@ -420,10 +420,7 @@ class ClassService(Application):
             await self.keeper.run_forever()
         loop.add_callback(begin)
         loop.add_callback(self.courier.run_forever)
-        try:
-            loop.start()
-        except KeyboardInterrupt:  # the hub stops its services with SIGINT
-            pass
+        run_until_stopped(loop)  # the hub stops its services with SIGINT
 
 
 main = ClassService.launch_instance

@@ -1,4 +1,5 @@
-"""What FedHub's hub-managed services (quota, classes) share: where they listen."""
+"""What FedHub's hub-managed services (quota, classes) share: where they listen, and how they
+end when the hub stops them."""
 
 from __future__ import annotations
 
@@ -17,3 +18,14 @@ def listen(app, name: str, default_port: int, setting: str) -> str:
         sys.exit(f"{name} cannot listen on {url.hostname}:{url.port} ({e.strerror}): another process has that "
                  f"port; give this hub's service another one ({setting})")
     return f"{url.hostname}:{url.port}"
+
+
+def run_until_stopped(loop) -> None:
+    """Run the service's loop until the hub stops it (SIGINT), then close its ssh connections
+    on that loop, so no ssh process is left and nothing is torn down after the loop is gone."""
+    from ..slurm.sshmux import SshMasters
+    try:
+        loop.start()
+    except KeyboardInterrupt:
+        pass
+    loop.run_sync(SshMasters.close_all, timeout=10)

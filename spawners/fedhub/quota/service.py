@@ -28,7 +28,7 @@ from traitlets import Float, Integer, Unicode
 from traitlets.config import Application
 
 from .. import claims
-from ..hub.services import listen
+from ..hub.services import listen, run_until_stopped
 from ..federation import load_federation
 from .ledger import QuotaCache, quota_report
 
@@ -99,10 +99,7 @@ class QuotaService(Application):
     def start(self) -> None:
         where = listen(self.make_app(), SERVICE_NAME, self.port, "c.QuotaService.port")
         print(f"fedhub-quota listening on {where} (max-age {self.max_age:g} s)", file=sys.stderr)
-        try:
-            ioloop.IOLoop.current().start()
-        except KeyboardInterrupt:  # the hub stops its services with SIGINT
-            pass
+        run_until_stopped(ioloop.IOLoop.current())  # the hub stops its services with SIGINT
 
 
 main = QuotaService.launch_instance

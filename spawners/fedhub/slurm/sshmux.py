@@ -103,8 +103,7 @@ class SshMaster:
                 os.kill(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        if self.socket.exists():
-            self.socket.unlink()
+        self.socket.unlink(missing_ok=True)  # the master may remove it itself as it ends
 
     async def ensure(self) -> bool:
         """Start the master if it is not running; False (with the reason logged) if it cannot."""
@@ -120,8 +119,7 @@ class SshMaster:
     async def _start(self) -> bool:
         SOCKET_DIR.mkdir(mode=0o700, exist_ok=True)
         await self._end_orphans()
-        if self.socket.exists():
-            self.socket.unlink()  # left by our own master that died
+        self.socket.unlink(missing_ok=True)  # left by our own master that died
         # SendEnv patterns on the master too: a session's variables pass the master's own SendEnv
         # filter (OpenSSH's clientloop), so without them the server's API token would not travel.
         argv = ["ssh", *common_options(self.config), "-M", "-N", "-o", f"ControlPath={self.socket}",
@@ -132,6 +130,7 @@ class SshMaster:
             stderr=asyncio.subprocess.PIPE, env={"PATH": _SYSTEM_PATH, "LANG": "C.UTF-8",
                                                  "HOME": os.environ.get("HOME", "/root")},
             start_new_session=True)
+        SshMasters.close_at_shutdown()
         self.starts += 1
         deadline = time.monotonic() + self.config.connect_timeout_s + 2
         while time.monotonic() < deadline:
@@ -176,8 +175,7 @@ class SshMaster:
             except asyncio.TimeoutError:
                 proc.kill()
                 await proc.wait()
-        if self.socket.exists():
-            self.socket.unlink()
+        self.socket.unlink(missing_ok=True)
 
     async def close(self) -> None:
         self.closing = True
@@ -272,6 +270,24 @@ class SshMasters:
     @classmethod
     def running(cls) -> list[SshMaster]:
         return [m for m in cls._masters.values() if m.alive]
+
+    _shutdown_watch: asyncio.Task | None = None
+
+    @classmethod
+    def close_at_shutdown(cls) -> None:
+        """Close the masters on their loop when its owner cancels every task at shutdown (as
+        JupyterHub and asyncio.run do), so no ssh process or transport outlives the loop."""
+        watch = cls._shutdown_watch
+        if watch is not None and not watch.done() and watch.get_loop() is asyncio.get_running_loop():
+            return
+
+        async def wait_for_shutdown():
+            try:
+                await asyncio.get_running_loop().create_future()
+            except asyncio.CancelledError:
+                await cls.close_all()
+                raise
+        cls._shutdown_watch = asyncio.ensure_future(wait_for_shutdown())
 
     @classmethod
     def kill_all_now(cls) -> None:
