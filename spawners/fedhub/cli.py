@@ -233,7 +233,7 @@ def cmd_demo(args) -> int:
         print(f"fedhub demo could not start: {e}", file=sys.stderr)
         status = 1
     finally:
-        print("\nStopping: hub, jobs at every centre, Slurm daemons, login node...", flush=True)
+        print("\nStopping: hub, its database, jobs at every centre, Slurm daemons, login node...", flush=True)
         hub.stop()
         database.stop()
         provider.stop()
