@@ -4,6 +4,11 @@ and Kubernetes' own schemas for what it renders."""
 from __future__ import annotations
 
 import base64
+import grp
+import os
+import pwd
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -93,16 +98,12 @@ class HubPod:
 
     def _materialize(self, name: str) -> Path:
         """A volume's content as the kubelet writes it (fsGroup: group-readable by the pod)."""
-        import grp
-        import os
-        import pwd
         volume = next(v for v in self.pod["volumes"] if v["name"] == name)
         gid = grp.getgrnam(self.user).gr_gid
         if "persistentVolumeClaim" in volume:
             return self.state
         target = self.root / "volumes" / name
         if target.exists():
-            import shutil
             shutil.rmtree(target)
         target.mkdir(parents=True)
         os.chown(target, 0, gid)
@@ -124,8 +125,6 @@ class HubPod:
 
     def start(self) -> None:
         """A new pod: fresh emptyDirs and working directory, the same state volume."""
-        import os
-        import shutil
         self.root.mkdir(parents=True, exist_ok=True)
         self.workdir = self.root / "workdir"  # the image's /srv/fedhub, fresh in every pod
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -157,8 +156,6 @@ class HubPod:
 
     def stop(self, timeout: float = 30) -> None:
         """The pod deleted: SIGTERM to every container, then SIGKILL after the grace period."""
-        import os
-        import signal
         for proc in self.procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)

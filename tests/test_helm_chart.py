@@ -131,24 +131,23 @@ def test_the_hub_refuses_a_local_route_in_a_hand_edited_federation_file(tmp_path
         apply_settings(Config(), {"federationFile": str(federation), "stateDir": "/var/lib/fedhub"}, {})
 
 
-def _without(values: dict, path: str) -> dict:
+def _changed(values: dict, path: str, change) -> dict:
+    """A copy of ``values`` with ``change(parent, key)`` applied at the dotted ``path``."""
     values = copy.deepcopy(values)
-    *parents, last = path.split(".")
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
     node = values
     for p in parents:
-        node = node[int(p)] if p.isdigit() else node[p]
-    del node[int(last) if last.isdigit() else last]
+        node = node[p]
+    change(node, last)
     return values
+
+
+def _without(values: dict, path: str) -> dict:
+    return _changed(values, path, lambda node, key: node.pop(key))
 
 
 def _with(values: dict, path: str, value) -> dict:
-    values = copy.deepcopy(values)
-    *parents, last = path.split(".")
-    node = values
-    for p in parents:
-        node = node[int(p)] if p.isdigit() else node[p]
-    node[int(last) if last.isdigit() else last] = value
-    return values
+    return _changed(values, path, lambda node, key: node.__setitem__(key, value))
 
 
 BAD_VALUES = {

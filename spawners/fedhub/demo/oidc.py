@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..hub.login import federation_login_settings
 from .centres import free_port
 
 NODE_MODULES = os.environ.get("FEDHUB_NODE_MODULES", "/opt/fedhub/node/node_modules")
@@ -120,18 +121,11 @@ class LocalOIDCProvider:
         d = self.discovery
         logout = (f"{d['end_session_endpoint']}?client_id={self.client_id}"
                   f"&post_logout_redirect_uri={hub_url}/hub/login")
-        settings = {
-            "client_id": self.client_id,
-            "client_secret": client_secret if client_secret is not None else self.client_secret,
-            "oauth_callback_url": f"{hub_url}/hub/oauth_callback",
-            "authorize_url": d["authorization_endpoint"], "token_url": d["token_endpoint"],
-            "userdata_url": d["userinfo_endpoint"], "scope": SCOPES, "username_claim": "preferred_username",
-            "login_service": "the federation's login",
-            # offline_access (a refresh token) is granted only when consent is asked for
-            "extra_authorize_params": {"prompt": "consent"},
-            "enable_auth_state": True, "manage_groups": True, "auth_state_groups_key": "oauth_user.groups",
-            "allowed_users": sorted(self.people), "logout_redirect_url": logout,
-        }
+        settings = federation_login_settings(
+            client_id=self.client_id, client_secret=client_secret if client_secret is not None else self.client_secret,
+            hub_url=hub_url, authorize_url=d["authorization_endpoint"], token_url=d["token_endpoint"],
+            userdata_url=d["userinfo_endpoint"], scope=SCOPES)
+        settings.update(allowed_users=sorted(self.people), logout_redirect_url=logout)
         return "\n".join(["# Login through the federation's OpenID Connect provider (fedhub.demo.oidc).",
                           "c.JupyterHub.authenticator_class = 'fedhub-oidc'"]
                          + [f"c.GenericOAuthenticator.{k} = {v!r}" for k, v in settings.items()]) + "\n"

@@ -13,6 +13,7 @@ import os
 import sys
 
 from ..federation import FederationError, load_federation
+from .login import federation_login_settings
 
 HUB_API_PORT = 8081  # the pod's hub-api port (the chart's Service and probes)
 PROXY_API_URL = "http://127.0.0.1:8001"  # the proxy container, in the same pod
@@ -85,21 +86,13 @@ def apply_login(c, settings: dict, environ) -> None:
         raise ChartError("hub.publicUrl is empty: the login's callback is made from it")
     c.JupyterHub.authenticator_class = "fedhub-oidc"
     g = c.GenericOAuthenticator
-    g.client_id = oidc["clientId"]
-    g.client_secret = secret
-    g.oauth_callback_url = f"{public}/hub/oauth_callback"
-    g.authorize_url = oidc["authorizeUrl"]
-    g.token_url = oidc["tokenUrl"]
-    g.userdata_url = oidc["userdataUrl"]
-    g.scope = list(oidc.get("scope") or [])
-    g.username_claim = oidc.get("usernameClaim") or "preferred_username"
-    g.login_service = oidc.get("loginService") or "the federation's login"
-    g.enable_auth_state = True  # the refresh token keeps logins and projects current
-    if "offline_access" in g.scope:
-        g.extra_authorize_params = {"prompt": "consent"}  # providers grant offline_access only then
-    g.manage_groups = bool(oidc.get("manageGroups", True))
-    if oidc.get("groupsClaim"):
-        g.auth_state_groups_key = oidc["groupsClaim"]
+    for name, value in federation_login_settings(
+            client_id=oidc["clientId"], client_secret=secret, hub_url=public, authorize_url=oidc["authorizeUrl"],
+            token_url=oidc["tokenUrl"], userdata_url=oidc["userdataUrl"], scope=oidc.get("scope") or [],
+            username_claim=oidc.get("usernameClaim") or "preferred_username",
+            login_service=oidc.get("loginService") or "the federation's login",
+            manage_groups=bool(oidc.get("manageGroups", True)), groups_key=oidc.get("groupsClaim")).items():
+        setattr(g, name, value)
     g.allow_all = bool(oidc.get("allowAll", False))
     if oidc.get("allowedUsers"):
         g.allowed_users = set(oidc["allowedUsers"])

@@ -36,6 +36,28 @@ def _where(url: str) -> str:
     return urlunparse(urlparse(url)._replace(query="", fragment=""))
 
 
+def federation_login_settings(*, client_id: str, client_secret: str, hub_url: str, authorize_url: str,
+                              token_url: str, userdata_url: str, scope: list[str],
+                              username_claim: str = "preferred_username",
+                              login_service: str = "the federation's login", manage_groups: bool = True,
+                              groups_key: str | None = "oauth_user.groups") -> dict:
+    """``c.GenericOAuthenticator`` settings for logging in through the federation's provider,
+    shared by every way FedHub writes them (the Helm chart, the demo): the login state is kept
+    (its refresh token keeps logins and projects current), so a refresh token is asked for."""
+    settings = {
+        "client_id": client_id, "client_secret": client_secret,
+        "oauth_callback_url": f"{hub_url.rstrip('/')}/hub/oauth_callback",
+        "authorize_url": authorize_url, "token_url": token_url, "userdata_url": userdata_url,
+        "scope": list(scope), "username_claim": username_claim, "login_service": login_service,
+        "enable_auth_state": True, "manage_groups": manage_groups,
+    }
+    if "offline_access" in scope:  # providers grant a refresh token only when consent is asked for
+        settings["extra_authorize_params"] = {"prompt": "consent"}
+    if groups_key:
+        settings["auth_state_groups_key"] = groups_key
+    return settings
+
+
 class FederationLoginHandler(OAuthLoginHandler):
     async def get(self):
         await self.authenticator.check_provider()
