@@ -203,10 +203,14 @@ def test_a_hub_restart_keeps_the_kernel_and_its_connection(server_at_alpha, hub,
         assert mine.call("GET", f"kernels/{record['id']}").json()["status"] == "ready"
         wait_for(lambda: port_open(record["connection"]["ip"], record["connection"]["shell_port"]), 30,
                  "the relay to be restored", 0.5)
+        # as a Jupyter server does on a reconnect: ZeroMQ reconnects each channel on its own timer,
+        # and output published before IOPub is back is not replayed
+        client.wait_for_ready(timeout=30)
         assert run(client, "print(kept + 1)") == "42\n"
     finally:
         client.stop_channels()
-    assert mine.call("DELETE", f"kernels/{record['id']}").status_code == 204
+        ended = mine.call("DELETE", f"kernels/{record['id']}").status_code
+    assert ended == 204
     assert live_jobs(centres, "beta", USER) == []
 
 

@@ -30,7 +30,7 @@ _LOGIN_NODE_PORTS = (20000, 60999)  # where a return forward for a kernel port i
 class Relay:
     ip: str  # where the notebook server connects
     ports: dict[str, int]  # PORT_NAMES -> port there
-    forwards: list[dict] = field(default_factory=list)  # {"centre", "kind", "spec"}
+    forwards: list[dict] = field(default_factory=list)  # {"centre", "kind", "spec", "port"}
 
     def to_state(self) -> dict:
         return {"ip": self.ip, "ports": dict(self.ports), "forwards": [dict(f) for f in self.forwards]}
@@ -63,7 +63,7 @@ async def open_relay(kernel_centre: Centre, node_address: str, node_ports: dict[
                 local = free_local_port()
                 spec = f"{host}:{local}:{node_address}:{port}"
                 await master.add_forward("L", spec)
-                relay.forwards.append({"centre": kernel_centre.id, "kind": "L", "spec": spec})
+                relay.forwards.append({"centre": kernel_centre.id, "kind": "L", "spec": spec, "port": name})
                 ports[name] = local
             relay.ip, relay.ports = host, ports
         if server_centre.network.tunnel:
@@ -89,15 +89,18 @@ async def _return_forwards(relay: Relay, server_centre: Centre) -> None:
             except ForwardError:
                 if attempt == 4:
                     raise
-        relay.forwards.append({"centre": server_centre.id, "kind": "R", "spec": spec})
+        relay.forwards.append({"centre": server_centre.id, "kind": "R", "spec": spec, "port": name})
         ports[name] = remote
     relay.ip, relay.ports = inner, ports
 
 
 async def restore_relay(relay: Relay, federation: Federation) -> None:
     """After a hub restart: the same forwards on the same ports (the server's kernel manager
-    still connects there)."""
-    for forward in relay.forwards:
+    still connects there). The hub's side first and each side's shell port last, so a shell
+    port that answers means the whole path is back."""
+    def order(forward: dict) -> tuple[bool, bool]:
+        return forward["kind"] == "R", forward.get("port") == "shell_port"
+    for forward in sorted(relay.forwards, key=order):
         centre = federation.centre(forward["centre"])
         if centre is not None:
             await _master(centre).add_forward(forward["kind"], forward["spec"])
