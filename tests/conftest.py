@@ -42,6 +42,7 @@ c.QuotaService.max_age = 3
 c.FederatedSpawner.sweep_interval = 5
 c.ClassService.reservation_interval = 2
 c.ClassService.materials_interval = 1
+c.ClassService.server_token_lifetime = 15
 c.JupyterHub.last_activity_interval = 3600
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}  # POST answers 202 at once; tests follow progress
 """

@@ -11,6 +11,9 @@ because roles can only be made there (JupyterHub has no REST API for roles).
                                              change its title, centres, resources and sessions
     DELETE /hub/api/fedhub/classes/{name}    remove the class's settings and its teachers' role
                                              (admins; the group stays, it may be the provider's)
+    POST   /hub/api/fedhub/classes/{name}/server-token   {"user": <member>}: a token for one call
+                                             of the class service to that user's own server
+                                             (the class service only; see ServerTokenHandler)
 
 Admins are callers with both ``admin:groups`` and ``admin:users`` (naming teachers grants them a
 role), or with ``custom:fedhub:classes`` (the class service, which applies the class file). A teacher is whoever holds ``custom:fedhub:teach!group=<class>``, which only the class's
@@ -220,6 +223,43 @@ class RosterHandler(_ClassHandler):
         self.finish(json.dumps(roster))
 
 
+# A server the class service writes to is its user's: it may log every header it receives. So
+# the token sent there opens only that one server, and only for as long as one call takes.
+SERVER_TOKEN_LIFETIME = 60  # seconds, at most
+
+
+class ServerTokenHandler(_ClassHandler):
+    """A token owned by a class's member (student or teacher) that opens only their default
+    server and expires within a minute: what the class service sends to that server for a
+    hand-out or collection, instead of a token of its own that would open every server."""
+
+    @api_authenticated
+    def post(self, name: str):
+        if not has_scope(CLASSES_SCOPE, self.parsed_scopes, db=self.db):
+            raise web.HTTPError(403, f"only the class service ({CLASSES_SCOPE}) asks for server tokens")
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("user"), str):
+            return self.fail(400, "user: name the class member whose server is called", "user")
+        lifetime = body.get("expires_in", SERVER_TOKEN_LIFETIME)
+        if not isinstance(lifetime, int) or not 1 <= lifetime <= SERVER_TOKEN_LIFETIME:
+            return self.fail(400, f"expires_in: give whole seconds from 1 to {SERVER_TOKEN_LIFETIME}", "expires_in")
+        group = orm.Group.find(self.db, name)
+        spec = stored_class(group, self.federation) if group is not None else None
+        if spec is None:
+            raise web.HTTPError(404, f"no class {name!r}")
+        member = body["user"]
+        orm_user = orm.User.find(self.db, member)
+        if orm_user is None or not (member in spec.teachers or orm_user in group.users):
+            raise web.HTTPError(404, f"{member!r} is neither a student nor a teacher of {name}")
+        token = orm_user.new_api_token(note=f"fedhub-classes: one call to {member}'s server for class {name}",
+                                       scopes=[f"access:servers!server={member}/"], expires_in=lifetime)
+        self.set_status(201)
+        self.finish(json.dumps({"token": token, "expires_in": lifetime}))
+
+
 def _server_url(user) -> str | None:
     """Where the hub reaches the user's running default server (None: not running)."""
     spawner = user.spawners.get("")
@@ -256,7 +296,8 @@ def server_summary(user) -> dict:
 
 
 ROUTES = [(r"/api/fedhub/classes", ClassListHandler), (r"/api/fedhub/classes/([^/]+)", ClassHandler),
-          (r"/api/fedhub/classes/([^/]+)/roster", RosterHandler)]
+          (r"/api/fedhub/classes/([^/]+)/roster", RosterHandler),
+          (r"/api/fedhub/classes/([^/]+)/server-token", ServerTokenHandler)]
 
 
 def install() -> None:

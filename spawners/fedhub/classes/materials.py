@@ -22,6 +22,10 @@ log = logging.getLogger("fedhub.classes")
 FOLDER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_. -]{0,63}(/[A-Za-z0-9_][A-Za-z0-9_. -]{0,63}){0,3}")
 MAX_BYTES = 50 * 1024 * 1024  # a hand-out is teaching material, not a data set
 MAX_FILES = 500
+# A server is its user's: it may answer anything. These bound a walk of a server that lists a
+# folder inside itself, or a tree built to exhaust the courier.
+MAX_DEPTH = 16
+MAX_FOLDERS = 200
 
 
 class MaterialsError(ValueError):
@@ -34,40 +38,83 @@ def check_folder(folder) -> str:
     return folder
 
 
+def safe_name(name) -> str:
+    """One entry's name as a server reported it, refused unless it is a plain name: no separator,
+    no '.' or '..', nothing a path could be built from that leaves its folder."""
+    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name
+            or "\0" in name or len(name.encode()) > 255):
+        raise MaterialsError(f"the server listed an entry named {name!r}, which is not a plain file name; "
+                             "it was not copied")
+    return name
+
+
+def safe_relative(path) -> str:
+    """A path inside a folder (``a/b.ipynb``), refused unless every part is a plain name."""
+    if not isinstance(path, str):
+        raise MaterialsError(f"path {path!r} is not a path inside the folder")
+    parts = path.split("/")
+    if len(parts) > MAX_DEPTH + 1:
+        raise MaterialsError(f"path {path!r} is deeper than {MAX_DEPTH} folders")
+    for part in parts:
+        safe_name(part)
+    return path
+
+
 class ServerFiles:
     """One running server's files, through its contents API (the hub's proxy or its own address)."""
 
     def __init__(self, server_url: str, token: str):
         self.api = HubCaller(server_url.rstrip("/") + "/api/contents", token)
+        self.refused: list[str] = []  # entries a walk left out, with why
 
     async def get(self, path: str) -> dict | None:
         status, answer, _ = await self.api.call("GET", f"/{quote(path)}?content=1")
         return answer if status == 200 else None
 
     async def tree(self, folder: str) -> list[dict]:
-        """Every file under ``folder`` with its content (``path`` relative to the folder)."""
-        found, size = [], 0
-        pending = [folder]
+        """Every file under ``folder`` with its content (``path`` relative to the folder).
+
+        Paths are built here from the entries' names, never taken from what the server reports
+        (a hostile server may report ``day1/../bob/x``); the walk is bounded in depth, folders
+        and files, so a server that lists a folder inside itself cannot hold the courier."""
+        found, size, folders = [], 0, 0
+        pending = [""]  # relative to the folder
         while pending:
             current = pending.pop()
-            model = await self.get(current)
+            folders += 1
+            if folders > MAX_FOLDERS:
+                raise MaterialsError(f"{folder!r} holds more than {MAX_FOLDERS} folders; hand out a smaller folder")
+            model = await self.get(f"{folder}/{current}".rstrip("/"))
             if model is None:
-                raise MaterialsError(f"there is no folder {folder!r} in the server")
+                if not current:
+                    raise MaterialsError(f"there is no folder {folder!r} in the server")
+                continue
             if model.get("type") != "directory":
                 raise MaterialsError(f"{folder!r} is a file; hand out a folder")
-            for entry in model.get("content") or []:
-                if entry["type"] == "directory":
-                    pending.append(entry["path"])
+            entries = model.get("content")
+            for entry in entries if isinstance(entries, list) else []:
+                if not isinstance(entry, dict):
                     continue
-                item = await self.get(entry["path"])
-                if item is None:
+                try:
+                    child = f"{current}/{safe_name(entry.get('name'))}".lstrip("/")
+                except MaterialsError as e:
+                    self.refused.append(str(e))
+                    continue
+                if child.count("/") >= MAX_DEPTH:
+                    self.refused.append(f"{folder}/{child} is deeper than {MAX_DEPTH} folders; it was not copied")
+                    continue
+                if entry.get("type") == "directory":
+                    pending.append(child)
+                    continue
+                item = await self.get(f"{folder}/{child}")
+                if item is None or item.get("type") not in ("file", "notebook"):
                     continue
                 size += len(json.dumps(item.get("content")))
                 if size > MAX_BYTES or len(found) >= MAX_FILES:
                     raise MaterialsError(f"{folder!r} holds more than {MAX_FILES} files or "
                                          f"{MAX_BYTES // 2**20} MB; hand out a smaller folder")
-                found.append({"path": item["path"][len(folder) + 1:], "type": item["type"],
-                              "format": item.get("format"), "content": item.get("content")})
+                found.append({"path": child, "type": item["type"], "format": item.get("format"),
+                              "content": item.get("content")})
         return found
 
     async def put_tree(self, folder: str, files: list[dict], overwrite: bool) -> tuple[int, int]:
@@ -75,7 +122,7 @@ class ServerFiles:
         made: set[str] = set()
         written = kept = 0
         for item in files:
-            path = f"{folder}/{item['path']}"
+            path = f"{folder}/{safe_relative(item['path'])}"
             parts = path.split("/")[:-1]
             for depth in range(1, len(parts) + 1):
                 directory = "/".join(parts[:depth])
@@ -143,10 +190,11 @@ class ClassMaterials:
 
 
 async def deliver(materials: ClassMaterials, student: str, student_url: str, teacher_urls: dict[str, str],
-                  token: str) -> list[str]:
-    """Make whatever ``materials`` still owe a running student's server; what was made, in words."""
+                  token_for) -> list[str]:
+    """Make whatever ``materials`` still owe a running student's server; what was made, in words.
+    ``token_for(user)`` gives the token for that user's own server (each server gets only its own)."""
     made = []
-    server = ServerFiles(student_url, token)
+    server = ServerFiles(student_url, await token_for(student))
     for kind, folder in materials.owed(student):
         if kind == "handout":
             written, kept = await server.put_tree(folder, materials.state["handouts"][folder]["files"], overwrite=False)
@@ -157,10 +205,13 @@ async def deliver(materials: ClassMaterials, student: str, student_url: str, tea
                 continue  # the teacher's server is not running: collected when it is
             try:
                 files = await server.tree(folder)
-            except MaterialsError:
+            except MaterialsError as e:
                 files = []  # nothing of theirs to collect: recorded as collected (empty)
-            await ServerFiles(teacher_urls[teacher], token).put_tree(f"collected/{folder}/{student}", files,
-                                                                      overwrite=True)
+                server.refused.append(str(e))
+            for why in server.refused:
+                log.warning("Class %s, collecting %s from %s: %s", materials.path.stem, folder, student, why)
+            await ServerFiles(teacher_urls[teacher], await token_for(teacher)).put_tree(
+                f"collected/{folder}/{safe_name(student)}", files, overwrite=True)
             made.append(f"{folder} collected from {student} ({len(files)} files)")
         materials.done(kind, folder, student)
     for line in made:

@@ -16,8 +16,9 @@ JupyterHub-managed service, so a burst of 500 starts never slows the hub's own p
 
 Everything a teacher does goes to the hub with the teacher's own token (their OAuth token in the
 browser, or the API token a script sends), so JupyterHub's scopes, filtered to the class's
-group, decide what is allowed; the service's own token only applies the class file at start and
-reads allocations. Configured as a traitlets application (``--ClassService.*``, written by
+group, decide what is allowed; the service's own token only applies the class file at start,
+reads rosters and allocations, and asks the hub for the short-lived one-server tokens that
+hand-outs and collections send to each server (never its own: a server may record it). Configured as a traitlets application (``--ClassService.*``, written by
 ``fedhub.hub.setup`` from ``c.ClassService`` in jupyterhub_config.py).
 """
 
@@ -58,8 +59,9 @@ PAGE = Path(__file__).with_name("dashboard.html")
 class Classes:
     """The service's shared state: bulk actions under way, allocation figures read lately."""
 
-    def __init__(self, api_url: str, own_token: str, quota_url: str):
+    def __init__(self, api_url: str, own_token: str, quota_url: str, server_token_lifetime: int = 60):
         self.api_url = api_url
+        self.server_token_lifetime = server_token_lifetime
         self.own = HubCaller(api_url, own_token)
         self.quota_url = quota_url.rstrip("/")
         self.actions: dict[str, dict] = {}  # class -> {"action", "started", "result": BulkResult, "done"}
@@ -67,6 +69,15 @@ class Classes:
 
     def as_caller(self, token: str) -> HubCaller:
         return HubCaller(self.api_url, token)
+
+    async def server_token(self, class_name: str, user: str) -> str:
+        """A token of ``user``'s that opens only their server, for about a minute: what a server
+        they control may receive (it could record any header)."""
+        status, answer, _ = await self.own.call("POST", f"/fedhub/classes/{quote(class_name, safe='')}/server-token",
+                                                {"user": user, "expires_in": self.server_token_lifetime})
+        if status != 201:
+            raise MaterialsError(f"the hub gave no token for {user}'s server ({status}: {answer.get('message', '')})")
+        return answer["token"]
 
     async def allocation(self, student: str) -> dict:
         """The student's allocation report (the quota service's), reused for a minute."""
@@ -144,7 +155,8 @@ class MaterialsHandler(_Handler):
                 raise web.HTTPError(409, "start your own server first: the hand-out is read from its folder "
                                          f"{folder!r}")
             try:
-                files = await ServerFiles(teacher["server_url"], self.classes.own.token).tree(folder)
+                token = await self.classes.server_token(name, who)
+                files = await ServerFiles(teacher["server_url"], token).tree(folder)
             except MaterialsError as e:
                 raise web.HTTPError(400, f"folder: {e}") from None
             materials.add_handout(folder, files, who)
@@ -348,7 +360,8 @@ class Courier:
         for student in roster.get("students", []):
             if student.get("server_url") and materials.owed(student["name"]):
                 try:
-                    await deliver(materials, student["name"], student["server_url"], teachers, self.classes.own.token)
+                    await deliver(materials, student["name"], student["server_url"], teachers,
+                                  lambda user: self.classes.server_token(name, user))
                 except MaterialsError as e:
                     log.warning("Class %s, %s: %s", name, student["name"], e)
 
@@ -384,13 +397,17 @@ class ClassService(Application):
     reservation_interval = Float(30.0, help="Seconds between checks of the classes' Slurm reservations.").tag(config=True)
     state_dir = Unicode("", help="The hub's state directory (the users' claimed logins; the classes' hand-outs "
                                  "under classes/).").tag(config=True)
+    server_token_lifetime = Integer(60, help="Seconds a token sent to a student's or teacher's server for a "
+                                             "hand-out or collection stays valid (1-60); it opens only that "
+                                             "server.").tag(config=True)
     materials_interval = Float(5.0, help="Seconds between looks for students' servers still owed a hand-out or "
                                          "a collection.").tag(config=True)
 
     def make_app(self) -> web.Application:
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/")
         self.classes = Classes(os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api"),
-                               os.environ.get("JUPYTERHUB_API_TOKEN", ""), self.quota_url)
+                               os.environ.get("JUPYTERHUB_API_TOKEN", ""), self.quota_url,
+                               self.server_token_lifetime)
         claims.configure(self.state_dir or None)  # claimed logins, for the reservations' Users
         self.keeper = ReservationKeeper(self.classes, load_federation(self.federation_file), self.reservation_interval)
         self.courier = Courier(self.classes, self.state_dir, self.materials_interval)

@@ -74,7 +74,7 @@ def add_class_service(c, federation_file: str, state_dir: str = "") -> None:
         command.append(f"--ClassService.class_file={class_file}")
     if state_dir:
         command.append(f"--ClassService.state_dir={state_dir}")
-    for setting in ("reservation_interval", "materials_interval"):
+    for setting in ("reservation_interval", "materials_interval", "server_token_lifetime"):
         if c.ClassService.get(setting) is not None:
             command.append(f"--ClassService.{setting}={c.ClassService.get(setting)}")
     c.JupyterHub.services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != CLASS_SERVICE] + [{
@@ -89,8 +89,10 @@ def add_class_service(c, federation_file: str, state_dir: str = "") -> None:
     c.JupyterHub.load_roles = [r for r in c.JupyterHub.get("load_roles", []) if r.get("name") != CLASS_SERVICE] + [{
         "name": CLASS_SERVICE, "services": [CLASS_SERVICE],
         "scopes": [CLASSES_SCOPE, "list:users", "read:users", "list:groups", "read:groups",
-                   f"access:services!service={SERVICE_NAME}",
-                   "access:servers"]}]  # hand-outs and collections, only for a class's teachers and students
+                   f"access:services!service={SERVICE_NAME}"]}]
+    # No access:servers: a hand-out or collection sends each server a token of its own user's that
+    # opens only that server for a minute (classes/hub_api.py ServerTokenHandler), because a
+    # server is its user's and may record any token it receives.
 
 
 KERNEL_SCOPE = "custom:fedhub:kernels"
