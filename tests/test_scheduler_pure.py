@@ -90,7 +90,8 @@ def test_jobs_carry_their_hub_user_server_and_submission():
                                       "submission": "abc123"}
     spec = JobSpec(name=owner.job_name, partition="cpu", cores=1, memory_mb=100, walltime_s=600, comment=comment)
     assert f"--comment={comment}" in sbatch_argv(spec)  # quoted so Slurm's argv check accepts it
-    (job,) = parse_owned_jobs(f"200001|alice|PENDING|2026-11-24T15:53:19|{comment}\n")
+    (job,) = parse_owned_jobs(f"FH0123456789abcdef200001|alice|PENDING|2026-11-24T15:53:19|{comment}FH0123456789abcdef\n",
+                              "FH0123456789abcdef")
     assert (job.job_id, job.login, job.state, parse_comment(job.comment)["server"]) == \
         ("200001", "alice", "PENDING", "gpu run")
 
@@ -128,3 +129,19 @@ def test_ssh_argv_quotes_every_word_and_sends_only_named_env():
     for bad in ("alice;reboot", "root", "alice\n"):
         with pytest.raises(ValueError):
             route.ssh_argv(shlex.join(argv), bad, [])
+
+
+def test_a_comment_cannot_forge_a_row_of_this_hubs_jobs():
+    """Issue 21, finding 5: a centre user's job carries this hub's name and a comment with a
+    newline and a forged row (another login's job, a FedHub comment). Only framed rows count, so
+    the forged row is part of the attacker's comment and the login is the attacker's."""
+    frame = "FH00112233445566ff"
+    forged = "x\n900001|victim|RUNNING|2026-11-24T15:53:19|fedhub:server:alpha:victim::s1"
+    out = f"{frame}200002|mallory|RUNNING|2026-11-24T15:53:19|{forged}{frame}\n"
+    (job,) = parse_owned_jobs(out, frame)
+    assert (job.job_id, job.login, job.comment) == ("200002", "mallory", forged)
+    assert parse_comment(job.comment) is None
+    for bad in (out + "900001|victim|RUNNING|2026-11-24T15:53:19|x\n", f"{frame}900001|victim|RUNNING|x|y\n",
+                f"{frame}200002|Mallory Smith|RUNNING|2026-11-24T15:53:19|c{frame}\n"):
+        with pytest.raises(UnreadableOutput):
+            parse_owned_jobs(bad, frame)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import TEST_USERS, HubAPI, wait_for
+from conftest import TEST_USERS, HubAPI, live_jobs, slurm, wait_for
 from test_classes import a_class, contents, in_session, roster_state
 
 STUDENT, OTHER, TEACHER = TEST_USERS
@@ -215,3 +215,45 @@ def test_paths_a_students_server_reports_cannot_leave_the_collected_folder(teach
     # the operator's log names what was left out and why
     log = hub.log_file.read_text(errors="replace")
     assert "which is not a plain file name" in log and "is deeper than 16 folders" in log
+
+
+def as_user(centres, centre: str, user: str, *argv: str) -> str:
+    """A Slurm command run at a centre as another real Unix user (not root), as they would."""
+    entry = pwd.getpwnam(user)
+    command = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", *argv]
+    run = centres.centres[centre].run(command, cwd="/tmp")
+    assert run.returncode == 0, run.stderr
+    return run.stdout.strip()
+
+
+def test_a_forged_row_in_a_job_comment_cancels_nobody_elses_job(api, hub, centres):
+    """Finding 5: a centre user (OTHER) submits a job under this hub's job name whose comment
+    holds a newline and a forged squeue row naming STUDENT's job with a FedHub comment. The
+    sweep, which cancels this hub's jobs that no server knows, must not cancel STUDENT's job;
+    it still cancels a job of OTHER's own that looks like a forgotten FedHub job (so the test
+    knows the sweep ran), and only as OTHER."""
+    assert api.spawn(TEACHER, SPAWN).status_code in (201, 202)  # the hub's sweep is under way
+    api.wait_ready(TEACHER, 90)
+    hub_id = (hub.state_dir / "hub-id").read_text().strip()
+    victim = as_user(centres, "alpha", STUDENT, "sbatch", "--parsable", "--partition=cpu", "--time=10",
+                     "--output=/dev/null", "--job-name=analysis", "--wrap", "sleep 600")
+    forged_row = f"{victim}|{STUDENT}|RUNNING|2026-12-01T10:00:00|fedhub:server:alpha:{STUDENT}::s{victim}"
+    forger = as_user(centres, "alpha", OTHER, "sbatch", "--parsable", "--partition=cpu", "--time=10",
+                     "--output=/dev/null", f"--job-name=fedhub-{hub_id}", f"--comment=x\n{forged_row}",
+                     "--wrap", "sleep 600")
+    lookalike = as_user(centres, "alpha", OTHER, "sbatch", "--parsable", "--partition=cpu", "--time=10",
+                        "--output=/dev/null", f"--job-name=fedhub-{hub_id}",
+                        f"--comment=fedhub:server:alpha:{OTHER}::s0", "--wrap", "sleep 600")
+    try:
+        listed = centres.centres["alpha"].run(["squeue", "--noheader", f"--jobs={forger}", "--format=%k"]).stdout
+        assert forged_row in listed, "Slurm kept the newline in the comment (the attack's premise)"
+        wait_for(lambda: not any(j["job_id"] == lookalike for j in live_jobs(centres, "alpha")), 60,
+                 "the sweep to cancel the look-alike job", 1)
+        time.sleep(6)  # one more sweep
+        alive = {j["job_id"]: j["user"] for j in live_jobs(centres, "alpha")}
+        assert alive.get(victim) == STUDENT, f"{STUDENT}'s own job was cancelled by the sweep"
+        assert alive.get(forger) == OTHER  # not FedHub's comment: left to its owner
+        assert f"Sweep: cancelled job {lookalike} at alpha (login {OTHER}" in hub.log_tail(400)
+        assert f"cancelled job {victim}" not in hub.log_tail(400)
+    finally:
+        slurm(centres, "alpha", "scancel", victim, forger, lookalike)

@@ -135,8 +135,8 @@ class CancelBacklog:
             job_ids = [entry["job_id"]] if entry.get("job_id") else None
             if job_ids is None:  # a lost submission: is the job there now?
                 owned = await client.owned_jobs(entry["job_name"], None)
-                job_ids = [j.job_id for j in owned
-                           if (parse_comment(j.comment) or {}).get("submission") == entry["submission"]]
+                job_ids = [j.job_id for j in owned if j.login == entry["login"]
+                           and (parse_comment(j.comment) or {}).get("submission") == entry["submission"]]
                 if not job_ids:
                     return "done"  # Slurm answered and has no such job: nothing was submitted
             await client.cancel(job_ids, entry["login"])

@@ -11,7 +11,7 @@ from datetime import datetime
 from ..federation import Centre
 from ..metrics import SCHEDULER_QUERIES
 from .commands import (NEVER_REACHED_PATTERNS, ControllerUnreachable, JobInfo, JobSpec, NodeInfo, OwnedJob, SchedulerError, SchedulerUnreachable, is_unreachable,
-                       owned_jobs_argv, parse_estimate,
+                       new_frame, owned_jobs_argv, parse_estimate,
                        associations_argv, parse_associations, parse_owned_jobs, parse_pending, parse_sbatch,
                        parse_sinfo_nodes, parse_squeue, pending_jobs_argv, sbatch_argv, scancel_argv,
                        sinfo_nodes_argv, slurm_message, squeue_argv)
@@ -76,7 +76,8 @@ class SlurmClient:
 
     async def owned_jobs(self, job_name: str, user: str | None = None) -> list[OwnedJob]:
         """Every job called ``job_name`` at this centre (this hub's, whatever the login)."""
-        return parse_owned_jobs(await self.query(owned_jobs_argv(job_name), user))
+        frame = new_frame()
+        return parse_owned_jobs(await self.query(owned_jobs_argv(job_name, frame), user), frame)
 
     async def cancel(self, job_ids, login: str | None) -> None:
         result = await self._call(scancel_argv(job_ids), login)

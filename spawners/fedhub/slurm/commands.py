@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,8 +17,12 @@ from ..units import format_walltime
 
 # Reason last: it is free text that may contain the separator, so it takes the rest of the line.
 JOB_FORMAT = "%i|%T|%B|%S|%r"
-# This hub's jobs at a centre (the sweep, and finding a submission whose answer was lost).
-OWNED_FORMAT = "%i|%u|%T|%V|%k"
+# This hub's jobs at a centre (the sweep, and finding a submission whose answer was lost). Any
+# centre user can submit a job with this hub's name and a comment holding a newline and a
+# forged row, so each row is framed by a word chosen anew for every call (``owned_jobs_argv``),
+# which nobody outside the hub can know: text inside a comment can never end a row. The login
+# is Slurm's (%u, from the job's uid), never the comment's.
+OWNED_FIELDS = "%i|%u|%T|%V|%k"
 NODE_FORMAT = "%N|%P|%T|%C|%o|%m|%e|%G"
 PENDING_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "RESIZING", "SUSPENDED"}
 RUNNING_STATES = {"RUNNING"}
@@ -180,10 +185,19 @@ def squeue_argv(job_ids) -> list[str]:
             f"--format={JOB_FORMAT}"]
 
 
-def owned_jobs_argv(job_name: str) -> list[str]:
-    """Every job named ``job_name`` (this hub's), of any user, in any state Slurm still lists."""
+_FRAME_RE = re.compile(r"FH[0-9a-f]{16}")
+
+
+def new_frame() -> str:
+    """A word that marks where each row of squeue's output begins and ends, for one call."""
+    return "FH" + secrets.token_hex(8)
+
+
+def owned_jobs_argv(job_name: str, frame: str) -> list[str]:
+    """Every job named ``job_name`` (this hub's), of any user, in any state Slurm still lists;
+    each row between two ``frame`` words."""
     return ["squeue", "--noheader", "--states=all", f"--name={_checked(_JOB_NAME_RE, job_name, 'job name')}",
-            f"--format={OWNED_FORMAT}"]
+            f"--format={_checked(_FRAME_RE, frame, 'frame')}{OWNED_FIELDS}{frame}"]
 
 
 def scancel_argv(job_ids) -> list[str]:
@@ -274,11 +288,22 @@ def parse_squeue(stdout: str) -> dict[str, JobInfo]:
     return jobs
 
 
-def parse_owned_jobs(stdout: str) -> list[OwnedJob]:
-    """OWNED_FORMAT lines -> this hub's jobs."""
-    return [OwnedJob(job_id, login, _state(job_id, state), _parse_time(submitted),
-                     "" if comment == "(null)" else comment)
-            for job_id, login, state, submitted, comment in _squeue_rows(stdout)]
+def parse_owned_jobs(stdout: str, frame: str) -> list[OwnedJob]:
+    """``owned_jobs_argv``'s rows -> this hub's jobs. Only text between two frame words is a row
+    (a comment may hold newlines and '|'); anything else is UnreadableOutput. The login must read
+    as a login."""
+    rows = stdout.split(frame)
+    if len(rows) % 2 == 0 or any(gap.strip() for gap in rows[0::2]):
+        raise UnreadableOutput(f"squeue printed text outside its rows: {stdout[:200]!r}")
+    jobs = []
+    for row in rows[1::2]:
+        parts = row.split("|", 4)
+        if len(parts) != 5 or not _JOB_ID_RE.fullmatch(parts[0]) or not LOGIN_RE.fullmatch(parts[1]):
+            raise UnreadableOutput(f"squeue printed a row FedHub cannot read: {row[:200]!r}")
+        job_id, login, state, submitted, comment = parts
+        jobs.append(OwnedJob(job_id, login, _state(job_id, state), _parse_time(submitted),
+                             "" if comment == "(null)" else comment))
+    return jobs
 
 
 def _cpu_counts(text: str) -> tuple[int, int, int]:

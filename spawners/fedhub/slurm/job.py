@@ -124,7 +124,9 @@ class SlurmJob:
             jobs = await self.client.owned_jobs(self.owner.job_name, None)
         except (SchedulerUnreachable, SchedulerError):
             return None
-        return next((j for j in jobs if (parse_comment(j.comment) or {}).get("submission") == self.submission), None)
+        # the login too: anyone may copy a comment that squeue shows them
+        return next((j for j in jobs if j.login == self.login
+                     and (parse_comment(j.comment) or {}).get("submission") == self.submission), None)
 
     # ------------------------------------------------------------------ follow
 

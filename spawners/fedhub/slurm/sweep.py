@@ -6,7 +6,9 @@ FedHub submits is named ``fedhub-<hub id>`` (see ``job.JobOwner``), so one ``squ
 centre lists all of this hub's jobs. After a hub start (by then JupyterHub has rebuilt every
 running server from its state, and each has registered its job) and then every ``interval``,
 any listed job that is alive, at least ``min_age`` seconds old, and neither a known job nor a
-submission in flight is cancelled, and the log says which and why.
+submission in flight is cancelled, and the log says which and why. A job is cancelled only as
+the login Slurm says owns it and only when its comment is FedHub's, so a centre user who names
+a job like this hub's can at most have their own job cancelled.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ async def sweep_centre(client: SlurmClient, job_name: str, min_age_s: float, now
     for job in await client.owned_jobs(job_name):
         if job.state not in PENDING_STATES | RUNNING_STATES or job.job_id in known:
             continue
-        about = parse_comment(job.comment) or {}
-        if about.get("centre", client.centre.id) != client.centre.id:
+        about = parse_comment(job.comment)
+        if about is None:
+            continue  # anyone may take this hub's job name; only a job FedHub wrote is cancelled
+        if about["centre"] != client.centre.id:
             continue  # another federation entry for the same cluster: its own sweep decides
         if f"submission:{about.get('submission')}" in known:
             continue  # its sbatch has not returned yet
@@ -40,7 +44,7 @@ async def sweep_centre(client: SlurmClient, job_name: str, min_age_s: float, now
         if age is None or age < min_age_s:
             continue
         try:
-            await client.cancel([job.job_id], job.login)
+            await client.cancel([job.job_id], job.login)  # as the login Slurm says owns it
         except (SchedulerError, ValueError) as e:  # e.g. a job of root's that merely took the name
             log.error("Sweep: job %s at %s (login %s) carries this hub's name but could not be cancelled: %s",
                       job.job_id, client.centre.id, job.login, e)
