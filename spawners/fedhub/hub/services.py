@@ -29,3 +29,15 @@ def run_until_stopped(loop) -> None:
     except KeyboardInterrupt:
         pass
     loop.run_sync(SshMasters.close_all, timeout=10)
+
+
+def ssh_sockets_in(state_dir: str) -> None:
+    """The service's ssh control sockets in the hub's state directory (as the hub's), or the
+    service ends with the reason (a directory someone else made)."""
+    from ..slurm.sshmux import SocketDirError, use_state_dir
+    if not state_dir:
+        return
+    try:
+        use_state_dir(state_dir)
+    except (SocketDirError, OSError) as e:
+        sys.exit(f"FedHub's service cannot start: {e}")

@@ -28,7 +28,7 @@ from traitlets import Float, Integer, Unicode
 from traitlets.config import Application
 
 from .. import claims
-from ..hub.services import listen, run_until_stopped
+from ..hub.services import listen, run_until_stopped, ssh_sockets_in
 from ..federation import load_federation
 from .ledger import QuotaCache, quota_report
 
@@ -89,6 +89,7 @@ class QuotaService(Application):
     def make_app(self) -> web.Application:
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/")
         claims.configure(self.state_dir or None)
+        ssh_sockets_in(self.state_dir)
         self.cache = QuotaCache(load_federation(self.federation_file), max_age=self.max_age, timeout=self.timeout)
         return web.Application([
             (url_path_join(prefix, "api/quota/([^/]+)"), QuotaHandler, {"cache": self.cache}),

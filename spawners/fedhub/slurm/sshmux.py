@@ -27,6 +27,8 @@ import hashlib
 import logging
 import os
 import signal
+import stat
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,8 +36,67 @@ from ..federation import SshScheduler
 
 log = logging.getLogger("JupyterHub.fedhub.ssh")  # the hub's handlers and level
 
-SOCKET_DIR = Path(f"/tmp/fedhub-ssh-{os.getuid()}")  # short: a socket path must fit in 108 bytes
 _SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
+# A control socket's path, with the suffix ssh adds while it makes one, must fit in 108 bytes.
+_MAX_SOCKET_DIR = 56
+
+
+class SocketDirError(RuntimeError):
+    """The control sockets' directory is not the hub's alone; the message says what to do."""
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a directory only this process's user can enter, made 0700 if missing. One
+    that exists with another owner, or open to others, or a symlink, is refused: whoever made it
+    would receive the hub's ssh sessions, and the tokens they carry."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise SocketDirError(f"{path} is not a directory (a link or file is there); remove it, and FedHub "
+                             "makes the directory for its ssh control sockets itself")
+    if info.st_uid != os.getuid():
+        raise SocketDirError(f"{path} belongs to uid {info.st_uid}, not to the hub's uid {os.getuid()}; another "
+                             "user made it, who would receive the hub's ssh sessions: remove it and find out who")
+    if info.st_mode & 0o077:
+        raise SocketDirError(f"{path} has mode {stat.S_IMODE(info.st_mode):04o}; FedHub's ssh control sockets "
+                             f"need a directory only the hub can enter: chmod 700 {path}")
+    return path
+
+
+_socket_dir: Path | None = None
+
+
+def use_state_dir(state_dir: str) -> Path:
+    """Keep the control sockets in ``<state_dir>/ssh`` (the hub, its services: a restarted
+    process finds its predecessor's masters there and ends them)."""
+    global _socket_dir
+    parent = Path(state_dir).absolute()
+    if len(str(parent / "ssh")) > _MAX_SOCKET_DIR:
+        raise SocketDirError(f"the state directory {parent} is too long a path for ssh's control sockets (at most "
+                             f"{_MAX_SOCKET_DIR - 4} characters); choose a shorter c.FederatedSpawner.state_dir")
+    parent.mkdir(parents=True, exist_ok=True)
+    _socket_dir = private_dir(parent / "ssh")
+    return _socket_dir
+
+
+def socket_dir() -> Path:
+    """Where this process's control sockets live: the state directory's, or (a command with no
+    state directory) a fresh private directory nobody else could have made first."""
+    global _socket_dir
+    if _socket_dir is None:
+        _socket_dir = Path(tempfile.mkdtemp(prefix="fedhub-ssh-"))
+        atexit.register(_remove_if_empty, _socket_dir)
+    return _socket_dir
+
+
+def _remove_if_empty(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
 
 
 def common_options(config: SshScheduler) -> list[str]:
@@ -53,6 +114,47 @@ class ForwardError(RuntimeError):
     """A forward the login node would not make (port in use, forwarding not allowed)."""
 
 
+def listening_sockets(port: int) -> set[str]:
+    """The inodes of the sockets listening on ``port`` of this host's network namespace (any
+    address), read from the kernel's tables: whoever holds them, the hub's or not."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) > 9 and fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def sockets_of(pid: int) -> set[str]:
+    """The inodes of the sockets process ``pid`` holds."""
+    found = set()
+    try:
+        entries = list(os.scandir(f"/proc/{pid}/fd"))
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            link = os.readlink(entry.path)
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            found.add(link[8:-1])
+    return found
+
+
+def _local_port(kind: str, spec: str) -> int | None:
+    """The port a forward listens on here (an "L" forward's first port), else None."""
+    if kind != "L":
+        return None
+    parts = spec.split(":")
+    return int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else None
+
+
 class SshMaster:
     """The hub's ControlMaster to one login node as one login."""
 
@@ -62,7 +164,7 @@ class SshMaster:
         self.idle_s = idle_s  # None: keep open (the query login)
         self.digest = hashlib.sha256(repr((config, login)).encode()).hexdigest()[:20]
         # one socket per process: two live hubs (or a hub and a command) never share a master
-        self.socket = SOCKET_DIR / f"{self.digest}-{os.getpid()}"
+        self.socket_name = f"{self.digest}-{os.getpid()}"
         self.proc: asyncio.subprocess.Process | None = None
         self.last_used = time.monotonic()
         self.starts = 0
@@ -76,6 +178,10 @@ class SshMaster:
 
     def __repr__(self) -> str:
         return f"<ssh master {self.login}@{self.config.host}:{self.config.port}>"
+
+    @property
+    def socket(self) -> Path:
+        return socket_dir() / self.socket_name
 
     @property
     def alive(self) -> bool:
@@ -117,7 +223,12 @@ class SshMaster:
             return await self._start()
 
     async def _start(self) -> bool:
-        SOCKET_DIR.mkdir(mode=0o700, exist_ok=True)
+        try:
+            private_dir(socket_dir())  # checked again at each start: cheap, and nothing else may own it
+        except SocketDirError as e:
+            self.last_error = str(e)
+            log.error("%r not started: %s", self, e)
+            return False
         await self._end_orphans()
         self.socket.unlink(missing_ok=True)  # left by our own master that died
         # SendEnv patterns on the master too: a session's variables pass the master's own SendEnv
@@ -194,7 +305,7 @@ class SshMaster:
     async def _end_orphans(self) -> None:
         """End masters to the same login node and login whose process is gone (a hub that was
         stopped or killed): ssh detaches a master from its creator's process group."""
-        for stale in SOCKET_DIR.glob(f"{self.digest}-*"):
+        for stale in socket_dir().glob(f"{self.digest}-*"):
             creator = stale.name.rsplit("-", 1)[1]
             if creator.isdigit() and int(creator) != os.getpid() and not os.path.exists(f"/proc/{creator}"):
                 await self._control("-O", "exit", socket=stale)
@@ -218,12 +329,30 @@ class SshMaster:
                                    f"(see {self.config.known_hosts_file}); check the key with the centre")
             raise ForwardError(f"{self.config.host}:{self.config.port} cannot be reached as {self.login}: "
                                f"{self.last_error}")
-        rc, message = await self._control("-O", "forward", f"-{kind}", spec)
-        if rc != 0:
-            raise ForwardError(f"{self.config.host}:{self.config.port} refused the forward {kind} {spec}: {message}")
+        await self._forward(kind, spec)
         self.forwards.add((kind, spec))
         if self._supervisor is None or self._supervisor.done():
             self._supervisor = asyncio.ensure_future(self._supervise())
+
+    async def _forward(self, kind: str, spec: str) -> None:
+        """Ask the master for the forward. A port on this host is asked for only when nobody
+        holds it, and kept only when the listener that results is the master's own: a port
+        someone else holds would receive what the proxy sends there (cookies, tokens)."""
+        port = _local_port(kind, spec)
+        if port is not None and listening_sockets(port):
+            raise ForwardError(f"port {port} on the hub's host is held by another process; the forward {spec} "
+                               "is not made (a port of the hub's that is free for a moment can be taken by "
+                               "anyone on this host)")
+        rc, message = await self._control("-O", "forward", f"-{kind}", spec)
+        if rc != 0:
+            raise ForwardError(f"{self.config.host}:{self.config.port} refused the forward {kind} {spec}: {message}")
+        if port is not None:
+            held = listening_sockets(port)
+            proc = self.proc
+            if not held or proc is None or not held <= sockets_of(proc.pid):
+                await self._control("-O", "cancel", f"-{kind}", spec)
+                raise ForwardError(f"port {port} on the hub's host was taken by another process as the forward "
+                                   f"{spec} was made; it is not used")
 
     async def cancel_forward(self, kind: str, spec: str) -> None:
         self.forwards.discard((kind, spec))
@@ -244,9 +373,10 @@ class SshMaster:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
             for kind, spec in list(self.forwards):
-                rc, message = await self._control("-O", "forward", f"-{kind}", spec)
-                if rc != 0:
-                    log.error("%r could not restore forward %s %s: %s", self, kind, spec, message)
+                try:
+                    await self._forward(kind, spec)
+                except ForwardError as e:
+                    log.error("%r could not restore forward %s %s: %s", self, kind, spec, e)
 
 
 class SshMasters:
