@@ -353,3 +353,54 @@ def test_a_package_version_that_differs_at_the_target_stops_the_move(server, not
         wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the target's job to end")
     finally:
         installed.unlink(missing_ok=True)
+
+
+SWITCHER = TEST_USERS[2]  # not USER: the module's server fixture runs USER's server until the end
+FAIL_SECOND_SWITCH = '''
+import os
+from jupyter_server.services.sessions.sessionmanager import SessionManager
+_update = SessionManager.update_session
+_calls = {"n": 0}
+async def _failing_second(self, session_id, **kwargs):
+    marker = os.path.expanduser("~/fedhub-fail-second-switch")
+    if "kernel_id" in kwargs and os.path.exists(marker):
+        _calls["n"] += 1
+        if _calls["n"] == 2:
+            raise RuntimeError("injected: the second session's switch fails")
+    return await _update(self, session_id, **kwargs)
+SessionManager.update_session = _failing_second
+'''
+
+
+def test_a_switch_that_fails_between_two_sessions_leaves_both_on_the_source(hub, centres):
+    """Issue 21, finding 7: the switch repoints the kernel's sessions one by one; when the second
+    fails, the first is pointed back and the source kernel keeps running with its variables,
+    the target ends, and no session is left on a kernel that is gone. The fault is injected in
+    jupyter_server's own session manager through the user's server config (a real server cannot
+    be made to fail there on its own); FedHub's code runs unchanged."""
+    from test_tenants import HostileHome
+    api = HubAPI(hub)
+    with HostileHome(SWITCHER, FAIL_SECOND_SWITCH) as home:
+        r = api.spawn(SWITCHER, {"centre": "alpha", "cores": 1, "memory": "2G", "walltime": "00:20:00"})
+        assert r.status_code in (201, 202), r.text
+        api.wait_ready(SWITCHER, 90)
+        marker = home.home / "fedhub-fail-second-switch"
+        try:
+            token = api.post(f"/users/{SWITCHER}/tokens", json={"note": "switch test"}).json()["token"]
+            server = Server(hub, SWITCHER, token)
+            kernel = server.start_kernel("python3")
+            server.run(kernel, "kept = 'still here'")
+            sessions = [server.call("POST", "api/sessions", json={"path": f"s{i}.ipynb", "name": f"s{i}.ipynb",
+                                                                   "type": "notebook", "kernel": {"id": kernel}}).json()
+                        for i in (1, 2)]
+            marker.write_text("")
+            done = server.follow(server.move(kernel, centre="gamma", memory="1G", walltime="00:20:00"))
+            assert done["status"] == "failed" and "injected" in done["error"], done
+            now = {s["id"]: s["kernel"]["id"] for s in server.call("GET", "api/sessions").json()}
+            assert now == {s["id"]: kernel for s in sessions}, now
+            assert server.kernels() == [kernel]
+            assert server.run(kernel, "print(kept)")["stdout"].strip() == "still here"
+            wait_for(lambda: live_jobs(centres, "gamma", SWITCHER) == [], 30, "the target's job to end")
+        finally:
+            marker.unlink(missing_ok=True)
+            api.stop(SWITCHER)

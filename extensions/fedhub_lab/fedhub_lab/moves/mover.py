@@ -283,7 +283,6 @@ class Movers:
         result = await target.call_json(target.agent("restore", move.id, move.skip_files))
         if "error" in result:
             raise MoveError(f"restoring at {move.centre} failed: {result['error']}")
-        log.info("DBG %s", result.get("dbg"))
         log.info("Move %s: restored %d variables at %s in %.2f s", move.id, result["restored"], move.centre,
                  result["seconds"])
         now = int(await source.call("get_ipython().execution_count"))
@@ -294,9 +293,21 @@ class Movers:
     async def _switch(self, move: Move, source: KernelChannel, target_id: str) -> None:
         move.enter("switching", f"Switching to the kernel at {move.centre}")
         sessions = self.app.session_manager
-        for session in await sessions.list_sessions():
-            if session.get("kernel", {}).get("id") == move.kernel_id:
-                await sessions.update_session(session["id"], kernel_id=target_id)
+        repointed: list[str] = []
+        try:
+            for session in await sessions.list_sessions():
+                if session.get("kernel", {}).get("id") == move.kernel_id:
+                    await sessions.update_session(session["id"], kernel_id=target_id)
+                    repointed.append(session["id"])
+        except BaseException:
+            # until every session uses the target, the source is the kernel: point back the
+            # ones already moved, so the clean-up may end the target without taking a tab with it
+            for session_id in reversed(repointed):
+                try:
+                    await sessions.update_session(session_id, kernel_id=move.kernel_id)
+                except Exception:  # noqa: BLE001 - the next one must still go back
+                    log.exception("Move %s: session %s could not be pointed back to the source", move.id, session_id)
+            raise
         try:
             await source.call(source.agent("leave", move.id), timeout=30)
         except ChannelError as e:  # it shuts down all the same, only more slowly
