@@ -16,6 +16,7 @@ from ..federation import Federation, FederationError, load_federation
 from ..classes.hub_api import CLASSES_SCOPE, TEACH_SCOPE
 from ..classes.service import SERVICE_NAME as CLASS_SERVICE, ClassService
 from ..quota.service import SERVICE_NAME, QuotaService
+from ..slurm.sshmux import SocketDirError, use_state_dir
 
 
 def configure_hub(c) -> Federation:
@@ -30,6 +31,10 @@ def configure_hub(c) -> Federation:
     # the users' claims (logins at centres) are kept in FedHub's state directory
     state_dir = c.FederatedSpawner.get("state_dir") or "/var/lib/fedhub"
     claims.configure(state_dir)
+    try:
+        use_state_dir(state_dir)  # the ssh control sockets: in the state directory, 0700, the hub's own
+    except (SocketDirError, OSError) as e:
+        sys.exit(f"FedHub cannot start: {e}")
     c.JupyterHub.spawner_class = "fedhub"
     # Jobs at the centres keep running across hub restarts; the hub finds them from state.
     c.JupyterHub.cleanup_servers = False
