@@ -7,6 +7,7 @@ import base64
 import grp
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import subprocess
@@ -29,6 +30,11 @@ def helm(*args: str, values: list[Path] = ()) -> subprocess.CompletedProcess:
     for v in values:
         argv += ["-f", str(v)]
     return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def crypt_key_values(tmp_path: Path) -> Path:
+    """The one value the chart's defaults lack: a crypt key (the chart never makes one up)."""
+    return write_values(tmp_path, {"hub": {"cryptKey": secrets.token_hex(32)}}, "crypt-key.yaml")
 
 
 def write_values(tmp_path: Path, values: dict, name: str = "values.yaml") -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -20,7 +21,7 @@ import pytest
 import requests
 import yaml
 
-from chart_support import CHART, REPO, HubPod, find, helm, render, write_values
+from chart_support import CHART, REPO, HubPod, crypt_key_values, find, helm, render, write_values
 from conftest import TEST_USERS, centre_entry, federation_variant, live_jobs, wait_for
 from fedhub.demo.centres import LoginNode
 from fedhub.demo.hub import PROXY
@@ -59,12 +60,12 @@ def image(tmp_path_factory):
     shutil.rmtree(IMAGE_VENV, ignore_errors=True)
 
 
-def test_the_wheel_installs_into_a_fresh_venv_as_the_image_does(image):
+def test_the_wheel_installs_into_a_fresh_venv_as_the_image_does(image, tmp_path):
     config = IMAGE_VENV / "share" / "fedhub" / "hub_config" / "jupyterhub_config.py"
     assert config.read_text() == (REPO / "hub_config" / "jupyterhub_config.py").read_text()  # not a second copy
     cmd = re.search(r'^CMD (\[.*\])$', DOCKERFILE.read_text(), re.M).group(1)
     assert yaml.safe_load(cmd) == ["jupyterhub", "--config", str(config)]
-    _, docs = render()
+    _, docs = render([crypt_key_values(tmp_path)])
     hub = find(docs, "Deployment", "-hub")["spec"]["template"]["spec"]["containers"][0]
     assert hub["command"] == ["jupyterhub", "--config", str(config)]  # the chart runs what the image has
     python = str(IMAGE_VENV / "bin" / "python")
@@ -123,7 +124,7 @@ def chart_values(centres, provider, alpha_login_node, db_url: str) -> dict:
     key = centres.hub_key.read_text()
     d = provider.discovery
     return {
-        "hub": {"publicUrl": PUBLIC + "/", "adminUsers": [USER], "db": {"url": db_url},
+        "hub": {"publicUrl": PUBLIC + "/", "adminUsers": [USER], "db": {"url": db_url}, "cryptKey": secrets.token_hex(32),
                 "config": {"FederatedSpawner": {"start_timeout": 120, "poll_interval": 2, "scheduler_timeout": 12,
                                                 "cancel_retry_interval": 2}}},
         "auth": {"oidc": {"clientId": provider.client_id, "clientSecret": provider.client_secret,
@@ -132,6 +133,8 @@ def chart_values(centres, provider, alpha_login_node, db_url: str) -> dict:
         "federation": {"version": 1, "centres": [alpha, beta]},
         "centreSecrets": {"alpha": {"sshPrivateKey": key, "knownHosts": alpha_known},
                           "beta": {"sshPrivateKey": key, "knownHosts": beta_known}},
+        "networkPolicy": {"loginNodes": {"alpha": ["127.0.0.1/32"], "beta": ["127.0.0.1/32"]},
+                          "identityProvider": ["127.0.0.1/32"]},
     }
 
 

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from traitlets.config import Config
 
-from chart_support import CHART, EXAMPLE, REPO, find, helm, render, secret_data, validate, write_values
+from chart_support import (CHART, EXAMPLE, REPO, crypt_key_values, find, helm, render, secret_data, validate,
+                           write_values)
 from fedhub.federation import parse_federation
 from fedhub.hub.chart import ChartError, apply_settings
 
@@ -23,9 +24,10 @@ EXAMPLE_VALUES = yaml.safe_load(EXAMPLE.read_text())
 
 
 def test_the_default_values_lint_render_and_are_valid_kubernetes_1_30(tmp_path):
-    lint = helm("lint", "--strict", str(CHART))
+    key = crypt_key_values(tmp_path)
+    lint = helm("lint", "--strict", str(CHART), values=[key])
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    text, docs = render()
+    text, docs = render([key])
     assert {d["kind"] for d in docs} == {"ConfigMap", "Secret", "Deployment", "Service", "PersistentVolumeClaim",
                                          "NetworkPolicy", "ServiceAccount"}
     checked = validate(text, tmp_path)
@@ -54,8 +56,9 @@ def test_the_full_example_lints_renders_and_is_valid_kubernetes_1_30(tmp_path):
     hub_secret = secret_data(find(docs, "Secret", "-hub"))
     assert hub_secret["db-url"] == EXAMPLE_VALUES["hub"]["db"]["url"]
     assert hub_secret["oidc-client-secret"] == "placeholder-client-secret"
-    for key in ("cookie-secret", "crypt-key", "proxy-token"):  # generated: 32 random bytes, in hex
+    for key in ("cookie-secret", "proxy-token"):  # generated: 32 random bytes, in hex
         assert re.fullmatch(r"[0-9a-f]{64}", hub_secret[key]), key
+    assert hub_secret["crypt-key"] == EXAMPLE_VALUES["hub"]["cryptKey"]  # given, never made up
     ssh = secret_data(find(docs, "Secret", "-ssh"))
     assert sorted(ssh) == sorted(f"{c}.{k}" for c in ("north", "south", "east") for k in ("key", "known_hosts"))
     assert ssh["south.known_hosts"].startswith("[login.south.example]:2222 ssh-ed25519 ")
@@ -80,12 +83,12 @@ def test_the_full_example_lints_renders_and_is_valid_kubernetes_1_30(tmp_path):
     assert volumes[mounts["/var/lib/fedhub"]["name"]]["persistentVolumeClaim"]["claimName"] == "fh-fedhub-hub-state"
 
     # the NetworkPolicy: the public port from anywhere, the hub's API only from south's nodes;
-    # out: DNS, https, the login nodes' ssh ports and the database
+    # out: DNS, https, the login nodes' ssh ports (one rule per centre, to its addresses) and the database
     policy = find(docs, "NetworkPolicy")["spec"]
     assert [rule["ports"][0]["port"] for rule in policy["ingress"]] == ["http", "hub-api"]
     assert policy["ingress"][1]["from"] == [{"ipBlock": {"cidr": "10.40.0.0/16"}}]
     ports = sorted(p["port"] for rule in policy["egress"] for p in rule.get("ports", []) if p["protocol"] == "TCP")
-    assert ports == [22, 53, 443, 2222, 5432]
+    assert ports == [22, 22, 53, 443, 2222, 5432]
 
 
 def find_text(text: str, kind: str) -> str:
@@ -186,6 +189,20 @@ BAD_VALUES = {
     "a cookie secret that is not 32 bytes of hex": (
         _with(EXAMPLE_VALUES, "hub.cookieSecret", "secret"),
         ["hub.cookieSecret", "Does not match pattern"]),
+    "no crypt key (issue 21, finding 9: helm template and GitOps made a new one each render)": (
+        _without(EXAMPLE_VALUES, "hub.cryptKey"),
+        ["hub.cryptKey is missing: give the key that encrypts the users' stored logins (openssl rand -hex 32)",
+         "hub.existingSecret"]),
+    "a centre whose login nodes' addresses are not given": (
+        _without(EXAMPLE_VALUES, "networkPolicy.loginNodes.east"),
+        ["networkPolicy.loginNodes.east is missing: give the addresses of east's login nodes as CIDRs"]),
+    "the provider's addresses not given": (
+        _without(EXAMPLE_VALUES, "networkPolicy.identityProvider"),
+        ["networkPolicy.identityProvider is missing"]),
+    "a secret given beside an existing Secret": (
+        _with(EXAMPLE_VALUES, "hub.existingSecret", "fedhub-secrets"),
+        ["hub.cryptKey: hub.existingSecret holds the hub's secrets; leave hub.cryptKey empty",
+         "hub.db.url: hub.existingSecret holds", "auth.oidc.clientSecret: hub.existingSecret holds"]),
     "a misspelt top-level value": (
         {**EXAMPLE_VALUES, "centres": []},
         ["Additional property centres is not allowed"]),
@@ -212,3 +229,37 @@ def test_the_readme_documents_every_value_from_the_schema():
     readme = (REPO / "README.md").read_text()
     for name in schema["properties"]["hub"]["properties"]:
         assert f"| `hub.{name}` |" in readme
+
+
+def test_the_hubs_secrets_may_live_in_a_secret_of_the_operators(tmp_path):
+    """Issue 21, finding 9: with hub.existingSecret the chart makes no hub Secret (nothing to
+    regenerate under helm template or GitOps) and the hub reads every secret from the named one."""
+    values = _with(_without(_without(_without(EXAMPLE_VALUES, "hub.cryptKey"), "hub.db.url"), "auth.oidc.clientSecret"),
+                   "hub.existingSecret", "fedhub-secrets")
+    path = write_values(tmp_path, values)
+    lint = helm("lint", "--strict", str(CHART), values=[path])
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    text, docs = render([path])
+    assert [d["metadata"]["name"] for d in docs if d["kind"] == "Secret"] == ["fh-fedhub-ssh"]
+    env = {e["name"]: e.get("valueFrom", {}).get("secretKeyRef")
+           for e in find(docs, "Deployment", "-hub")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    for name, key in (("JUPYTERHUB_CRYPT_KEY", "crypt-key"), ("JPY_COOKIE_SECRET", "cookie-secret"),
+                      ("CONFIGPROXY_AUTH_TOKEN", "proxy-token"), ("FEDHUB_OIDC_CLIENT_SECRET", "oidc-client-secret")):
+        assert env[name] == {"name": "fedhub-secrets", "key": key}, (name, env[name])
+    assert env["FEDHUB_DB_URL"] == {"name": "fedhub-secrets", "key": "db-url", "optional": True}
+    assert validate(text, tmp_path).returncode == 0
+
+
+def test_the_hub_reaches_only_the_login_nodes_and_the_provider_it_is_given(tmp_path):
+    """Issue 21, finding 9: the NetworkPolicy lets the hub's ssh reach each centre's login nodes
+    at their addresses only, and https only the provider's; nothing else goes out but DNS, the
+    database and the operator's own rules."""
+    _, docs = render([EXAMPLE])
+    egress = find(docs, "NetworkPolicy")["spec"]["egress"]
+    rules = {(tuple(p["port"] for p in r.get("ports", [])), tuple(b.get("ipBlock", {}).get("cidr") for b in r.get("to", [])))
+             for r in egress}
+    assert ((22,), ("203.0.113.10/32",)) in rules and ((2222,), ("198.51.100.20/32", "198.51.100.21/32")) in rules
+    assert ((22,), ("192.0.2.30/32",)) in rules and ((443,), ("203.0.113.50/32",)) in rules
+    for ports, to in rules:
+        if 22 in ports or 2222 in ports or 443 in ports:
+            assert to, f"ports {ports} open to anywhere"

@@ -90,8 +90,36 @@ What the schema cannot say: checks across values, each failing with the value's 
 {{- $errors = append $errors (printf "centreSecrets.%s names no centre in federation.centres; remove it or fix the id" $id) -}}
 {{- end -}}
 {{- end -}}
+{{- $hub := .Values.hub -}}
+{{- if $hub.existingSecret -}}
+{{- range $value := list (list "hub.cookieSecret" $hub.cookieSecret) (list "hub.cryptKey" $hub.cryptKey) (list "proxy.secretToken" $.Values.proxy.secretToken) (list "hub.db.url" $hub.db.url) (list "auth.oidc.clientSecret" $.Values.auth.oidc.clientSecret) -}}
+{{- if index $value 1 -}}
+{{- $errors = append $errors (printf "%s: hub.existingSecret holds the hub's secrets; leave %s empty and keep the value in that Secret" (index $value 0) (index $value 0)) -}}
+{{- end -}}
+{{- end -}}
+{{- else if not $hub.cryptKey -}}
+{{- $existing := lookup "v1" "Secret" .Release.Namespace (printf "%s-hub" (include "fedhub.fullname" .)) -}}
+{{- if not (and $existing (hasKey $existing.data "crypt-key")) -}}
+{{- $errors = append $errors "hub.cryptKey is missing: give the key that encrypts the users' stored logins (openssl rand -hex 32), or keep it in a Secret of your own named by hub.existingSecret. The chart makes none up: under helm template or GitOps a made-up key would change at every render and make every stored login unreadable" -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.networkPolicy.enabled -}}
+{{- range $centre := .Values.federation.centres -}}
+{{- if not (index $.Values.networkPolicy.loginNodes $centre.id) -}}
+{{- $errors = append $errors (printf "networkPolicy.loginNodes.%s is missing: give the addresses of %s's login nodes as CIDRs (e.g. [192.0.2.10/32]); the hub's ssh may reach only them" $centre.id $centre.id) -}}
+{{- end -}}
+{{- end -}}
+{{- range $id, $_ := .Values.networkPolicy.loginNodes -}}
+{{- if not (has $id $ids) -}}
+{{- $errors = append $errors (printf "networkPolicy.loginNodes.%s names no centre in federation.centres; remove it or fix the id" $id) -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.auth.oidc.clientId (not .Values.networkPolicy.identityProvider) -}}
+{{- $errors = append $errors "networkPolicy.identityProvider is missing: give the addresses of the federation's OpenID Connect provider as CIDRs; the hub's https may reach only them" -}}
+{{- end -}}
+{{- end -}}
 {{- $oidc := .Values.auth.oidc -}}
-{{- if and $oidc.clientId (not $oidc.clientSecret) -}}
+{{- if and $oidc.clientId (not $oidc.clientSecret) (not $hub.existingSecret) -}}
 {{- $errors = append $errors "auth.oidc.clientSecret is missing: give the client secret the federation's provider issued for auth.oidc.clientId" -}}
 {{- end -}}
 {{- if $oidc.clientId -}}

@@ -89,7 +89,7 @@ def apply_login(c, settings: dict, environ) -> None:
     for name, value in federation_login_settings(
             client_id=oidc["clientId"], client_secret=secret, hub_url=public, authorize_url=oidc["authorizeUrl"],
             token_url=oidc["tokenUrl"], userdata_url=oidc["userdataUrl"], scope=oidc.get("scope") or [],
-            username_claim=oidc.get("usernameClaim") or "preferred_username",
+            username_claim=oidc.get("usernameClaim") or "sub",
             login_service=oidc.get("loginService") or "the federation's login",
             manage_groups=bool(oidc.get("manageGroups", True)), groups_key=oidc.get("groupsClaim")).items():
         setattr(g, name, value)
