@@ -61,12 +61,12 @@ def test_each_mistake_names_the_field(change, message):
 
 def test_the_class_file_names_the_class_and_refuses_a_second_with_the_same_name(tmp_path):
     path = tmp_path / "classes.yaml"
-    path.write_text("classes:\n  - name: hpc-101\n    teachers: [carol]\n    centres: [north]\n"
-                    "  - name: hpc-101\n    teachers: [dave]\n    centres: [south]\n")
+    path.write_text("classes:\n  - name: hpc-101\n    teachers: [carol]\n    centres: [north]\n    provider_groups: true\n"
+                    "  - name: hpc-101\n    teachers: [dave]\n    centres: [south]\n    students: [erin]\n")
     with pytest.raises(ClassError) as e:
         load_class_file(path, FEDERATION)
     assert str(e.value) == f"{path}: classes[1].name: 'hpc-101' is defined twice; class names are unique"
-    path.write_text("classes:\n  - name: hpc-101\n    teachers: [carol]\n    centres: [north]\n"
+    path.write_text("classes:\n  - name: hpc-101\n    teachers: [carol]\n    centres: [north]\n    provider_groups: true\n"
                     "    sessions: [{start: 2026-12-02 09:00, end: 2026-12-02 11:00}]\n")
     (spec,) = load_class_file(path, FEDERATION)
     assert spec.students is None and spec.sessions[0].end - spec.sessions[0].start == timedelta(hours=2)
@@ -107,3 +107,13 @@ def test_a_class_start_is_refused_outside_the_classs_settings(unix_users, option
     with pytest.raises(OptionError) as e:
         class_request(parse_class(CLASS, FEDERATION), FEDERATION, "alice", options, now)
     assert e.value.field == field and words in e.value.message
+
+
+def test_a_class_says_where_its_students_come_from():
+    """Issue 21, finding 2: the provider's groups make students only of a class that says so."""
+    bare = {k: v for k, v in CLASS.items() if k != "students"}
+    with pytest.raises(ClassError, match=r"students: list the class's students, or set provider_groups: true"):
+        parse_class(bare, FEDERATION)
+    assert parse_class({**bare, "provider_groups": True}, FEDERATION).provider_groups
+    with pytest.raises(ClassError, match=r"provider_groups: a class takes its students from its students list or"):
+        parse_class({**CLASS, "provider_groups": True}, FEDERATION)

@@ -252,7 +252,7 @@ def write_demo_class(root: Path, teacher: str) -> Path:
     import yaml
     now = datetime.now(timezone.utc)
     doc = {"classes": [{
-        "name": DEMO_CLASS, "title": "Notebooks on HPC (demo class)", "teachers": [teacher],
+        "name": DEMO_CLASS, "title": "Notebooks on HPC (demo class)", "teachers": [teacher], "provider_groups": True,
         "centres": [{"centre": "alpha", "partition": "cpu", "reservation": {"create": {"cores": 2}}},
                     {"centre": "gamma", "partition": "small"}],
         "resources": {"cores": 1, "memory": "1G", "walltime": "02:00:00"},

@@ -24,6 +24,8 @@ so JupyterHub itself refuses a teacher anything outside their class.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from datetime import datetime, timezone
 
 from jupyterhub import orm, roles
 from jupyterhub.apihandlers import APIHandler, default_handlers
@@ -31,7 +33,7 @@ from jupyterhub.scopes import has_scope
 from tornado import web
 
 from ..federation import federation_at
-from .model import PROPERTY, ClassError, ClassSpec, parse_class
+from .model import PROPERTY, ClassError, ClassSpec, beyond_limits, parse_class
 from ..hub.api_auth import api_authenticated
 
 TEACH_SCOPE = "custom:fedhub:teach"
@@ -108,13 +110,20 @@ class _ClassHandler(APIHandler):
 class ClassListHandler(_ClassHandler):
     @api_authenticated
     def get(self):
+        """The caller's classes. When the class service asks (every reservation_interval, 30 s),
+        each class's teachers' role is brought in line with the group's members, so a student who
+        left a class (removed from the group here or at the provider) is out of their teachers'
+        reach within a minute, without anyone viewing the roster."""
         admin = self.is_admin()
+        service = has_scope(CLASSES_SCOPE, self.parsed_scopes, db=self.db)
         classes = []
         for group in self.db.query(orm.Group).order_by(orm.Group.name):
             if not (admin or self.teaches(group.name)):
                 continue
             spec = stored_class(group, self.federation)
             if spec is not None:
+                if service:
+                    sync_teacher_role(self.db, spec, group, self.log)
                 classes.append(spec.to_json())
         self.finish(json.dumps({"classes": classes}))
 
@@ -157,9 +166,16 @@ class ClassHandler(_ClassHandler):
             spec = parse_class({**body, "name": name}, self.federation)
         except ClassError as e:
             return self.fail(400, str(e), e.path)
-        if spec.students is not None and self.authenticator.manage_groups:
-            return self.fail(400, "students: this hub takes group membership from the identity provider "
-                                  f"(manage_groups): add the students to the group {name!r} there", "students")
+        if admin:  # the admin's own choices are within the caps, widened by any the admin gives
+            own = spec.derived_limits()
+            spec = replace(spec, limits=own if spec.limits is None else spec.limits.widened(own))
+        elif not admin:
+            beyond = beyond_limits(spec, current.limits or current.derived_limits(), datetime.now(timezone.utc))
+            if beyond is not None:
+                return self.fail(403, f"{beyond[0]}: {beyond[1]}", beyond[0])
+        if spec.provider_groups and not getattr(self.authenticator, "manage_groups", False):
+            return self.fail(400, "provider_groups: this hub does not take groups from the identity provider "
+                                  "(manage_groups); list the students instead", "provider_groups")
         created = group is None
         if created:
             group = orm.Group(name=name)

@@ -1,6 +1,7 @@
 """A class: a JupyterHub group with FedHub's settings for it, validated like the federation file.
 
-Its teachers and (where the hub, not the identity provider, keeps group membership) students;
+Its teachers and its students: listed here, or (``provider_groups: true``, said by an admin)
+the identity provider's group of the class's name;
 the centres it runs at, each with a partition and optionally a project to charge and a Slurm
 reservation (one the centre made, named here, or one the hub creates for the session: ``cores``
 or ``nodes``); the resources every student's server gets; the session times; and whether its
@@ -28,6 +29,8 @@ CLASS_NAME_RE = re.compile(r"[a-z][a-z0-9-]{1,46}")
 HUB_USER_RE = re.compile(r"[A-Za-z0-9_.@-]{1,128}")
 PROPERTY = "fedhub_class"  # the group property that holds a class's settings
 MAX_SESSION = timedelta(hours=24)
+DEFAULT_HOURS_PER_WEEK = 40.0  # caps a teacher's sessions where the admin names none
+DEFAULT_DAYS_AHEAD = 180
 
 
 class ClassError(FieldError):
@@ -46,6 +49,50 @@ class ClassCentre:
     @property
     def creates_reservation(self) -> bool:
         return bool(self.reserve_cores or self.reserve_nodes)
+
+
+@dataclass(frozen=True)
+class PlaceLimit:
+    """Where an admin lets the class's teachers run it: one centre, its partitions, the projects
+    the class may charge there and the centre-made reservations it may use."""
+    centre: str
+    partitions: tuple[str, ...]
+    projects: tuple[str, ...] = ()
+    reservations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClassLimits:
+    """The admin's caps on what the class's teachers may change: their centres, partitions,
+    projects and reservations; the size of a reservation the hub makes; the hours of sessions in
+    any seven days; how far ahead a session may start."""
+    places: tuple[PlaceLimit, ...]
+    reserve_cores: int = 0
+    reserve_nodes: int = 0
+    hours_per_week: float = DEFAULT_HOURS_PER_WEEK
+    days_ahead: int = DEFAULT_DAYS_AHEAD
+
+    def place(self, centre_id: str) -> PlaceLimit | None:
+        return next((p for p in self.places if p.centre == centre_id), None)
+
+    def widened(self, other: "ClassLimits") -> "ClassLimits":
+        """Caps that allow what either allows (an admin's own definition always fits its caps)."""
+        places = {p.centre: p for p in self.places}
+        for o in other.places:
+            mine = places.get(o.centre)
+            places[o.centre] = o if mine is None else PlaceLimit(
+                o.centre, tuple(dict.fromkeys(mine.partitions + o.partitions)),
+                tuple(dict.fromkeys(mine.projects + o.projects)),
+                tuple(dict.fromkeys(mine.reservations + o.reservations)))
+        return ClassLimits(tuple(places.values()), max(self.reserve_cores, other.reserve_cores),
+                           max(self.reserve_nodes, other.reserve_nodes),
+                           max(self.hours_per_week, other.hours_per_week), max(self.days_ahead, other.days_ahead))
+
+    def to_json(self) -> dict:
+        return {"centres": {p.centre: {"partitions": list(p.partitions), "projects": list(p.projects),
+                                       "reservations": list(p.reservations)} for p in self.places},
+                "reservation": {"cores": self.reserve_cores, "nodes": self.reserve_nodes},
+                "hours_per_week": self.hours_per_week, "days_ahead": self.days_ahead}
 
 
 @dataclass(frozen=True)
@@ -69,6 +116,8 @@ class ClassSpec:
     walltime_s: int
     sessions: tuple[Session, ...] = ()
     teachers_open_labs: bool = False
+    limits: ClassLimits | None = None  # the admin's caps on teachers' changes (None: not set yet)
+    provider_groups: bool = False  # students are the provider's group of the class's name (said, never assumed)
 
     @property
     def role_name(self) -> str:
@@ -113,17 +162,81 @@ class ClassSpec:
         }
         if self.students is not None:
             out["students"] = list(self.students)
+        if self.provider_groups:
+            out["provider_groups"] = True
+        if self.limits is not None:
+            out["limits"] = self.limits.to_json()
         return out
 
+    def derived_limits(self) -> ClassLimits:
+        """The caps an admin's definition gives when it names none: its own centres, partitions,
+        projects and reservations, and reservations no larger than its own."""
+        return ClassLimits(
+            places=tuple(PlaceLimit(c.centre, (c.partition,), (c.project,) if c.project else (),
+                                    (c.reservation,) if c.reservation else ()) for c in self.centres),
+            reserve_cores=max((c.reserve_cores for c in self.centres), default=0),
+            reserve_nodes=max((c.reserve_nodes for c in self.centres), default=0),
+            hours_per_week=max([DEFAULT_HOURS_PER_WEEK, *(week_hours(self.sessions, s) for s in self.sessions)]),
+            days_ahead=max([DEFAULT_DAYS_AHEAD, *((s.start - datetime.now(timezone.utc)).days + 1
+                                                  for s in self.sessions)]))
 
-FIELDS = {"name", "title", "teachers", "students", "centres", "resources", "sessions", "teachers_open_labs"}
+
+FIELDS = {"name", "title", "teachers", "students", "centres", "resources", "sessions", "teachers_open_labs",
+          "limits", "provider_groups"}
 
 
-def parse_class(raw: Any, federation: Federation, path: str = "(class)", source: str | None = None) -> ClassSpec:
+def week_hours(sessions: tuple[Session, ...], first: Session) -> float:
+    """Hours of ``sessions`` in the seven days from ``first``'s start."""
+    week_end = first.start + timedelta(days=7)
+    return sum((min(o.end, week_end) - max(o.start, first.start)).total_seconds() / 3600
+               for o in sessions if o.end > first.start and o.start < week_end)
+
+
+def beyond_limits(spec: ClassSpec, limits: ClassLimits, now: datetime) -> tuple[str, str] | None:
+    """(field, message) for the first thing a teacher's version of a class asks beyond the
+    admin's caps, else None. The message names the cap and says whom to ask."""
+    ask = "; ask an admin to raise the class's limits"
+    for i, c in enumerate(spec.centres):
+        here = f"centres[{i}]"
+        place = limits.place(c.centre)
+        if place is None:
+            allowed = ", ".join(p.centre for p in limits.places)
+            return f"{here}.centre", f"{c.centre!r} is not one of the centres this class may use ({allowed}){ask}"
+        if c.partition not in place.partitions:
+            return (f"{here}.partition", f"{c.partition!r} is not a partition this class may use at {c.centre} "
+                                         f"({', '.join(place.partitions)}){ask}")
+        if c.project is not None and c.project not in place.projects:
+            allowed = ", ".join(place.projects) or "none"
+            return f"{here}.project", f"{c.project!r} is not a project this class may charge at {c.centre} ({allowed}){ask}"
+        if c.project is None and place.projects:
+            return f"{here}.project", f"the class charges one of {', '.join(place.projects)} at {c.centre}; name it"
+        if c.reservation is not None and c.reservation not in place.reservations:
+            allowed = ", ".join(place.reservations) or "none"
+            return (f"{here}.reservation", f"{c.reservation!r} is not a reservation this class may use at "
+                                           f"{c.centre} ({allowed}){ask}")
+        if c.reserve_cores > limits.reserve_cores:
+            return (f"{here}.reservation.create.cores", f"{c.reserve_cores} cores is more than this class may "
+                                                        f"reserve ({limits.reserve_cores}){ask}")
+        if c.reserve_nodes > limits.reserve_nodes:
+            return (f"{here}.reservation.create.nodes", f"{c.reserve_nodes} nodes is more than this class may "
+                                                        f"reserve ({limits.reserve_nodes}){ask}")
+    horizon = now + timedelta(days=limits.days_ahead)
+    for i, session in enumerate(spec.sessions):
+        if session.start > horizon:
+            return (f"sessions[{i}].start", f"starts more than {limits.days_ahead} days ahead, the most this class "
+                                            f"may plan{ask}")
+        hours = week_hours(spec.sessions, session)
+        if hours > limits.hours_per_week + 1e-9:
+            return (f"sessions[{i}]", f"the sessions in the 7 days from this one last {hours:g} hours, more than the "
+                                      f"{limits.hours_per_week:g} hours a week this class may have{ask}")
+    return None
+
+
+def parse_class(raw: Any, federation: Federation, path: str = "(top level)", source: str | None = None) -> ClassSpec:
     """Validate one class definition (a mapping) against the federation; raise ClassError."""
     r = FieldReader(source, ClassError)
     r.mapping(raw, path, FIELDS)
-    at = (lambda key: key) if path == "(class)" else (lambda key: f"{path}.{key}")
+    at = (lambda key: key) if path == "(top level)" else (lambda key: f"{path}.{key}")
     name = r.text(r.require(raw, "name", path), at("name"), CLASS_NAME_RE,
                   "use 2-47 lower-case letters, digits and '-', starting with a letter (it names the group)")
     title = raw.get("title", name)
@@ -131,14 +244,25 @@ def parse_class(raw: Any, federation: Federation, path: str = "(class)", source:
         r.fail(at("title"), "must be text of at most 200 characters")
     teachers = _users(r, r.require(raw, "teachers", path), at("teachers"), required=True)
     students = None if raw.get("students") is None else _users(r, raw["students"], at("students"))
+    provider_groups = raw.get("provider_groups", False)
+    if not isinstance(provider_groups, bool):
+        r.fail(at("provider_groups"), "must be true or false")
+    if students is None and not provider_groups:
+        r.fail(at("students"), "list the class's students, or set provider_groups: true to take them from the "
+                               f"identity provider's group {name!r}")
+    if students is not None and provider_groups:
+        r.fail(at("provider_groups"), "a class takes its students from its students list or from the provider's "
+                                      "group, not both; leave one out")
     centres = _centres(r, r.require(raw, "centres", path), at("centres"), federation)
     cores, memory_mb, walltime_s = _resources(r, raw.get("resources") or {}, at("resources"), centres, federation)
     sessions = _sessions(r, raw.get("sessions") or [], at("sessions"))
     open_labs = raw.get("teachers_open_labs", False)
     if not isinstance(open_labs, bool):
         r.fail(at("teachers_open_labs"), "must be true or false")
+    limits = None if raw.get("limits") is None else _limits(r, raw["limits"], at("limits"), federation)
     return ClassSpec(name=name, title=title, teachers=teachers, students=students, centres=centres, cores=cores,
-                     memory_mb=memory_mb, walltime_s=walltime_s, sessions=sessions, teachers_open_labs=open_labs)
+                     memory_mb=memory_mb, walltime_s=walltime_s, sessions=sessions, teachers_open_labs=open_labs,
+                     limits=limits, provider_groups=provider_groups)
 
 
 def load_class_file(path: str | Path, federation: Federation) -> list[ClassSpec]:
@@ -244,6 +368,39 @@ def _resources(r: FieldReader, value: Any, path: str, centres: tuple[ClassCentre
             r.fail(f"{path}.walltime", f"{format_walltime(walltime_s)} is more than {where} allows "
                                        f"({format_walltime(p.max_walltime_s)})")
     return cores, memory_mb, walltime_s
+
+
+def _limits(r: FieldReader, value: Any, path: str, federation: Federation) -> ClassLimits:
+    """``limits: {centres: {<centre>: {partitions, projects, reservations}}, reservation: {cores,
+    nodes}, hours_per_week, days_ahead}``: an admin's caps on the class's teachers."""
+    r.mapping(value, path, {"centres", "reservation", "hours_per_week", "days_ahead"})
+    centres = r.mapping(r.require(value, "centres", path), f"{path}.centres", set(federation.centre_ids))
+    places = []
+    for cid, entry in centres.items():
+        here = f"{path}.centres.{cid}"
+        r.mapping(entry if entry is not None else {}, here, {"partitions", "projects", "reservations"})
+        entry = entry or {}
+        names = [p.name for p in federation.centre(cid).partitions]
+        partitions = entry.get("partitions", names)
+        if not isinstance(partitions, list) or not partitions or any(p not in names for p in partitions):
+            r.fail(f"{here}.partitions", f"list partitions of {federation.centre(cid).name}: {', '.join(names)}")
+        lists = []
+        for key, fix in (("projects", "Slurm accounts the class may charge"), ("reservations", "reservations the centre made")):
+            items = entry.get(key, [])
+            if not isinstance(items, list):
+                r.fail(f"{here}.{key}", f"must be a list of {fix}")
+            for i, item in enumerate(items):
+                r.text(item, f"{here}.{key}[{i}]", SLURM_NAME_RE, f"use one of the {fix}")
+            lists.append(tuple(items))
+        places.append(PlaceLimit(cid, tuple(partitions), *lists))
+    size = r.mapping(value.get("reservation") or {}, f"{path}.reservation", {"cores", "nodes"})
+    cores = r.positive_int(size["cores"], f"{path}.reservation.cores", 100_000) if size.get("cores") else 0
+    nodes = r.positive_int(size["nodes"], f"{path}.reservation.nodes", 10_000) if size.get("nodes") else 0
+    hours = value.get("hours_per_week", DEFAULT_HOURS_PER_WEEK)
+    if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 <= hours <= 168:
+        r.fail(f"{path}.hours_per_week", "give the hours of sessions a week, 0 to 168")
+    days = r.positive_int(value.get("days_ahead", DEFAULT_DAYS_AHEAD), f"{path}.days_ahead", 3660)
+    return ClassLimits(tuple(places), cores, nodes, float(hours), days)
 
 
 def _when(r: FieldReader, value: Any, path: str) -> datetime:

@@ -25,6 +25,7 @@ hand-outs and collections send to each server (never its own: a server may recor
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import logging
 import os
@@ -42,7 +43,7 @@ from traitlets.config import Application
 
 from .. import claims
 from ..federation import load_federation
-from ..hub.services import listen, run_until_stopped
+from ..hub.services import listen, run_until_stopped, ssh_sockets_in
 from ..logins import usable_login
 from ..slurm.client import SlurmClient
 from ..slurm.commands import SchedulerError, SchedulerUnreachable
@@ -105,6 +106,16 @@ def allocation_left(report: dict, centre: str | None) -> str:
     if core.get("limit") is None:
         return f"no limit in {entry.get('charge_account')}"
     return f"{core['limit'] - core['used']:.1f} core-h left in {entry.get('charge_account')}"
+
+
+def dashboard_page(user: str, prefix: str, xsrf: str) -> str:
+    """The dashboard's page for ``user``. Every value is escaped for where it goes (HTML text, a
+    script's string): a username may hold '<' and quotes. What the page later shows of the
+    roster it sets as text, never as HTML."""
+    def in_script(value: str) -> str:
+        return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return PAGE.read_text().replace('"{{xsrf}}"', in_script(xsrf)).replace('"{{prefix}}"', in_script(prefix)) \
+        .replace("{{user}}", html.escape(user))
 
 
 class _Handler(HubOAuthenticated, web.RequestHandler):
@@ -172,10 +183,8 @@ class MaterialsHandler(_Handler):
 class DashboardHandler(_Handler):
     @web.authenticated
     def get(self):
-        page = PAGE.read_text().replace("{{xsrf}}", self.xsrf_token.decode()) \
-            .replace("{{prefix}}", self.settings["prefix"]).replace("{{user}}", self.current_user["name"])
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(page)
+        self.finish(dashboard_page(self.current_user["name"], self.settings["prefix"], self.xsrf_token.decode()))
 
 
 class ClassListHandler(_Handler):
@@ -409,6 +418,7 @@ class ClassService(Application):
                                os.environ.get("JUPYTERHUB_API_TOKEN", ""), self.quota_url,
                                self.server_token_lifetime)
         claims.configure(self.state_dir or None)  # claimed logins, for the reservations' Users
+        ssh_sockets_in(self.state_dir)
         self.keeper = ReservationKeeper(self.classes, load_federation(self.federation_file), self.reservation_interval)
         self.courier = Courier(self.classes, self.state_dir, self.materials_interval)
         args = {"classes": self.classes, "keeper": self.keeper, "courier": self.courier}

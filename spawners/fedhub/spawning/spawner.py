@@ -19,6 +19,7 @@ from urllib.parse import quote
 from datetime import datetime, timezone
 
 from jupyterhub.spawner import Spawner
+from jupyterhub.scopes import has_scope
 from traitlets import Any, Bool, Float, Integer, Unicode, default, validate
 
 from ..federation import Centre, Federation, FederationError, federation_at
@@ -39,7 +40,7 @@ from ..kernels.server_kernels import ServerKernels
 from ..statedir import hub_id
 from ..units import format_memory_mb
 from ..kernels import api as kernel_api  # noqa: F401  (installs the hub's kernel API)
-from ..classes.hub_api import stored_class  # (and installs the hub's class API)
+from ..classes.hub_api import TEACH_SCOPE, stored_class  # (and installs the hub's class API)
 from ..classes.model import ClassSpec
 from ..classes.reservations import ReservationCache, admit
 from ..classes.spawn import class_request
@@ -328,8 +329,29 @@ class FederatedSpawner(Spawner):
         return lambda spawner, user_options: spawner.apply_request_async(user_options)
 
     async def apply_request_async(self, user_options) -> SpawnRequest:
+        self.check_requester(user_options)
         await self.refresh_projects()
         return self.apply_request(user_options)
+
+    def check_requester(self, user_options) -> None:
+        """A server started on someone else's behalf: an admin may start it as asked; a teacher
+        only as a start for a class they teach, so it gets the class's resources and charges the
+        class's project, never whatever the teacher writes against the student's allocation."""
+        handler = getattr(self, "handler", None)
+        requester = getattr(handler, "current_user", None)
+        if requester is None or (requester.name == self.user.name and isinstance(requester, type(self.user))):
+            return
+        scopes = getattr(handler, "parsed_scopes", set())
+        if has_scope("admin:servers", scopes):
+            return
+        klass = user_options.get("class") if isinstance(user_options, dict) else None
+        if isinstance(klass, str) and has_scope(f"{TEACH_SCOPE}!group={klass}", scopes, db=handler.db):
+            return
+        self.log.warning("[%s] %s asked to start this server outside a class they teach: refused",
+                         self.user.name, requester.name)
+        raise user_error(f"{requester.name} may start {self.user.name}'s server only as a start for a class they "
+                         f"teach ({{\"class\": \"<name>\"}}): it then gets the class's resources and charges the "
+                         "class's project", reason="not-your-class", status_code=403)
 
     def apply_request(self, user_options) -> SpawnRequest:
         """Validate user options (form or API) into the request this spawn will run."""
