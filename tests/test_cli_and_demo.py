@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import HUB_CONFIG, wait_for
+from conftest import HUB_CONFIG, REPO, wait_for
 from fedhub.demo.centres import free_port
 
 FEDHUB = [sys.executable, "-m", "fedhub.cli"]
@@ -100,6 +100,15 @@ def test_a_second_demo_refuses_and_leaves_the_first_ones_files(tmp_path):
     assert (state / "hub" / "jupyterhub.sqlite").read_text() == "the first demo's database"
 
 
+def readme_script_block() -> list[str]:
+    """The commands of the README's "drive the demo from scripts" block, joined across '\\'
+    line ends, without the two that set up the demo (the test starts it itself)."""
+    text = (REPO / "README.md").read_text()
+    block = text.split("To drive the demo from scripts", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    commands = block.replace("\\\n", " ").splitlines()
+    return [c for c in commands if c.strip() and not c.startswith(("export FEDHUB_API_TOKEN", "make demo"))]
+
+
 def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
     """`fedhub demo` (what `make demo` runs), on its own ports and directory."""
     state = Path(tempfile.mkdtemp(prefix="fedhub-demo-test-", dir="/tmp"))  # users must reach it
@@ -128,6 +137,20 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         assert wait_for(reservations, 60, "the demo class's reservation") == [
             {"name": "fedhub-demo-class", "centre": "alpha", "centre_name": "Alpha Supercomputing Centre",
              "state": "active", "made_by_hub": True}]
+        # the README's scripted block, as written, before anyone has logged in (issue 21, finding 11):
+        # alice's login at beta comes from the federation file's template, so no login is needed first
+        for command in readme_script_block():
+            command = command.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}") \
+                .replace("/tmp/fedhub-demo", str(state))
+            run = subprocess.run(["bash", "-c", command], env=env, cwd=REPO, capture_output=True, text=True,
+                                 timeout=120)
+            assert run.returncode == 0, (command, run.stdout, run.stderr)
+            if "/progress" in command:
+                assert '"ready": true' in run.stdout, run.stdout[-500:]
+            elif "-X POST" in command:
+                assert '"message"' not in run.stdout, run.stdout  # no refusal
+            if "fedhub centres" in command:
+                assert "beta" in run.stdout, run.stdout
         # the login works at once, through the federation's provider; alice is a student of the class
         s = requests.Session()
         page = s.get(f"http://127.0.0.1:{port}/hub/oauth_login", timeout=30)
@@ -140,11 +163,8 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         users = requests.get(f"http://127.0.0.1:{port}/hub/api/users",
                              headers={"Authorization": f"token {token}"}, timeout=10)
         assert users.status_code == 200
-        # a server at the ssh centre, so Ctrl-C has a job to clean up; bob's class start, in the reservation
-        r = requests.post(f"http://127.0.0.1:{port}/hub/api/users/alice/server", timeout=60,
-                          headers={"Authorization": f"token {token}"},
-                          json={"centre": "beta", "cores": 1, "walltime": "00:10:00"})
-        assert r.status_code in (201, 202), r.text
+        # alice's server at the ssh centre (the README's block) gives Ctrl-C a job to clean up;
+        # bob's class start, in the reservation
         login_bob = requests.Session()
         page = login_bob.get(f"http://127.0.0.1:{port}/hub/oauth_login", timeout=30)
         login_bob.post(page.url + "/login", data={"login": "bob", "password": "pw-demo"}, timeout=30)

@@ -32,6 +32,8 @@ USER, OTHER, THIRD = TEST_USERS
 PASSWORD = "right-horse-battery"
 SECOND_PROJECT = f"proj_{USER}_ml"
 ACCESS_TOKEN_SECONDS = 10
+IMPOSTOR = "fhimpostor"
+SYSTEM_LOGIN = "fhsys"  # a system account (uid below 1000) with a shell, at beta's login node
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +44,9 @@ def provider(centres):
                                       "centre_logins": {"gamma": USER},
                                       "projects": {"alpha": [f"proj_{USER}", SECOND_PROJECT]}}),
               OTHER: Person(PASSWORD, {"groups": ["researchers"], "projects": {"alpha": ["x; rm"]}}),
-              THIRD: Person(PASSWORD, {"centre_logins": {"gamma": "root", "alpha": OTHER}})}
+              THIRD: Person(PASSWORD, {"centre_logins": {"gamma": "root", "alpha": OTHER, "beta": SYSTEM_LOGIN}}),
+              # someone who edited their profile's username to be USER's (their sub is their own)
+              IMPOSTOR: Person(PASSWORD, {"preferred_username": USER, "groups": ["climate-course"]})}
     # access tokens expire quickly, so a spawn after a wait must use the refresh token
     return LocalOIDCProvider(centres.root / "oidc", people, access_token_ttl=ACCESS_TOKEN_SECONDS)
 
@@ -53,8 +57,11 @@ def federation(centres):
         centre_entry(doc, "gamma")["logins"] = {"claim": "centre_logins", "template": None}
         centre_entry(doc, "gamma")["projects"] = {"slurm_associations": True}
         centre_entry(doc, "alpha")["logins"] = {"claim": "centre_logins"}  # else the template
+        centre_entry(doc, "beta")["logins"] = {"claim": "centre_logins", "template": None}  # ssh: uid read there
         centre_entry(doc, "alpha")["projects"] = {"claim": "projects"}
         centre_entry(doc, "alpha").pop("hub_connect_url", None)  # the session hub's port
+    if subprocess.run(["id", SYSTEM_LOGIN], capture_output=True).returncode != 0:
+        subprocess.run(["useradd", "--system", "-m", "-s", "/bin/bash", SYSTEM_LOGIN], check=True)
     # the user's second project at alpha, as the centre's Slurm knows it
     slurm(centres, "alpha", "sacctmgr", "-i", "add", "account", SECOND_PROJECT, "cluster=alpha")
     slurm(centres, "alpha", "sacctmgr", "-i", "add", "user", USER, f"account={SECOND_PROJECT}", "cluster=alpha")
@@ -262,6 +269,13 @@ def test_logins_at_centres_come_from_the_claim_and_hostile_claims_are_refused(hu
     assert hostile["gamma"] == "FedHub never acts as root", hostile
     assert hostile["alpha"] == "that login belongs to another user", hostile
     assert "that login belongs to another user" in refusal(api, THIRD, "alpha")
+    # issue 21, finding 2: at beta (ssh) a claimed system account is refused once the hub has
+    # read its uid at the login node; nothing runs as it, and the form says why from then on
+    system_uid = int(subprocess.run(["id", "-u", SYSTEM_LOGIN], capture_output=True, text=True).stdout)
+    why = f"that is a system account at the centre (uid {system_uid} is below 1000)"
+    assert why in refusal(api, THIRD, "beta")
+    assert live_jobs(centres, "beta", SYSTEM_LOGIN) == []
+    assert centre_options(log_in(hub, THIRD).get(f"{hub.url}/hub/spawn", timeout=30).text)["beta"] == why
     # a hostile project is never offered nor charged
     assert others["alpha"] == "you have no project to charge there", others
     assert refusal(api, OTHER, "alpha", project="x; rm").startswith(
@@ -342,6 +356,17 @@ def test_a_spawn_for_a_user_whose_login_ended_names_the_user_and_what_to_do(hubs
     api.stop(USER)
 
 
+def test_a_user_who_renamed_their_profile_after_another_logs_in_as_themselves(hubs):
+    """Issue 21, finding 2: the provider lets a person edit their preferred_username and the
+    impostor set it to USER's name. The hub names users by ``sub``, which no user can change, so
+    the impostor is their own hub user and reaches none of USER's servers or groups."""
+    hub, _ = hubs
+    session = log_in(hub, IMPOSTOR)
+    me = session.get(f"{hub.url}/hub/api/user", timeout=30).json()
+    assert me["name"] == IMPOSTOR, me
+    assert session.get(f"{hub.url}/hub/api/users/{USER}", timeout=30).status_code in (403, 404)
+
+
 def test_a_forged_or_replayed_callback_says_log_in_again(hubs):
     hub, _ = hubs
     mark = log_mark(hub)
@@ -382,3 +407,31 @@ def test_a_provider_that_is_down_is_a_clear_page_not_a_browser_error(hubs, provi
 
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")
+
+
+def test_a_provider_group_makes_students_only_of_a_class_that_follows_the_provider(hubs):
+    """Issue 21, finding 2: the provider names USER in the group climate-course. While the class
+    climate-course lists its own students, that claim does not make USER one of them (and the
+    class's listed student stays); once an admin says the class follows the provider's groups,
+    USER's next login makes them a student."""
+    hub, _ = hubs
+    api = HubAPI(hub)
+    body = {"title": "Climate", "teachers": [THIRD], "students": [OTHER], "centres": [{"centre": "alpha"}],
+            "resources": {"cores": 1, "memory": "512M", "walltime": "00:30:00"}}
+    try:
+        r = api.session.put(api.url("/fedhub/classes/climate-course"), json=body, timeout=30)
+        assert r.status_code in (200, 201), r.text
+        log_in(hub, USER)
+        assert api.get("/groups/climate-course").json()["users"] == [OTHER]
+        assert "climate-course" not in api.get(f"/users/{USER}").json()["groups"]
+        assert f"{USER}'s provider groups name the class(es) climate-course, which list their students: not joined" \
+            in hub.log_tail(200)
+        follows = {k: v for k, v in body.items() if k != "students"}
+        r = api.session.put(api.url("/fedhub/classes/climate-course"), json={**follows, "provider_groups": True},
+                            timeout=30)
+        assert r.status_code == 200, r.text
+        log_in(hub, USER)
+        assert USER in api.get("/groups/climate-course").json()["users"]
+    finally:
+        api.delete("/fedhub/classes/climate-course")
+        api.delete("/groups/climate-course")

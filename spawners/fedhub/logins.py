@@ -12,8 +12,10 @@ in one place for the form, the REST API, placement and jobs:
   yields another known user's template login there, nor a login another user claims too. Only
   an explicit map entry may name a system account or the query user.
 
-For ssh centres the uid lives at the centre: the name rules apply here, and the centre's sshd
-decides the rest (a login it refuses is reported as such, see ``slurm.routes``).
+For ssh centres the uid lives at the centre: before the hub acts as a login there it asks the
+login node (``getent passwd`` over the hub's query connection, ``slurm.routes``) and refuses
+uid 0 and a uid below ``min_uid`` (default 1000 at ssh centres) unless the map names the login;
+what it learnt is kept here for ``CACHE_SECONDS``, so the form and the REST API say so too.
 
 Account lookups are cached for ``CACHE_SECONDS`` so that the event loop does not call into
 NSS (which may be LDAP) for every scheduler command.
@@ -33,6 +35,32 @@ from .federation import LOGIN_RE, Centre, LocalScheduler
 
 CACHE_SECONDS = 60.0
 _DEFAULT_UID_RANGE = (1000, 60000)
+SSH_MIN_UID = 1000  # at an ssh centre whose logins name no min_uid: the usual UID_MIN
+_remote_uids: dict[tuple[str, str], tuple[float, int | None]] = {}  # (centre host, login) -> uid
+
+
+def remote_uid(host: str, login: str) -> tuple[bool, int | None]:
+    """(known, uid) of ``login`` at an ssh centre's login node, as last read (None: no account)."""
+    kept = _remote_uids.get((host, login))
+    if kept is None or time.monotonic() - kept[0] >= CACHE_SECONDS:
+        return False, None
+    return True, kept[1]
+
+
+def remember_remote_uid(host: str, login: str, uid: int | None) -> None:
+    _remote_uids[(host, login)] = (time.monotonic(), uid)
+
+
+def remote_refusal(uid: int | None, min_uid: int | None) -> str | None:
+    """Why a login with ``uid`` at an ssh centre may not be used (None: it may)."""
+    low = min_uid if min_uid is not None else SSH_MIN_UID
+    if uid is None:
+        return "there is no such account at the centre; ask the centre for one"
+    if uid == 0:
+        return "FedHub never acts as uid 0"
+    if uid < low:
+        return f"that is a system account at the centre (uid {uid} is below {low})"
+    return None
 
 
 class NoLogin(ValueError):
@@ -100,6 +128,9 @@ def login_at(centre: Centre, hub_user: str) -> str:
     if claimed is not None:
         login = claimed
     if login is None:
+        if mapping.claim and not claims.known(hub_user):
+            raise NoLogin(centre, None, f"only the federation's login gives logins there, and {hub_user} has never "
+                                        "logged in to this hub: they log in once, then the server can be started")
         if mapping.claim:
             raise NoLogin(centre, None, "the federation's records give you no login there")
         raise NoLogin(centre, None, "the centre maps only listed users, and you are not listed")
@@ -113,12 +144,19 @@ def login_at(centre: Centre, hub_user: str) -> str:
         owner = next((u for u, mapped in mapping.map.items() if mapped == login), None)
         if owner is None and claimed is not None:  # a claim never takes another user's login
             made_for = template_user(mapping.template, login)
-            if made_for not in (None, hub_user) and claims.known(made_for):
+            if made_for not in (None, hub_user):
+                # the template's login of another name, whether or not that person has logged
+                # in yet: a claim must not take bob's login before bob ever arrives
                 owner = made_for
             elif claims.claim_owner(mapping.claim, centre.id, login) - {hub_user}:
                 owner = "another claimant"
         if owner is not None:
             raise NoLogin(centre, login, "that login belongs to another user")
+    if not isinstance(centre.scheduler, LocalScheduler) and not explicit:
+        known, uid = remote_uid(centre.scheduler.host, login)
+        reason = remote_refusal(uid, mapping.min_uid) if known else None
+        if reason is not None:
+            raise NoLogin(centre, login, reason)
     if isinstance(centre.scheduler, LocalScheduler):
         account = local_account(login)
         if account is None:

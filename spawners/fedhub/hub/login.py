@@ -23,7 +23,7 @@ from oauthenticator.generic import GenericOAuthenticator
 from oauthenticator.oauth2 import OAuthCallbackHandler, OAuthLoginHandler
 from tornado import web
 from tornado.httpclient import HTTPClientError, HTTPRequest
-from traitlets import Dict, Float
+from traitlets import Dict, Float, default
 
 from .. import claims
 from ..spawning.errors import user_error
@@ -38,7 +38,7 @@ def _where(url: str) -> str:
 
 def federation_login_settings(*, client_id: str, client_secret: str, hub_url: str, authorize_url: str,
                               token_url: str, userdata_url: str, scope: list[str],
-                              username_claim: str = "preferred_username",
+                              username_claim: str = "sub",
                               login_service: str = "the federation's login", manage_groups: bool = True,
                               groups_key: str | None = "oauth_user.groups") -> dict:
     """``c.GenericOAuthenticator`` settings for logging in through the federation's provider,
@@ -79,15 +79,45 @@ class FederationOAuthenticator(GenericOAuthenticator):
     login_handler = FederationLoginHandler
     callback_handler = FederationCallbackHandler
 
+    @default("username_claim")
+    def _default_username_claim(self):
+        # The hub user is who the provider says, for good: admins, teachers, claims and the
+        # {username} login template key on it. "sub" is the one claim OpenID Connect forbids
+        # changing; a profile field such as preferred_username may be the user's to edit.
+        return "sub"
+
     async def get_user_groups(self, auth_state: dict):
-        """A user of whom the provider names no groups is in none (not an error for the log)."""
+        """The provider's groups, as JupyterHub will make the user's: a user of whom it names none
+        is in none. A group that is a class counts only where the class says it takes its
+        students from the provider (``provider_groups``); a class that lists its students keeps
+        the user's membership as the class API set it, whatever the claim says."""
+        named = True
         if isinstance(self.auth_state_groups_key, str):
             value = auth_state
             for key in self.auth_state_groups_key.split("."):
                 value = value.get(key) if isinstance(value, dict) else None
-            if value is None:
-                return set()
-        return await super().get_user_groups(auth_state)
+            named = value is not None
+        claimed = set(await super().get_user_groups(auth_state)) if named else set()
+        return self._class_groups_kept(auth_state, claimed)
+
+    def _class_groups_kept(self, auth_state: dict, claimed: set[str]) -> set[str]:
+        db = getattr(self.parent, "db", None)
+        if db is None:
+            return claimed
+        from jupyterhub import orm
+        from ..classes.model import PROPERTY
+        listed = {g.name for g in db.query(orm.Group) if isinstance((g.properties or {}).get(PROPERTY), dict)
+                  and not g.properties[PROPERTY].get("provider_groups")}
+        if not listed:
+            return claimed
+        name = self.normalize_username(self.user_info_to_username(auth_state.get(self.user_auth_state_key) or {}))
+        user = orm.User.find(db, name)
+        member_of = {g.name for g in user.groups} if user is not None else set()
+        refused = (claimed & listed) - member_of
+        if refused:
+            self.log.warning("%s's provider groups name the class(es) %s, which list their students: not joined",
+                             name, ", ".join(sorted(refused)))
+        return (claimed - listed) | (member_of & listed)
 
     async def update_auth_model(self, auth_model):
         """Keep what the provider says about the user (logins at centres, projects) where the
@@ -104,7 +134,13 @@ class FederationOAuthenticator(GenericOAuthenticator):
         behalf and for API tokens; FedHub then refuses the spawn with the reason (``pre_spawn_start``)."""
         refreshed = await super().refresh_user(user, handler, **kwargs)
         if refreshed is False:
-            self._ended_logins[user.name] = time.time()
+            if await user.get_auth_state():
+                self._ended_logins[user.name] = time.time()
+            else:
+                # never logged in: nothing ended. A spawn on their behalf goes on where the
+                # federation needs no claim of theirs (template logins, Slurm associations);
+                # where it does, the options say which centre lacks what (logins.login_at).
+                self._ended_logins.pop(user.name, None)
         return refreshed
 
     async def pre_spawn_start(self, user, spawner):

@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass
 
 from ..federation import LOGIN_RE, LocalScheduler, SshScheduler
-from ..logins import local_account
+from ..logins import local_account, remember_remote_uid, remote_refusal, remote_uid
 from .commands import SchedulerError, SchedulerUnreachable
 from .sshmux import SshMasters, common_options
 
@@ -131,9 +131,11 @@ class SshRoute:
 
     kind = "ssh"
 
-    def __init__(self, config: SshScheduler, multiplex: bool = True):
+    def __init__(self, config: SshScheduler, multiplex: bool = True, logins=None):
         self.config = config
         self.multiplex = multiplex  # False: a connection per command (the benchmark's baseline)
+        self.min_uid = getattr(logins, "min_uid", None)
+        self.mapped = frozenset(getattr(logins, "map", {}).values())  # explicit: the operator's word
 
     def describe(self) -> str:
         return f"ssh {self.config.host}:{self.config.port}"
@@ -150,6 +152,8 @@ class SshRoute:
                   env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT_S,
                   make_dir: str | None = None) -> CommandResult:
         user = user or self.config.query_user
+        if user != self.config.query_user and user not in self.mapped:
+            await self._check_account(_checked_login(user), timeout)
         job_env = _job_env(env)
         remote = shlex.join(argv)
         if make_dir is not None:
@@ -172,8 +176,30 @@ class SshRoute:
             raise SchedulerUnreachable(f"ssh to {where} as {user} failed: {err.strip()}")
         return CommandResult(tuple(argv), rc, out, err)
 
+    async def _check_account(self, login: str, timeout: float) -> None:
+        """Before the hub acts as ``login`` at this centre: its uid, read through the hub's query
+        connection (kept a minute), must not be 0 nor a system account's. A claim of ``slurm``
+        or ``munge`` must not become a job of theirs."""
+        known, uid = remote_uid(self.config.host, login)
+        if not known:
+            result = await self.run(["getent", "passwd", login], user=None, timeout=timeout)
+            fields = result.stdout.strip().split(":")
+            if result.returncode == 0 and len(fields) >= 3 and fields[0] == login and fields[2].isdigit():
+                uid = int(fields[2])
+            elif result.returncode == 2:  # getent: no such key
+                uid = None
+            else:
+                raise SchedulerUnreachable(f"login node {self.config.host} could not say who {login!r} is "
+                                           f"(getent passwd: {result.stderr.strip() or result.returncode})")
+            remember_remote_uid(self.config.host, login, uid)
+        reason = remote_refusal(uid, self.min_uid)
+        if reason is not None:
+            raise LoginRefused(f"login {login!r} at {self.config.host} is not used: {reason}")
 
-def route_for(scheduler: LocalScheduler | SshScheduler) -> LocalRoute | SshRoute:
+
+def route_for(scheduler: LocalScheduler | SshScheduler, logins=None) -> LocalRoute | SshRoute:
+    """The route to a centre's Slurm; ``logins`` (the centre's LoginMapping) bounds the uids an
+    ssh route acts as."""
     if isinstance(scheduler, SshScheduler):
-        return SshRoute(scheduler)
+        return SshRoute(scheduler, logins=logins)
     return LocalRoute(scheduler)

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, GpuKind, Partition
 from ..logins import NoLogin, login_at, usable_login
+from .. import claims
 from ..projects import projects_at
 from ..units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
@@ -159,6 +160,10 @@ def _project(centre: Centre, hub_user: str, value: Any) -> str | None:
             raise OptionError("project", f"{centre.name} offers no choice of project; leave project out")
         return None
     if not projects:
+        if centre.projects.claim and not claims.known(hub_user):
+            raise OptionError("project", f"only the federation's login gives projects at {centre.name}, and "
+                                         f"{hub_user} has never logged in to this hub: they log in once, then the "
+                                         "server can be started (or choose a centre that needs no login first)")
         raise OptionError("project", f"you have no project to charge at {centre.name}; ask your project's "
                                      "manager to add you to one, or choose another centre")
     if value in (None, ""):
