@@ -222,6 +222,8 @@ class RunningCentre:
                 "AccountingStorageHost=127.0.0.1",
                 f"AccountingStoragePort={dbd_port}",
                 "AccountingStorageEnforce=associations,limits",
+                # as many centres keep them: so a job's environment and script must hold no secret
+                "AccountingStoreFlags=job_script,job_env",
                 "AccountingStorageTRES=gres/gpu",
                 "JobAcctGatherType=jobacct_gather/linux",
                 "JobAcctGatherFrequency=30",

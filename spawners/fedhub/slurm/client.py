@@ -6,6 +6,9 @@ to consider a job gone) versus ``SchedulerError`` (Slurm answered and said no).
 
 from __future__ import annotations
 
+import re
+import secrets
+import shlex
 from datetime import datetime
 
 from ..federation import Centre
@@ -18,12 +21,42 @@ from .commands import (NEVER_REACHED_PATTERNS, ControllerUnreachable, JobInfo, J
 from .routes import DEFAULT_TIMEOUT_S, CommandResult, route_for
 
 
+# Environment variables that are the job's secrets: they go through a private file, not sbatch.
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY")
+_WRITE_PRIVATE = 'umask 077 && mkdir -p -- "${1%/*}" && cat > "$1"'
+SECRETS_DIR = ".fedhub/secrets"
+
+
+def split_secrets(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """(the secrets, the rest) of a job's environment."""
+    secret = {k: v for k, v in env.items() if _SECRET_NAME.search(k)}
+    return secret, {k: v for k, v in env.items() if k not in secret}
+
+
+def secrets_path() -> str:
+    return f"{SECRETS_DIR}/{secrets.token_hex(8)}"
+
+
+def secrets_file(secret: dict[str, str]) -> str:
+    return "".join(f"{name}={shlex.quote(value)}\n" for name, value in sorted(secret.items()))
+
+
+def with_secrets_from(script: str, path: str) -> str:
+    """``script`` reading its secrets from ``path`` (in the login's home) first, and removing it."""
+    first, _, rest = script.partition("\n")
+    quoted = '"$HOME"/' + shlex.quote(path)
+    read = (f"fedhub_secrets={quoted}\n"
+            'if [ -f "$fedhub_secrets" ]; then set -a; . "$fedhub_secrets"; set +a; rm -f -- "$fedhub_secrets"; fi\n'
+            "unset fedhub_secrets\n")
+    return f"{first}\n{read}{rest}" if first.startswith("#!") else read + script
+
+
 class SlurmClient:
     """High-level Slurm operations at one centre."""
 
     def __init__(self, centre: Centre, route=None, timeout: float = DEFAULT_TIMEOUT_S):
         self.centre = centre
-        self.route = route or route_for(centre.scheduler)
+        self.route = route or route_for(centre.scheduler, centre.logins)
         self.timeout = timeout
 
     async def _call(self, argv: list[str], user: str | None, **kwargs) -> CommandResult:
@@ -51,11 +84,28 @@ class SlurmClient:
 
     async def submit(self, job: JobSpec, script: str, login: str, env: dict[str, str],
                      output_dir: str | None = None) -> str:
-        """sbatch as ``login``; ``output_dir`` (relative to the login's home) is made first."""
-        result = await self._call(sbatch_argv(job), login, stdin=script, env=env, make_dir=output_dir)
+        """sbatch as ``login``; ``output_dir`` (relative to the login's home) is made first.
+
+        The job's secrets (tokens, keys) never travel in its environment, which Slurm keeps and
+        a centre may store in its accounting (AccountingStoreFlags=job_env): they go first into a
+        file only the login can read, which the job's script reads and removes as it starts."""
+        secret, plain = split_secrets(env)
+        if secret:
+            path = secrets_path()
+            await self.write_private(login, path, secrets_file(secret))
+            script = with_secrets_from(script, path)
+        result = await self._call(sbatch_argv(job), login, stdin=script, env=plain, make_dir=output_dir)
         if result.returncode != 0:
             raise SchedulerError(slurm_message(result.stderr))
         return parse_sbatch(result.stdout)
+
+    async def write_private(self, login: str, path: str, content: str) -> None:
+        """``content`` into ``path`` (relative to the login's home) as the login, mode 0600, in a
+        directory made 0700: passed on stdin, never in an argument or the environment."""
+        result = await self._call(["/bin/sh", "-c", _WRITE_PRIVATE, "fedhub", path], login, stdin=content)
+        if result.returncode != 0:
+            raise SchedulerError(f"{self.centre.id}: could not write the job's private settings for {login}: "
+                                 f"{result.stderr.strip()[:200]}")
 
     async def estimate_start(self, job: JobSpec, script: str, login: str) -> datetime:
         """When Slurm would start ``job`` now; SchedulerError if it never could."""
