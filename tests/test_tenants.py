@@ -5,9 +5,15 @@ before it starts, as a hostile student would."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import pwd
 import shutil
+import subprocess
+import sys
+import tempfile
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -114,7 +120,13 @@ class HostileHome:
 
 @pytest.fixture
 def teaching(hub):
-    """Class hpc-t in session: TEACHER teaches STUDENT; every server stopped afterwards."""
+    """Class hpc-t in session: TEACHER teaches STUDENT; every server stopped afterwards. The
+    homes start without what earlier tests handed out or collected (homes outlive tests)."""
+    for user in TEST_USERS:
+        home = Path(pwd.getpwnam(user).pw_dir)
+        for leftover in ("day1", "collected", "notes.txt"):
+            shutil.rmtree(home / leftover, ignore_errors=True)
+            (home / leftover).unlink(missing_ok=True) if (home / leftover).is_file() else None
     admin = HubAPI(hub)
     r = admin.session.put(admin.url("/fedhub/classes/hpc-t"), timeout=30, json=a_class("hpc-t", [TEACHER], [STUDENT]))
     assert r.status_code in (200, 201), r.text
@@ -257,3 +269,189 @@ def test_a_forged_row_in_a_job_comment_cancels_nobody_elses_job(api, hub, centre
         assert f"cancelled job {victim}" not in hub.log_tail(400)
     finally:
         slurm(centres, "alpha", "scancel", victim, forger, lookalike)
+
+
+def test_an_ssh_socket_directory_another_user_made_first_stops_the_hub(centres):
+    """Finding 6: the hub's ssh control sockets live in its state directory. Another real Unix
+    user who makes that directory first (or one left open to others) would receive the hub's
+    ssh sessions and the tokens they carry: the hub refuses to start and says why."""
+    from fedhub.demo.hub import LocalHub
+    from conftest import HUB_CONFIG
+    top = Path(tempfile.mkdtemp(dir=centres.root))
+    os.chmod(top, 0o755)
+    workdir = top / "hub"
+    (workdir / "state").mkdir(parents=True)
+    os.chmod(workdir / "state", 0o1777)  # a directory others can write to, as a careless volume might be
+    attacker = pwd.getpwnam(OTHER)
+    subprocess.run(["setpriv", f"--reuid={attacker.pw_uid}", f"--regid={attacker.pw_gid}", "--clear-groups",
+                    "mkdir", "-m", "0777", str(workdir / "state" / "ssh")], check=True)
+    hub = LocalHub(centres.federation_file, workdir, config_file=HUB_CONFIG)
+    with pytest.raises(RuntimeError) as refused:
+        hub.start(timeout=30)
+    assert f"belongs to uid {attacker.pw_uid}, not to the hub's uid 0" in str(refused.value)
+    # the hub's own directory, but open to others: refused too, naming the fix
+    from fedhub.slurm.sshmux import SocketDirError, use_state_dir
+    own = top / "own"
+    (own / "ssh").mkdir(parents=True, mode=0o755)
+    os.chmod(own / "ssh", 0o755)
+    with pytest.raises(SocketDirError, match=r"has mode 0755.*chmod 700"):
+        use_state_dir(str(own))
+
+
+def test_a_port_another_user_holds_on_the_hubs_host_is_not_forwarded_to(centres):
+    """Finding 6: a forward from the hub's loopback to a server behind a login node is made only
+    on a port nobody else holds; a port another real Unix user listens on is refused with the
+    reason, so the proxy never routes a user's requests (cookies, tokens) to that listener."""
+    from fedhub.federation import load_federation
+    from fedhub.slurm.sshmux import ForwardError, SshMasters
+    from fedhub.slurm.tunnels import free_local_port
+    beta = load_federation(centres.federation_file).centre("beta")
+    port = free_local_port()
+    attacker = pwd.getpwnam(OTHER)
+    squatter = subprocess.Popen(["setpriv", f"--reuid={attacker.pw_uid}", f"--regid={attacker.pw_gid}",
+                                 "--clear-groups", sys.executable, "-c",
+                                 f"import socket,time; s=socket.socket(); s.bind(('0.0.0.0', {port})); s.listen(); "
+                                 "print('up', flush=True); time.sleep(120)"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert squatter.stdout.readline().strip() == "up"
+
+        async def scenario():
+            master = SshMasters.get(beta.scheduler, beta.scheduler.query_user)
+            try:
+                with pytest.raises(ForwardError) as refused:
+                    await master.add_forward("L", f"127.0.0.1:{port}:beta-n1:22")
+                return str(refused.value), set(master.forwards)
+            finally:
+                await SshMasters.close_all()
+        message, forwards = asyncio.run(scenario())
+        assert f"port {port} on the hub's host is held by another process" in message
+        assert forwards == set()
+    finally:
+        squatter.kill()
+
+
+def test_a_teacher_loses_a_student_who_left_the_class_within_a_minute(teaching, hub):
+    """Finding 8: a class whose teachers open their students' labs. Once the student is removed
+    from the class's group (JupyterHub's own group API, as an admin or the provider would), the
+    teacher's token is refused at the student's server within a minute, with no roster viewed."""
+    admin, teacher_token = teaching
+    current = admin.get("/fedhub/classes/hpc-t").json()
+    r = admin.session.put(admin.url("/fedhub/classes/hpc-t"), json={**current, "teachers_open_labs": True}, timeout=30)
+    assert r.status_code == 200, r.text
+    assert admin.spawn(STUDENT, SPAWN).status_code in (201, 202)
+    admin.wait_ready(STUDENT, 90)
+    status = f"{hub.url}/user/{STUDENT}/api/status"
+    teacher = {"Authorization": f"token {teacher_token}"}
+    assert requests.get(status, headers=teacher, timeout=30).status_code == 200  # the server now knows the token
+    r = admin.session.delete(admin.url("/groups/hpc-t/users"), json={"users": [STUDENT]}, timeout=30)
+    assert r.status_code == 200, r.text
+    left = time.monotonic()
+    wait_for(lambda: requests.get(status, headers=teacher, timeout=30).status_code == 403, 65,
+             "the student's server to refuse the teacher", 2)
+    assert time.monotonic() - left < 62
+    assert f"access:servers!user={STUDENT}" not in set(
+        requests.get(f"{hub.url}/hub/api/user", headers=teacher, timeout=30).json()["scopes"])
+
+
+def test_the_class_dashboard_shows_a_hostile_username_as_text(browser):
+    """Finding 10: a username holding HTML and quotes is shown as text on the class dashboard, in
+    a real Chromium: no element of it is made and no script of it runs (the prefix and the xsrf
+    value are escaped for the page's script too)."""
+    from fedhub.classes.service import dashboard_page
+    name = '<img src=x onerror="window.pwned=1">"</strong><script>window.pwned=2</script>'
+    prefix = '/services/fedhub-classes/"</script><script>window.pwned=3</script>'
+    page = browser.new_page()
+    page.set_content(dashboard_page(name, prefix, 'x"</script><script>window.pwned=4</script>'))
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.pwned") is None
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    assert page.locator("strong").first.text_content() == name
+
+
+def test_a_claim_cannot_take_the_template_login_of_someone_who_never_logged_in(unix_users, tmp_path):
+    """Finding 2: alice's provider claims the login 'bob' at a centre whose template makes each
+    hub user's login from their name. bob (a real Unix account there) has never logged in to
+    this hub; the claim is refused all the same, naming why, and alice keeps her own login."""
+    from fedhub import claims
+    from fedhub.federation import parse_federation
+    from fedhub.logins import NoLogin, login_at
+    from test_federation import GOOD
+    north = dict(GOOD["centres"][0], logins={"template": "{username}", "claim": "centre_logins"})
+    centre = parse_federation({**GOOD, "centres": [north]}).centres[0]
+    claims.configure(tmp_path)
+    try:
+        claims.record("alice", {"centre_logins": {"north": "bob"}})
+        assert not claims.known("bob")
+        with pytest.raises(NoLogin, match="that login belongs to another user"):
+            login_at(centre, "alice")
+        claims.record("alice", {"centre_logins": {"north": "alice"}})
+        assert login_at(centre, "alice") == "alice"
+    finally:
+        claims.configure(None)
+
+
+def test_a_teacher_can_neither_reserve_nor_charge_beyond_the_admins_caps(teaching, hub, centres):
+    """Finding 4: a teacher who is not an admin tries to make the hub reserve most of a centre,
+    charge another project, plan many long sessions, and start a student's server with resources
+    of their own choosing. Each is a 403 naming the field and the cap, no reservation appears at
+    the centre, and the student's server starts only as the class's (its partition and project)."""
+    admin, teacher_token = teaching
+    teacher = HubAPI(hub, teacher_token)
+    current = teacher.get("/fedhub/classes/hpc-t").json()
+    assert current["limits"]["centres"] == {"alpha": {"partitions": ["cpu"], "projects": [], "reservations": []},
+                                            "gamma": {"partitions": ["small"], "projects": [], "reservations": []}}
+
+    def put(**changes):
+        return teacher.session.put(teacher.url("/fedhub/classes/hpc-t"), json={**current, **changes}, timeout=30)
+    huge = [{"centre": "alpha", "partition": "cpu", "reservation": {"create": {"nodes": 10000}}}]
+    r = put(centres=huge)
+    assert r.status_code == 403 and r.json()["field"] == "centres[0].reservation.create.nodes", r.text
+    assert "10000 nodes is more than this class may reserve (0); ask an admin" in r.json()["message"]
+    r = put(centres=[{"centre": "alpha", "partition": "cpu", "project": "proj_fhtest2"}])
+    assert r.status_code == 403 and "'proj_fhtest2' is not a project this class may charge at alpha (none)" \
+        in r.json()["message"], r.text
+    r = put(centres=[{"centre": "alpha", "partition": "debug"}])
+    assert r.status_code == 403 and r.json()["field"] == "centres[0].partition", r.text
+    day = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(days=1)
+    long_week = [{"start": (day + timedelta(days=i)).isoformat(), "end": (day + timedelta(days=i, hours=23)).isoformat()}
+                 for i in range(5)]
+    r = put(sessions=long_week)
+    assert r.status_code == 403 and "more than the 40 hours a week this class may have" in r.json()["message"], r.text
+    far = [{"start": (day + timedelta(days=400)).isoformat(), "end": (day + timedelta(days=400, hours=2)).isoformat()}]
+    r = put(sessions=far)
+    assert r.status_code == 403 and r.json()["field"] == "sessions[0].start", r.text
+    assert "fedhub-hpc-t" not in slurm(centres, "alpha", "scontrol", "show", "reservation")
+    # within the caps a teacher still plans the class
+    r = put(title="Renamed", centres=[{"centre": "alpha", "partition": "cpu"}])
+    assert r.status_code == 200, r.text
+    # a student's server started by the teacher: only as the class's start
+    r = teacher.spawn(STUDENT, {"centre": "alpha", "partition": "cpu", "cores": 4, "memory": "4G"})
+    refused = r.json()["message"] if r.status_code >= 400 else teacher.progress(STUDENT)[-1]
+    assert f"{TEACHER} may start {STUDENT}'s server only as a start for a class they teach" in refused, refused
+    wait_for(lambda: admin.server(STUDENT) is None, 20, "the refused start to leave no record")
+    assert live_jobs(centres, "alpha", STUDENT) == []
+    r = teacher.spawn(STUDENT, {"class": "hpc-t"})
+    assert r.status_code in (201, 202), r.text
+    admin.wait_ready(STUDENT, 90)
+    (job,) = live_jobs(centres, "alpha", STUDENT)
+    assert job["partition"] == "cpu" and job["cpus"] == "1"
+
+
+def test_a_jobs_environment_and_script_as_the_centre_stores_them_hold_no_secret(api, hub, centres):
+    """Finding 10: alpha stores every job's environment and script in its accounting
+    (AccountingStoreFlags=job_script,job_env), where a centre's staff and tools read them. The
+    server's token reaches the job through a file only the user can read, which the job removes
+    as it starts; neither sacct's environment nor its script holds the token."""
+    assert api.spawn(STUDENT, SPAWN).status_code in (201, 202)
+    api.wait_ready(STUDENT, 90)
+    (job,) = live_jobs(centres, "alpha", STUDENT)
+    environment = slurm(centres, "alpha", "sacct", "-j", job["job_id"], "--env-vars", "--noheader")
+    script = slurm(centres, "alpha", "sacct", "-j", job["job_id"], "--batch-script", "--noheader")
+    assert "JUPYTERHUB_USER=" in environment  # the environment is stored (the attack's premise)
+    assert "JUPYTERHUB_API_TOKEN" not in environment and "JPY_API_TOKEN" not in environment, environment
+    assert "TOKEN=" not in script and ".fedhub/secrets/" in script
+    home = Path(pwd.getpwnam(STUDENT).pw_dir)
+    assert list((home / ".fedhub" / "secrets").iterdir()) == []  # read and removed by the job
+    assert (home / ".fedhub" / "secrets").stat().st_mode & 0o077 == 0
+    # the server has its token all the same: it answers through the proxy
+    assert api.through_proxy(STUDENT).status_code == 200
