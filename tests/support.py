@@ -75,3 +75,20 @@ def execute_in_kernel(hub_url: str, user: str, token: str, kernel_id: str, code:
     # in a thread of its own: a browser test's thread already runs Playwright's event loop
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         return pool.submit(asyncio.run, go()).result()
+
+
+def run_lab_command(page, label: str, tries: int = 3) -> None:
+    """Run a JupyterLab command by its label through the command palette, as a user does. The
+    palette's shortcut is pressed again when the lab had not taken the keyboard yet (seen under
+    load: the first press went nowhere)."""
+    palette = page.locator(".lm-CommandPalette-input")
+    for attempt in range(tries):
+        page.keyboard.press("Control+Shift+c")
+        try:
+            palette.wait_for(state="visible", timeout=5_000)
+            break
+        except Exception:  # playwright's TimeoutError: press again
+            if attempt == tries - 1:
+                raise
+    palette.fill(label)
+    page.keyboard.press("Enter")

@@ -100,6 +100,11 @@ def test_a_second_demo_refuses_and_leaves_the_first_ones_files(tmp_path):
     assert (state / "hub" / "jupyterhub.sqlite").read_text() == "the first demo's database"
 
 
+def readme_blocks() -> list[str]:
+    """The README's ```sh blocks."""
+    return [part.split("```", 1)[0] for part in (REPO / "README.md").read_text().split("```sh\n")[1:]]
+
+
 def readme_script_block() -> list[str]:
     """The commands of the README's "drive the demo from scripts" block, joined across '\\'
     line ends, without the two that set up the demo (the test starts it itself)."""
@@ -152,13 +157,13 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
             if "fedhub centres" in command:
                 assert "beta" in run.stdout, run.stdout
         # the login works at once, through the federation's provider; alice is a student of the class
+        # (her server runs already, from the README's block: her login opens her lab)
         s = requests.Session()
         page = s.get(f"http://127.0.0.1:{port}/hub/oauth_login", timeout=30)
         assert "Federation login" in page.text, page.text
         form = page.url + "/login"  # the provider's login page posts to itself
         r = s.post(form, data={"login": "alice", "password": "pw-demo"}, timeout=30)
-        assert r.url.endswith("/hub/spawn") and 'name="centre"' in r.text, (r.url, r.text[:500])
-        assert "Start for Notebooks on HPC (demo class)" in r.text
+        assert r.url.endswith("/user/alice/lab"), r.url
         # FEDHUB_API_TOKEN is an admin token
         users = requests.get(f"http://127.0.0.1:{port}/hub/api/users",
                              headers={"Authorization": f"token {token}"}, timeout=10)
@@ -167,7 +172,9 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         # bob's class start, in the reservation
         login_bob = requests.Session()
         page = login_bob.get(f"http://127.0.0.1:{port}/hub/oauth_login", timeout=30)
-        login_bob.post(page.url + "/login", data={"login": "bob", "password": "pw-demo"}, timeout=30)
+        r = login_bob.post(page.url + "/login", data={"login": "bob", "password": "pw-demo"}, timeout=30)
+        assert r.url.endswith("/hub/spawn") and 'name="centre"' in r.text, (r.url, r.text[:500])
+        assert "Start for Notebooks on HPC (demo class)" in r.text
         r = requests.post(f"http://127.0.0.1:{port}/hub/api/users/bob/server", timeout=60, headers=admin,
                           json={"class": "demo-class"})
         assert r.status_code in (201, 202), r.text
@@ -180,6 +187,28 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         roster = requests.get(f"http://127.0.0.1:{port}/services/fedhub-classes/api/classes/demo-class",
                               headers=admin, timeout=10).json()
         assert {s["name"]: s["centre"] for s in roster["students"]}["bob"] == "alpha", roster
+        # carol hands out her day1 and collects it; alice's server, which records every token it
+        # receives, got only tokens that open nothing else (the README's block, as written)
+        r = requests.post(f"http://127.0.0.1:{port}/hub/api/users/carol/server", headers=admin, timeout=60,
+                          json={"centre": "gamma", "cores": 1, "memory": "512M", "walltime": "00:10:00"})
+        assert r.status_code in (201, 202), r.text
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/hub/api/users/carol", timeout=10,
+                                      headers=admin).json()["servers"].get("", {}).get("ready"), 60, "carol's server")
+        carol = {"Authorization": "token " + requests.post(f"http://127.0.0.1:{port}/hub/api/users/carol/tokens",
+                                                          headers=admin, json={"note": "demo test"}, timeout=10).json()["token"]}
+        service = f"http://127.0.0.1:{port}/services/fedhub-classes/api/classes/demo-class"
+        assert requests.post(f"{service}/handout", json={"folder": "day1"}, headers=carol, timeout=60).status_code == 202
+
+        def materials(student):
+            return {s["name"]: s["materials"] for s in requests.get(service, headers=carol, timeout=30).json()["students"]}[student]
+        wait_for(lambda: materials("alice") == "has day1", 30, "alice's copy of day1")
+        assert requests.post(f"{service}/collect", json={"folder": "day1"}, headers=carol, timeout=60).status_code == 202
+        wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/user/carol/api/contents/collected/day1/alice/welcome.ipynb",
+                                      headers=admin, timeout=30).status_code == 200, 30, "alice's copy collected")
+        (block,) = [b for b in readme_blocks() if "received-tokens.txt" in b]
+        run = subprocess.run(["bash", "-c", block.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")],
+                             capture_output=True, text=True, timeout=60)
+        assert run.stdout.split() == ["403", "403"], (run.stdout, run.stderr)
         pids = [int(p.read_text()) for p in state.glob("*/slurm*.pid")] + [int(p.read_text()) for p in state.glob("ssh/*/sshd.pid")]
         pids.append(int((state / "accounting" / "run" / "mysql.pid").read_text()))
         pids.append(int((state / "postgres" / "data" / "postmaster.pid").read_text().split()[0]))

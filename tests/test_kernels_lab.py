@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from conftest import CHROMIUM, TEST_USERS, HubAPI, blocker, live_jobs, slurm, squeue, wait_for
+from support import run_lab_command
 from test_lab_extension import log_in
 
 USER = TEST_USERS[0]
@@ -162,9 +163,7 @@ def test_kernel_at_another_centre_is_chosen_in_a_dialog_checked_like_a_spawn(lab
     page.goto(f"{hub.url}/user/{USER}/lab/tree/choose.ipynb")
     page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)
     try:
-        page.keyboard.press("Control+Shift+c")
-        page.locator(".lm-CommandPalette-input").fill("Kernel at another centre")
-        page.keyboard.press("Enter")
+        run_lab_command(page, "Kernel at another centre")
         dialog = page.locator(".jp-Dialog")
         dialog.locator("select[name=centre]").select_option("gamma")
         assert dialog.locator("select[name=partition]").input_value() == "small"

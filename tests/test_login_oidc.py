@@ -26,7 +26,7 @@ from conftest import (CHROMIUM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI,
                       live_jobs, slurm, wait_for)
 from fedhub.demo.hub import LocalHub
 from fedhub.demo.oidc import LocalOIDCProvider, Person
-from support import oidc_log_in
+from support import oidc_log_in, run_lab_command
 
 USER, OTHER, THIRD = TEST_USERS
 PASSWORD = "right-horse-battery"
@@ -228,9 +228,7 @@ def kernel_at_gamma_charging_the_second_project(hub: LocalHub, page, centres) ->
     assert r.status_code in (200, 201), r.text
     page.goto(f"{hub.url}/user/{USER}/lab/tree/projects.ipynb")
     page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)
-    page.keyboard.press("Control+Shift+c")
-    page.locator(".lm-CommandPalette-input").fill("Kernel at another centre")
-    page.keyboard.press("Enter")
+    run_lab_command(page, "Kernel at another centre")
     dialog = page.locator(".jp-Dialog")
     project = dialog.locator("select[name=project]")
     dialog.locator("select[name=centre]").select_option("alpha")
@@ -367,6 +365,34 @@ def test_a_user_who_renamed_their_profile_after_another_logs_in_as_themselves(hu
     assert session.get(f"{hub.url}/hub/api/users/{USER}", timeout=30).status_code in (403, 404)
 
 
+def test_a_provider_group_makes_students_only_of_a_class_that_follows_the_provider(hubs):
+    """Issue 21, finding 2: the provider names USER in the group climate-course. While the class
+    climate-course lists its own students, that claim does not make USER one of them (and the
+    class's listed student stays); once an admin says the class follows the provider's groups,
+    USER's next login makes them a student."""
+    hub, _ = hubs
+    api = HubAPI(hub)
+    body = {"title": "Climate", "teachers": [THIRD], "students": [OTHER], "centres": [{"centre": "alpha"}],
+            "resources": {"cores": 1, "memory": "512M", "walltime": "00:30:00"}}
+    try:
+        r = api.session.put(api.url("/fedhub/classes/climate-course"), json=body, timeout=30)
+        assert r.status_code in (200, 201), r.text
+        log_in(hub, USER)
+        assert api.get("/groups/climate-course").json()["users"] == [OTHER]
+        assert "climate-course" not in api.get(f"/users/{USER}").json()["groups"]
+        assert f"{USER}'s provider groups name the class(es) climate-course, which list their students: not joined" \
+            in hub.log_tail(200)
+        follows = {k: v for k, v in body.items() if k != "students"}
+        r = api.session.put(api.url("/fedhub/classes/climate-course"), json={**follows, "provider_groups": True},
+                            timeout=30)
+        assert r.status_code == 200, r.text
+        log_in(hub, USER)
+        assert USER in api.get("/groups/climate-course").json()["users"]
+    finally:
+        api.delete("/fedhub/classes/climate-course")
+        api.delete("/groups/climate-course")
+
+
 def test_a_forged_or_replayed_callback_says_log_in_again(hubs):
     hub, _ = hubs
     mark = log_mark(hub)
@@ -408,30 +434,3 @@ def test_a_provider_that_is_down_is_a_clear_page_not_a_browser_error(hubs, provi
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")
 
-
-def test_a_provider_group_makes_students_only_of_a_class_that_follows_the_provider(hubs):
-    """Issue 21, finding 2: the provider names USER in the group climate-course. While the class
-    climate-course lists its own students, that claim does not make USER one of them (and the
-    class's listed student stays); once an admin says the class follows the provider's groups,
-    USER's next login makes them a student."""
-    hub, _ = hubs
-    api = HubAPI(hub)
-    body = {"title": "Climate", "teachers": [THIRD], "students": [OTHER], "centres": [{"centre": "alpha"}],
-            "resources": {"cores": 1, "memory": "512M", "walltime": "00:30:00"}}
-    try:
-        r = api.session.put(api.url("/fedhub/classes/climate-course"), json=body, timeout=30)
-        assert r.status_code in (200, 201), r.text
-        log_in(hub, USER)
-        assert api.get("/groups/climate-course").json()["users"] == [OTHER]
-        assert "climate-course" not in api.get(f"/users/{USER}").json()["groups"]
-        assert f"{USER}'s provider groups name the class(es) climate-course, which list their students: not joined" \
-            in hub.log_tail(200)
-        follows = {k: v for k, v in body.items() if k != "students"}
-        r = api.session.put(api.url("/fedhub/classes/climate-course"), json={**follows, "provider_groups": True},
-                            timeout=30)
-        assert r.status_code == 200, r.text
-        log_in(hub, USER)
-        assert USER in api.get("/groups/climate-course").json()["users"]
-    finally:
-        api.delete("/fedhub/classes/climate-course")
-        api.delete("/groups/climate-course")

@@ -17,7 +17,7 @@ import requests
 from conftest import (CHROMIUM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, blocker, centre_entry,
                       federation_variant, live_jobs, slurm, wait_for)
 from fedhub.demo.hub import LocalHub
-from support import execute_in_kernel
+from support import execute_in_kernel, run_lab_command
 from test_kernels_lab import USER, lab, output, put_notebook, run_cell  # noqa: F401 - lab is a fixture
 from test_lab_extension import log_in, service_report
 
@@ -134,9 +134,7 @@ def test_a_kernel_near_its_walltime_is_offered_a_move_to_the_soonest_centre(lab,
     page.goto(f"{hub.url}/user/{USER}/lab/tree/move.ipynb")
     page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)
     try:
-        page.keyboard.press("Control+Shift+c")
-        page.locator(".lm-CommandPalette-input").fill("Kernel at another centre")
-        page.keyboard.press("Enter")
+        run_lab_command(page, "Kernel at another centre")
         dialog = page.locator(".jp-Dialog", has_text="Kernel at another centre")
         dialog.locator("select[name=centre]").select_option("gamma")
         dialog.locator("input[name=walltime]").fill("00:10:00")

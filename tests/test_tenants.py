@@ -152,6 +152,23 @@ def teacher_has_day1(hub, admin: HubAPI) -> None:
         assert contents(hub, key, TEACHER, path, "PUT", body).status_code in (200, 201)
 
 
+def hand_out_and_collect(hub, admin: HubAPI, teacher_token: str, users: tuple[str, ...]) -> None:
+    """Start ``users``' servers at alpha, give the teacher day1, hand it out and collect it (the
+    student's intro.ipynb reaches the teacher's collected/day1/<student>/)."""
+    key = admin.session.headers["Authorization"].split()[1]
+    for user in users:
+        assert admin.spawn(user, SPAWN).status_code in (201, 202)
+    for user in users:
+        admin.wait_ready(user, 90)
+    teacher_has_day1(hub, admin)
+    assert materials(hub, teacher_token, "handout").status_code == 202
+    wait_for(lambda: contents(hub, key, STUDENT, "day1/intro.ipynb").status_code == 200, 30,
+             "the hand-out at the student's server")
+    assert materials(hub, teacher_token, "collect").status_code == 202
+    wait_for(lambda: contents(hub, key, TEACHER, f"collected/day1/{STUDENT}/intro.ipynb").status_code == 200, 30,
+             "the student's copy in the teacher's server")
+
+
 def test_a_token_the_class_service_sends_to_a_students_server_opens_nothing_else(teaching, hub):
     """Finding 1: a student's server records the Authorization header of every request during a
     hand-out and a collection. Each recorded token is the student's own, opens only the
@@ -160,17 +177,7 @@ def test_a_token_the_class_service_sends_to_a_students_server_opens_nothing_else
     admin, teacher_token = teaching
     key = admin.session.headers["Authorization"].split()[1]
     with HostileHome(STUDENT, RECORDER) as home:
-        for user in (TEACHER, STUDENT, OTHER):
-            assert admin.spawn(user, SPAWN).status_code in (201, 202)
-        for user in (TEACHER, STUDENT, OTHER):
-            admin.wait_ready(user, 90)
-        teacher_has_day1(hub, admin)
-        assert materials(hub, teacher_token, "handout").status_code == 202
-        wait_for(lambda: contents(hub, key, STUDENT, "day1/intro.ipynb").status_code == 200, 30,
-                 "the hand-out at the student's server")
-        assert materials(hub, teacher_token, "collect").status_code == 202
-        wait_for(lambda: contents(hub, key, TEACHER, f"collected/day1/{STUDENT}/intro.ipynb").status_code == 200, 30,
-                 "the collection in the teacher's server")
+        hand_out_and_collect(hub, admin, teacher_token, (TEACHER, STUDENT, OTHER))
         captured = home.tokens() - {key}  # the test's own admin requests are not the service's
         assert captured, "the recorder saw no token from the class service"
         for token in captured:
@@ -203,17 +210,7 @@ def test_paths_a_students_server_reports_cannot_leave_the_collected_folder(teach
     admin, teacher_token = teaching
     key = admin.session.headers["Authorization"].split()[1]
     with HostileHome(STUDENT, FORGER % {"other": OTHER}):
-        for user in (TEACHER, STUDENT):
-            assert admin.spawn(user, SPAWN).status_code in (201, 202)
-        for user in (TEACHER, STUDENT):
-            admin.wait_ready(user, 90)
-        teacher_has_day1(hub, admin)
-        assert materials(hub, teacher_token, "handout").status_code == 202
-        wait_for(lambda: contents(hub, key, STUDENT, "day1/intro.ipynb").status_code == 200, 30,
-                 "the hand-out at the student's server")
-        assert materials(hub, teacher_token, "collect").status_code == 202
-        wait_for(lambda: contents(hub, key, TEACHER, f"collected/day1/{STUDENT}/intro.ipynb").status_code == 200, 30,
-                 "the student's real file collected")
+        hand_out_and_collect(hub, admin, teacher_token, (TEACHER, STUDENT))
         # whatever the server answers lands in the student's own collected folder, nowhere else
         assert [entry["name"] for entry in contents(hub, key, TEACHER, "collected/day1").json()["content"]] == [STUDENT]
         assert contents(hub, key, TEACHER, "collected").json()["content"][0]["name"] == "day1"

@@ -168,6 +168,7 @@ def demo_lock(root: Path):
 def cmd_demo(args) -> int:
     from .demo.centres import LocalFederation, demo_centres
     from .demo.hub import LocalHub
+    from .demo.materials import HeaderRecorder, teacher_folder
     from .demo.oidc import LocalOIDCProvider, Person
     from .demo.postgres import LocalPostgres
 
@@ -202,6 +203,8 @@ def cmd_demo(args) -> int:
         extra_config=f"c.ClassService.class_file = {str(class_file)!r}\n" if class_file else "",
     )
     database = LocalPostgres(root / "postgres")  # the hub's database, as in a deployment
+    recorder = HeaderRecorder(users[0])
+    recording = False
     stopping = False
 
     def on_signal(signum, frame):
@@ -215,6 +218,9 @@ def cmd_demo(args) -> int:
         print("Starting three Slurm centres on loopback...", flush=True)
         federation.start()
         offer_projects(federation, "alpha", projects)
+        if teacher:  # the class's materials, and a student whose server records what it receives
+            teacher_folder(teacher)
+            recording = recorder.install()
         print(f"Starting the federation's login, an OpenID Connect provider (log: {provider.log_file})...",
               flush=True)
         provider.start()
@@ -223,7 +229,8 @@ def cmd_demo(args) -> int:
         hub.db_url = database.database("fedhub_demo")
         print(f"Starting JupyterHub (log: {hub.log_file})...", flush=True)
         hub.start()
-        print(_demo_banner(hub, federation, users, password, provider, teacher, database), flush=True)
+        print(_demo_banner(hub, federation, users, password, provider, teacher, database,
+                           recorder if recording else None), flush=True)
         while not stopping and hub.proc.poll() is None:
             time.sleep(0.5)
         if hub.proc.poll() is not None and not stopping:
@@ -238,6 +245,7 @@ def cmd_demo(args) -> int:
         database.stop()
         provider.stop()
         federation.stop()
+        recorder.remove()
         print("Everything the demo started has stopped.")
         lock.close()
     return status
@@ -279,7 +287,8 @@ def offer_projects(federation, centre_id: str, projects: dict[str, list[str]]) -
     federation.federation_file.write_text(yaml.safe_dump(doc, sort_keys=False))
 
 
-def _demo_banner(hub, federation, users, password, provider, teacher: str = "", database=None) -> str:
+def _demo_banner(hub, federation, users, password, provider, teacher: str = "", database=None,
+                 recorder=None) -> str:
     token_line = (
         "  The admin API token is the one in FEDHUB_API_TOKEN, e.g.:\n"
         f"    curl -H \"Authorization: token $FEDHUB_API_TOKEN\" -X POST {hub.url}/hub/api/users/{users[0]}/server \\\n"
@@ -293,7 +302,11 @@ def _demo_banner(hub, federation, users, password, provider, teacher: str = "", 
         f"  Log in as {' or '.join(users)} with password: {password}\n"
         + (f"  {teacher} teaches {DEMO_CLASS} ({' and '.join(users)} are its students; same password): the class\n"
            f"  dashboard is {hub.url}/services/fedhub-classes/ and each student's form offers one click.\n"
-           if teacher else "") +
+           f"  {teacher}'s day1 folder is there to hand out and collect from the dashboard.\n"
+           if teacher else "")
+        + (f"  {recorder.student}'s server records every token it receives in {recorder.tokens}, as a hostile\n"
+           "  student's could: what a hand-out sends it opens only that server, for a minute.\n"
+           if recorder is not None else "") +
         f"  (\"Sign in with the federation's login\": the demo's OpenID Connect provider at {provider.issuer})\n"
         "  Pick a centre (alpha: local, beta: through its ssh login node, gamma: small) and resources,\n"
         "  press Start, and watch the job go through Slurm on the progress page.\n"

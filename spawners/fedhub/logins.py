@@ -36,19 +36,20 @@ from .federation import LOGIN_RE, Centre, LocalScheduler
 CACHE_SECONDS = 60.0
 _DEFAULT_UID_RANGE = (1000, 60000)
 SSH_MIN_UID = 1000  # at an ssh centre whose logins name no min_uid: the usual UID_MIN
-_remote_uids: dict[tuple[str, str], tuple[float, int | None]] = {}  # (centre host, login) -> uid
+_remote_uids: dict[tuple[str, str], tuple[float, int | None]] = {}  # (login node, login) -> uid
 
 
-def remote_uid(host: str, login: str) -> tuple[bool, int | None]:
-    """(known, uid) of ``login`` at an ssh centre's login node, as last read (None: no account)."""
-    kept = _remote_uids.get((host, login))
+def remote_uid(node: str, login: str) -> tuple[bool, int | None]:
+    """(known, uid) of ``login`` at an ssh centre's login node (``host:port``), as last read
+    (None: no such account)."""
+    kept = _remote_uids.get((node, login))
     if kept is None or time.monotonic() - kept[0] >= CACHE_SECONDS:
         return False, None
     return True, kept[1]
 
 
-def remember_remote_uid(host: str, login: str, uid: int | None) -> None:
-    _remote_uids[(host, login)] = (time.monotonic(), uid)
+def remember_remote_uid(node: str, login: str, uid: int | None) -> None:
+    _remote_uids[(node, login)] = (time.monotonic(), uid)
 
 
 def remote_refusal(uid: int | None, min_uid: int | None) -> str | None:
@@ -153,7 +154,7 @@ def login_at(centre: Centre, hub_user: str) -> str:
         if owner is not None:
             raise NoLogin(centre, login, "that login belongs to another user")
     if not isinstance(centre.scheduler, LocalScheduler) and not explicit:
-        known, uid = remote_uid(centre.scheduler.host, login)
+        known, uid = remote_uid(f"{centre.scheduler.host}:{centre.scheduler.port}", login)
         reason = remote_refusal(uid, mapping.min_uid) if known else None
         if reason is not None:
             raise NoLogin(centre, login, reason)

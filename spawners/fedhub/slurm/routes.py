@@ -180,7 +180,8 @@ class SshRoute:
         """Before the hub acts as ``login`` at this centre: its uid, read through the hub's query
         connection (kept a minute), must not be 0 nor a system account's. A claim of ``slurm``
         or ``munge`` must not become a job of theirs."""
-        known, uid = remote_uid(self.config.host, login)
+        node = f"{self.config.host}:{self.config.port}"
+        known, uid = remote_uid(node, login)
         if not known:
             result = await self.run(["getent", "passwd", login], user=None, timeout=timeout)
             fields = result.stdout.strip().split(":")
@@ -191,7 +192,7 @@ class SshRoute:
             else:
                 raise SchedulerUnreachable(f"login node {self.config.host} could not say who {login!r} is "
                                            f"(getent passwd: {result.stderr.strip() or result.returncode})")
-            remember_remote_uid(self.config.host, login, uid)
+            remember_remote_uid(node, login, uid)
         reason = remote_refusal(uid, self.min_uid)
         if reason is not None:
             raise LoginRefused(f"login {login!r} at {self.config.host} is not used: {reason}")
