@@ -49,7 +49,7 @@ def test_any_centre_skips_centres_without_a_login_for_the_user(api, centres):
         assert "alpha: no login (there is no such account; ask the centre for one)." in decision
         assert "gamma: no login (there is no such account; ask the centre for one)." in decision
         # beta's login node refuses zed1 (no such account there): said so, not "down"
-        assert "beta: " in decision and "refused login 'zed1'" in decision, decision
+        assert "beta: " in decision and "login 'zed1' at 10.30.1.2 is not used: there is no such account" in decision, decision
         wait_for(lambda: api.server("zed1") is None, 30, "the refused spawn to leave no record")
     finally:
         api.delete("/users/zed1")

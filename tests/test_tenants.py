@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import TEST_USERS, HubAPI, live_jobs, slurm, wait_for
+from conftest import TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
 from test_classes import a_class, contents, in_session, roster_state
 
 STUDENT, OTHER, TEACHER = TEST_USERS
@@ -439,6 +439,9 @@ def test_a_jobs_environment_and_script_as_the_centre_stores_them_hold_no_secret(
     (AccountingStoreFlags=job_script,job_env), where a centre's staff and tools read them. The
     server's token reaches the job through a file only the user can read, which the job removes
     as it starts; neither sacct's environment nor its script holds the token."""
+    home = Path(pwd.getpwnam(STUDENT).pw_dir)
+    waiting = home / ".fedhub" / "secrets"
+    before = set(waiting.iterdir()) if waiting.exists() else set()
     assert api.spawn(STUDENT, SPAWN).status_code in (201, 202)
     api.wait_ready(STUDENT, 90)
     (job,) = live_jobs(centres, "alpha", STUDENT)
@@ -447,8 +450,31 @@ def test_a_jobs_environment_and_script_as_the_centre_stores_them_hold_no_secret(
     assert "JUPYTERHUB_USER=" in environment  # the environment is stored (the attack's premise)
     assert "JUPYTERHUB_API_TOKEN" not in environment and "JPY_API_TOKEN" not in environment, environment
     assert "TOKEN=" not in script and ".fedhub/secrets/" in script
-    home = Path(pwd.getpwnam(STUDENT).pw_dir)
-    assert list((home / ".fedhub" / "secrets").iterdir()) == []  # read and removed by the job
-    assert (home / ".fedhub" / "secrets").stat().st_mode & 0o077 == 0
+    assert set(waiting.iterdir()) <= before  # this job's file: read and removed by the job
+    assert waiting.stat().st_mode & 0o077 == 0
     # the server has its token all the same: it answers through the proxy
     assert api.through_proxy(STUDENT).status_code == 200
+
+
+def test_a_jobs_secrets_wait_in_a_private_file_that_a_cancel_removes(api, hub, centres):
+    """Finding 10: while a server's job waits in the queue its token waits in a file only the
+    user can read (0600 in a 0700 folder; another real Unix user cannot open it); stopping the
+    server before the job ran removes the file."""
+    home = Path(pwd.getpwnam(STUDENT).pw_dir)
+    waiting = home / ".fedhub" / "secrets"
+    before = set(waiting.iterdir()) if waiting.exists() else set()
+    full = blocker(centres, "gamma", 2, 10)
+    try:
+        assert api.spawn(STUDENT, {"centre": "gamma", "cores": 1, "memory": "512M", "walltime": "00:10:00"}).status_code in (201, 202)
+        api.progress(STUDENT, until=lambda e: "Pending" in e.get("message", ""))
+        (file,) = set(waiting.iterdir()) - before
+        assert file.stat().st_mode & 0o777 == 0o600 and file.stat().st_uid == pwd.getpwnam(STUDENT).pw_uid
+        assert "JUPYTERHUB_API_TOKEN=" in file.read_text()
+        other = pwd.getpwnam(OTHER)
+        peek = subprocess.run(["setpriv", f"--reuid={other.pw_uid}", f"--regid={other.pw_gid}", "--clear-groups",
+                               "cat", str(file)], capture_output=True, text=True)
+        assert peek.returncode != 0 and "Permission denied" in peek.stderr
+        api.stop(STUDENT)
+        assert not file.exists()
+    finally:
+        slurm(centres, "gamma", "scancel", full)

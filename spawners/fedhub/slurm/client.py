@@ -33,8 +33,11 @@ def split_secrets(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
     return secret, {k: v for k, v in env.items() if k not in secret}
 
 
-def secrets_path() -> str:
-    return f"{SECRETS_DIR}/{secrets.token_hex(8)}"
+def secrets_path(submission: str | None = None) -> str:
+    """Where a submission's secrets wait for its job, in the login's home (named by the
+    submission, so a cancel removes a file its job never read)."""
+    name = submission if submission and re.fullmatch(r"[0-9a-f]{6,32}", submission) else secrets.token_hex(8)
+    return f"{SECRETS_DIR}/{name}"
 
 
 def secrets_file(secret: dict[str, str]) -> str:
@@ -83,7 +86,7 @@ class SlurmClient:
         return result.stdout
 
     async def submit(self, job: JobSpec, script: str, login: str, env: dict[str, str],
-                     output_dir: str | None = None) -> str:
+                     output_dir: str | None = None, submission: str | None = None) -> str:
         """sbatch as ``login``; ``output_dir`` (relative to the login's home) is made first.
 
         The job's secrets (tokens, keys) never travel in its environment, which Slurm keeps and
@@ -91,7 +94,7 @@ class SlurmClient:
         file only the login can read, which the job's script reads and removes as it starts."""
         secret, plain = split_secrets(env)
         if secret:
-            path = secrets_path()
+            path = secrets_path(submission)
             await self.write_private(login, path, secrets_file(secret))
             script = with_secrets_from(script, path)
         result = await self._call(sbatch_argv(job), login, stdin=script, env=plain, make_dir=output_dir)
@@ -129,11 +132,19 @@ class SlurmClient:
         frame = new_frame()
         return parse_owned_jobs(await self.query(owned_jobs_argv(job_name, frame), user), frame)
 
-    async def cancel(self, job_ids, login: str | None) -> None:
+    async def cancel(self, job_ids, login: str | None, submissions=()) -> None:
+        """scancel as ``login``; then the secrets files of ``submissions`` that their jobs never
+        read (a job cancelled while it waited) are removed, as far as the centre lets us."""
         result = await self._call(scancel_argv(job_ids), login)
         if result.returncode != 0 and "already completing or completed" not in result.stderr \
                 and "Invalid job id" not in result.stderr:
             raise SchedulerError(slurm_message(result.stderr))
+        paths = [secrets_path(s) for s in submissions if s and re.fullmatch(r"[0-9a-f]{6,32}", s)]
+        if paths and login:
+            try:
+                await self._call(["rm", "-f", "--", *paths], login)
+            except (SchedulerUnreachable, SchedulerError, ValueError):
+                pass  # the file is the user's, 0600; the next cancel or the job itself removes it
 
     async def nodes(self, user: str | None = None) -> list[NodeInfo]:
         return parse_sinfo_nodes(await self.query(sinfo_nodes_argv(), user))

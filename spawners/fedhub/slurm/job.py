@@ -105,7 +105,8 @@ class SlurmJob:
         spec = replace(spec, name=self.owner.job_name, comment=self.owner.comment(self.centre.id, self.submission))
         self._know(f"submission:{self.submission}")
         try:
-            self.job_id = await self.client.submit(spec, script, self.login, env, output_dir=output_dir)
+            self.job_id = await self.client.submit(spec, script, self.login, env, output_dir=output_dir,
+                                                   submission=self.submission)
         except ControllerUnreachable:
             raise  # sbatch never reached the controller: nothing was submitted
         except SchedulerUnreachable as e:
@@ -182,7 +183,7 @@ class SlurmJob:
         job = self.job_id
         self.released = True
         try:
-            await self.client.cancel([job], self.login)
+            await self.client.cancel([job], self.login, submissions=[self.submission])
         except (SchedulerUnreachable, SchedulerError) as e:
             self.backlog.add(self.centre.id, job, self.login, reason=str(e))
             self._forget(job)

@@ -44,7 +44,7 @@ async def sweep_centre(client: SlurmClient, job_name: str, min_age_s: float, now
         if age is None or age < min_age_s:
             continue
         try:
-            await client.cancel([job.job_id], job.login)  # as the login Slurm says owns it
+            await client.cancel([job.job_id], job.login, submissions=[about["submission"]])  # as Slurm's owner
         except (SchedulerError, ValueError) as e:  # e.g. a job of root's that merely took the name
             log.error("Sweep: job %s at %s (login %s) carries this hub's name but could not be cancelled: %s",
                       job.job_id, client.centre.id, job.login, e)
