@@ -169,7 +169,7 @@ class ClassHandler(_ClassHandler):
         if admin:  # the admin's own choices are within the caps, widened by any the admin gives
             own = spec.derived_limits()
             spec = replace(spec, limits=own if spec.limits is None else spec.limits.widened(own))
-        elif not admin:
+        else:
             beyond = beyond_limits(spec, current.limits or current.derived_limits(), datetime.now(timezone.utc))
             if beyond is not None:
                 return self.fail(403, f"{beyond[0]}: {beyond[1]}", beyond[0])

@@ -106,13 +106,15 @@ class FederationOAuthenticator(GenericOAuthenticator):
             return claimed
         from jupyterhub import orm
         from ..classes.model import PROPERTY
-        listed = {g.name for g in db.query(orm.Group) if isinstance((g.properties or {}).get(PROPERTY), dict)
-                  and not g.properties[PROPERTY].get("provider_groups")}
-        if not listed:
-            return claimed
         name = self.normalize_username(self.user_info_to_username(auth_state.get(self.user_auth_state_key) or {}))
         user = orm.User.find(db, name)
         member_of = {g.name for g in user.groups} if user is not None else set()
+        # only the groups this login touches: a login storm must not read every group each time
+        touched = db.query(orm.Group).filter(orm.Group.name.in_(claimed | member_of))
+        listed = {g.name for g in touched if isinstance((g.properties or {}).get(PROPERTY), dict)
+                  and not g.properties[PROPERTY].get("provider_groups")}
+        if not listed:
+            return claimed
         refused = (claimed & listed) - member_of
         if refused:
             self.log.warning("%s's provider groups name the class(es) %s, which list their students: not joined",

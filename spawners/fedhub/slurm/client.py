@@ -25,6 +25,7 @@ from .routes import DEFAULT_TIMEOUT_S, CommandResult, route_for
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|KEY")
 _WRITE_PRIVATE = 'umask 077 && mkdir -p -- "${1%/*}" && cat > "$1"'
 SECRETS_DIR = ".fedhub/secrets"
+_SUBMISSION_RE = re.compile(r"[0-9a-f]{6,32}")  # slurm.job's submission tags name the files
 
 
 def split_secrets(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -36,7 +37,7 @@ def split_secrets(env: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
 def secrets_path(submission: str | None = None) -> str:
     """Where a submission's secrets wait for its job, in the login's home (named by the
     submission, so a cancel removes a file its job never read)."""
-    name = submission if submission and re.fullmatch(r"[0-9a-f]{6,32}", submission) else secrets.token_hex(8)
+    name = submission if submission and _SUBMISSION_RE.fullmatch(submission) else secrets.token_hex(8)
     return f"{SECRETS_DIR}/{name}"
 
 
@@ -139,7 +140,7 @@ class SlurmClient:
         if result.returncode != 0 and "already completing or completed" not in result.stderr \
                 and "Invalid job id" not in result.stderr:
             raise SchedulerError(slurm_message(result.stderr))
-        paths = [secrets_path(s) for s in submissions if s and re.fullmatch(r"[0-9a-f]{6,32}", s)]
+        paths = [secrets_path(s) for s in submissions if s and _SUBMISSION_RE.fullmatch(s)]
         if paths and login:
             try:
                 await self._call(["rm", "-f", "--", *paths], login)
