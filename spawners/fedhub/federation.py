@@ -114,11 +114,11 @@ class SshScheduler:
 class Network:
     """How the hub and a centre's compute nodes reach each other.
 
-    ``direct``: the proxy opens connections to the node and the node reaches the hub's API (and
-    public URL) itself. ``tunnel``: the compute nodes sit behind the login node; the hub forwards
-    a local port to each server through its ssh connection, and the login node forwards
-    ``login_node_address:hub_api_port`` (the hub's API) and ``login_node_address:public_port``
-    (the hub's public URL, for the quota service) back to the hub."""
+    ``direct``: the proxy opens connections to the node and the node reaches the hub's API
+    itself. ``tunnel``: the compute nodes sit behind the login node; the hub forwards a local
+    port to each server through its ssh connection, and the login node forwards
+    ``login_node_address:hub_api_port`` (the hub's API, TLS) back to the hub. ``public_port``
+    is accepted from older files and not used (jobs no longer call the public URL)."""
 
     mode: str = "direct"
     login_node_address: str | None = None  # the login node as the compute nodes reach it
@@ -562,10 +562,9 @@ def _parse_network(r: FieldReader, raw: Any, path: str, scheduler) -> Network:
         r.fail(f"{path}.mode", "tunnel needs the centre's login node: give the centre a scheduler of type ssh")
     address = r.text(r.require(raw, "login_node_address", path), f"{path}.login_node_address", HOST_RE,
                      "give the login node's address as the compute nodes reach it, e.g. 10.20.0.1")
-    ports = [r.positive_int(r.require(raw, key, path), f"{path}.{key}", 65535) for key in ("hub_api_port", "public_port")]
-    if ports[0] == ports[1]:
-        r.fail(f"{path}.public_port", "must differ from hub_api_port (two forwards on the login node)")
-    return Network(mode="tunnel", login_node_address=address, hub_api_port=ports[0], public_port=ports[1])
+    api_port = r.positive_int(r.require(raw, "hub_api_port", path), f"{path}.hub_api_port", 65535)
+    public_port = r.positive_int(raw["public_port"], f"{path}.public_port", 65535) if "public_port" in raw else None
+    return Network(mode="tunnel", login_node_address=address, hub_api_port=api_port, public_port=public_port)
 
 
 def _parse_logins(r: FieldReader, raw: Any, path: str) -> LoginMapping:

@@ -43,7 +43,7 @@ class QuotaProxyHandler(APIHandler):
 
     async def _fetch(self, source: QuotaSource) -> dict:
         request = HTTPRequest(source.url, headers=source.headers, connect_timeout=self.fedhub.timeout,
-                              request_timeout=self.fedhub.timeout)
+                              request_timeout=self.fedhub.timeout, ssl_options=source.ssl_context())
         try:
             response = await AsyncHTTPClient().fetch(request)
         except HTTPClientError as e:

@@ -15,6 +15,8 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from .hub_tls import hub_ssl_context
+
 
 class QuotaUnavailable(Exception):
     """The quota service is not configured (``status`` 404) or does not answer (503)."""
@@ -50,6 +52,10 @@ class QuotaSource:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}", "Accept": "application/json"}
 
+    def ssl_context(self):
+        """The hub's TLS (the quota service is reached through the hub's API)."""
+        return hub_ssl_context() if self.url.startswith("https:") else None
+
     def envelope(self, report: dict) -> dict:
         """What the lab sees: the service's report plus which centre this server runs at."""
         return {"available": True, "centre": self.centre, "centre_name": self.centre_name, "quota": report}
@@ -58,7 +64,7 @@ class QuotaSource:
         """Blocking fetch, for the kernel (``quota()``); the server handler uses tornado's client."""
         request = urllib.request.Request(self.url, headers=self.headers)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with urllib.request.urlopen(request, timeout=timeout, context=self.ssl_context()) as response:
                 return self.envelope(json.load(response))
         except urllib.error.HTTPError as e:
             raise QuotaUnavailable(e.code if e.code < 500 else 503, service_message(e.code, e.read())) from None

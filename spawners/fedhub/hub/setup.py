@@ -9,7 +9,9 @@ across hub restarts, runs the quota service, and grants the scopes users and ser
 
 from __future__ import annotations
 
+import os
 import sys
+from urllib.parse import urlparse
 
 from .. import claims
 from ..federation import Federation, FederationError, load_federation
@@ -17,6 +19,7 @@ from ..classes.hub_api import CLASSES_SCOPE, TEACH_SCOPE
 from ..classes.service import SERVICE_NAME as CLASS_SERVICE, ClassService
 from ..quota.service import SERVICE_NAME, QuotaService
 from ..slurm.sshmux import SocketDirError, use_state_dir
+from ..spawning.tls import forget_hub_certificate_without, hub_alt_names
 
 
 def configure_hub(c) -> Federation:
@@ -36,6 +39,7 @@ def configure_hub(c) -> Federation:
     except (SocketDirError, OSError) as e:
         sys.exit(f"FedHub cannot start: {e}")
     c.JupyterHub.spawner_class = "fedhub"
+    add_internal_ssl(c, federation, state_dir)
     # Jobs at the centres keep running across hub restarts; the hub finds them from state.
     c.JupyterHub.cleanup_servers = False
     add_kernel_scope(c)
@@ -47,6 +51,29 @@ def configure_hub(c) -> Federation:
     print(f"FedHub: {len(federation.centres)} centres from {path}: {', '.join(federation.centre_ids)}",
           file=sys.stderr)
     return federation
+
+
+def add_internal_ssl(c, federation: Federation, state_dir: str) -> None:
+    """JupyterHub's internal SSL between the hub, the proxy, the notebook servers and the kernel
+    launchers: each checks the other's certificate against the hub's CA (certipy's, kept in the
+    state directory so running servers stay trusted across restarts). The hub's certificate names
+    every address jobs reach it by (``hub_connect_url``, a tunnel centre's login node), else they
+    refuse it. ``c.JupyterHub.internal_ssl = False`` turns it off, with a warning."""
+    if c.JupyterHub.get("internal_ssl") is False:
+        print("FedHub: WARNING: c.JupyterHub.internal_ssl is False: tokens and kernel keys cross the centres' "
+              "networks in clear, and a user on a login node can pose as the hub", file=sys.stderr)
+        return
+    c.JupyterHub.internal_ssl = True
+    proxy_api = c.ConfigurableHTTPProxy.get("api_url", "")
+    if proxy_api.startswith("http:"):  # the proxy's API is TLS too (JupyterHub's default with internal SSL)
+        c.ConfigurableHTTPProxy.api_url = "https:" + proxy_api[len("http:"):]
+    location = c.JupyterHub.get("internal_certs_location") or os.path.join(state_dir, "internal-ssl")
+    c.JupyterHub.internal_certs_location = location
+    hosts = [urlparse(centre.hub_connect_url).hostname for centre in federation.centres if centre.hub_connect_url]
+    hosts += [centre.network.login_node_address for centre in federation.centres if centre.network.tunnel]
+    names = list(dict.fromkeys([*c.JupyterHub.get("trusted_alt_names", []), *hub_alt_names(hosts)]))
+    c.JupyterHub.trusted_alt_names = names
+    forget_hub_certificate_without(location, names)
 
 
 def add_quota_service(c, federation_file: str, state_dir: str = "") -> None:

@@ -18,6 +18,7 @@ from ..logins import usable_login
 from ..slurm.commands import JobSpec
 from ..spawning.options import SpawnRequest, default_resources
 from ..spawning.server_job import job_spec, tidy_logs
+from ..spawning.tls import script_lines
 from ..units import format_memory_mb, format_walltime
 
 ENV_PREFIX = "JUPYTERHUB_FEDHUB_KERNEL_"  # a login node's sshd accepts JUPYTERHUB_* (AcceptEnv)
@@ -26,6 +27,7 @@ KERNEL_SCRIPT = """#!/bin/bash
 # FedHub kernel for {login} at {centre}
 set -euo pipefail
 {tidy_logs}
+{tls}
 {prologue}
 exec {launcher}
 """
@@ -43,9 +45,15 @@ def kernel_job_spec(centre: Centre, request: SpawnRequest, hub_user: str, output
     return replace(spec, output=log)
 
 
-def kernel_script(centre: Centre, login: str, output_dir: str, logs_kept: int) -> str:
+TLS_VARS = {name: f"{ENV_PREFIX}SSL_{name.upper()}" for name in ("keyfile", "certfile", "cafile")}
+
+
+def kernel_script(centre: Centre, login: str, output_dir: str, logs_kept: int, tls: bool = False) -> str:
+    """``tls``: the launcher gets a key and certificate of the hub's CA (it calls the hub's API,
+    which asks for one) and the CA bundle it checks the hub by, as files private to the job."""
     return KERNEL_SCRIPT.format(login=login, centre=centre.id, prologue=centre.job_prologue,
-                                launcher=launcher_command(centre), tidy_logs=tidy_logs(output_dir, logs_kept))
+                                launcher=launcher_command(centre), tidy_logs=tidy_logs(output_dir, logs_kept),
+                                tls=script_lines(TLS_VARS) if tls else "")
 
 
 def kernel_environment(kernel_id: str, token: str, key: str, hub_api_url: str, centre: Centre) -> dict[str, str]:

@@ -30,6 +30,8 @@ from ..slurm.sshmux import ForwardError
 from ..slurm.tunnels import CentreTunnel
 from ..spawning.options import SpawnRequest
 from ..spawning.progress import pending_message
+from ..spawning.server_job import nodes_api_url
+from ..spawning.tls import NOTEBOOKS_CA, client_pair, secret_env
 from .kernel_job import kernel_environment, kernel_job_spec, kernel_script
 from .relay import PORT_NAMES, Relay, close_relay, open_relay, restore_relay
 
@@ -167,21 +169,22 @@ class ServerKernels:
         centre = spawner.federation.centre(request.centre)
         await spawner.check_allocation(request)
         if centre.network.tunnel:
-            tunnel = CentreTunnel(centre)
             try:
-                await tunnel.ensure_return_path(spawner.hub.api_url, spawner.quota_url or spawner.hub.api_url)
+                await CentreTunnel(centre).ensure_return_path(spawner.hub.api_url)
             except ForwardError as e:
                 raise KernelError(f"{e}. Nothing was submitted.", 503) from None
-            nodes_api = tunnel.hub_api_url()
-        else:
-            nodes_api = centre.hub_connect_url + "/hub/api" if centre.hub_connect_url else spawner.hub.api_url
+        nodes_api = nodes_api_url(centre, spawner.hub.api_url) or spawner.hub.api_url
         kernel_id, token = secrets.token_hex(8), secrets.token_urlsafe(32)
         job = self._job(centre, request.login)
         output_dir = spawner.job_output_dir
+        env = kernel_environment(kernel_id, token, key, nodes_api, centre)
         try:
+            if spawner.internal_ssl:
+                env.update(secret_env(await client_pair(spawner.internal_certs_location,
+                                                        spawner.internal_trust_bundles[NOTEBOOKS_CA], spawner.user.name)))
             await job.submit(kernel_job_spec(centre, request, spawner.user.name, output_dir),
-                             kernel_script(centre, request.login, output_dir, spawner.job_logs_kept),
-                             kernel_environment(kernel_id, token, key, nodes_api, centre), output_dir)
+                             kernel_script(centre, request.login, output_dir, spawner.job_logs_kept,
+                                           tls=spawner.internal_ssl), env, output_dir)
         except Exception as e:
             raise KernelError(f"{centre.name} did not accept the kernel's job: {e}", 503) from None
         record = KernelRecord(kernel_id, centre.id, request.as_dict(), job.to_state(), _hash(token),

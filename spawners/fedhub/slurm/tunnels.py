@@ -4,8 +4,11 @@ Every forward rides the hub's one connection to the login node (the query login'
 ``sshmux``), which re-establishes it and restores the forwards when it drops:
 
 - the return path, once per centre: the login node forwards ``login_node_address:hub_api_port``
-  to the hub's API and ``login_node_address:public_port`` to the hub's public URL, bound to the
-  login node's inner address only, so jobs report their port, activity and OAuth there;
+  to the hub's API, bound to the login node's inner address only, so jobs report their port,
+  activity, OAuth and quota questions there. Another user of the login node could bind that port
+  while the hub's connection is down; the jobs then find no certificate of the hub's CA there
+  (internal SSL) and send nothing. ``public_port`` is no longer forwarded: nothing of a job's
+  goes to the hub's public URL;
 - one forward per server: a port on the hub's loopback to the server's node and port, which
   the proxy routes ``/user/<name>/`` to.
 """
@@ -42,18 +45,10 @@ class CentreTunnel:
         self.network = centre.network
         self.master = SshMasters.get(centre.scheduler, centre.scheduler.query_user)
 
-    def hub_api_url(self) -> str:
-        """The hub's API as the centre's nodes reach it: through the login node."""
-        return f"http://{self.network.login_node_address}:{self.network.hub_api_port}/hub/api"
-
-    def public_url(self) -> str:
-        """The hub's public URL as the centre's nodes reach it (the quota service behind it)."""
-        return f"http://{self.network.login_node_address}:{self.network.public_port}/"
-
-    async def ensure_return_path(self, hub_api_url: str, public_url: str) -> None:
-        """The login node's forwards back to the hub (idempotent). ForwardError names the fix."""
+    async def ensure_return_path(self, hub_api_url: str) -> None:
+        """The login node's forward back to the hub's API (idempotent). ForwardError names the fix."""
         address = self.network.login_node_address
-        for port, url in ((self.network.hub_api_port, hub_api_url), (self.network.public_port, public_url)):
+        for port, url in ((self.network.hub_api_port, hub_api_url),):
             host, target = _host_port(url)
             try:
                 await self.master.add_forward("R", f"{address}:{port}:{host}:{target}")
@@ -63,7 +58,7 @@ class CentreTunnel:
                 raise ForwardError(
                     f"{self.centre.name}'s login node did not open {address}:{port} back to the hub ({e}). "
                     f"Check that its sshd allows forwarding (AllowTcpForwarding yes, GatewayPorts "
-                    f"clientspecified) and that the port is free, or change network.hub_api_port/public_port "
+                    f"clientspecified) and that the port is free, or change network.hub_api_port "
                     f"for centre {self.centre.id}") from None
 
     async def open_server(self, node: str, port: int, local_port: int | None = None) -> int:

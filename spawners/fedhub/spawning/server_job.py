@@ -27,6 +27,7 @@ DEFAULT_SCRIPT = """#!/bin/bash
 set -euo pipefail
 {{tidy_logs}}
 {{environment}}
+{{tls}}
 {{prologue}}
 exec {{cmd}}
 """
@@ -82,19 +83,39 @@ def tidy_logs(output_dir: str, keep: int) -> str:
 
 
 def batch_script(template: str, centre: Centre, login: str, args: list[str], quota_url: str,
-                 output_dir: str, logs_kept: int, kernel_centres: list[dict] = ()) -> str:
+                 output_dir: str, logs_kept: int, kernel_centres: list[dict] = (), tls_lines: str = "") -> str:
+    """``tls_lines``: the shell lines that put the server's key and certificates in place
+    (``spawning/tls.py``); a template without ``{{tls}}`` gets them after the environment."""
+    environment = fedhub_exports(centre, quota_url, kernel_centres)
+    if tls_lines and "{{tls}}" not in template.replace(" ", ""):
+        environment, tls_lines = f"{environment}\n{tls_lines}", ""
     return _env.from_string(template).render(
-        login=login, centre=centre.id, environment=fedhub_exports(centre, quota_url, kernel_centres),
+        login=login, centre=centre.id, environment=environment, tls=tls_lines,
         prologue=centre.job_prologue, cmd=server_command(centre, args),
         tidy_logs=tidy_logs(output_dir, logs_kept),
     )
 
 
+def nodes_api_url(centre: Centre, hub_api_url: str) -> str | None:
+    """The hub's API as ``centre``'s nodes reach it: through the login node (tunnel mode), at
+    ``hub_connect_url``, or (None) at the hub's own URL. Its scheme is the hub's: with internal
+    SSL the API is served only over TLS, so an ``http://`` hub_connect_url is used as https."""
+    scheme = "https" if hub_api_url.startswith("https:") else "http"
+    if centre.network.tunnel:
+        network = centre.network
+        return f"{scheme}://{network.login_node_address}:{network.hub_api_port}/hub/api"
+    if centre.hub_connect_url:
+        return scheme + centre.hub_connect_url[centre.hub_connect_url.index(":"):] + "/hub/api"
+    return None
+
+
 def job_environment(spawner_env: dict[str, str], hub_api_url: str, nodes_hub_api_url: str | None) -> dict[str, str]:
     """The Jupyter variables that travel to the job (sbatch exports them), with the hub's API
     named as the centre's nodes reach it (``hub_connect_url``, or the login node in tunnel
-    mode), when that differs from the hub's own."""
-    env = {k: v for k, v in spawner_env.items() if k.startswith(("JUPYTERHUB_", "JPY_"))}
+    mode), when that differs from the hub's own. The TLS file paths are the job's own (its
+    script sets them), never the hub's."""
+    env = {k: v for k, v in spawner_env.items() if k.startswith(("JUPYTERHUB_", "JPY_"))
+           and k not in ("JUPYTERHUB_SSL_KEYFILE", "JUPYTERHUB_SSL_CERTFILE", "JUPYTERHUB_SSL_CLIENT_CA")}
     if nodes_hub_api_url:
         local = hub_api_url.rstrip("/")
         remote = nodes_hub_api_url.rstrip("/")

@@ -14,6 +14,7 @@ a kernel provisioner uses too.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from urllib.parse import quote
 from datetime import datetime, timezone
@@ -46,12 +47,14 @@ from ..classes.reservations import ReservationCache, admit
 from ..classes.spawn import class_request
 from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
 from . import estimate_api  # noqa: F401  (installs the start estimate the form asks for)
+from ..quota import hub_route  # noqa: F401  (installs the servers' way to the quota service)
 from .errors import quiet_user_error_tracebacks, user_error
 from .form import centre_facts, options_from_form, render_options_form
 from .options import AUTO, OptionError, SpawnRequest, parse_user_options
 from .placement import Decision, decide, estimate_all, fitting_options
 from .progress import ProgressLog, pending_message
-from .server_job import DEFAULT_SCRIPT, batch_script, job_environment, job_log, job_spec
+from .server_job import DEFAULT_SCRIPT, batch_script, job_environment, job_log, job_spec, nodes_api_url
+from . import tls
 from .state import StateError, make_state, upgrade_state
 
 _reservations = ReservationCache()  # the form's "reservation ... : active", shared by all users
@@ -169,18 +172,22 @@ class FederatedSpawner(Spawner):
         "allocation checks.",
     ).tag(config=True)
 
-    quota_url = Unicode(
-        "", help="URL at which notebook servers reach the fedhub-quota service (FEDHUB_QUOTA_URL). "
-        "Default: the hub's public URL + services/fedhub-quota/, when a quota service runs.",
-    ).tag(config=True)
+    @default("ssl_alt_names")
+    def _default_ssl_alt_names(self):
+        """The proxy and the hub reach a direct centre's server at its node's address: the
+        certificate must name every node address the federation lists (the centre is not known
+        yet when JupyterHub makes it)."""
+        names: list[str] = []
+        for centre in self.federation.centres:
+            names += [n for n in tls.alt_names(centre) if n not in names]
+        return names
 
-    @default("quota_url")
-    def _default_quota_url(self):
-        if not self.public_hub_url or not self.quota_service_url:
-            return ""
-        base = self.public_hub_url.rstrip("/")
-        base = base[: -len("/hub")] if base.endswith("/hub") else base
-        return f"{base}/services/fedhub-quota/"
+    async def move_certs(self, paths):
+        """JupyterHub's internal SSL: the server's key, certificate and CA bundle travel in the job's
+        secrets file and are written on the node into a private directory (``spawning/tls.py``);
+        the paths JupyterHub would pass are replaced there by the job script."""
+        self._tls_pems = tls.read_pems(paths)
+        return paths
 
     @validate("federation_file")
     def _check_federation_file(self, proposal):
@@ -205,6 +212,7 @@ class FederatedSpawner(Spawner):
         self.tunnel: dict | None = None  # tunnel mode: {"node", "port", "local_port"} of this server
         self._tunnel_open = False
         self.kernels = ServerKernels(self)  # this server's kernels at centres (kernels/)
+        self._tls_pems: dict[str, str] = {}  # internal SSL: the server's key and certificates (move_certs)
         super().__init__(**kwargs)
         quiet_user_error_tracebacks(self.log)
         self.listen_ip = self.ip  # where servers bind at direct centres; self.ip then names the node
@@ -469,9 +477,8 @@ class FederatedSpawner(Spawner):
     async def _return_path(self, centre: Centre) -> CentreTunnel:
         """Tunnel mode: the login node's forwards back to the hub (clear error if it cannot)."""
         tunnel = CentreTunnel(centre)
-        public = self.quota_url or self.public_hub_url or self.hub.api_url
         try:
-            await tunnel.ensure_return_path(self.hub.api_url, public)
+            await tunnel.ensure_return_path(self.hub.api_url)
         except ForwardError as e:
             raise user_error(f"{e}. Nothing was submitted.", reason="tunnel", status_code=503) from None
         return tunnel
@@ -479,17 +486,20 @@ class FederatedSpawner(Spawner):
     async def _run_server_job(self, centre: Centre, request: SpawnRequest, move_on: bool):
         name = centre.name
         self.progress_log.emit(f"Submitting to {name}: {request.describe()}", 10)
-        tunnel, quota_url = None, self.quota_url
-        nodes_api = centre.hub_connect_url + "/hub/api" if centre.hub_connect_url else None
+        tunnel = None
         # a tunnel centre's node is on a private network reached only through the login node's forward
         self.ip = "0.0.0.0" if centre.network.tunnel else self.listen_ip
         if centre.network.tunnel:
             tunnel = await self._return_path(centre)
-            nodes_api = tunnel.hub_api_url()
-            quota_url = tunnel.public_url() + "services/fedhub-quota/" if self.quota_url else ""
+        nodes_api = nodes_api_url(centre, self.hub.api_url)
+        # the quota service, reached through the hub's API (TLS; the hub passes it on over loopback)
+        quota_url = f"{nodes_api or self.hub.api_url.rstrip('/')}/fedhub/quota/" if self.quota_service_url else ""
         script = batch_script(self.batch_script, centre, request.login, self.get_args(), quota_url,
-                              self.job_output_dir, self.job_logs_kept, kernel_centres(self.federation, self.user.name, request))
+                              self.job_output_dir, self.job_logs_kept, kernel_centres(self.federation, self.user.name, request),
+                              tls_lines=tls.script_lines() if self.internal_ssl else "")
         env = job_environment(self.get_env(), self.hub.api_url, nodes_api)
+        if self.internal_ssl:
+            env.update(tls.secret_env(self._tls_pems))
         spec = job_spec(centre, request, self.user.name, self.job_output_dir)
         self.log.info("%s submitting to %s via %s: %s", self._where, name, self.job.client.route.describe(),
                       request.describe())
@@ -629,10 +639,13 @@ class FederatedSpawner(Spawner):
 
     async def _answers_http(self) -> bool:
         """Whether something answers HTTP at (ip, port). A bare TCP connect is not enough: through
-        a tunnel the hub's ssh accepts the connection even while nothing listens at the node."""
+        a tunnel the hub's ssh accepts the connection even while nothing listens at the node. With
+        internal SSL the server must also complete a TLS handshake with a certificate of the hub's CA."""
         writer = None
+        context = self._probe_ssl_context()
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(self.ip, self.port), 1)
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(
+                self.ip, self.port, ssl=context, server_hostname=self.ip if context else None), 3)
             writer.write(b"HEAD / HTTP/1.0\r\n\r\n")
             return bool(await asyncio.wait_for(reader.read(1), 2))
         except (OSError, asyncio.TimeoutError):
@@ -640,6 +653,13 @@ class FederatedSpawner(Spawner):
         finally:
             if writer is not None:
                 writer.close()
+
+    def _probe_ssl_context(self) -> ssl.SSLContext | None:
+        if not self.internal_ssl:
+            return None
+        from jupyterhub.utils import make_ssl_context
+        app = self.user.settings
+        return make_ssl_context(app["internal_ssl_key"], app["internal_ssl_cert"], cafile=app["internal_ssl_ca"])
 
     async def _raise_if_job_ended(self):
         seen = await self.job.observe()

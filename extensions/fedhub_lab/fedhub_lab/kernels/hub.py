@@ -12,6 +12,8 @@ from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from ..hub_tls import hub_ssl_context
+
 
 class HubKernelError(RuntimeError):
     """The hub refused or failed a kernel request; the message is the hub's, meant for the user.
@@ -32,6 +34,7 @@ class HubKernels:
         self.user = os.environ.get("JUPYTERHUB_USER", "")
         self.server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
         self.timeout = timeout
+        self.ssl = hub_ssl_context()
 
     @property
     def available(self) -> bool:
@@ -47,7 +50,7 @@ class HubKernels:
         request = HTTPRequest(self._url(path, query or {}), method=method, request_timeout=self.timeout + wait,
                               headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
                               body=json.dumps(body) if body is not None else (b"" if method == "POST" else None),
-                              allow_nonstandard_methods=True, follow_redirects=False)
+                              allow_nonstandard_methods=True, follow_redirects=False, ssl_options=self.ssl)
         try:
             response = await AsyncHTTPClient().fetch(request)
         except HTTPClientError as e:

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,8 @@ def log(message: str) -> None:
 
 def settings() -> dict:
     """The launcher's settings, taken out of the environment (the kernel must not inherit them)."""
-    values = {name: os.environ.pop(PREFIX + name, "") for name in ("ID", "TOKEN", "KEY", "URL", "NODES")}
+    values = {name: os.environ.pop(PREFIX + name, "") for name in (
+        "ID", "TOKEN", "KEY", "URL", "NODES", "SSL_KEYFILE", "SSL_CERTFILE", "SSL_CAFILE")}
     missing = [PREFIX + k for k in ("ID", "TOKEN", "KEY", "URL") if not values[k]]
     if missing:
         sys.exit(f"fedhub kernel launcher: {', '.join(missing)} not set; this runs only as FedHub's kernel job")
@@ -57,12 +59,25 @@ def bind_address(nodes_json: str) -> str:
         return "127.0.0.1"
 
 
+def hub_tls(conf: dict) -> ssl.SSLContext | None:
+    """JupyterHub's internal SSL: the hub asks for this job's certificate, and the launcher talks
+    only to a hub whose certificate chains to the hub's CA (a squatter on a login node's forwarded
+    port gets no token)."""
+    if not conf.get("SSL_KEYFILE"):
+        if conf["URL"].startswith("https:"):
+            sys.exit("fedhub kernel launcher: the hub's API is https but the job has no certificate")
+        return None
+    context = ssl.create_default_context(cafile=conf["SSL_CAFILE"])
+    context.load_cert_chain(conf["SSL_CERTFILE"], conf["SSL_KEYFILE"])
+    return context
+
+
 def call_hub(conf: dict, method: str, body: dict | None = None, timeout: float = 10) -> dict:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(conf["URL"], data=data, method=method,
                                      headers={"Authorization": f"kernel {conf['TOKEN']}",
                                               "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    with urllib.request.urlopen(request, timeout=timeout, context=conf.get("tls")) as response:
         return json.loads(response.read() or b"{}")
 
 
@@ -116,6 +131,7 @@ def next_action(conf: dict, code: int, patience: float = 120) -> str:
 
 def main() -> int:
     conf = settings()
+    conf["tls"] = hub_tls(conf)
     workdir = tempfile.mkdtemp(prefix="fedhub-kernel-")  # 0700: only this user reads the key
     path = os.path.join(workdir, "connection.json")
     ip = bind_address(conf["NODES"])

@@ -1,0 +1,116 @@
+"""TLS for a job: the key and certificates that JupyterHub's internal SSL gives a notebook server
+(or a kernel launcher), carried to the centre and put where only the job's user can read them.
+
+JupyterHub makes the certificates (``c.JupyterHub.internal_ssl``: its certipy CA in the hub's
+state directory). The hub asks every caller of its API for a certificate of that CA and the job
+accepts only a hub whose certificate chains to it; so a job needs its key, its certificate and
+the CA bundle. They travel like the job's tokens: in the submission's secrets file (0600, written
+through stdin as the login), which the job script reads first. The script then writes them into
+a fresh ``mktemp -d`` directory (0700) on the compute node and points JupyterHub's variables
+(``JUPYTERHUB_SSL_KEYFILE``, ``..._CERTFILE``, ``..._CLIENT_CA``) at those files. Nothing of them
+is in the job's environment as Slurm keeps it, its argv or its script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import secrets
+from pathlib import Path
+
+from ..federation import Centre
+
+# Names in the secrets file (the secrets file carries every variable whose name says SECRET).
+SECRET_VARS = {"keyfile": "FEDHUB_SECRET_TLS_KEY", "certfile": "FEDHUB_SECRET_TLS_CERT",
+               "cafile": "FEDHUB_SECRET_TLS_CA"}
+JUPYTERHUB_VARS = {"keyfile": "JUPYTERHUB_SSL_KEYFILE", "certfile": "JUPYTERHUB_SSL_CERTFILE",
+                   "cafile": "JUPYTERHUB_SSL_CLIENT_CA"}
+NOTEBOOKS_CA = "notebooks-ca"  # JupyterHub's CA for notebook servers; the hub and proxy trust it
+
+
+def read_pems(paths: dict[str, str]) -> dict[str, str]:
+    """The job's TLS files' contents (read on the hub, where certipy wrote them)."""
+    return {name: Path(paths[name]).read_text() for name in SECRET_VARS}
+
+
+def secret_env(pems: dict[str, str]) -> dict[str, str]:
+    """The variables that carry the job's TLS files in its secrets file."""
+    return {SECRET_VARS[name]: text for name, text in pems.items()}
+
+
+def script_lines(target_vars: dict[str, str] = JUPYTERHUB_VARS) -> str:
+    """Shell lines that write the TLS files from the secrets into a private directory on the
+    node and export ``target_vars`` naming them. Without the secrets (internal SSL off) they
+    do nothing."""
+    files = {"keyfile": "server.key", "certfile": "server.crt", "cafile": "ca.crt"}
+    writes = "\n".join(
+        f'  printf \'%s\\n\' "${SECRET_VARS[name]}" > "$fedhub_tls/{files[name]}"\n'
+        f'  export {target_vars[name]}="$fedhub_tls/{files[name]}"'
+        for name in SECRET_VARS)
+    return (f'if [ -n "${{{SECRET_VARS["keyfile"]}:-}}" ]; then\n'
+            f'  fedhub_tls=$(umask 077 && mktemp -d "${{TMPDIR:-/tmp}}/fedhub-tls.XXXXXXXX")\n'
+            f"  umask 077\n{writes}\n  umask 022\n"
+            f"  unset {' '.join(SECRET_VARS.values())} fedhub_tls\n"
+            "fi")
+
+
+def alt_names(centre: Centre | None) -> list[str]:
+    """Names a server's certificate carries beside localhost: its centre's node addresses (the
+    proxy and the hub reach a direct centre's server there; a tunnel centre's at the hub's loopback)."""
+    if centre is None:
+        return []
+    return [_alt_name(address) for address in sorted(set(centre.node_addresses.values()))]
+
+
+def hub_alt_names(urls) -> list[str]:
+    """The names jobs reach the hub's API by (``hub_connect_url``, a login node's address): the
+    hub's certificate must carry them, or the jobs refuse it."""
+    return sorted({_alt_name(host) for host in urls if host})
+
+
+def _alt_name(host: str) -> str:
+    try:
+        ipaddress.ip_address(host)
+        return f"IP:{host}"
+    except ValueError:
+        return f"DNS:{host}"
+
+
+async def client_pair(certs_location: str, trust_bundle: str, user: str, kind: str = "kernel") -> dict[str, str]:
+    """A key and certificate of the notebooks' CA for a job that only calls the hub (a kernel
+    launcher), with the CA bundle a job checks the hub by; made off the event loop (an RSA key
+    takes a moment) and removed from the store once read."""
+    def make() -> dict[str, str]:
+        from certipy import Certipy
+        store = Certipy(store_dir=certs_location)
+        name = f"{kind}-{user}-{secrets.token_hex(4)}"
+        pair = store.create_signed_pair(name, NOTEBOOKS_CA, alt_names=["DNS:localhost"], overwrite=True)
+        try:
+            return {"keyfile": Path(pair["files"]["key"]).read_text(),
+                    "certfile": Path(pair["files"]["cert"]).read_text(),
+                    "cafile": Path(trust_bundle).read_text()}
+        finally:
+            store.store.remove_files(name, delete_dir=True)
+            store.store.remove_record(name)
+    return await asyncio.get_running_loop().run_in_executor(None, make)
+
+
+def forget_hub_certificate_without(location: str, names: list[str]) -> None:
+    """JupyterHub makes the hub's certificate once; when the federation gains an address jobs
+    reach the hub by, drop it (not the CA) so the hub makes it again with every name."""
+    path = Path(location) / "hub-internal" / "hub-internal.crt"
+    if not path.exists():
+        return
+    from cryptography import x509
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        sans = []
+    have = {f"DNS:{n.value}" if isinstance(n, x509.DNSName) else f"IP:{n.value}" for n in sans
+            if isinstance(n, (x509.DNSName, x509.IPAddress))}
+    if set(names) - have:
+        from certipy import Certipy
+        store = Certipy(store_dir=location).store
+        store.remove_files("hub-internal", delete_dir=True)
+        store.remove_record("hub-internal")
