@@ -142,7 +142,8 @@ def federation_variant(centres: LocalFederation, name: str, change) -> Path:
     for entry in doc["centres"]:
         if entry.get("network", {}).get("mode") == "tunnel":
             port = next(_variant_ports)
-            entry["network"].update(hub_api_port=port, public_port=port + 1)
+            entry["network"].update(hub_api_port=port)
+            entry["network"].pop("public_port", None)
     change(doc)
     path = centres.root / name
     path.write_text(yaml.safe_dump(doc, sort_keys=False))

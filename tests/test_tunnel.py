@@ -42,7 +42,7 @@ def tunnel_hub(centres, tmp_path_factory):
         blocked = dict(entry, id="blocked", name="Blocked", network=dict(entry["network"], hub_api_port=beta.ctld_port))
         impostor = dict(entry, id="impostor", name="Impostor",
                         scheduler=dict(entry["scheduler"], known_hosts_file=str(wrong_keys)),
-                        network=dict(entry["network"], hub_api_port=free_port(), public_port=free_port()))
+                        network=dict({k: v for k, v in entry["network"].items() if k != "public_port"}, hub_api_port=free_port()))
         # alpha keeps accounts, so this hub runs the quota service the lab reaches through the login node too
         doc["centres"] = [entry, blocked, impostor, centre_entry(doc, "alpha")]
     path = federation_variant(centres, "tunnel.yaml", add_broken_variants)
@@ -114,10 +114,10 @@ def test_a_server_behind_the_login_node_is_reached_both_ways_and_survives_drops_
         # the server reported its port through the login node's forward, and the proxy reaches
         # the server through the hub's forward on its loopback
         assert tunnel["node"] == network.node_address
-        api_url = f"http://{network.login_inner_address}:{ports['hub_api_port']}/hub/api"
+        # (TLS: the hub's internal SSL; the quota service too is reached through the hub's API)
+        api_url = f"https://{network.login_inner_address}:{ports['hub_api_port']}/hub/api"
         assert job_env(U1)["JUPYTERHUB_API_URL"] == api_url
-        assert job_env(U1)["FEDHUB_QUOTA_URL"].startswith(
-            f"http://{network.login_inner_address}:{ports['public_port']}/")
+        assert job_env(U1)["FEDHUB_QUOTA_URL"] == api_url + "/fedhub/quota/"
         assert port_open(tunnel["local_port"]) and tunnel["local_port"] != tunnel["port"]
         assert api.through_proxy(U1).status_code == 200
         # the node reaches the hub's API only at the login node's inner address
@@ -177,6 +177,6 @@ def test_a_tunnel_that_cannot_be_made_is_said_and_nothing_is_submitted(tunnel_hu
     if centre == "impostor":
         assert "did not present the pinned host key" in last
     else:
-        assert "port is free, or change network.hub_api_port/public_port for centre blocked" in last
+        assert "port is free, or change network.hub_api_port for centre blocked" in last
     wait_for(lambda: api.server(U1) is None, 30, "the failed spawn to leave no record")
     assert live_jobs(centres, "beta", U1) == []

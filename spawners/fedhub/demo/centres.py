@@ -33,7 +33,7 @@ MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
 MUNGE_USERS_LOCK = "/tmp/fedhub-munge-users.lock"
 QUERY_USER = "fedhub"  # login-node account the hub uses for centre-wide queries
 # where a firewalled centre's jobs find the hub: these ports on its login node's inner address
-TUNNEL_HUB_API_PORT, TUNNEL_PUBLIC_PORT = 8081, 8000
+TUNNEL_HUB_API_PORT = 8081
 
 
 @dataclass
@@ -568,7 +568,7 @@ class LocalFederation:
             if running.network:
                 entry.pop("hub_connect_url", None)  # its nodes reach the hub through the login node
                 entry["network"] = {"mode": "tunnel", "login_node_address": running.network.login_inner_address,
-                                    "hub_api_port": TUNNEL_HUB_API_PORT, "public_port": TUNNEL_PUBLIC_PORT}
+                                    "hub_api_port": TUNNEL_HUB_API_PORT}
             if spec.accounting:
                 entry["accounting"] = {
                     "charge_account_template": self.slurm_account("{username}"), "period": "monthly",
