@@ -10,7 +10,7 @@ VENV := .venv
 # run as the users, who cannot read a checkout under /root or a private temporary directory.
 JOBENV ?= /opt/fedhub/jobenv
 NODE_PREFIX ?= /opt/fedhub/node
-APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk chromium postgresql
+APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk chromium postgresql tcpdump
 JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0 numpy==2.3.5 pandas==2.3.3
 PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
 # The demo's and the tests' identity provider (an OpenID Connect provider on loopback).

@@ -173,7 +173,8 @@ def test_the_kernel_conformance_suite_passes_through_the_provisioner(server_at_a
     against fedhub-beta as the notebook server would start it (the provisioner, the hub, the job)."""
     mine, _ = server_at_alpha
     env = {"PATH": f"{JOBENV}/bin:/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8",
-           "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub.hub_port}/hub/api", "JUPYTERHUB_API_TOKEN": mine.token,
+           # through the proxy: the hub itself takes only TLS clients with a certificate of its CA
+           "JUPYTERHUB_API_URL": f"http://127.0.0.1:{hub.public_port}/hub/api", "JUPYTERHUB_API_TOKEN": mine.token,
            "JUPYTERHUB_USER": USER, "FEDHUB_TEST_CENTRE": "beta",
            "FEDHUB_KERNEL_CENTRES": json.dumps([{"id": "beta", "name": "Beta", "options": {
                "partition": "batch", "cores": 1, "memory": "1G", "walltime": "00:20:00"}}])}

@@ -62,15 +62,15 @@ def test_jobs_reach_the_hub_at_the_centres_hub_connect_url(api, centres):
     pid = subprocess.run(["pgrep", "-u", U1, "-f", "jupyterhub-singleuser"], capture_output=True,
                          text=True).stdout.split()[0]
     env = dict(e.split("=", 1) for e in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in e)
-    assert env["JUPYTERHUB_API_URL"] == f"http://localhost:{centres.hub_port}/hub/api"
-    assert env["JUPYTERHUB_ACTIVITY_URL"].startswith(f"http://localhost:{centres.hub_port}/hub/api/users/{U1}/")
+    assert env["JUPYTERHUB_API_URL"] == f"https://localhost:{centres.hub_port}/hub/api"
+    assert env["JUPYTERHUB_ACTIVITY_URL"].startswith(f"https://localhost:{centres.hub_port}/hub/api/users/{U1}/")
     # gamma names no hub_connect_url: its jobs get the hub's own (beta's reach it through its login node)
     api.spawn(U2, {"centre": "gamma", "walltime": "00:10:00"})
     api.wait_ready(U2)
     pid = subprocess.run(["pgrep", "-u", U2, "-f", "jupyterhub-singleuser"], capture_output=True,
                          text=True).stdout.split()[0]
     env = dict(e.split("=", 1) for e in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in e)
-    assert env["JUPYTERHUB_API_URL"] == f"http://127.0.0.1:{centres.hub_port}/hub/api"
+    assert env["JUPYTERHUB_API_URL"] == f"https://127.0.0.1:{centres.hub_port}/hub/api"
 
 
 def test_job_output_goes_to_a_fedhub_directory_and_only_recent_logs_are_kept(api, centres):

@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from ..hub_tls import hub_ssl_context
+
 log = logging.getLogger("fedhub.classes")
 
 
@@ -42,13 +44,15 @@ class HubCaller:
         self.api_url = api_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.ssl = hub_ssl_context() if self.api_url.startswith("https:") else None
 
     async def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, dict]:
         """(status, JSON answer, headers); HTTP errors are answers, not exceptions."""
         request = HTTPRequest(f"{self.api_url}{path}", method=method, headers={"Authorization": f"token {self.token}"},
                               body=json.dumps(body) if body is not None else (None if method in ("GET", "DELETE")
                                                                               else "{}"),
-                              request_timeout=self.timeout, allow_nonstandard_methods=True)
+                              request_timeout=self.timeout, allow_nonstandard_methods=True,
+                              ssl_options=self.ssl)
         try:
             response = await AsyncHTTPClient().fetch(request)
         except HTTPClientError as e:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import datetime, timezone
+from urllib.parse import urlparse
 
 from jupyterhub import orm, roles
 from jupyterhub.apihandlers import APIHandler, default_handlers
@@ -233,8 +234,8 @@ class RosterHandler(_ClassHandler):
         if has_scope(CLASSES_SCOPE, self.parsed_scopes, db=self.db):
             # the class service (materials go to and from these servers): where each one answers
             for entry, user in zip(roster["students"], students):
-                entry["server_url"] = _server_url(user)
-            roster["teachers"] = [{"name": n, "server_url": _server_url(self.users[u]) if (u := orm.User.find(
+                entry["server_url"] = _server_url(user, self.proxy.public_url)
+            roster["teachers"] = [{"name": n, "server_url": _server_url(self.users[u], self.proxy.public_url) if (u := orm.User.find(
                 self.db, n)) is not None else None} for n in spec.teachers]
         self.finish(json.dumps(roster))
 
@@ -276,10 +277,15 @@ class ServerTokenHandler(_ClassHandler):
         self.finish(json.dumps({"token": token, "expires_in": lifetime}))
 
 
-def _server_url(user) -> str | None:
-    """Where the hub reaches the user's running default server (None: not running)."""
+def _server_url(user, public_url: str) -> str | None:
+    """Where the class service reaches the user's running default server (None: not running):
+    through the proxy, because a server takes TLS clients only of the hub's and the proxy's
+    certificates (internal SSL), not a service's."""
     spawner = user.spawners.get("")
-    return spawner.server.url if spawner is not None and spawner.ready and spawner.server is not None else None
+    if spawner is None or not spawner.ready or spawner.server is None:
+        return None
+    public = urlparse(public_url)
+    return f"{public.scheme}://{public.netloc}{spawner.server.base_url}"
 
 
 def server_summary(user) -> dict:

@@ -78,20 +78,34 @@ def _alt_name(host: str) -> str:
 
 async def client_pair(certs_location: str, trust_bundle: str, user: str, kind: str = "kernel") -> dict[str, str]:
     """A key and certificate of the notebooks' CA for a job that only calls the hub (a kernel
-    launcher), with the CA bundle a job checks the hub by; made off the event loop (an RSA key
-    takes a moment) and removed from the store once read."""
+    launcher), with the CA bundle a job checks the hub by. Signed in memory, off the event loop
+    (an RSA key takes a moment): nothing is written to the hub's certificate store, so starts at
+    the same moment cannot disturb each other's records."""
     def make() -> dict[str, str]:
-        from certipy import Certipy
-        store = Certipy(store_dir=certs_location)
-        name = f"{kind}-{user}-{secrets.token_hex(4)}"
-        pair = store.create_signed_pair(name, NOTEBOOKS_CA, alt_names=["DNS:localhost"], overwrite=True)
-        try:
-            return {"keyfile": Path(pair["files"]["key"]).read_text(),
-                    "certfile": Path(pair["files"]["cert"]).read_text(),
-                    "cafile": Path(trust_bundle).read_text()}
-        finally:
-            store.store.remove_files(name, delete_dir=True)
-            store.store.remove_record(name)
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+        ca_dir = Path(certs_location) / NOTEBOOKS_CA
+        ca_key = serialization.load_pem_private_key((ca_dir / f"{NOTEBOOKS_CA}.key").read_bytes(), None)
+        ca_cert = x509.load_pem_x509_certificate((ca_dir / f"{NOTEBOOKS_CA}.crt").read_bytes())
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{kind}-{user}-{secrets.token_hex(4)}")])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca_cert.subject)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=365))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH,
+                                                      ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+                .sign(ca_key, hashes.SHA256()))
+        return {"keyfile": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()).decode(),
+                "certfile": cert.public_bytes(serialization.Encoding.PEM).decode(),
+                "cafile": Path(trust_bundle).read_text()}
     return await asyncio.get_running_loop().run_in_executor(None, make)
 
 
