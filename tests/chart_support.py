@@ -136,9 +136,27 @@ class HubPod:
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.workdir.mkdir()
         hub = self.container("hub")
+        extra = [(self.workdir, hub["workingDir"], True)]  # readOnlyRootFilesystem
+        proxy = self.container("proxy")
+        # the proxy's command as the chart gives it (a shell that waits for the hub's certificates,
+        # then configurable-http-proxy), which this machine has under NODE_PREFIX
+        env = {**self.env(proxy), "PATH": f"{os.path.dirname(self.proxy_bin)}:/usr/bin:/bin"}
+        plog = open(self.root / "proxy.log", "ab")
+        self.procs.append(subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+             self._mount_script(proxy, [], "/"), "pod", *proxy["command"]],
+            env=env, stdout=plog, stderr=subprocess.STDOUT, start_new_session=True))
+        log = open(self.root / "hub.log", "ab")
+        self.procs.append(subprocess.Popen(
+            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c",
+             self._mount_script(hub, extra, hub["workingDir"]), "pod", *hub["command"]],
+            env=self.env(hub), stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def _mount_script(self, container: dict, extra: list, workdir: str) -> str:
+        """A shell script that mounts ``container``'s volumes where it sees them, then runs its
+        command (the script's arguments) as the pod's user."""
         mounts = [(self._materialize(m["name"]), m["mountPath"], m.get("readOnly", False))
-                  for m in hub["volumeMounts"]]
-        mounts.append((self.workdir, hub["workingDir"], True))  # readOnlyRootFilesystem
+                  for m in container.get("volumeMounts", [])] + extra
         mounts.sort(key=lambda m: m[1] == "/tmp")  # a new /tmp last: the others' sources are under /tmp
         script = ["set -e"]
         for source, path, read_only in mounts:
@@ -146,19 +164,9 @@ class HubPod:
             script.append(f"mount --bind {source} {path}")
             if read_only:
                 script.append(f"mount -o remount,bind,ro {path}")
-        script.append(f'cd {hub["workingDir"]}')
+        script.append(f"cd {workdir}")
         script.append(f'exec setpriv --reuid={self.user} --regid={self.user} --init-groups "$@"')
-        proxy = self.container("proxy")
-        plog = open(self.root / "proxy.log", "ab")
-        self.procs.append(subprocess.Popen(
-            ["setpriv", f"--reuid={self.user}", f"--regid={self.user}", "--init-groups",
-             self.proxy_bin, *proxy["command"][1:]],
-            env=self.env(proxy), stdout=plog, stderr=subprocess.STDOUT, start_new_session=True, cwd="/"))
-        log = open(self.root / "hub.log", "ab")
-        self.procs.append(subprocess.Popen(
-            ["unshare", "--mount", "--propagation", "private", "--", "/bin/sh", "-c", "\n".join(script), "pod",
-             *hub["command"]],
-            env=self.env(hub), stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        return "\n".join(script)
 
     def stop(self, timeout: float = 30) -> None:
         """The pod deleted: SIGTERM to every container, then SIGKILL after the grace period."""

@@ -34,7 +34,7 @@ DOCKERFILE = REPO / "helm" / "image" / "Dockerfile"
 IMAGE_VENV = Path("/opt/fedhub/hub")  # where the Dockerfile installs the wheel
 POD_USER = "fedhub-pod"  # the image's non-root user (uid 1000 in the image)
 PUBLIC = "http://127.0.0.1:8000"  # the pod's ports, as the chart renders them
-HUB_API = "http://127.0.0.1:8081"
+HUB_API = "https://127.0.0.1:8081"  # internal SSL: jobs check the hub's certificate
 PASSWORD = "chart-horse-battery"
 USER, OTHER = TEST_USERS[0], TEST_USERS[1]
 
@@ -167,7 +167,7 @@ def pod(image, pod_user, centres, postgres, provider, alpha_login_node, tmp_path
     made = [p for p in ("/etc/fedhub", "/var/lib/fedhub", "/srv/fedhub") if not os.path.exists(p)]
     pod.start()
     try:
-        wait_for(lambda: answers(f"{HUB_API}/hub/health") or pod.procs[1].poll() is not None, 90, "the hub to start")
+        wait_for(lambda: answers(f"{PUBLIC}/hub/health") or pod.procs[1].poll() is not None, 90, "the hub to start")
         assert pod.procs[1].poll() is None, pod.log_tail()
         wait_for(lambda: answers(f"{PUBLIC}/hub/api/"), 30, "the proxy to route to the hub")
         wait_for(lambda: pod.starts() == 1, 60, "the hub's services and routes")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import zmq
 
 from conftest import JOBENV, TEST_USERS, HubAPI, live_jobs, slurm, wait_for
 from support import execute_in_kernel
@@ -36,7 +37,7 @@ class KernelAPI:
         return requests.request(method, f"{self.base}/{path}", headers=self.headers, timeout=60, **kw)
 
     def start(self, **options):
-        return self.call("POST", "kernels", json={"key": secrets.token_hex(16), **options})
+        return self.call("POST", "kernels", json={**KernelKeys().body, **options})
 
     def wait_ready(self, kernel_id: str, timeout: float = 90) -> dict:
         def ready():
@@ -58,11 +59,24 @@ def server_at_alpha(hub):
     api.stop(USER)
 
 
-def client_for(record: dict, key: str):
+class KernelKeys:
+    """What a notebook server makes for a kernel: its HMAC key and CurveZMQ pair."""
+
+    def __init__(self):
+        self.key = secrets.token_hex(16)
+        self.curve_public, self.curve_secret = (k.decode() for k in zmq.curve_keypair())
+
+    @property
+    def body(self) -> dict:  # what the server sends the hub (the public half follows from the secret)
+        return {"key": self.key, "curve_secretkey": self.curve_secret}
+
+
+def client_for(record: dict, keys: KernelKeys):
     from jupyter_client import BlockingKernelClient
     client = BlockingKernelClient()
-    client.load_connection_info({**record["connection"], "key": key.encode(), "transport": "tcp",
-                                 "signature_scheme": "hmac-sha256"})
+    client.load_connection_info({**record["connection"], "key": keys.key.encode(), "transport": "tcp",
+                                 "signature_scheme": "hmac-sha256", "curve_publickey": keys.curve_public,
+                                 "curve_secretkey": keys.curve_secret})
     client.start_channels()
     client.wait_for_ready(timeout=30)
     return client
@@ -94,8 +108,8 @@ def test_centres_offered_for_kernels_with_their_defaults(server_at_alpha):
 
 def test_a_kernel_at_a_firewalled_centre_runs_there_and_ends_with_nothing_left(server_at_alpha, centres):
     mine, other = server_at_alpha
-    key = secrets.token_hex(16)
-    r = mine.call("POST", "kernels", json={"centre": "beta", "cores": 1, "walltime": "00:10:00", "key": key})
+    keys = KernelKeys()
+    r = mine.call("POST", "kernels", json={"centre": "beta", "cores": 1, "walltime": "00:10:00", **keys.body})
     assert r.status_code == 202, r.text
     record = r.json()
     assert record["message"].startswith("Submitted to Beta as job ") and record["job_id"]
@@ -111,7 +125,7 @@ def test_a_kernel_at_a_firewalled_centre_runs_there_and_ends_with_nothing_left(s
     assert other.call("DELETE", f"kernels/{record['id']}").status_code == 404
     assert other.call("GET", "kernels").status_code == 404
 
-    client = client_for(record, key)
+    client = client_for(record, keys)
     try:
         where = run(client, "import os, socket; print(os.environ['SLURM_CLUSTER_NAME'], os.environ['SLURM_JOB_ID'])")
         assert where.split() == ["beta", record["job_id"]]
@@ -144,6 +158,8 @@ def test_a_kernel_job_cancelled_from_outside_shows_as_ended_with_slurms_reason(s
 def test_bad_kernel_requests_name_the_field(server_at_alpha, centres):
     mine, _ = server_at_alpha
     assert mine.call("POST", "kernels", json={"centre": "beta"}).json()["message"].startswith("key:")
+    r = mine.call("POST", "kernels", json={"centre": "beta", "key": KernelKeys().key, "curve_secretkey": "short"})
+    assert r.status_code == 400 and r.json()["message"].startswith("curve_secretkey: give the kernel's CurveZMQ")
     r = mine.start(centre="beta", cores=99)
     assert r.status_code == 400 and "cores: 99 is outside what partition 'batch' at Beta allows" in r.text
     r = mine.start(centre="beta", shell="rm -rf /")
@@ -192,10 +208,10 @@ def test_the_kernel_conformance_suite_passes_through_the_provisioner(server_at_a
 
 def test_a_hub_restart_keeps_the_kernel_and_its_connection(server_at_alpha, hub, centres):
     mine, _ = server_at_alpha
-    key = secrets.token_hex(16)
+    keys = KernelKeys()
     record = mine.wait_ready(mine.call("POST", "kernels", json={"centre": "beta", "walltime": "00:10:00",
-                                                                 "key": key}).json()["id"])
-    client = client_for(record, key)
+                                                                 **keys.body}).json()["id"])
+    client = client_for(record, keys)
     try:
         run(client, "kept = 41")
         hub.restart()

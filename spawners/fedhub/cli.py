@@ -20,14 +20,15 @@ from pathlib import Path
 from .federation import Centre, FederationError, LocalScheduler, SshScheduler, load_federation
 from .slurm.commands import SchedulerError, SchedulerUnreachable
 from .slurm.monitor import CentreWatcher
-from .slurm.sshmux import SshMasters
+from .slurm.sshmux import SshMasters, refused_forwards
 
 
 # --------------------------------------------------------------------------- centres
 
 
-async def centre_status(centre: Centre, timeout: float = 15.0) -> dict:
-    """One centre's health and queue figures, from the same watcher the hub's monitor uses."""
+async def centre_status(centre: Centre, timeout: float = 15.0, refused: list[dict] = ()) -> dict:
+    """One centre's health and queue figures, from the same watcher the hub's monitor uses;
+    ``refused``: the forwards the running hub could not bind (its state directory says)."""
     watcher = CentreWatcher(centre, timeout=timeout)
     status: dict = {
         "id": centre.id,
@@ -46,6 +47,9 @@ async def centre_status(centre: Centre, timeout: float = 15.0) -> dict:
         master = SshMasters.get(centre.scheduler, centre.scheduler.query_user)
         connected = await master.ensure()  # the hub's persistent connection, opened as the hub would
         status["connection"] = "connected" if connected else f"not connected: {master.last_error}"
+        mine = [r for r in refused if r["host"] == centre.scheduler.host and r["port"] == centre.scheduler.port]
+        if mine:
+            status["forwards_refused"] = [{k: r[k] for k in ("kind", "spec", "reason", "since")} for r in mine]
     snapshot = await watcher.refresh()  # nothing tracked: one sinfo, which also fills the node figures
     if not snapshot.answered:
         status["error"] = snapshot.error
@@ -80,7 +84,8 @@ def format_centres(rows: list[dict]) -> str:
     for r in rows:
         network = r["network"]["mode"]
         if "connection" in r:
-            network += f" ({'connected' if r['connection'] == 'connected' else 'not connected'})"
+            network += f" ({'connected' if r['connection'] == 'connected' else 'not connected'}"
+            network += f"; {len(r['forwards_refused'])} FORWARD(S) REFUSED)" if r.get("forwards_refused") else ")"
         route = r.get("slurm_conf") or r.get("login_node")
         if r["reachable"]:
             n, c = r["nodes"], r["cpus"]
@@ -96,6 +101,9 @@ def format_centres(rows: list[dict]) -> str:
     for r in rows:
         if not r["reachable"]:
             lines.append(f"{r['id']}: {r['error']}")
+        for f in r.get("forwards_refused", []):
+            lines.append(f"{r['id']}: the hub could not bind the forward {f['kind']} {f['spec']} (since {f['since']}); "
+                         f"nothing is sent there until it can: {f['reason']}")
     return "\n".join(lines)
 
 
@@ -104,7 +112,8 @@ def cmd_centres(args) -> int:
 
     async def gather():
         try:
-            return await asyncio.gather(*(centre_status(c, args.timeout) for c in federation.centres))
+            refused = refused_forwards(args.state_dir)
+            return await asyncio.gather(*(centre_status(c, args.timeout, refused) for c in federation.centres))
         finally:
             await SshMasters.close_all()
 
@@ -310,7 +319,7 @@ def _demo_banner(hub, federation, users, password, provider, teacher: str = "", 
         f"  (\"Sign in with the federation's login\": the demo's OpenID Connect provider at {provider.issuer})\n"
         "  Pick a centre (alpha: local, beta: through its ssh login node, gamma: small) and resources,\n"
         "  press Start, and watch the job go through Slurm on the progress page.\n"
-        f"  Centres' state:   .venv/bin/fedhub centres -f {federation.federation_file}\n"
+        f"  Centres' state:   .venv/bin/fedhub centres -f {federation.federation_file} --state-dir {hub.state_dir}\n"
         f"  Federation file:  {federation.federation_file}\n"
         + (f"  Hub database:     PostgreSQL at 127.0.0.1:{database.port} (database fedhub_demo), as a deployment\n"
            "                    with the Helm chart has it (helm/fedhub; README: Deploying on Kubernetes)\n"
@@ -331,6 +340,8 @@ def main(argv=None) -> int:
     p.add_argument("--federation", "-f", required=True, help="the federation file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--timeout", type=float, default=15.0, help="seconds per scheduler query")
+    p.add_argument("--state-dir", default="/var/lib/fedhub",
+                   help="the hub's state directory (c.FederatedSpawner.state_dir): to show the forwards it could not bind")
     p.set_defaults(func=cmd_centres)
 
     p = sub.add_parser("check", help="validate a federation file")

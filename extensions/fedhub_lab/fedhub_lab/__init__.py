@@ -23,7 +23,9 @@ def _link_jupyter_server_extension(serverapp):
     """Before the server makes its managers: FedHub's kernel spec manager, which adds a kernelspec
     per centre (``kernels/specs.py``), and its session manager, which starts one kernel per
     notebook however often a waiting page asks (``kernels/sessions.py``), unless the server was
-    configured with others."""
+    configured with others. And kernels beside the server speak over IPC sockets in the server's
+    runtime directory (0700) instead of TCP on 127.0.0.1, which every user with a job or a shell
+    on the node could reach; FedHub's kernels at centres keep TCP, with CurveZMQ."""
     from .kernels.sessions import FedHubSessionManager
     from .kernels.specs import FedHubKernelSpecManager
 
@@ -33,6 +35,8 @@ def _link_jupyter_server_extension(serverapp):
         serverapp.kernel_spec_manager_class = FedHubKernelSpecManager
     if "session_manager_class" not in configured:
         serverapp.session_manager_class = FedHubSessionManager
+    if "transport" not in serverapp.config.get("KernelManager", {}):
+        serverapp.config.KernelManager.transport = "ipc"
 
 
 def _load_jupyter_server_extension(serverapp):

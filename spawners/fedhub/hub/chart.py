@@ -16,7 +16,7 @@ from ..federation import FederationError, load_federation
 from .login import federation_login_settings
 
 HUB_API_PORT = 8081  # the pod's hub-api port (the chart's Service and probes)
-PROXY_API_URL = "http://127.0.0.1:8001"  # the proxy container, in the same pod
+PROXY_API_URL = "https://127.0.0.1:8001"  # the proxy container, in the same pod (internal SSL)
 PUBLIC_BIND_URL = "http://0.0.0.0:8000"  # the proxy container's public port
 
 
@@ -50,8 +50,9 @@ def apply_settings(c, settings: dict, environ) -> None:
     c.JupyterHub.bind_url = PUBLIC_BIND_URL
     if settings.get("publicUrl"):
         c.JupyterHub.public_url = settings["publicUrl"]
-    c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{HUB_API_PORT}"
-    c.JupyterHub.hub_connect_url = f"http://127.0.0.1:{HUB_API_PORT}"  # the services beside it
+    # internal SSL: the hub's API is TLS, and asks every caller for a certificate of the hub's CA
+    c.JupyterHub.hub_bind_url = f"https://0.0.0.0:{HUB_API_PORT}"
+    c.JupyterHub.hub_connect_url = f"https://127.0.0.1:{HUB_API_PORT}"  # the services beside it
     c.ConfigurableHTTPProxy.should_start = False
     c.ConfigurableHTTPProxy.api_url = PROXY_API_URL  # its token: CONFIGPROXY_AUTH_TOKEN
 

@@ -10,7 +10,8 @@ both). Another user's token gets 404, as JupyterHub answers for servers one may 
                                                             leaving C would start soonest)
     GET    /hub/api/fedhub/users/{user}/kernels             this server's kernels
     POST   /hub/api/fedhub/users/{user}/kernels             {centre, partition, project, cores,
-                                                             memory, gpus, gpu_type, walltime, key}
+                                                             memory, gpus, gpu_type, walltime, key,
+                                                             curve_secretkey}
                                                             ("dry_run": true: only check them)
     GET    /hub/api/fedhub/users/{user}/kernels/{id}        status, Slurm's words, connection
                                                             (?status=S&wait=T: answer once the
@@ -23,12 +24,20 @@ The launcher inside the kernel's job calls one more route, with its one-time tok
     POST   /hub/api/fedhub/kernels/{id}/launcher            {"node", "ports"}: the kernel listens;
                                                             {"exited": code}: it ended (answer: action)
     GET    /hub/api/fedhub/kernels/{id}/launcher            "restart", "wait" or "exit"
+    GET    /hub/api/fedhub/kernels/{id}/launcher/keys       the kernel's HMAC key and CurveZMQ
+                                                            pair (until it reported its ports)
+
+The kernel's channels are CurveZMQ: the server makes the pair (``zmq.curve_keypair``) and sends
+its secret half here with the HMAC key, over the hub's TLS; the launcher fetches them over TLS,
+so they are never in the job's script, argv or environment, and the relays carry only ciphertext.
 """
 
 from __future__ import annotations
 
 import json
 import re
+
+import zmq
 
 from jupyterhub.apihandlers import APIHandler, default_handlers
 from jupyterhub.scopes import has_scope
@@ -166,6 +175,13 @@ class KernelsHandler(_ServerKernelsHandler):
         key = body.pop("key", None)
         if not dry_run and (not isinstance(key, str) or not _KEY_RE.fullmatch(key)):
             raise web.HTTPError(400, "key: give the kernel's connection key (16-128 letters, digits, - or _)")
+        curve_secret = body.pop("curve_secretkey", None)
+        if not dry_run:
+            try:
+                curve_public = zmq.curve_public(curve_secret.encode()).decode()
+            except (AttributeError, ValueError, zmq.ZMQError):
+                raise web.HTTPError(400, "curve_secretkey: give the kernel's CurveZMQ secret key (40 Z85 "
+                                         "characters, the second half of zmq.curve_keypair())") from None
         unknown = sorted(k for k in body if k not in KERNEL_OPTIONS)
         if unknown:
             raise web.HTTPError(400, f"{unknown[0][:40]}: unknown option; allowed: {', '.join(KERNEL_OPTIONS)}")
@@ -183,7 +199,8 @@ class KernelsHandler(_ServerKernelsHandler):
                 return self.finish(json.dumps({"centre": centre.id, "centre_name": centre.name,
                                                "request": request.to_user_options(),
                                                "description": request.describe()}))
-            record = await kernels.start(request, key)
+            record = await kernels.start(request, {"key": key, "curve_secretkey": curve_secret,
+                                                   "curve_publickey": curve_public})
         except KernelError as e:
             return self.fail(e)
         except SpawnException as e:  # the allocation check says what a spawn would
@@ -252,6 +269,19 @@ class LauncherHandler(APIHandler):
         kernels = self._record(kernel_id)
         self.finish(json.dumps({"action": kernels.instruction(kernel_id)}))
 
+
+class LauncherKeysHandler(LauncherHandler):
+    """The kernel's keys, to the launcher only (its token; a job whose TLS checked this hub)."""
+
+    def get(self, kernel_id):
+        kernels = self._record(kernel_id)
+        try:
+            keys = kernels.hand_keys(kernel_id)
+        except KernelError as e:
+            raise web.HTTPError(e.status, e.message) from None
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(keys))
+
     def post(self, kernel_id):
         kernels = self._record(kernel_id)
         try:
@@ -276,6 +306,7 @@ ROUTES = [
     (r"/api/fedhub/users/([^/]+)/kernels/([0-9a-f]{16})", KernelHandler),
     (r"/api/fedhub/users/([^/]+)/kernels/([0-9a-f]{16})/restart", KernelRestartHandler),
     (r"/api/fedhub/kernels/([0-9a-f]{16})/launcher", LauncherHandler),
+    (r"/api/fedhub/kernels/([0-9a-f]{16})/launcher/keys", LauncherKeysHandler),
 ]
 
 

@@ -1,9 +1,10 @@
 """What makes a Slurm job a kernel: FedHub's launcher from the centre's notebook environment.
 
 The script holds only operator settings (the centre's prologue) and the launcher's path, quoted.
-Secrets (the kernel's HMAC key, its one-time report token) travel in the job's environment as
-sbatch exports it, never in argv, the script or the job's output; the launcher removes them from
-its environment before it starts the kernel.
+The launcher's one-time token and its TLS key travel in the job's secrets file (never in argv,
+the script or the job's output) and the launcher removes them from its environment before it
+starts the kernel. The kernel's own keys (HMAC, CurveZMQ) are not in the job at all: the
+launcher fetches them from the hub over TLS, after checking the hub's certificate.
 """
 
 from __future__ import annotations
@@ -56,12 +57,11 @@ def kernel_script(centre: Centre, login: str, output_dir: str, logs_kept: int, t
                                 tls=script_lines(TLS_VARS) if tls else "")
 
 
-def kernel_environment(kernel_id: str, token: str, key: str, hub_api_url: str, centre: Centre) -> dict[str, str]:
+def kernel_environment(kernel_id: str, token: str, hub_api_url: str, centre: Centre) -> dict[str, str]:
     """The launcher's settings: where to report, with what, and which address is its node's."""
     return {
         f"{ENV_PREFIX}ID": kernel_id,
         f"{ENV_PREFIX}TOKEN": token,
-        f"{ENV_PREFIX}KEY": key,
         f"{ENV_PREFIX}URL": f"{hub_api_url.rstrip('/')}/fedhub/kernels/{kernel_id}/launcher",
         f"{ENV_PREFIX}NODES": json.dumps(dict(centre.node_addresses)),
     }

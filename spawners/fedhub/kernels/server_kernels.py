@@ -73,6 +73,9 @@ class KernelRecord:
     exit_code: int | None = None
     started: float = field(default_factory=time.time)
     running_since: str = ""  # when Slurm started the job (ISO 8601), for when its walltime ends
+    # the kernel's HMAC key and CurveZMQ keys, until the launcher collected them over the hub's
+    # TLS API (kept in the server's state meanwhile, so a hub restart while the job queues loses nothing)
+    keys: dict = field(default_factory=dict)
 
     @property
     def live(self) -> bool:
@@ -161,8 +164,9 @@ class ServerKernels:
 
     # ------------------------------------------------------------------ start
 
-    async def start(self, request: SpawnRequest, key: str) -> KernelRecord:
-        """Submit the kernel's job; return once Slurm accepted it (the rest is followed)."""
+    async def start(self, request: SpawnRequest, keys: dict[str, str]) -> KernelRecord:
+        """Submit the kernel's job; return once Slurm accepted it (the rest is followed).
+        ``keys`` (HMAC key, CurveZMQ pair) wait here for the launcher: never in the job."""
         spawner = self.spawner
         if not self.accepting or spawner.job is None or spawner.centre is None:
             raise KernelError("the notebook server is not running (or is stopping); no kernel was started", 409)
@@ -177,7 +181,7 @@ class ServerKernels:
         kernel_id, token = secrets.token_hex(8), secrets.token_urlsafe(32)
         job = self._job(centre, request.login)
         output_dir = spawner.job_output_dir
-        env = kernel_environment(kernel_id, token, key, nodes_api, centre)
+        env = kernel_environment(kernel_id, token, nodes_api, centre)
         try:
             if spawner.internal_ssl:
                 env.update(secret_env(await client_pair(spawner.internal_certs_location,
@@ -188,7 +192,7 @@ class ServerKernels:
         except Exception as e:
             raise KernelError(f"{centre.name} did not accept the kernel's job: {e}", 503) from None
         record = KernelRecord(kernel_id, centre.id, request.as_dict(), job.to_state(), _hash(token),
-                              message=f"Submitted to {centre.name} as job {job.job_id}")
+                              message=f"Submitted to {centre.name} as job {job.job_id}", keys=dict(keys))
         self.records[kernel_id], self.jobs[kernel_id] = record, job
         _index[kernel_id] = self
         self._reported[kernel_id] = asyncio.Event()
@@ -262,6 +266,14 @@ class ServerKernels:
             raise KernelError("unknown kernel or wrong token", 403)
         return record
 
+    def hand_keys(self, kernel_id: str) -> dict[str, str]:
+        """The kernel's keys, for its launcher (once it has them it reports its ports, and the
+        hub forgets them)."""
+        record = self.records[kernel_id]
+        if not record.keys:
+            raise KernelError("this kernel's keys were handed out already", 410)
+        return dict(record.keys)
+
     def report_ports(self, kernel_id: str, node: str, ports: dict) -> None:
         record = self.records[kernel_id]
         clean = {name: int(ports[name]) for name in PORT_NAMES if 0 < int(ports.get(name, 0)) < 65536}
@@ -271,6 +283,7 @@ class ServerKernels:
             self._relays_open.discard(kernel_id)
             record.relay = None
         record.node_ports, record.restart, record.exit_code = clean, False, None
+        record.keys = {}  # the launcher wrote them into its private connection file
         if node and not record.node:
             record.node = node
         if record.status == "restarting" and record.relay:
@@ -358,6 +371,16 @@ class ServerKernels:
     async def check(self) -> None:
         """From the server's poll: end records whose job Slurm ended; restore relays after a
         hub restart."""
+        waiting_at = {self.jobs[k].centre.id: self.jobs[k].centre for k, r in self.records.items()
+                      if r.status in ("submitted", "pending", "starting") and not r.node_ports}
+        for centre in waiting_at.values():
+            if centre.network.tunnel:  # after a hub restart: the way back for launchers yet to call
+                try:
+                    await CentreTunnel(centre).ensure_return_path(self.spawner.hub.api_url)
+                except ForwardError as e:
+                    log.error("%s the hub could not bind its forward back from %s's login node, so kernels "
+                              "waiting there cannot reach it yet (tried again every %s s): %s", self.spawner._where,
+                              centre.name, self.spawner.monitor_interval, e)
         for kernel_id, record in list(self.records.items()):
             job = self.jobs[kernel_id]
             if record.status in ("ready", "exited", "restarting", "starting"):

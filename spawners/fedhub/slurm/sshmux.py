@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import hashlib
+import json
 import logging
 import os
 import signal
@@ -173,6 +174,8 @@ class SshMaster:
         self._idle_task: asyncio.Task | None = None
         self._supervisor: asyncio.Task | None = None
         self.forwards: set[tuple[str, str]] = set()  # ("L" or "R", ssh's spec), restored after a drop
+        # forwards the login node or this host would not bind: (why, since when)
+        self.refused: dict[tuple[str, str], tuple[str, str]] = {}
         self.closing = False
         self.last_error = ""
 
@@ -329,7 +332,12 @@ class SshMaster:
                                    f"(see {self.config.known_hosts_file}); check the key with the centre")
             raise ForwardError(f"{self.config.host}:{self.config.port} cannot be reached as {self.login}: "
                                f"{self.last_error}")
-        await self._forward(kind, spec)
+        try:
+            await self._forward(kind, spec)
+        except ForwardError as e:
+            self._note(kind, spec, str(e))
+            raise
+        self._note(kind, spec, "")
         self.forwards.add((kind, spec))
         if self._supervisor is None or self._supervisor.done():
             self._supervisor = asyncio.ensure_future(self._supervise())
@@ -354,17 +362,41 @@ class SshMaster:
                 raise ForwardError(f"port {port} on the hub's host was taken by another process as the forward "
                                    f"{spec} was made; it is not used")
 
+    def _note(self, kind: str, spec: str, refused: str) -> None:
+        """Keep what became of a forward, for the log and ``fedhub centres`` (``forwards.json``
+        beside the control sockets)."""
+        if refused:
+            if self.refused.get((kind, spec), ("",))[0] == refused:
+                return
+            self.refused[(kind, spec)] = (refused, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        elif self.refused.pop((kind, spec), None) is not None:
+            log.warning("%r: forward %s %s bound again", self, kind, spec)
+        else:
+            return
+        record_forwards()
+
     async def cancel_forward(self, kind: str, spec: str) -> None:
         self.forwards.discard((kind, spec))
+        if self.refused.pop((kind, spec), None) is not None:
+            record_forwards()
         if self.alive:
             await self._control("-O", "cancel", f"-{kind}", spec)
 
-    async def _supervise(self, backoff: float = 0.5) -> None:
-        """While there are forwards: when the connection drops, open it again and restore them."""
+    async def _supervise(self, backoff: float = 0.5, retry_s: float = 5.0) -> None:
+        """While there are forwards: when the connection drops, open it again and restore them;
+        a forward that could not be bound (someone holds its port) is tried again every
+        ``retry_s`` s, and is not in use until then."""
         while self.forwards:
             proc = self.proc
             if proc is not None and proc.returncode is None:
-                await proc.wait()
+                if not any(f in self.refused for f in self.forwards):
+                    await proc.wait()
+                else:
+                    try:
+                        await asyncio.wait_for(asyncio.shield(proc.wait()), retry_s)
+                    except asyncio.TimeoutError:
+                        await self._restore([f for f in self.forwards if f in self.refused])
+                        continue
             if self.closing or not self.forwards:
                 return
             log.warning("%r dropped; re-establishing it and its %d forward(s)", self, len(self.forwards))
@@ -372,11 +404,18 @@ class SshMaster:
             while self.forwards and not await self.ensure():
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30)
-            for kind, spec in list(self.forwards):
-                try:
-                    await self._forward(kind, spec)
-                except ForwardError as e:
-                    log.error("%r could not restore forward %s %s: %s", self, kind, spec, e)
+            await self._restore(list(self.forwards))
+
+    async def _restore(self, forwards: list[tuple[str, str]]) -> None:
+        for kind, spec in forwards:
+            try:
+                await self._forward(kind, spec)
+                self._note(kind, spec, "")
+            except ForwardError as e:
+                if self.refused.get((kind, spec), ("",))[0] != str(e):
+                    log.error("%r could not restore forward %s %s (nothing is sent there until it is bound; "
+                              "tried again every few seconds): %s", self, kind, spec, e)
+                self._note(kind, spec, str(e))
 
 
 class SshMasters:
@@ -423,6 +462,43 @@ class SshMasters:
     def kill_all_now(cls) -> None:
         for master in cls._masters.values():
             master.kill_now()
+
+
+def forwards_file(state_dir: str | Path | None = None) -> Path | None:
+    """Where the hub keeps the forwards it could not bind (``<state_dir>/ssh/forwards.json``)."""
+    if state_dir is not None:
+        return Path(state_dir) / "ssh" / "forwards.json"
+    return _socket_dir / "forwards.json" if _socket_dir is not None else None
+
+
+def record_forwards() -> None:
+    """Write every refused forward of this process's masters (a command without a state
+    directory writes nothing)."""
+    path = forwards_file()
+    if path is None:
+        return
+    from ..statedir import write_private_json
+    refused = [{"host": m.config.host, "port": m.config.port, "login": m.login, "kind": kind, "spec": spec,
+                "reason": reason, "since": since}
+               for m in SshMasters._masters.values() for (kind, spec), (reason, since) in m.refused.items()]
+    try:
+        write_private_json(path, {"pid": os.getpid(), "refused": refused}, durable=False)
+    except OSError as e:
+        log.warning("could not record the forwards' state in %s: %s", path, e)
+
+
+def refused_forwards(state_dir: str | Path) -> list[dict]:
+    """The forwards the hub running on ``state_dir`` could not bind, as it last wrote them."""
+    path = forwards_file(state_dir)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    try:
+        os.kill(int(data.get("pid", 0)), 0)
+    except (OSError, ValueError):
+        return []  # that hub is gone
+    return list(data.get("refused", []))
 
 
 atexit.register(SshMasters.kill_all_now)  # the hub or a command ending leaves no ssh process behind

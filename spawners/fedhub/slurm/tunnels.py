@@ -50,8 +50,11 @@ class CentreTunnel:
         address = self.network.login_node_address
         for port, url in ((self.network.hub_api_port, hub_api_url),):
             host, target = _host_port(url)
+            spec = f"{address}:{port}:{host}:{target}"
+            if ("R", spec) in self.master.forwards and ("R", spec) not in self.master.refused and self.master.alive:
+                continue  # held (the master restores it after a drop)
             try:
-                await self.master.add_forward("R", f"{address}:{port}:{host}:{target}")
+                await self.master.add_forward("R", spec)
             except ForwardError as e:
                 if "pinned host key" in str(e) or "cannot be reached" in str(e):
                     raise ForwardError(f"{self.centre.name}'s login node: {e}") from None

@@ -2,9 +2,11 @@
 
 The kernel binds its own ports here (ipykernel picks free ones when the connection file says 0
 and writes them back), on this node's address from the federation (never all interfaces), so no
-port is chosen on one host and bound on another. The key and the report token come from the
-job's environment and are removed from it before the kernel starts; they never reach argv, the
-job script or its output. When the kernel exits, the launcher tells the hub and waits for its
+port is chosen on one host and bound on another. Its channels are CurveZMQ. The report token
+and the job's TLS files come from the job's environment and are removed from it before the
+kernel starts; the kernel's keys (HMAC, CurveZMQ) are fetched from the hub over TLS, once the
+hub's certificate was checked against the hub's CA, and go only into a 0600 connection file in
+a 0700 directory. None of them reaches argv, the job script or its output. When the kernel exits, the launcher tells the hub and waits for its
 word: start it again (a restart keeps the job, its ports and its relay) or end the job.
 
     python -m fedhub_lab.kernels.launcher      (the job script's only command)
@@ -21,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 PREFIX = "JUPYTERHUB_FEDHUB_KERNEL_"
@@ -34,8 +37,8 @@ def log(message: str) -> None:
 def settings() -> dict:
     """The launcher's settings, taken out of the environment (the kernel must not inherit them)."""
     values = {name: os.environ.pop(PREFIX + name, "") for name in (
-        "ID", "TOKEN", "KEY", "URL", "NODES", "SSL_KEYFILE", "SSL_CERTFILE", "SSL_CAFILE")}
-    missing = [PREFIX + k for k in ("ID", "TOKEN", "KEY", "URL") if not values[k]]
+        "ID", "TOKEN", "URL", "NODES", "SSL_KEYFILE", "SSL_CERTFILE", "SSL_CAFILE")}
+    missing = [PREFIX + k for k in ("ID", "TOKEN", "URL") if not values[k]]
     if missing:
         sys.exit(f"fedhub kernel launcher: {', '.join(missing)} not set; this runs only as FedHub's kernel job")
     for name in list(os.environ):
@@ -72,13 +75,38 @@ def hub_tls(conf: dict) -> ssl.SSLContext | None:
     return context
 
 
-def call_hub(conf: dict, method: str, body: dict | None = None, timeout: float = 10) -> dict:
+def call_hub(conf: dict, method: str, body: dict | None = None, timeout: float = 10, path: str = "") -> dict:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(conf["URL"], data=data, method=method,
+    request = urllib.request.Request(conf["URL"] + path, data=data, method=method,
                                      headers={"Authorization": f"kernel {conf['TOKEN']}",
                                               "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout, context=conf.get("tls")) as response:
         return json.loads(response.read() or b"{}")
+
+
+def fetch_keys(conf: dict, patience: float = 600) -> dict:
+    """The kernel's HMAC key and CurveZMQ pair, from the hub. While the hub restarts, or while
+    something that is not the hub answers at its address (its certificate fails the check
+    against the hub's CA: the request, and the token, are never sent), try again for a while."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            keys = call_hub(conf, "GET", path="/keys")
+            if keys.get("key") and keys.get("curve_secretkey") and keys.get("curve_publickey"):
+                return keys
+            raise RuntimeError("the hub's answer holds no keys")
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"the hub did not hand out the kernel's keys ({e.code} {e.reason})") from None
+        except OSError as e:
+            reason = getattr(e, "reason", e)
+            if isinstance(reason, ssl.SSLCertVerificationError) or isinstance(e, ssl.SSLCertVerificationError):
+                log(f"refusing {conf['URL'].split('/hub/')[0]}: its certificate failed the check against the "
+                    f"hub's CA ({getattr(reason, 'verify_message', reason)}); nothing was sent. Retrying")
+            else:
+                log(f"could not reach the hub for the kernel's keys yet ({reason}); retrying")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the hub did not hand out the kernel's keys in time")
+        time.sleep(2)
 
 
 def start_kernel(connection_file: str) -> subprocess.Popen:
@@ -132,13 +160,16 @@ def next_action(conf: dict, code: int, patience: float = 120) -> str:
 def main() -> int:
     conf = settings()
     conf["tls"] = hub_tls(conf)
+    keys = fetch_keys(conf)
     workdir = tempfile.mkdtemp(prefix="fedhub-kernel-")  # 0700: only this user reads the key
     path = os.path.join(workdir, "connection.json")
     ip = bind_address(conf["NODES"])
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as f:
-        json.dump({"ip": ip, "transport": "tcp", "signature_scheme": "hmac-sha256", "key": conf["KEY"],
+        json.dump({"ip": ip, "transport": "tcp", "signature_scheme": "hmac-sha256", "key": keys["key"],
+                   "curve_publickey": keys["curve_publickey"], "curve_secretkey": keys["curve_secretkey"],
                    "kernel_name": "python3", **{p: 0 for p in PORTS}}, f)
+    del keys
     kernel: subprocess.Popen | None = None
 
     def end(signum, frame):  # scancel, walltime: end the kernel with the job
@@ -168,4 +199,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as e:  # said in the job's log, where an operator looks
+        log(f"giving up: {e}")
+        sys.exit(1)

@@ -4,6 +4,9 @@ The notebook server never talks to a centre: it asks the hub (``hub.HubKernels``
 follow, restart and end the kernel's job, and the hub answers with where to connect (its relay
 of the kernel's ports). Nothing here blocks the server's event loop.
 
+- the kernel's channels are CurveZMQ: this server makes the pair, the hub hands it to the
+  launcher over TLS, and every relay between the kernel's node and here carries ciphertext that
+  only the holder of the pair can open (another user's SUB socket on a relay port gets nothing);
 - ``launch_kernel`` returns once the kernel listens; the server's log follows the wait in
   Slurm's words ("Pending at Beta as job 200031: waiting for Resources ...").
 - interrupts are messages (the kernelspec says ``interrupt_mode: message``): the job lives on;
@@ -22,6 +25,7 @@ import signal
 import weakref
 from typing import Any
 
+import zmq
 from jupyter_client.provisioning import KernelProvisionerBase
 from traitlets import Float, Int, Unicode
 
@@ -70,6 +74,7 @@ class FedHubProvisioner(KernelProvisionerBase):
         self._restarting = False
         self._ended = False
         self._asked_to_restart = False  # by the user (a shutdown request with restart), not the restarter
+        self._curve: tuple[bytes, bytes] | None = None  # (public, secret): the kernel's, kept across restarts
         if self.kernel_id:
             _live[self.kernel_id] = self
 
@@ -114,8 +119,9 @@ class FedHubProvisioner(KernelProvisionerBase):
             # the same job, whose launcher starts a new kernel on the same ports
             self.status = await self.hub.restart(self.fedhub_id)
         else:
+            self._curve = zmq.curve_keypair()
             try:
-                self.status = await self.hub.start(self.options(), key)
+                self.status = await self.hub.start(self.options(), key, self._curve[1].decode())
             except HubKernelError as e:
                 raise RuntimeError(f"FedHub could not start the kernel: {e}") from None
             self.fedhub_id, self._ended = self.status["id"], False
@@ -145,8 +151,9 @@ class FedHubProvisioner(KernelProvisionerBase):
                     said = message
                 if state == "ready":
                     connection = self.status["connection"]
+                    curve = {"curve_publickey": self._curve[0], "curve_secretkey": self._curve[1]} if self._curve else {}
                     return {**connection, "key": key.encode(), "transport": "tcp",
-                            "signature_scheme": "hmac-sha256"}
+                            "signature_scheme": "hmac-sha256", **curve}
                 if state == "ended":
                     self._ended = True
                     raise RuntimeError(message or "the kernel's job ended before the kernel started")

@@ -41,6 +41,7 @@ class FedHubKernelSpecManager(KernelSpecManager):
             interrupt_mode="message",
             metadata={"kernel_provisioner": {"provisioner_name": "fedhub-slurm",
                                              "config": {"centre": centre_id, **options}},
+                      "supported_encryption": ["curve"],  # the provisioner always makes a CurveZMQ pair
                       "fedhub": {"centre": centre_id, "centre_name": centre_name}},
         )
 
