@@ -63,8 +63,8 @@ def message(msg_type: str, content: dict, session: str) -> str:
 class KernelSocket:
     """A kernel's websocket through the proxy, as JupyterLab opens it."""
 
-    def __init__(self, hub: LocalHub, token: str, kernel_id: str):
-        self.url = f"{hub.url.replace('http', 'ws')}/user/{USER}/api/kernels/{kernel_id}/channels"
+    def __init__(self, hub: LocalHub, token: str, kernel_id: str, user: str = USER):
+        self.url = f"{hub.url.replace('http', 'ws')}/user/{user}/api/kernels/{kernel_id}/channels"
         self.token = token
         self.session = uuid.uuid4().hex
 
@@ -88,23 +88,23 @@ class KernelSocket:
 
 
 class Lab:
-    def __init__(self, hub: LocalHub, token: str):
-        self.hub, self.token = hub, token
+    def __init__(self, hub: LocalHub, token: str, user: str = USER):
+        self.hub, self.token, self.user = hub, token, user
         self.headers = {"Authorization": f"token {token}"}
 
     def start(self, name: str) -> str:
-        r = requests.post(f"{self.hub.url}/user/{USER}/api/kernels", headers=self.headers, json={"name": name},
+        r = requests.post(f"{self.hub.url}/user/{self.user}/api/kernels", headers=self.headers, json={"name": name},
                           timeout=300)
         r.raise_for_status()
         return r.json()["id"]
 
     def stop(self, kernel_id: str) -> None:
-        requests.delete(f"{self.hub.url}/user/{USER}/api/kernels/{kernel_id}", headers=self.headers, timeout=120)
+        requests.delete(f"{self.hub.url}/user/{self.user}/api/kernels/{kernel_id}", headers=self.headers, timeout=120)
 
     async def time_start(self, name: str) -> tuple[float, str]:
         started = time.perf_counter()
         kernel_id = await asyncio.to_thread(self.start, name)
-        async with KernelSocket(self.hub, self.token, kernel_id) as ws:
+        async with KernelSocket(self.hub, self.token, kernel_id, self.user) as ws:
             await ws.request("kernel_info_request", {}, "kernel_info_reply")
         return time.perf_counter() - started, kernel_id
 
@@ -145,7 +145,7 @@ def sbatch_to_running(fed: LocalFederation) -> float:
 
 async def round_trips(lab: Lab, kernels: dict[str, str], count: int) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in kernels}
-    sockets = {name: KernelSocket(lab.hub, lab.token, kid) for name, kid in kernels.items()}
+    sockets = {name: KernelSocket(lab.hub, lab.token, kid, lab.user) for name, kid in kernels.items()}
     for ws in sockets.values():
         await ws.__aenter__()
     try:

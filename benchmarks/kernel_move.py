@@ -52,14 +52,14 @@ def runtime_file(kernel_id: str) -> str:
 
 def execute(lab: Lab, kernel_id: str, code: str) -> None:
     async def go():
-        async with KernelSocket(lab.hub, lab.token, kernel_id) as ws:
+        async with KernelSocket(lab.hub, lab.token, kernel_id, lab.user) as ws:
             reply = await ws.request("execute_request", {"code": code, "silent": False}, "execute_reply")
             assert reply["content"]["status"] == "ok", reply["content"]
     asyncio.run(go())
 
 
 def move(lab: Lab, kernel_id: str) -> dict:
-    base = f"{lab.hub.url}/user/{USER}/fedhub/api"
+    base = f"{lab.hub.url}/user/{lab.user}/fedhub/api"
     started = time.perf_counter()
     r = requests.post(f"{base}/kernels/{kernel_id}/move", headers=lab.headers, timeout=120,
                       json={"centre": "beta", "walltime": "00:30:00", "on_unmovable": "switch"})

@@ -176,7 +176,9 @@ class KernelsHandler(_ServerKernelsHandler):
         if not dry_run and (not isinstance(key, str) or not _KEY_RE.fullmatch(key)):
             raise web.HTTPError(400, "key: give the kernel's connection key (16-128 letters, digits, - or _)")
         curve_secret = body.pop("curve_secretkey", None)
-        if not dry_run:
+        curve_public = None
+        # CurveZMQ is required with internal SSL (FedHub's default); without it, as before issue 22
+        if not dry_run and (curve_secret is not None or spawner.internal_ssl):
             try:
                 curve_public = zmq.curve_public(curve_secret.encode()).decode()
             except (AttributeError, ValueError, zmq.ZMQError):
@@ -199,8 +201,8 @@ class KernelsHandler(_ServerKernelsHandler):
                 return self.finish(json.dumps({"centre": centre.id, "centre_name": centre.name,
                                                "request": request.to_user_options(),
                                                "description": request.describe()}))
-            record = await kernels.start(request, {"key": key, "curve_secretkey": curve_secret,
-                                                   "curve_publickey": curve_public})
+            keys = {"key": key, "curve_secretkey": curve_secret, "curve_publickey": curve_public}
+            record = await kernels.start(request, {k: v for k, v in keys.items() if v})
         except KernelError as e:
             return self.fail(e)
         except SpawnException as e:  # the allocation check says what a spawn would
@@ -270,18 +272,6 @@ class LauncherHandler(APIHandler):
         self.finish(json.dumps({"action": kernels.instruction(kernel_id)}))
 
 
-class LauncherKeysHandler(LauncherHandler):
-    """The kernel's keys, to the launcher only (its token; a job whose TLS checked this hub)."""
-
-    def get(self, kernel_id):
-        kernels = self._record(kernel_id)
-        try:
-            keys = kernels.hand_keys(kernel_id)
-        except KernelError as e:
-            raise web.HTTPError(e.status, e.message) from None
-        self.set_header("Cache-Control", "no-store")
-        self.finish(json.dumps(keys))
-
     def post(self, kernel_id):
         kernels = self._record(kernel_id)
         try:
@@ -298,6 +288,21 @@ class LauncherKeysHandler(LauncherHandler):
                                      'or {"exited": <exit code>}') from None
         self.set_status(201)
         self.finish(json.dumps({"message": "ports recorded"}))
+
+
+class LauncherKeysHandler(LauncherHandler):
+    """The kernel's keys, to the launcher only (its token; a job whose TLS checked this hub)."""
+
+    SUPPORTED_METHODS = ("GET",)
+
+    def get(self, kernel_id):
+        kernels = self._record(kernel_id)
+        try:
+            keys = kernels.hand_keys(kernel_id)
+        except KernelError as e:
+            raise web.HTTPError(e.status, e.message) from None
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(keys))
 
 
 ROUTES = [

@@ -63,10 +63,14 @@ def server_command(centre: Centre, args: list[str]) -> str:
     return shlex.join([wrapper, centre.singleuser_cmd, *args, f"--HubOAuth.cache_max_age={ACCESS_RECHECK_S}"])
 
 
-def fedhub_exports(centre: Centre, quota_url: str, kernel_centres: list[dict] = ()) -> str:
-    """Which centre the server runs at, where its quota service is (the lab extension) and where
-    its kernels may run (one kernelspec each)."""
+def fedhub_exports(centre: Centre, quota_url: str, kernel_centres: list[dict] = (),
+                   kernel_encryption: bool = True) -> str:
+    """Which centre the server runs at, where its quota service is (the lab extension), where
+    its kernels may run (one kernelspec each), and (only with internal SSL off) that its kernels
+    at centres speak plain ZeroMQ."""
     values = {"FEDHUB_CENTRE": centre.id, "FEDHUB_CENTRE_NAME": centre.name}
+    if not kernel_encryption:
+        values["FEDHUB_KERNEL_ENCRYPTION"] = "off"
     if quota_url:
         values["FEDHUB_QUOTA_URL"] = quota_url
     if kernel_centres:
@@ -86,7 +90,7 @@ def batch_script(template: str, centre: Centre, login: str, args: list[str], quo
                  output_dir: str, logs_kept: int, kernel_centres: list[dict] = (), tls_lines: str = "") -> str:
     """``tls_lines``: the shell lines that put the server's key and certificates in place
     (``spawning/tls.py``); a template without ``{{tls}}`` gets them after the environment."""
-    environment = fedhub_exports(centre, quota_url, kernel_centres)
+    environment = fedhub_exports(centre, quota_url, kernel_centres, kernel_encryption=bool(tls_lines))
     if tls_lines and "{{tls}}" not in template.replace(" ", ""):
         environment, tls_lines = f"{environment}\n{tls_lines}", ""
     return _env.from_string(template).render(

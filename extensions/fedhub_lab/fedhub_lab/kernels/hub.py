@@ -68,10 +68,11 @@ class HubKernels:
     async def centres(self) -> list[dict]:
         return (await self.call("GET", "kernel-centres"))["centres"]
 
-    async def start(self, options: dict, key: str, curve_secretkey: str) -> dict:
+    async def start(self, options: dict, key: str, curve_secretkey: str | None) -> dict:
         """Ask for the kernel; its HMAC key and CurveZMQ secret key go to the hub (TLS), which
         hands them only to the kernel's launcher."""
-        return await self.call("POST", "kernels", {**options, "key": key, "curve_secretkey": curve_secretkey})
+        curve = {"curve_secretkey": curve_secretkey} if curve_secretkey else {}
+        return await self.call("POST", "kernels", {**options, "key": key, **curve})
 
     async def status(self, kernel_id: str, known: str = "", wait: float = 0.0) -> dict:
         """The kernel's record; with ``known`` and ``wait``, once its status is no longer ``known``

@@ -92,7 +92,7 @@ def fetch_keys(conf: dict, patience: float = 600) -> dict:
     while True:
         try:
             keys = call_hub(conf, "GET", path="/keys")
-            if keys.get("key") and keys.get("curve_secretkey") and keys.get("curve_publickey"):
+            if keys.get("key"):  # and the CurveZMQ pair, unless the hub runs without internal SSL
                 return keys
             raise RuntimeError("the hub's answer holds no keys")
         except urllib.error.HTTPError as e:
@@ -167,7 +167,7 @@ def main() -> int:
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as f:
         json.dump({"ip": ip, "transport": "tcp", "signature_scheme": "hmac-sha256", "key": keys["key"],
-                   "curve_publickey": keys["curve_publickey"], "curve_secretkey": keys["curve_secretkey"],
+                   **{k: keys[k] for k in ("curve_publickey", "curve_secretkey") if keys.get(k)},
                    "kernel_name": "python3", **{p: 0 for p in PORTS}}, f)
     del keys
     kernel: subprocess.Popen | None = None

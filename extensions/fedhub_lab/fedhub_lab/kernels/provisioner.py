@@ -21,6 +21,7 @@ Registered as ``fedhub-slurm`` under ``jupyter_client.kernel_provisioners``.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import weakref
 from typing import Any
@@ -119,9 +120,12 @@ class FedHubProvisioner(KernelProvisionerBase):
             # the same job, whose launcher starts a new kernel on the same ports
             self.status = await self.hub.restart(self.fedhub_id)
         else:
-            self._curve = zmq.curve_keypair()
+            # CurveZMQ always, unless the hub runs without internal SSL (it then says so in the job)
+            encrypted = os.environ.get("FEDHUB_KERNEL_ENCRYPTION", "") != "off"
+            self._curve = zmq.curve_keypair() if encrypted else None
             try:
-                self.status = await self.hub.start(self.options(), key, self._curve[1].decode())
+                self.status = await self.hub.start(self.options(), key,
+                                                   self._curve[1].decode() if self._curve else None)
             except HubKernelError as e:
                 raise RuntimeError(f"FedHub could not start the kernel: {e}") from None
             self.fedhub_id, self._ended = self.status["id"], False
