@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -85,7 +86,8 @@ class Server(http.server.ThreadingHTTPServer):
 server = Server((host, port), Hub)
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(cert, key)
-server.socket = context.wrap_socket(server.socket, server_side=True)
+# the handshake on first read, so that a connection whose client refuses it is still written down
+server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
 note("LISTENING")
 server.serve_forever()
 """
@@ -253,8 +255,9 @@ def test_a_fake_hub_on_betas_login_node_gets_no_token_and_the_hub_comes_back_by_
         assert any(f"{network.login_inner_address}:{TUNNEL_HUB_API_PORT}" in f["spec"] for f in refused), refused
 
         # the kernel's job starts and asks the fake: its launcher refuses the certificate, sends nothing
-        slurm(centres, "beta", "scancel", full)
         job_log = Path(f"~{ALICE}").expanduser() / ".fedhub" / "jobs" / f"fedhub-kernel-{record['job_id']}.log"
+        job_log.unlink(missing_ok=True)  # an earlier run's job of the same number wrote there
+        slurm(centres, "beta", "scancel", full)
         wait_for(lambda: job_log.exists() and "certificate failed the check against the hub's CA"
                  in job_log.read_text(), 120, "the launcher to refuse the fake hub")
         seen = log.read_text()
@@ -319,10 +322,13 @@ def test_no_token_key_code_output_or_variable_crosses_a_wire_in_clear(hub, alice
     of beta's login node (its link to the compute node) while alice spawns at alpha, starts a
     kernel beside her server and one at beta, runs cells and moves a kernel with a variable to
     beta. Left out: the user's own HTTP to the proxy's public port (a deployment puts TLS at its
-    ingress) and the hub's services on the hub's loopback (the hub calls them there)."""
+    ingress), the hub's services and its database on the hub's loopback (the hub calls them there)."""
     network = centres.centres["beta"].network
     work = Path(tempfile.mkdtemp(prefix="fedhub-capture-"))
-    hub_own = " or ".join(f"port {p}" for p in (hub.public_port, hub.quota_port, hub.classes_port))
+    own_ports = [hub.public_port, hub.quota_port, hub.classes_port]
+    if hub.db_url and urlsplit(hub.db_url).port:  # the hub's database, beside it: the spawner's state
+        own_ports.append(urlsplit(hub.db_url).port)
+    hub_own = " or ".join(f"port {p}" for p in own_ports)
     captures = [_capture([], work / "host.pcap", f"tcp and not ({hub_own})"),
                 _capture(["nsenter", f"--net=/run/netns/{network.login_ns}"], work / "login.pcap", "tcp")]
     marks = {name: f"{name}-{os.urandom(8).hex()}" for name in ("code", "output", "variable")}
@@ -338,9 +344,11 @@ def test_no_token_key_code_output_or_variable_crosses_a_wire_in_clear(hub, alice
         server.run(local, f"moving = {marks['variable'][:half]!r} + {marks['variable'][half:]!r}")
         secrets_now = _server_secrets(ALICE)
         move = server.move(local, centre="beta", memory="1G")
-        assert server.follow(move)["status"] == "switched"
-        assert server.run(local, "print(moving)")["stdout"].strip() == marks["variable"]
-        assert server.run(local, "import os; print(os.environ['SLURM_CLUSTER_NAME'])")["stdout"].strip() == "beta"
+        done = server.follow(move)
+        assert done["status"] == "switched", done
+        moved = done["new_kernel_id"]
+        assert server.run(moved, "print(moving)")["stdout"].strip() == marks["variable"]
+        assert server.run(moved, "import os; print(os.environ['SLURM_CLUSTER_NAME'])")["stdout"].strip() == "beta"
     finally:
         for proc in captures:
             proc.send_signal(signal.SIGINT)

@@ -155,7 +155,9 @@ class FedHubProvisioner(KernelProvisionerBase):
                     said = message
                 if state == "ready":
                     connection = self.status["connection"]
-                    curve = {"curve_publickey": self._curve[0], "curve_secretkey": self._curve[1]} if self._curve else {}
+                    # as strings: jupyter_client compares this with its own view, which holds them decoded
+                    curve = ({"curve_publickey": self._curve[0].decode(), "curve_secretkey": self._curve[1].decode()}
+                             if self._curve else {})
                     return {**connection, "key": key.encode(), "transport": "tcp",
                             "signature_scheme": "hmac-sha256", **curve}
                 if state == "ended":
