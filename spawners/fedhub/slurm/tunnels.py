@@ -15,6 +15,7 @@ Every forward rides the hub's one connection to the login node (the query login'
 
 from __future__ import annotations
 
+import random
 import socket
 from urllib.parse import urlparse
 
@@ -32,9 +33,24 @@ def _host_port(url: str) -> tuple[str, int]:
     return host, parsed.port or (443 if parsed.scheme == "https" else 80)
 
 
+# Below Linux's ephemeral range (32768-60999 by default): a port taken from that range can be
+# given to some outgoing connection before its listener binds it ("Address already in use").
+_LISTEN_PORTS = range(20000, 32768)
+
+
 def free_local_port() -> int:
-    """A free port on the hub's loopback (the demo and the tests use it too)."""
-    with socket.socket() as s:
+    """A free port on the hub's loopback (the demo and the tests use it too), outside the range
+    the kernel hands to outgoing connections."""
+    for _ in range(200):
+        port = random.choice(_LISTEN_PORTS)
+        try:
+            for host in ("0.0.0.0", "127.0.0.1"):
+                with socket.socket() as s:
+                    s.bind((host, port))
+            return port
+        except OSError:
+            continue
+    with socket.socket() as s:  # a crowded range: let the kernel choose
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
