@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import requests
+import yaml
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -36,6 +37,7 @@ from kernel_move import execute, move  # noqa: E402
 from spawn_latency import HUB_CONFIG, JOBENV, HubRoute  # noqa: E402
 
 USERS = {"protected": "fhbench", "plain": "fhbench2"}
+PLAIN_HUB_API_PORT = 8082
 OPTIONS = {"centre": "alpha", "partition": "cpu", "cores": 1, "memory": "2G", "walltime": "02:00:00"}
 
 
@@ -47,7 +49,14 @@ class Side:
         extra = 'c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}\n'
         if label == "plain":
             extra += "c.JupyterHub.internal_ssl = False\n"
-        self.hub = LocalHub(fed.federation_file, fed.root / f"hub-{label}", config_file=HUB_CONFIG,
+        federation_file = fed.federation_file
+        if label == "plain":  # two hubs cannot both hold beta's return forward on one login-node port
+            document = fed.federation_document()
+            beta = next(c for c in document["centres"] if c["id"] == "beta")
+            beta["network"]["hub_api_port"] = PLAIN_HUB_API_PORT
+            federation_file = fed.root / "federation-plain.yaml"
+            federation_file.write_text(yaml.safe_dump(document, sort_keys=False))
+        self.hub = LocalHub(federation_file, fed.root / f"hub-{label}", config_file=HUB_CONFIG,
                             api_token=secrets.token_hex(20), extra_config=extra)
         self.route = HubRoute(self.hub, OPTIONS, user=self.user)
 
