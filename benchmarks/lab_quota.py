@@ -25,7 +25,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
 from fedhub.demo.hub import LocalHub  # noqa: E402
-from support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from helpers.support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 HUB_CONFIG = HERE.parent / "hub_config" / "jupyterhub_config.py"
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 
 from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, ensure_unix_user, free_port  # noqa: E402
 from fedhub.demo.hub import LocalHub  # noqa: E402
-from support import counting_wrappers  # noqa: E402
+from helpers.support import counting_wrappers  # noqa: E402
 
 HUB_CONFIG = HERE.parent / "hub_config" / "jupyterhub_config.py"
 

@@ -28,7 +28,7 @@ import yaml  # noqa: E402
 
 from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
 from fedhub.spawning.spawner import FederatedSpawner  # noqa: E402
-from support import counting_wrappers  # noqa: E402
+from helpers.support import counting_wrappers  # noqa: E402
 
 SCALE = 10  # 60 s of JupyterHub time = 6 s here
 POLL_S = 30 / SCALE

@@ -27,8 +27,8 @@ from fedhub.federation import load_federation  # noqa: E402
 from fedhub.slurm.client import SlurmClient  # noqa: E402
 from fedhub.slurm.routes import SshRoute, route_for  # noqa: E402
 from fedhub.slurm.sshmux import SshMasters  # noqa: E402
-from fedhub.spawning.options import parse_user_options  # noqa: E402
-from fedhub.spawning.placement import decide, estimate_all, fitting_options  # noqa: E402
+from fedhub.request import parse_user_options  # noqa: E402
+from fedhub.placement import decide, estimate_all, fitting_options  # noqa: E402
 
 USER = "fhbench"
 

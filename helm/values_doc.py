@@ -1,15 +1,13 @@
-"""The README's table of the chart's values, made from values.schema.json (the values' single
-source of truth) and the defaults in values.yaml.
+"""The table of the chart's values, made from values.schema.json (the values' single source of
+truth) and the defaults in values.yaml. The docs build writes it into the reference
+(docs/_ext/fedhub_reference.py); run alone, it prints the table.
 
-    python helm/values_doc.py --write README.md   # after changing the schema
-    python helm/values_doc.py --check README.md   # the test suite: the README is current
+    python helm/values_doc.py
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import yaml
@@ -52,26 +50,8 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def replaced(readme: str) -> str:
-    head, start, rest = readme.partition(START)
-    _, end, tail = rest.partition(END)
-    if not start or not end:
-        raise SystemExit(f"the README has no {START} ... {END} section for the chart's values")
-    return f"{head}{START}\n{table()}\n{END}{tail}"
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("readme", type=Path)
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--write", action="store_true")
-    group.add_argument("--check", action="store_true")
-    args = parser.parse_args()
-    text = args.readme.read_text()
-    if args.write:
-        args.readme.write_text(replaced(text))
-    elif replaced(text) != text:
-        sys.exit(f"{args.readme}'s table of the chart's values is out of date: run `make chart-docs`")
+    print(table())
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import os
 import subprocess
 from datetime import datetime
 
-from conftest import TEST_USERS, slurm, wait_for
+from helpers.testbed import TEST_USERS, slurm, wait_for
 from fedhub.quota.accounting import allocations, parse_limits, parse_usage
 from fedhub.federation import load_federation
 from fedhub.slurm.client import SlurmClient
@@ -81,7 +81,7 @@ def test_parse_storage():
 
 def test_tighter_of_user_and_account_limit_applies(unix_users):
     from fedhub.federation import parse_federation
-    from test_federation import GOOD
+    from helpers.federations import GOOD
     doc = dict(GOOD)
     doc["centres"] = [dict(GOOD["centres"][0], accounting={"charge_account_template": "proj_{username}"})]
     centre = parse_federation(doc).centres[0]

@@ -1,6 +1,6 @@
 """The chart's configuration run for real: the hub image's install step (FedHub's wheel into a
 fresh venv at the image's path), then the pod the chart renders, run as the kubelet would run it
-(tests/chart_support.HubPod), against the test centres through their login nodes (alpha over
+(tests/helpers/chart.py HubPod), against the test centres through their login nodes (alpha over
 ssh with network direct, beta over ssh behind its firewall with a tunnel), the federation's
 OpenID Connect login and a real PostgreSQL. A server at each centre, the pod deleted and
 recreated, and everything is found again."""
@@ -21,12 +21,12 @@ import pytest
 import requests
 import yaml
 
-from chart_support import CHART, REPO, HubPod, crypt_key_values, find, helm, render, write_values
-from conftest import TEST_USERS, centre_entry, federation_variant, live_jobs, wait_for
+from helpers.chart import CHART, REPO, HubPod, crypt_key_values, find, helm, render, write_values
+from helpers.testbed import TEST_USERS, centre_entry, federation_variant, live_jobs, wait_for
 from fedhub.demo.centres import LoginNode
 from fedhub.demo.hub import PROXY
 from fedhub.demo.oidc import LocalOIDCProvider, Person
-from support import oidc_log_in
+from helpers.support import oidc_log_in
 
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
 

@@ -13,7 +13,7 @@ import time
 import pytest
 import requests
 
-from conftest import CLASSROOM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant, \
+from helpers.testbed import CLASSROOM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant, \
     live_jobs, slurm, wait_for
 from fedhub.demo.centres import ensure_unix_user
 from fedhub.demo.hub import LocalHub

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import TEST_USERS, HubAPI, live_jobs, slurm, wait_for
+from helpers.testbed import TEST_USERS, HubAPI, live_jobs, slurm, wait_for
 from test_lab_extension import log_in
 
 STUDENT, OUTSIDER, TEACHER = TEST_USERS

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import requests
 
-from conftest import HUB_CONFIG, REPO, wait_for
+from helpers.testbed import HUB_CONFIG, REPO, wait_for
 from fedhub.demo.centres import free_port
 
 FEDHUB = [sys.executable, "-m", "fedhub.cli"]
@@ -68,7 +68,7 @@ def test_check_reports_a_bad_file(tmp_path):
 
 def test_check_says_how_to_pin_a_login_nodes_host_key(tmp_path):
     """Defect B8: host keys are pinned; `fedhub check` tells the operator how to make the file."""
-    from test_federation import GOOD
+    from helpers.federations import GOOD
     import yaml
     doc = json.loads(json.dumps(GOOD))
     doc["centres"][1]["scheduler"]["known_hosts_file"] = str(tmp_path / "known_hosts")

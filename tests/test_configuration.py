@@ -10,9 +10,9 @@ import yaml
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from conftest import HUB_CONFIG
+from helpers.testbed import HUB_CONFIG
 from fedhub.spawning.spawner import FederatedSpawner
-from test_federation import GOOD
+from helpers.federations import GOOD
 
 
 def load_hub_config(workdir: Path) -> Config:

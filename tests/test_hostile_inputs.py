@@ -16,7 +16,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TEST_USERS, HubAPI, slurm
+from helpers.testbed import TEST_USERS, HubAPI, slurm
 
 HOSTILE_TEXT = st.one_of(
     st.text(alphabet=st.sampled_from(list("./\\\0\n\r\t ;|&$`'\"<>*?~%:#") + ["a", "1", "é", "名"]),
@@ -53,7 +53,7 @@ def test_a_path_a_server_reports_is_refused_or_stays_inside_its_folder(parts):
 def template_centre(unix_users, tmp_path_factory):
     from fedhub import claims
     from fedhub.federation import parse_federation
-    from test_federation import GOOD
+    from helpers.federations import GOOD
     north = dict(GOOD["centres"][0], logins={"template": "{username}", "claim": "centre_logins"})
     claims.configure(tmp_path_factory.mktemp("claims"))
     yield parse_federation({**GOOD, "centres": [north]}).centres[0]

@@ -19,8 +19,8 @@ import pytest
 import requests
 import zmq
 
-from conftest import JOBENV, TEST_USERS, HubAPI, live_jobs, slurm, wait_for
-from support import execute_in_kernel
+from helpers.testbed import JOBENV, TEST_USERS, HubAPI, live_jobs, slurm, wait_for
+from helpers.support import execute_in_kernel
 
 USER, OTHER = TEST_USERS[2], TEST_USERS[1]
 

@@ -12,8 +12,9 @@ import os
 import pytest
 import requests
 
-from conftest import CHROMIUM, TEST_USERS, HubAPI, blocker, live_jobs, slurm, squeue, wait_for
-from support import run_lab_command
+from helpers.support import CHROMIUM
+from helpers.testbed import TEST_USERS, HubAPI, blocker, live_jobs, slurm, squeue, wait_for
+from helpers.support import run_lab_command
 from test_lab_extension import log_in
 
 USER = TEST_USERS[0]

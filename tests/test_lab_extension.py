@@ -16,7 +16,8 @@ import time
 import pytest
 import requests
 
-from conftest import CHROMIUM, TEST_USERS, slurm, wait_for
+from helpers.support import CHROMIUM
+from helpers.testbed import TEST_USERS, slurm, wait_for
 
 U1 = TEST_USERS[0]
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")

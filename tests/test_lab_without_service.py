@@ -10,7 +10,8 @@ import subprocess
 import pytest
 import requests
 
-from conftest import CHROMIUM, JOBENV, wait_for
+from helpers.support import CHROMIUM
+from helpers.testbed import JOBENV, wait_for
 from fedhub.demo.centres import free_port
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 from traitlets.config import Config
 
-from conftest import TEST_USERS, centre_entry, federation_variant, live_jobs, wait_for
+from helpers.testbed import TEST_USERS, centre_entry, federation_variant, live_jobs, wait_for
 from fedhub.federation import load_federation
 from fedhub.slurm.cancellations import SET_ASIDE_NAME, CancelBacklog
 from fedhub.slurm.client import SlurmClient

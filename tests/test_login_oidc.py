@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import (CHROMIUM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant,
-                      live_jobs, slurm, wait_for)
+from helpers.support import CHROMIUM
+from helpers.testbed import (HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant,
+                             live_jobs, slurm, wait_for)
 from fedhub.demo.hub import LocalHub
 from fedhub.demo.oidc import LocalOIDCProvider, Person
-from support import oidc_log_in, run_lab_command
+from helpers.support import oidc_log_in, run_lab_command
 
 USER, OTHER, THIRD = TEST_USERS
 PASSWORD = "right-horse-battery"

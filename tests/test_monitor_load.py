@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 from traitlets.config import Config
 
-from conftest import centre_entry, federation_variant, slurm
+from helpers.testbed import centre_entry, federation_variant, slurm
 from fedhub.spawning.spawner import FederatedSpawner
-from support import counting_wrappers
+from helpers.support import counting_wrappers
 
 
 def test_hundred_servers_cost_one_query_per_centre_interval(centres):

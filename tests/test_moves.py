@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import JOBENV, TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
-from support import execute_in_kernel
+from helpers.testbed import JOBENV, TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
+from helpers.support import execute_in_kernel
 
 USER, OTHER = TEST_USERS[1], TEST_USERS[0]
 

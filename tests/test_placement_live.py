@@ -6,7 +6,7 @@ import re
 
 import requests
 
-from conftest import TEST_USERS, blocker, jobs_everywhere, live_jobs, slurm, wait_for
+from helpers.testbed import TEST_USERS, blocker, jobs_everywhere, live_jobs, slurm, wait_for
 
 U1, U2, U3 = TEST_USERS
 SMALL = {"centre": "auto", "cores": 1, "memory": "512M", "walltime": "00:10:00"}

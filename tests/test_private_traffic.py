@@ -20,17 +20,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from conftest import JOBENV, TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
+from helpers.testbed import JOBENV, TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
 from fedhub.demo.centres import TUNNEL_HUB_API_PORT
-from support import execute_in_kernel
 from test_moves import Server
 
 ALICE, BOB = TEST_USERS[0], TEST_USERS[1]

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import requests
 
-from conftest import TEST_USERS, live_jobs, slurm, wait_for
+from helpers.testbed import TEST_USERS, live_jobs, slurm, wait_for
 
 U1, U2, U3 = TEST_USERS
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TEST_USERS, live_jobs, slurm, wait_for
+from helpers.testbed import TEST_USERS, live_jobs, slurm, wait_for
 
 U1, U2, U3 = TEST_USERS
 

@@ -12,9 +12,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import TEST_USERS, live_jobs, squeue, wait_for
+from helpers.testbed import TEST_USERS, live_jobs, squeue, wait_for
 from fedhub.federation import load_federation
-from fedhub.spawning.options import parse_user_options
+from fedhub.request import parse_user_options
 from fedhub.units import format_memory_mb
 
 U1, U2, U3 = TEST_USERS

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from conftest import TEST_USERS
+from helpers.testbed import TEST_USERS
 from fedhub.federation import load_federation
 from fedhub.slurm.client import SlurmClient
 from fedhub.slurm.routes import LoginRefused, SshRoute

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from traitlets.config import Config
 
-from conftest import TEST_USERS, live_jobs
+from helpers.testbed import TEST_USERS, live_jobs
 from fedhub.spawning.spawner import FederatedSpawner
 from fedhub.slurm.client import SlurmClient
 from fedhub.slurm.commands import JobSpec

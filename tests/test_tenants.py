@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
+from helpers.testbed import TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
 from test_classes import a_class, contents, in_session, roster_state
 
 STUDENT, OTHER, TEACHER = TEST_USERS
@@ -273,7 +273,7 @@ def test_an_ssh_socket_directory_another_user_made_first_stops_the_hub(centres):
     user who makes that directory first (or one left open to others) would receive the hub's
     ssh sessions and the tokens they carry: the hub refuses to start and says why."""
     from fedhub.demo.hub import LocalHub
-    from conftest import HUB_CONFIG
+    from helpers.testbed import HUB_CONFIG
     top = Path(tempfile.mkdtemp(dir=centres.root))
     os.chmod(top, 0o755)
     workdir = top / "hub"
@@ -372,7 +372,7 @@ def test_a_claim_cannot_take_the_template_login_of_someone_who_never_logged_in(u
     from fedhub import claims
     from fedhub.federation import parse_federation
     from fedhub.logins import NoLogin, login_at
-    from test_federation import GOOD
+    from helpers.federations import GOOD
     north = dict(GOOD["centres"][0], logins={"template": "{username}", "claim": "centre_logins"})
     centre = parse_federation({**GOOD, "centres": [north]}).centres[0]
     claims.configure(tmp_path)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant, live_jobs,
+from helpers.testbed import (HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant, live_jobs,
                       wait_for)
 from fedhub.demo.centres import free_port
 from fedhub.demo.hub import LocalHub

@@ -1,9 +1,17 @@
 """FedHub: one JupyterHub in front of a federation of independent Slurm centres.
 
-Subpackages, by responsibility: ``slurm`` (speaking to Slurm and one job's lifecycle),
-``spawning`` (JupyterHub's spawner, options, placement), ``quota`` (allocations and their
-service), ``hub`` (what jupyterhub_config.py applies), ``demo`` (centres and a hub on loopback).
-The federation model (``federation``, ``units``) and login rules (``logins``) sit beside them.
+Layers, lowest first; a module imports only from its own layer or below (tests/unit/test_layers.py
+holds the code to it):
+
+    foundation  units, metrics, statedir, hub_tls, errors
+    model       federation, claims; logins, projects (who a hub user is at each centre)
+    scheduler   slurm/ (speaking to Slurm, one job's lifecycle, ssh, tunnels)
+    requests    request (user options: the one schema), jobs/ (server and kernel job builders,
+                TLS, progress), placement, service_app
+    features    quota/, classes/, kernels/
+    spawner     spawning/ (JupyterHub's spawner and its collaborators)
+    hub         hub/ (configure_hub, login, the chart's settings, api/: every REST route)
+    tools       cli, demo/ (centres and a hub on loopback)
 """
 
 __version__ = "0.2.0"

@@ -43,7 +43,7 @@ from traitlets.config import Application
 
 from .. import claims
 from ..federation import load_federation
-from ..hub.services import listen, run_until_stopped, ssh_sockets_in
+from ..service_app import listen, run_until_stopped, ssh_sockets_in
 from ..logins import usable_login
 from ..slurm.client import SlurmClient
 from ..slurm.commands import SchedulerError, SchedulerUnreachable
@@ -51,8 +51,8 @@ from .bulk import BulkResult, HubCaller, start_all, stop_all
 from .materials import ClassMaterials, MaterialsError, ServerFiles, check_folder, deliver
 from .model import ClassError, load_class_file, parse_class
 from .reservations import ReservationView, keep, look
+from .roles import SERVICE_NAME
 
-SERVICE_NAME = "fedhub-classes"
 log = logging.getLogger("fedhub.classes")
 PAGE = Path(__file__).with_name("dashboard.html")
 

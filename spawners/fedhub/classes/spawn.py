@@ -14,7 +14,7 @@ from typing import Any
 
 from ..federation import Federation
 from ..logins import usable_login
-from ..spawning.options import AUTO, OptionError, SpawnRequest
+from ..request import AUTO, OptionError, SpawnRequest
 from ..units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 from .model import ClassSpec
 

@@ -26,7 +26,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from traitlets import Dict, Float, default
 
 from .. import claims
-from ..spawning.errors import user_error
+from ..errors import user_error
 
 LOGIN_AGAIN = "This login is not valid any more (it expired, or was not started here). Log in again."
 

@@ -15,11 +15,12 @@ from urllib.parse import urlparse
 
 from .. import claims
 from ..federation import Federation, FederationError, load_federation
-from ..classes.hub_api import CLASSES_SCOPE, TEACH_SCOPE
+from .api.classes import CLASSES_SCOPE, TEACH_SCOPE
 from ..classes.service import SERVICE_NAME as CLASS_SERVICE, ClassService
 from ..quota.service import SERVICE_NAME, QuotaService
 from ..slurm.sshmux import SocketDirError, use_state_dir
-from ..spawning.tls import forget_hub_certificate_without, hub_alt_names
+from .api import install_routes
+from ..jobs.tls import forget_hub_certificate_without, hub_alt_names
 
 
 def configure_hub(c) -> Federation:
@@ -39,6 +40,7 @@ def configure_hub(c) -> Federation:
     except (SocketDirError, OSError) as e:
         sys.exit(f"FedHub cannot start: {e}")
     c.JupyterHub.spawner_class = "fedhub"
+    install_routes()  # FedHub's REST API (hub/api/), before JupyterHub builds its handlers
     add_internal_ssl(c, federation, state_dir)
     # Jobs at the centres keep running across hub restarts; the hub finds them from state.
     c.JupyterHub.cleanup_servers = False
@@ -123,7 +125,7 @@ def add_class_service(c, federation_file: str, state_dir: str = "") -> None:
         "scopes": [CLASSES_SCOPE, "list:users", "read:users", "list:groups", "read:groups",
                    f"access:services!service={SERVICE_NAME}"]}]
     # No access:servers: a hand-out or collection sends each server a token of its own user's that
-    # opens only that server for a minute (classes/hub_api.py ServerTokenHandler), because a
+    # opens only that server for a minute (hub/api/classes.py ServerTokenHandler), because a
     # server is its user's and may record any token it receives.
 
 

@@ -28,11 +28,11 @@ from ..slurm.job import SlurmJob
 from ..slurm.owner import JobOwner
 from ..slurm.sshmux import ForwardError
 from ..slurm.tunnels import CentreTunnel
-from ..spawning.options import SpawnRequest
-from ..spawning.progress import pending_message
-from ..spawning.server_job import nodes_api_url
-from ..spawning.tls import NOTEBOOKS_CA, client_pair, secret_env
-from .kernel_job import kernel_environment, kernel_job_spec, kernel_script
+from ..request import SpawnRequest
+from ..jobs.progress import pending_message
+from ..jobs.server import nodes_api_url
+from ..jobs.tls import NOTEBOOKS_CA, client_pair, secret_env
+from ..jobs.kernel import kernel_environment, kernel_job_spec, kernel_script
 from .relay import PORT_NAMES, Relay, close_relay, open_relay, restore_relay
 
 log = logging.getLogger("JupyterHub.fedhub.kernels")

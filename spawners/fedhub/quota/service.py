@@ -28,7 +28,7 @@ from traitlets import Float, Integer, Unicode
 from traitlets.config import Application
 
 from .. import claims
-from ..hub.services import listen, run_until_stopped, ssh_sockets_in
+from ..service_app import listen, run_until_stopped, ssh_sockets_in
 from ..federation import load_federation
 from .ledger import QuotaCache, quota_report
 

@@ -15,7 +15,7 @@ from ..federation import Federation
 from ..logins import NoLogin, login_at
 from ..projects import projects_at
 from ..units import format_memory_mb, format_walltime
-from .options import ALLOWED_OPTIONS, AUTO, SpawnRequest, default_resources, parse_user_options, widest_partition
+from ..request import ALLOWED_OPTIONS, AUTO, SpawnRequest, default_resources, parse_user_options, widest_partition
 
 _env = Environment(
     loader=PackageLoader("fedhub.spawning", "templates"),

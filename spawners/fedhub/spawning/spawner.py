@@ -36,25 +36,21 @@ from ..slurm.monitor import FederationMonitor
 from ..slurm.routes import LoginRefused
 from ..slurm.sweep import JobSweeper
 from ..slurm.tunnels import CentreTunnel, ForwardError
-from ..kernels.kernel_job import kernel_centres
+from ..jobs.kernel import kernel_centres
 from ..kernels.server_kernels import ServerKernels
 from ..statedir import hub_id
 from ..units import format_memory_mb
-from ..kernels import api as kernel_api  # noqa: F401  (installs the hub's kernel API)
-from ..classes.hub_api import TEACH_SCOPE, stored_class  # (and installs the hub's class API)
+from ..classes.roles import TEACH_SCOPE, stored_class
 from ..classes.model import ClassSpec
 from ..classes.reservations import ReservationCache, admit
 from ..classes.spawn import class_request
-from . import port_report  # noqa: F401  (installs the safe port-report endpoint)
-from . import estimate_api  # noqa: F401  (installs the start estimate the form asks for)
-from ..quota import hub_route  # noqa: F401  (installs the servers' way to the quota service)
-from .errors import quiet_user_error_tracebacks, user_error
+from ..errors import quiet_user_error_tracebacks, user_error
 from .form import centre_facts, options_from_form, render_options_form
-from .options import AUTO, OptionError, SpawnRequest, parse_user_options
-from .placement import Decision, decide, estimate_all, fitting_options
-from .progress import ProgressLog, pending_message
-from .server_job import DEFAULT_SCRIPT, batch_script, job_environment, job_log, job_spec, nodes_api_url
-from . import tls
+from ..request import AUTO, OptionError, SpawnRequest, parse_user_options
+from ..placement import Decision, decide, estimate_all, fitting_options
+from ..jobs.progress import ProgressLog, pending_message
+from ..jobs.server import DEFAULT_SCRIPT, batch_script, job_environment, job_log, job_spec, nodes_api_url
+from ..jobs import tls
 from .state import StateError, make_state, upgrade_state
 
 _reservations = ReservationCache()  # the form's "reservation ... : active", shared by all users

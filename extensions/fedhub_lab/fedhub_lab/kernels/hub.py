@@ -1,4 +1,4 @@
-"""The notebook server's client for the hub's kernel API (``fedhub.kernels.api``).
+"""The notebook server's client for the hub's kernel API (``fedhub.hub.api.kernels``).
 
 It speaks with the server's own JupyterHub token for the server's own user and server, so it can
 reach nothing of anyone else's. Every call is asynchronous and bounded.

@@ -4,14 +4,14 @@ batchspawner-singleuser (run inside the job) picks a free port on the compute no
 ``{"port": N}`` to ``/hub/api/batchspawner``. batchspawner's own handler sets *any* attribute
 named in that body on *any* of the user's spawners; this replacement accepts only a port,
 only from the token of the server being started, and only while it is starting.
-Importing this module swaps the handler in JupyterHub's API routes.
+``hub.api.install_routes`` puts it in place of batchspawner's.
 """
 
 from __future__ import annotations
 
 import json
 
-from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.apihandlers import APIHandler
 from tornado import web
 
 ROUTE = r"/api/batchspawner"
@@ -49,11 +49,4 @@ class PortReportHandler(APIHandler):
         self.finish(json.dumps({"message": "port recorded"}))
 
 
-def install() -> None:
-    """Put our handler in JupyterHub's API routes, in place of batchspawner's if it was imported
-    (idempotent)."""
-    default_handlers[:] = [h for h in default_handlers if h[0] != ROUTE]
-    default_handlers.append((ROUTE, PortReportHandler))
-
-
-install()
+ROUTES = [(ROUTE, PortReportHandler)]

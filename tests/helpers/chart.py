@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "fedhub"
 EXAMPLE = REPO / "helm" / "examples" / "three-centres.yaml"
 HELM = Path("/opt/fedhub/tools/helm")  # the Makefile's HELM (make test installs it)

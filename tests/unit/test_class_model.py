@@ -8,7 +8,7 @@ import pytest
 
 from fedhub.classes.model import ClassError, load_class_file, parse_class
 from fedhub.federation import parse_federation
-from test_federation import GOOD
+from helpers.federations import GOOD
 
 FEDERATION = parse_federation(GOOD)
 CLASS = {
@@ -75,7 +75,7 @@ def test_the_class_file_names_the_class_and_refuses_a_second_with_the_same_name(
 # ---------------------------------------------------------------- a student's "Start for <class>"
 
 from fedhub.classes.spawn import class_request  # noqa: E402
-from fedhub.spawning.options import OptionError  # noqa: E402
+from fedhub.request import OptionError  # noqa: E402
 
 IN_SESSION = datetime(2026, 12, 2, 9, 30, tzinfo=timezone.utc)  # the session: 08:00-10:00 UTC
 

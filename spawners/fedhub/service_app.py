@@ -23,7 +23,7 @@ def listen(app, name: str, default_port: int, setting: str) -> str:
 def run_until_stopped(loop) -> None:
     """Run the service's loop until the hub stops it (SIGINT), then close its ssh connections
     on that loop, so no ssh process is left and nothing is torn down after the loop is gone."""
-    from ..slurm.sshmux import SshMasters
+    from .slurm.sshmux import SshMasters
     try:
         loop.start()
     except KeyboardInterrupt:
@@ -34,7 +34,7 @@ def run_until_stopped(loop) -> None:
 def ssh_sockets_in(state_dir: str) -> None:
     """The service's ssh control sockets in the hub's state directory (as the hub's), or the
     service ends with the reason (a directory someone else made)."""
-    from ..slurm.sshmux import SocketDirError, use_state_dir
+    from .slurm.sshmux import SocketDirError, use_state_dir
     if not state_dir:
         return
     try:

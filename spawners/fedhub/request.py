@@ -10,11 +10,11 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, GpuKind, Partition
-from ..logins import NoLogin, login_at, usable_login
-from .. import claims
-from ..projects import projects_at
-from ..units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
+from .federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, GpuKind, Partition
+from .logins import NoLogin, login_at, usable_login
+from . import claims
+from .projects import projects_at
+from .units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
 AUTO = "auto"  # the centre value that asks FedHub to choose
 ALLOWED_OPTIONS = ("centre", "partition", "project", "cores", "memory", "walltime", "gpus", "gpu_type")

@@ -20,7 +20,7 @@ from jinja2 import Environment, StrictUndefined
 from ..projects import default_charge_account
 from ..federation import Centre
 from ..slurm.commands import JobSpec
-from .options import SpawnRequest
+from ..request import SpawnRequest
 
 DEFAULT_SCRIPT = """#!/bin/bash
 # FedHub notebook server for {{login}} at {{centre}}

@@ -10,11 +10,11 @@ the quota service checks that token's scopes as before.
 
 from __future__ import annotations
 
-from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.apihandlers import APIHandler
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from ..hub.api_auth import api_authenticated
+from .auth import api_authenticated
 
 
 class QuotaRouteHandler(APIHandler):
@@ -40,4 +40,4 @@ class QuotaRouteHandler(APIHandler):
         self.finish(response.body)
 
 
-default_handlers.append((r"/api/fedhub/quota/(api/quota/[^/]+)", QuotaRouteHandler))
+ROUTES = [(r"/api/fedhub/quota/(api/quota/[^/]+)", QuotaRouteHandler)]

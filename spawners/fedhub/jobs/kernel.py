@@ -17,9 +17,9 @@ from dataclasses import replace
 from ..federation import Centre, Federation
 from ..logins import usable_login
 from ..slurm.commands import JobSpec
-from ..spawning.options import SpawnRequest, default_resources
-from ..spawning.server_job import job_spec, tidy_logs
-from ..spawning.tls import script_lines
+from ..request import SpawnRequest, default_resources
+from .server import job_spec, tidy_logs
+from .tls import script_lines
 from ..units import format_memory_mb, format_walltime
 
 ENV_PREFIX = "JUPYTERHUB_FEDHUB_KERNEL_"  # a login node's sshd accepts JUPYTERHUB_* (AcceptEnv)

@@ -6,10 +6,10 @@ import pytest
 
 from fedhub.federation import parse_federation
 from fedhub.slurm.monitor import CentreSnapshot, next_health
-from fedhub.spawning.options import parse_user_options
-from fedhub.spawning.placement import Estimate, decide, fitting_options, rank
+from fedhub.request import parse_user_options
+from fedhub.placement import Estimate, decide, fitting_options, rank
 from fedhub.slurm.commands import JobInfo
-from test_federation import GOOD
+from helpers.federations import GOOD
 
 FED = parse_federation(GOOD)
 pytestmark = pytest.mark.usefixtures("unix_users")  # north is a local centre: its logins are real accounts
@@ -89,7 +89,7 @@ def test_auto_skips_centres_where_the_user_has_no_login():
 
 
 def test_auto_is_checked_against_the_widest_limits():
-    from fedhub.spawning.options import OptionError
+    from fedhub.request import OptionError
     with pytest.raises(OptionError, match="outside what any centre where you have a login allows; choose 1-64"):
         parse_user_options(FED, {"centre": "auto", "cores": 65}, "alice", allow_auto=True)
     with pytest.raises(OptionError, match="automatic placement is not enabled"):

@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from ..federation import Centre, Federation, Partition
-from ..logins import NoLogin, login_at
-from ..projects import projects_at
-from ..slurm.client import SlurmClient
-from ..slurm.commands import SchedulerError, SchedulerUnreachable
-from .options import SpawnRequest
-from .server_job import job_spec
+from .federation import Centre, Federation, Partition
+from .logins import NoLogin, login_at
+from .projects import projects_at
+from .slurm.client import SlurmClient
+from .slurm.commands import SchedulerError, SchedulerUnreachable
+from .request import SpawnRequest
+from .jobs.server import job_spec
 
 log = logging.getLogger("JupyterHub.fedhub.placement")  # the hub's handlers and level
 

@@ -39,17 +39,17 @@ import re
 
 import zmq
 
-from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import has_scope
 from jupyterhub.spawner import SpawnException
 from tornado import web
 
-from ..logins import NoLogin, login_at
-from ..projects import projects_at
-from ..quota.client import entry_for, used_up
-from ..spawning.options import OptionError, default_resources, parse_user_options
-from .server_kernels import KernelError, ServerKernels, kernels_by_id
-from ..hub.api_auth import api_authenticated
+from ...logins import NoLogin, login_at
+from ...projects import projects_at
+from ...quota.client import entry_for, used_up
+from ...request import OptionError, default_resources, parse_user_options
+from ...kernels.server_kernels import KernelError, ServerKernels, kernels_by_id
+from .auth import api_authenticated
 
 SCOPE = "custom:fedhub:kernels"
 KERNEL_OPTIONS = ("centre", "partition", "project", "cores", "memory", "walltime", "gpus", "gpu_type")
@@ -313,12 +313,3 @@ ROUTES = [
     (r"/api/fedhub/kernels/([0-9a-f]{16})/launcher", LauncherHandler),
     (r"/api/fedhub/kernels/([0-9a-f]{16})/launcher/keys", LauncherKeysHandler),
 ]
-
-
-def install() -> None:
-    """Add the kernel API to JupyterHub's API routes (idempotent)."""
-    paths = {route for route, _ in ROUTES}
-    default_handlers[:] = [h for h in default_handlers if h[0] not in paths] + ROUTES
-
-
-install()

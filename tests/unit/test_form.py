@@ -6,8 +6,8 @@ import pytest
 
 from fedhub.federation import parse_federation
 from fedhub.spawning.form import form_to_options, options_from_form, render_options_form
-from fedhub.spawning.options import OptionError
-from test_federation import GOOD
+from fedhub.request import OptionError
+from helpers.federations import GOOD
 
 pytestmark = pytest.mark.usefixtures("unix_users")  # north is a local centre: its logins are real accounts
 

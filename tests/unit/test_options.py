@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fedhub.federation import parse_federation
-from fedhub.spawning.options import OptionError, parse_user_options
-from test_federation import GOOD
+from fedhub.request import OptionError, parse_user_options
+from helpers.federations import GOOD
 
 FED = parse_federation(GOOD)
 pytestmark = pytest.mark.usefixtures("unix_users")  # north is a local centre: its logins are real accounts

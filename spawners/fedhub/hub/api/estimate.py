@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from jupyterhub.apihandlers import APIHandler, default_handlers
+from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
-from .options import ALLOWED_OPTIONS, OptionError, parse_user_options
-from .placement import Option, estimate_all
-from ..hub.api_auth import api_authenticated
+from ...request import ALLOWED_OPTIONS, OptionError, parse_user_options
+from ...placement import Option, estimate_all
+from .auth import api_authenticated
 
 
 class StartEstimateHandler(APIHandler):
@@ -54,12 +54,3 @@ class StartEstimateHandler(APIHandler):
 
 
 ROUTES = [(r"/api/fedhub/users/([^/]+)/start-estimate", StartEstimateHandler)]
-
-
-def install() -> None:
-    """Add the estimate to JupyterHub's API routes (idempotent)."""
-    paths = {route for route, _ in ROUTES}
-    default_handlers[:] = [h for h in default_handlers if h[0] not in paths] + ROUTES
-
-
-install()

@@ -1,0 +1,1 @@
+"""Helpers the test tiers share (imported as ``helpers.<module>``, never from conftest)."""

@@ -1,0 +1,104 @@
+"""FedHub's import layers (spawners/fedhub/__init__.py names them): a module imports only from its
+own layer or below, and no two packages import each other, directly or round a loop. Read from
+the code's own import statements, function-level ones included."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGES = {"fedhub": REPO / "spawners" / "fedhub", "fedhub_lab": REPO / "extensions" / "fedhub_lab" / "fedhub_lab"}
+
+# lowest first; each name is a top-level module or subpackage of fedhub
+LAYERS = [
+    ("foundation", {"units", "metrics", "statedir", "hub_tls", "errors"}),
+    ("model", {"federation", "claims"}),
+    ("identity", {"logins", "projects"}),
+    ("scheduler", {"slurm"}),
+    ("requests", {"request", "jobs", "placement", "service_app"}),
+    ("features", {"quota", "classes", "kernels"}),
+    ("spawner", {"spawning"}),
+    ("hub", {"hub"}),
+    ("tools", {"cli", "demo"}),
+]
+LAYER_OF = {name: i for i, (_, names) in enumerate(LAYERS) for name in names}
+
+
+def modules(package: str) -> dict[str, Path]:
+    root = PACKAGES[package]
+    found = {}
+    for path in root.rglob("*.py"):
+        parts = [package, *path.relative_to(root).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def imports(package: str) -> list[tuple[str, str]]:
+    """(importing module, imported module) for every import of one module of ``package`` by another."""
+    known = modules(package)
+    edges = []
+    for name, path in known.items():
+        here = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = here[: len(here) - node.level + 1] if node.level else []
+                module = ".".join(base + ([node.module] if node.module else []))
+                targets = [module, *(f"{module}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            edges += [(name, t) for t in targets if t in known and t != name]
+    return edges
+
+
+def unit(module: str) -> str:
+    """The top-level module or subpackage a module belongs to (``fedhub.slurm.job`` -> ``slurm``)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def package_cycles(edges: list[tuple[str, str]], depth: int) -> list[list[str]]:
+    graph: dict[str, set[str]] = {}
+    for a, b in edges:
+        ga, gb = ".".join(a.split(".")[:depth]), ".".join(b.split(".")[:depth])
+        if ga != gb and gb != b.split(".")[0]:
+            graph.setdefault(ga, set()).add(gb)
+    cycles, state = [], {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                cycles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return cycles
+
+
+def test_every_part_of_fedhub_has_a_layer():
+    unplaced = sorted({unit(m) for m in modules("fedhub")} - set(LAYER_OF) - {"fedhub"})
+    assert not unplaced, f"add these to a layer in LAYERS (and spawners/fedhub/__init__.py): {unplaced}"
+
+
+def test_no_module_imports_from_a_higher_layer():
+    upward = sorted(f"{a} imports {b} ({LAYERS[LAYER_OF[unit(a)]][0]} -> {LAYERS[LAYER_OF[unit(b)]][0]})"
+                    for a, b in imports("fedhub")
+                    if unit(a) in LAYER_OF and unit(b) in LAYER_OF and LAYER_OF[unit(b)] > LAYER_OF[unit(a)])
+    assert not upward, "imports that run up the layers:\n" + "\n".join(upward)
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_no_package_imports_another_round_a_loop(package):
+    cycles = package_cycles(imports(package), depth=2)
+    assert not cycles, "package cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
