@@ -12,7 +12,7 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from helpers.testbed import TEST_USERS, live_jobs, squeue, wait_for
+from helpers.testbed import TEST_USERS, live_jobs, slurm, squeue, wait_for
 from fedhub.federation import load_federation
 from fedhub.request import parse_user_options
 from fedhub.units import format_memory_mb
@@ -39,6 +39,19 @@ def test_spawn_at_chosen_centre_runs_there_and_answers_through_proxy(api, centre
     # stop cancels the job
     api.stop(U1)
     wait_for(lambda: live_jobs(centres, centre, U1) == [], 20, "the job to be gone")
+
+
+def test_the_operators_job_hook_shapes_the_job_slurm_runs(api, centres):
+    """c.FederatedSpawner.modify_job_hook (the test hub sets one, tests/helpers/testbed.py) changes
+    the job's environment and script before sbatch; alpha's accounting keeps both as Slurm ran them."""
+    assert api.spawn(U2, {"centre": "alpha", "partition": "cpu", "cores": 1, "memory": "1G"}).status_code in (201, 202)
+    api.wait_ready(U2)
+    (job,) = live_jobs(centres, "alpha", U2)
+    environment = slurm(centres, "alpha", "sacct", "-j", job["job_id"], "--env-vars", "--noheader")
+    script = slurm(centres, "alpha", "sacct", "-j", job["job_id"], "--batch-script", "--noheader")
+    assert "JUPYTERHUB_SITE_NOTE=alpha-scratch" in environment, environment
+    assert "set -euo pipefail\n# the site's job hook was here\n" in script, script
+    api.stop(U2)
 
 
 def test_progress_tells_the_user_what_slurm_says(api, centres):

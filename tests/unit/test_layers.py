@@ -102,3 +102,17 @@ def test_no_module_imports_from_a_higher_layer():
 def test_no_package_imports_another_round_a_loop(package):
     cycles = package_cycles(imports(package), depth=2)
     assert not cycles, "package cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_the_lab_extensions_typescript_has_no_import_loop():
+    """The lab's modules (extensions/fedhub_lab/src) import each other one way only: the plugins
+    share through tokens (tokens.ts), not through each other's modules."""
+    import re
+    src = REPO / "extensions" / "fedhub_lab" / "src"
+    edges = []
+    for path in src.glob("*.ts"):
+        for target in re.findall(r"^import (?!type )[^;]*? from '\./([\w-]+)'", path.read_text(), flags=re.M):
+            edges.append((f"lab.{path.stem}", f"lab.{target}"))
+    assert edges, "no imports read: has the source moved?"
+    cycles = package_cycles(edges, depth=2)
+    assert not cycles, "import loops:\n" + "\n".join(" -> ".join(c) for c in cycles)

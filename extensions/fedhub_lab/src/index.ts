@@ -1,7 +1,11 @@
 /**
- * FedHub's JupyterLab extension: the allocation status bar item, the side panel and the
- * threshold warnings (hidden when the server has no quota service), kernels at the
- * federation's centres (kernels.ts) and moving a running kernel between them (moves.ts).
+ * FedHub's JupyterLab extension, three plugins joined by tokens (tokens.ts):
+ *
+ *   fedhub-lab:quota    the allocation status bar item, side panel and threshold warnings
+ *                       (hidden when the server has no quota service); provides IQuotaModel
+ *   fedhub-lab:kernels  kernels at the federation's centres (kernels.ts); provides IKernelWatch
+ *   fedhub-lab:moves    moving a running kernel between centres (moves.ts), and the moves FedHub
+ *                       suggests; uses both
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
@@ -9,23 +13,26 @@ import { IMainMenu } from '@jupyterlab/mainmenu';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
-import { activateKernels } from './kernels';
+import { CommandIDs } from './commands';
+import { activateKernels, KernelWatch } from './kernels';
 import { QuotaModel } from './model';
+import { addMoveCommand, MoveAdvisor } from './moves';
 import { QuotaPanel } from './panel';
-import { MoveAdvisor } from './moves';
 import { QuotaStatus } from './status';
+import { IKernelWatch, IQuotaModel } from './tokens';
 import { watchThresholds } from './warnings';
 
-const PLUGIN_ID = 'fedhub-lab:quota';
+const QUOTA_PLUGIN = 'fedhub-lab:quota'; // also the id of the settings (schema/quota.json)
 
-const plugin: JupyterFrontEndPlugin<void> = {
-  id: PLUGIN_ID,
+const quota: JupyterFrontEndPlugin<QuotaModel> = {
+  id: QUOTA_PLUGIN,
   description: 'Allocations at the federation\'s centres: status bar, panel and warnings.',
   autoStart: true,
   requires: [ILabShell],
-  optional: [IStatusBar, ISettingRegistry, ICommandPalette, IMainMenu],
+  optional: [IStatusBar, ISettingRegistry],
+  provides: IQuotaModel,
   activate: (app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null,
-    settings: ISettingRegistry | null, palette: ICommandPalette | null, mainMenu: IMainMenu | null) => {
+    settings: ISettingRegistry | null): QuotaModel => {
     const model = new QuotaModel(60);
     const panel = new QuotaPanel(model);
     // The panel joins the sidebar only when there is something to show (figures, or the user
@@ -40,7 +47,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       shell.activateById(panel.id);
       void model.refreshNow();
     };
-    app.commands.addCommand('fedhub-lab:open-quota', {
+    app.commands.addCommand(CommandIDs.openQuota, {
       label: 'Show Allocations',
       execute: openPanel
     });
@@ -54,7 +61,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     if (statusBar) {
       const item = new QuotaStatus(model, openPanel);
-      statusBar.registerStatusItem(PLUGIN_ID, {
+      statusBar.registerStatusItem(QUOTA_PLUGIN, {
         item,
         align: 'left',
         rank: 50,
@@ -63,14 +70,48 @@ const plugin: JupyterFrontEndPlugin<void> = {
       });
     }
     watchThresholds(model);
-    const advisor = new MoveAdvisor(app, shell, model, activateKernels(app, shell, statusBar));
-    palette?.addItem({ command: 'fedhub-lab:kernel-at-centre', category: 'Kernel' });
-    palette?.addItem({ command: 'fedhub-lab:move-kernel', category: 'Kernel' });
-    mainMenu?.kernelMenu.addGroup([{ command: 'fedhub-lab:kernel-at-centre' }, { command: 'fedhub-lab:move-kernel' }], 50);
     if (settings) {
-      void settings.load(PLUGIN_ID).then(loaded => {
+      void settings.load(QUOTA_PLUGIN).then(loaded => {
+        const apply = () => model.setInterval(loaded.get('refreshInterval').composite as number);
+        apply();
+        loaded.changed.connect(apply);
+      }).catch(() => undefined);
+    }
+    return model;
+  }
+};
+
+const kernels: JupyterFrontEndPlugin<KernelWatch> = {
+  id: 'fedhub-lab:kernels',
+  description: 'Kernels at the federation\'s centres: the launcher\'s kernelspecs, the form, the status item.',
+  autoStart: true,
+  requires: [ILabShell],
+  optional: [IStatusBar, ICommandPalette, IMainMenu],
+  provides: IKernelWatch,
+  activate: (app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null,
+    palette: ICommandPalette | null, mainMenu: IMainMenu | null): KernelWatch => {
+    const watch = activateKernels(app, shell, statusBar);
+    palette?.addItem({ command: CommandIDs.kernelAtCentre, category: 'Kernel' });
+    mainMenu?.kernelMenu.addGroup([{ command: CommandIDs.kernelAtCentre }], 50);
+    return watch;
+  }
+};
+
+const moves: JupyterFrontEndPlugin<void> = {
+  id: 'fedhub-lab:moves',
+  description: 'Move a running kernel, with its variables, to another centre; suggested moves.',
+  autoStart: true,
+  requires: [ILabShell, IKernelWatch, IQuotaModel],
+  optional: [ISettingRegistry, ICommandPalette, IMainMenu],
+  activate: (app: JupyterFrontEnd, shell: ILabShell, watch: KernelWatch, model: QuotaModel,
+    settings: ISettingRegistry | null, palette: ICommandPalette | null, mainMenu: IMainMenu | null) => {
+    addMoveCommand(app, shell);
+    const advisor = new MoveAdvisor(app, shell, model, watch);
+    palette?.addItem({ command: CommandIDs.moveKernel, category: 'Kernel' });
+    mainMenu?.kernelMenu.addGroup([{ command: CommandIDs.moveKernel }], 51);
+    if (settings) {
+      void settings.load(QUOTA_PLUGIN).then(loaded => {
         const apply = () => {
-          model.setInterval(loaded.get('refreshInterval').composite as number);
           advisor.walltimeMinutes = loaded.get('moveBeforeWalltimeMinutes').composite as number;
         };
         apply();
@@ -80,4 +121,4 @@ const plugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default plugin;
+export default [quota, kernels, moves];

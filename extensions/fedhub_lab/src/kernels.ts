@@ -9,14 +9,13 @@
  */
 import { ILabShell, JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, ISessionContext, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
 import { IStatusBar } from '@jupyterlab/statusbar';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
-import { moveKernel } from './moves';
+import { CommandIDs } from './commands';
+import { messageOf, requestAPI } from './request';
 
 export interface IKernelRecord {
   id: string;
@@ -50,20 +49,6 @@ export interface ICentreChoice {
 
 const WAITING = ['submitted', 'pending', 'starting', 'restarting'];
 
-export async function call(path: string, init: RequestInit = {}): Promise<Response> {
-  const settings = ServerConnection.makeSettings();
-  const url = URLExt.join(settings.baseUrl, 'fedhub', 'api', path);
-  return ServerConnection.makeRequest(url, init, settings);
-}
-
-export async function messageOf(response: Response): Promise<string> {
-  try {
-    return (await response.json()).message ?? `the server answered ${response.status}`;
-  } catch {
-    return `the server answered ${response.status}`;
-  }
-}
-
 /** Follows this server's kernels at centres: notifications while they wait, and when they end. */
 export class KernelWatch {
   constructor() {
@@ -81,7 +66,7 @@ export class KernelWatch {
   }
 
   async refresh(): Promise<void> {
-    const response = await call('kernels');
+    const response = await requestAPI('kernels');
     if (response.status === 404) {
       this._poll.dispose(); // not a FedHub server: nothing to follow
       return;
@@ -144,7 +129,7 @@ export class KernelWatch {
   }
 
   async cancel(record: IKernelRecord): Promise<void> {
-    const response = await call(`kernels/${record.id}`, { method: 'DELETE' });
+    const response = await requestAPI(`kernels/${record.id}`, { method: 'DELETE' });
     if (!response.ok) {
       Notification.error(`Could not cancel job ${record.job_id}: ${await messageOf(response)}`);
       return;
@@ -187,7 +172,7 @@ export class KernelCentreStatus extends Widget {
     shell.currentChanged.connect(() => this._follow(sessionContextOf(shell.currentWidget)));
     this._follow(sessionContextOf(shell.currentWidget));
     // where the server runs: a kernel beside it is "at" that centre too (not a FedHub server: 404)
-    void call('kernel-centres').then(async response => {
+    void requestAPI('kernel-centres').then(async response => {
       if (response.ok) {
         this._serverCentre = (await response.json()).server_centre?.name ?? '';
         this._update();
@@ -379,7 +364,7 @@ export class KernelRequestForm extends Widget {
  */
 export async function askForCentre(title: string, accept: string, submit: (options: Record<string, string | number>) =>
   Promise<Response>, values: Record<string, string> | null = null): Promise<Response | null> {
-  const listed = await call('kernel-centres');
+  const listed = await requestAPI('kernel-centres');
   if (!listed.ok) {
     await showErrorMessage(title, await messageOf(listed));
     return null;
@@ -411,7 +396,7 @@ export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShel
     return;
   }
   const response = await askForCentre('Kernel at another centre', 'Start kernel',
-    options => call('kernelspecs', { method: 'POST', body: JSON.stringify(options) }));
+    options => requestAPI('kernelspecs', { method: 'POST', body: JSON.stringify(options) }));
   if (!response) {
     return;
   }
@@ -423,19 +408,13 @@ export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShel
 
 export function activateKernels(app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null): KernelWatch {
   const watch = new KernelWatch();
-  app.commands.addCommand('fedhub-lab:kernel-at-centre', {
+  app.commands.addCommand(CommandIDs.kernelAtCentre, {
     label: 'Kernel at another centre…',
     caption: 'Run this notebook\'s kernel as a Slurm job at another centre of the federation',
     execute: () => chooseKernelAtCentre(app, shell, watch)
   });
-  app.commands.addCommand('fedhub-lab:move-kernel', {
-    label: 'Move kernel to centre…',
-    caption: 'Move this notebook\'s running kernel, with its variables, to another centre',
-    isEnabled: () => !!sessionContextOf(shell.currentWidget)?.session?.kernel,
-    execute: args => moveKernel(app, sessionContextOf(shell.currentWidget), args.centre as string | undefined)
-  });
   if (statusBar) {
-    const item = new KernelCentreStatus(app, shell, () => void app.commands.execute('fedhub-lab:move-kernel'));
+    const item = new KernelCentreStatus(app, shell, () => void app.commands.execute(CommandIDs.moveKernel));
     statusBar.registerStatusItem('fedhub-lab:kernel-centre', {
       item,
       align: 'left',

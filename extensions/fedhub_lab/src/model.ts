@@ -3,10 +3,10 @@
  * handler (`fedhub/api/quota`), which asks the hub's quota service with the server's token.
  * The poll stands by while the tab is hidden and backs off while the service fails.
  */
-import { URLExt } from '@jupyterlab/coreutils';
-import { ServerConnection } from '@jupyterlab/services';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
+
+import { requestAPI } from './request';
 
 export type Level = 'ok' | 'warn' | 'critical' | 'used-up';
 
@@ -99,11 +99,9 @@ export class QuotaModel {
 
   /** One request; rejects on failure so that the poll backs off. */
   async refresh(): Promise<void> {
-    const settings = ServerConnection.makeSettings();
-    const url = URLExt.join(settings.baseUrl, 'fedhub', 'api', 'quota');
     let response: Response;
     try {
-      response = await ServerConnection.makeRequest(url, {}, settings);
+      response = await requestAPI('quota');
     } catch (e) {
       this._set({ kind: 'unavailable', message: `the notebook server did not answer: ${e}` });
       throw e;

@@ -9,7 +9,9 @@ import { ILabShell, JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, ISessionContext, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { askForCentre, call, KernelWatch, messageOf, sessionContextOf } from './kernels';
+import { CommandIDs } from './commands';
+import { askForCentre, KernelWatch, sessionContextOf } from './kernels';
+import { messageOf, requestAPI } from './request';
 import { QuotaModel } from './model';
 
 /** Seconds the server waits for this page to ask about the move before rolling it back. */
@@ -53,7 +55,7 @@ function progressOf(move: IMove): number | undefined {
 async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
   let move = first;
   const cancel = async () => {
-    const response = await call(`moves/${move.id}`, { method: 'DELETE' });
+    const response = await requestAPI(`moves/${move.id}`, { method: 'DELETE' });
     if (!response.ok) {
       Notification.error(`The move could not be cancelled: ${await messageOf(response)}`);
     }
@@ -64,7 +66,7 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
   let asked = false;
   for (;;) {
     await new Promise(resolve => setTimeout(resolve, 500));
-    const response = await call(`moves/${move.id}`);
+    const response = await requestAPI(`moves/${move.id}`);
     if (!response.ok) {
       Notification.update({ id: notice, message: `Lost the move: ${await messageOf(response)}`, type: 'error',
         autoClose: false });
@@ -77,7 +79,7 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
         title: `Move the kernel to ${move.centre} without these?`,
         body: listOfUnmovable(move),
         buttons: [Dialog.cancelButton({ label: 'Cancel move' }), Dialog.warnButton({ label: 'Switch anyway' })]
-      }).then(result => call(`moves/${move.id}/choice`, {
+      }).then(result => requestAPI(`moves/${move.id}/choice`, {
         method: 'POST', body: JSON.stringify({ switch: result.button.accept })
       }));
     }
@@ -109,7 +111,7 @@ export async function moveKernel(app: JupyterFrontEnd, context: ISessionContext 
     await showErrorMessage('Move kernel to centre', 'Open a notebook or console with a running kernel first.');
     return;
   }
-  const response = await askForCentre('Move kernel to centre', 'Move', options => call(`kernels/${kernel.id}/move`, {
+  const response = await askForCentre('Move kernel to centre', 'Move', options => requestAPI(`kernels/${kernel.id}/move`, {
     method: 'POST', body: JSON.stringify({ ...options, heartbeat: HEARTBEAT, on_unmovable: 'ask' })
   }), suggested ? { centre: suggested } : null);
   if (response) {
@@ -171,7 +173,7 @@ export class MoveAdvisor {
       return;
     }
     this._offered.add(key);
-    const response = await call(`kernel-centres?suggest_from=${encodeURIComponent(centre)}`);
+    const response = await requestAPI(`kernel-centres?suggest_from=${encodeURIComponent(centre)}`);
     const suggested = response.ok ? (await response.json()).suggested : null;
     if (!suggested) {
       Notification.warning(`${why} No other centre can take it now.`, { autoClose: false });
@@ -181,14 +183,14 @@ export class MoveAdvisor {
       autoClose: false,
       actions: [{
         label: `Move kernel to ${suggested.name}`,
-        callback: () => void this._app.commands.execute('fedhub-lab:move-kernel', { centre: suggested.id })
+        callback: () => void this._app.commands.execute(CommandIDs.moveKernel, { centre: suggested.id })
       }]
     });
   }
 
   private async _serverCentre(): Promise<string> {
     if (this._server === undefined) {
-      const response = await call('kernel-centres');
+      const response = await requestAPI('kernel-centres');
       this._server = response.ok ? (await response.json()).server_centre?.id ?? '' : '';
     }
     return this._server ?? '';
@@ -200,4 +202,14 @@ export class MoveAdvisor {
   private _watch: KernelWatch;
   private _offered = new Set<string>();
   private _server: string | undefined;
+}
+
+/** The "Move kernel to centre…" command (the status bar item, the palette and the advisor run it). */
+export function addMoveCommand(app: JupyterFrontEnd, shell: ILabShell): void {
+  app.commands.addCommand(CommandIDs.moveKernel, {
+    label: 'Move kernel to centre…',
+    caption: 'Move this notebook\'s running kernel, with its variables, to another centre',
+    isEnabled: () => !!sessionContextOf(shell.currentWidget)?.session?.kernel,
+    execute: args => moveKernel(app, sessionContextOf(shell.currentWidget), args.centre as string | undefined)
+  });
 }

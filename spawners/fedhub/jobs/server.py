@@ -11,15 +11,18 @@ Slurm's signals reach it and its process tracking cannot lose it when the shell 
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shlex
+from dataclasses import dataclass
 
 from jinja2 import Environment, StrictUndefined
 
 from ..projects import default_charge_account
 from ..federation import Centre
 from ..slurm.commands import JobSpec
+from ..slurm.routes import job_env_name_ok
 from ..request import SpawnRequest
 
 DEFAULT_SCRIPT = """#!/bin/bash
@@ -125,3 +128,47 @@ def job_environment(spawner_env: dict[str, str], hub_api_url: str, nodes_hub_api
         remote = nodes_hub_api_url.rstrip("/")
         env = {k: (remote + v[len(local):] if v.startswith(local) else v) for k, v in env.items()}
     return env
+
+
+@dataclass
+class JobSubmission:
+    """A server's job as it is about to be submitted, handed to ``c.FederatedSpawner.modify_job_hook``:
+    ``spec`` (sbatch's arguments, rebuilt and checked by ``slurm.commands.sbatch_argv``), ``script``
+    (the job script's text) and ``env`` (variables sent with the job; names with SECRET travel
+    in its private secrets file)."""
+
+    spec: JobSpec
+    script: str
+    env: dict[str, str]
+    centre: Centre
+
+
+class JobHookError(ValueError):
+    """The operator's job hook returned something FedHub cannot submit."""
+
+
+async def apply_job_hook(hook, spawner, submission: JobSubmission) -> JobSubmission:
+    """Run the operator's hook (a plain or async callable); it may change the submission in place
+    or return a new one. The job's name and comment tie it to this hub, user and server (the sweep
+    and a hub restart find it by them), so a hook may not change them."""
+    if hook is None:
+        return submission
+    name, comment, before = submission.spec.name, submission.spec.comment, set(submission.env)
+    result = hook(spawner, submission)
+    if inspect.isawaitable(result):
+        result = await result
+    result = submission if result is None else result
+    if not isinstance(result, JobSubmission):
+        raise JobHookError(f"c.FederatedSpawner.modify_job_hook returned {type(result).__name__}; return the "
+                           "JobSubmission it was given (changed), or None")
+    if (result.spec.name, result.spec.comment) != (name, comment):
+        raise JobHookError("c.FederatedSpawner.modify_job_hook changed the job's name or comment, which tie the job "
+                           "to this hub and server; change anything else")
+    if not isinstance(result.script, str) or not all(isinstance(k, str) and isinstance(v, str)
+                                                     for k, v in result.env.items()):
+        raise JobHookError("c.FederatedSpawner.modify_job_hook: script must be text and env a dict of text to text")
+    refused = sorted(name for name in set(result.env) - before if not job_env_name_ok(name))
+    if refused:
+        raise JobHookError(f"c.FederatedSpawner.modify_job_hook set {', '.join(refused)}: a job's variables must be "
+                           "named JUPYTERHUB_* or JPY_* (upper case), the only ones a login node's sshd passes on")
+    return result

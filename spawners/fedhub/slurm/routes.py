@@ -37,10 +37,16 @@ class CommandResult:
     stderr: str
 
 
+def job_env_name_ok(name: str) -> bool:
+    """Whether a variable may travel to a job: JUPYTERHUB_* or JPY_* (a login node's sshd accepts
+    only those, AcceptEnv), upper case letters, digits and _."""
+    return name.startswith(_ENV_PREFIXES) and name.replace("_", "").isalnum() and name.isupper()
+
+
 def _job_env(env: dict[str, str] | None) -> dict[str, str]:
     """Only the Jupyter variables travel to the job; the hub's own environment does not."""
     env = env or {}
-    bad = [k for k in env if not (k.startswith(_ENV_PREFIXES) and k.replace("_", "").isalnum() and k.isupper())]
+    bad = [k for k in env if not job_env_name_ok(k)]
     if bad:
         raise ValueError(f"refusing to pass environment variables {bad} to a centre")
     return dict(env)
