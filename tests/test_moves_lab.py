@@ -144,8 +144,8 @@ def test_a_kernel_near_its_walltime_is_offered_a_move_to_the_soonest_centre(lab,
         page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)
         run_cell(page, 0)
         run_cell(page, 1)
-        suggested = take_offered_move(page, "reaches its walltime in", "Move it, with its variables, to",
-                                      ("Alpha", "Beta"))
+        take_offered_move(page, "reaches its walltime in", "Move it, with its variables, to",
+                          ("Alpha", "Beta"))
         wait_for(lambda: live_jobs(centres, "gamma", USER) == [], 30, "the kernel's job at gamma to end")
         (moved,) = kernels(hub, token)
         assert execute_in_kernel(hub.url, USER, token, moved["id"], "print(n, b is a)")["stdout"] == "42 True\n"

@@ -26,13 +26,17 @@ const QUOTA_PLUGIN = 'fedhub-lab:quota'; // also the id of the settings (schema/
 
 const quota: JupyterFrontEndPlugin<QuotaModel> = {
   id: QUOTA_PLUGIN,
-  description: 'Allocations at the federation\'s centres: status bar, panel and warnings.',
+  description: "Allocations at the federation's centres: status bar, panel and warnings.",
   autoStart: true,
   requires: [ILabShell],
   optional: [IStatusBar, ISettingRegistry],
   provides: IQuotaModel,
-  activate: (app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null,
-    settings: ISettingRegistry | null): QuotaModel => {
+  activate: (
+    app: JupyterFrontEnd,
+    shell: ILabShell,
+    statusBar: IStatusBar | null,
+    settings: ISettingRegistry | null
+  ): QuotaModel => {
     const model = new QuotaModel(60);
     const panel = new QuotaPanel(model);
     // The panel joins the sidebar only when there is something to show (figures, or the user
@@ -71,11 +75,14 @@ const quota: JupyterFrontEndPlugin<QuotaModel> = {
     }
     watchThresholds(model);
     if (settings) {
-      void settings.load(QUOTA_PLUGIN).then(loaded => {
-        const apply = () => model.setInterval(loaded.get('refreshInterval').composite as number);
-        apply();
-        loaded.changed.connect(apply);
-      }).catch(() => undefined);
+      void settings
+        .load(QUOTA_PLUGIN)
+        .then(loaded => {
+          const apply = () => model.setInterval(loaded.get('refreshInterval').composite as number);
+          apply();
+          loaded.changed.connect(apply);
+        })
+        .catch(() => undefined);
     }
     return model;
   }
@@ -83,13 +90,18 @@ const quota: JupyterFrontEndPlugin<QuotaModel> = {
 
 const kernels: JupyterFrontEndPlugin<KernelWatch> = {
   id: 'fedhub-lab:kernels',
-  description: 'Kernels at the federation\'s centres: the launcher\'s kernelspecs, the form, the status item.',
+  description: "Kernels at the federation's centres: the launcher's kernelspecs, the form, the status item.",
   autoStart: true,
   requires: [ILabShell],
   optional: [IStatusBar, ICommandPalette, IMainMenu],
   provides: IKernelWatch,
-  activate: (app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null,
-    palette: ICommandPalette | null, mainMenu: IMainMenu | null): KernelWatch => {
+  activate: (
+    app: JupyterFrontEnd,
+    shell: ILabShell,
+    statusBar: IStatusBar | null,
+    palette: ICommandPalette | null,
+    mainMenu: IMainMenu | null
+  ): KernelWatch => {
     const watch = activateKernels(app, shell, statusBar);
     palette?.addItem({ command: CommandIDs.kernelAtCentre, category: 'Kernel' });
     mainMenu?.kernelMenu.addGroup([{ command: CommandIDs.kernelAtCentre }], 50);
@@ -103,20 +115,30 @@ const moves: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [ILabShell, IKernelWatch, IQuotaModel],
   optional: [ISettingRegistry, ICommandPalette, IMainMenu],
-  activate: (app: JupyterFrontEnd, shell: ILabShell, watch: KernelWatch, model: QuotaModel,
-    settings: ISettingRegistry | null, palette: ICommandPalette | null, mainMenu: IMainMenu | null) => {
+  activate: (
+    app: JupyterFrontEnd,
+    shell: ILabShell,
+    watch: KernelWatch,
+    model: QuotaModel,
+    settings: ISettingRegistry | null,
+    palette: ICommandPalette | null,
+    mainMenu: IMainMenu | null
+  ) => {
     addMoveCommand(app, shell);
     const advisor = new MoveAdvisor(app, shell, model, watch);
     palette?.addItem({ command: CommandIDs.moveKernel, category: 'Kernel' });
     mainMenu?.kernelMenu.addGroup([{ command: CommandIDs.moveKernel }], 51);
     if (settings) {
-      void settings.load(QUOTA_PLUGIN).then(loaded => {
-        const apply = () => {
-          advisor.walltimeMinutes = loaded.get('moveBeforeWalltimeMinutes').composite as number;
-        };
-        apply();
-        loaded.changed.connect(apply);
-      }).catch(() => undefined);
+      void settings
+        .load(QUOTA_PLUGIN)
+        .then(loaded => {
+          const apply = () => {
+            advisor.walltimeMinutes = loaded.get('moveBeforeWalltimeMinutes').composite as number;
+          };
+          apply();
+          loaded.changed.connect(apply);
+        })
+        .catch(() => undefined);
     }
   }
 };

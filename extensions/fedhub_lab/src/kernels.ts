@@ -102,11 +102,13 @@ export class KernelWatch {
       const options = {
         type: 'in-progress' as const,
         autoClose: false as const,
-        actions: [{
-          label: 'Cancel wait',
-          caption: `Cancel job ${record.job_id}`,
-          callback: () => void this.cancel(record)
-        }]
+        actions: [
+          {
+            label: 'Cancel wait',
+            caption: `Cancel job ${record.job_id}`,
+            callback: () => void this.cancel(record)
+          }
+        ]
       };
       if (notice) {
         Notification.update({ id: notice, message: record.message, ...options });
@@ -172,12 +174,14 @@ export class KernelCentreStatus extends Widget {
     shell.currentChanged.connect(() => this._follow(sessionContextOf(shell.currentWidget)));
     this._follow(sessionContextOf(shell.currentWidget));
     // where the server runs: a kernel beside it is "at" that centre too (not a FedHub server: 404)
-    void requestAPI('kernel-centres').then(async response => {
-      if (response.ok) {
-        this._serverCentre = (await response.json()).server_centre?.name ?? '';
-        this._update();
-      }
-    }).catch(() => undefined);
+    void requestAPI('kernel-centres')
+      .then(async response => {
+        if (response.ok) {
+          this._serverCentre = (await response.json()).server_centre?.name ?? '';
+          this._update();
+        }
+      })
+      .catch(() => undefined);
   }
 
   get isActive(): boolean {
@@ -281,14 +285,21 @@ export class KernelRequestForm extends Widget {
     this._gpus = input('gpus', '0', 'GPUs');
     this._walltime = input('walltime', '', 'HH:MM:SS');
     select.addEventListener('change', () => this._fill());
-    this.node.append(field('Centre', select), field('Partition', this._partition), this._projectField,
+    this.node.append(
+      field('Centre', select),
+      field('Partition', this._partition),
+      this._projectField,
       field('Cores', this._cores),
-      field('Memory', this._memory), field('GPUs', this._gpus), field('Walltime', this._walltime));
+      field('Memory', this._memory),
+      field('GPUs', this._gpus),
+      field('Walltime', this._walltime)
+    );
     if (values?.centre && centres.some(c => c.id === values.centre && c.available)) {
       select.value = values.centre;
     }
     this._fill();
-    if (values) { // what was typed before (the form shown again after the hub said no)
+    if (values) {
+      // what was typed before (the form shown again after the hub said no)
       this.node.querySelectorAll('input, select').forEach(element => {
         const named = element as HTMLInputElement;
         if (named.name in values && !['centre', 'partition', 'project'].includes(named.name)) {
@@ -321,28 +332,35 @@ export class KernelRequestForm extends Widget {
     for (const partition of centre.partitions) {
       const option = document.createElement('option');
       option.value = partition.name;
-      option.textContent = `${partition.name} (up to ${partition.max_cores} cores, ` +
+      option.textContent =
+        `${partition.name} (up to ${partition.max_cores} cores, ` +
         `${Math.round(partition.max_memory_mb / 1024)}G, ${hours(partition.max_walltime_s)})`;
       this._partition.append(option);
     }
     this._partition.value = centre.defaults.partition;
-    this._project.replaceChildren(...centre.projects.map(name => {
-      const option = document.createElement('option');
-      option.value = option.textContent = name;
-      return option;
-    }));
+    this._project.replaceChildren(
+      ...centre.projects.map(name => {
+        const option = document.createElement('option');
+        option.value = option.textContent = name;
+        return option;
+      })
+    );
     this._project.value = centre.defaults.project ?? centre.projects[0] ?? '';
     this._projectField.hidden = centre.projects.length === 0;
     this._cores.value = String(centre.defaults.cores);
-    this._memory.value = `${Math.round(centre.defaults.memory_mb / 1024 * 10) / 10}G`;
+    this._memory.value = `${Math.round((centre.defaults.memory_mb / 1024) * 10) / 10}G`;
     this._walltime.value = hours(centre.defaults.walltime_s);
   }
 
   getValue(): Record<string, string> {
     return {
-      centre: this._centre.value, partition: this._partition.value,
+      centre: this._centre.value,
+      partition: this._partition.value,
       ...(this._project.options.length ? { project: this._project.value } : {}),
-      cores: this._cores.value, memory: this._memory.value, gpus: this._gpus.value, walltime: this._walltime.value
+      cores: this._cores.value,
+      memory: this._memory.value,
+      gpus: this._gpus.value,
+      walltime: this._walltime.value
     };
   }
 
@@ -362,8 +380,12 @@ export class KernelRequestForm extends Widget {
  * (those that cannot be chosen greyed, with the reason); `submit` posts the options and the
  * form comes back, with what was typed, when the hub says no. Answers the accepted response.
  */
-export async function askForCentre(title: string, accept: string, submit: (options: Record<string, string | number>) =>
-  Promise<Response>, values: Record<string, string> | null = null): Promise<Response | null> {
+export async function askForCentre(
+  title: string,
+  accept: string,
+  submit: (options: Record<string, string | number>) => Promise<Response>,
+  values: Record<string, string> | null = null
+): Promise<Response | null> {
   const listed = await requestAPI('kernel-centres');
   if (!listed.ok) {
     await showErrorMessage(title, await messageOf(listed));
@@ -395,8 +417,9 @@ export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShel
     await showErrorMessage('Kernel at another centre', 'Open a notebook or console first.');
     return;
   }
-  const response = await askForCentre('Kernel at another centre', 'Start kernel',
-    options => requestAPI('kernelspecs', { method: 'POST', body: JSON.stringify(options) }));
+  const response = await askForCentre('Kernel at another centre', 'Start kernel', options =>
+    requestAPI('kernelspecs', { method: 'POST', body: JSON.stringify(options) })
+  );
   if (!response) {
     return;
   }
@@ -410,7 +433,7 @@ export function activateKernels(app: JupyterFrontEnd, shell: ILabShell, statusBa
   const watch = new KernelWatch();
   app.commands.addCommand(CommandIDs.kernelAtCentre, {
     label: 'Kernel at another centre…',
-    caption: 'Run this notebook\'s kernel as a Slurm job at another centre of the federation',
+    caption: "Run this notebook's kernel as a Slurm job at another centre of the federation",
     execute: () => chooseKernelAtCentre(app, shell, watch)
   });
   if (statusBar) {

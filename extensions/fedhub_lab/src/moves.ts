@@ -61,15 +61,20 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
     }
   };
   const notice = Notification.emit(move.message || 'Moving the kernel', 'in-progress', {
-    autoClose: false, actions: [{ label: 'Cancel move', callback: () => void cancel() }]
+    autoClose: false,
+    actions: [{ label: 'Cancel move', callback: () => void cancel() }]
   });
   let asked = false;
   for (;;) {
     await new Promise(resolve => setTimeout(resolve, 500));
     const response = await requestAPI(`moves/${move.id}`);
     if (!response.ok) {
-      Notification.update({ id: notice, message: `Lost the move: ${await messageOf(response)}`, type: 'error',
-        autoClose: false });
+      Notification.update({
+        id: notice,
+        message: `Lost the move: ${await messageOf(response)}`,
+        type: 'error',
+        autoClose: false
+      });
       return false;
     }
     move = await response.json();
@@ -79,14 +84,21 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
         title: `Move the kernel to ${move.centre} without these?`,
         body: listOfUnmovable(move),
         buttons: [Dialog.cancelButton({ label: 'Cancel move' }), Dialog.warnButton({ label: 'Switch anyway' })]
-      }).then(result => requestAPI(`moves/${move.id}/choice`, {
-        method: 'POST', body: JSON.stringify({ switch: result.button.accept })
-      }));
+      }).then(result =>
+        requestAPI(`moves/${move.id}/choice`, {
+          method: 'POST',
+          body: JSON.stringify({ switch: result.button.accept })
+        })
+      );
     }
     if (move.status === 'switched') {
       Notification.update({
-        id: notice, type: 'success', autoClose: 8000, actions: [],
-        message: `Kernel moved to ${move.centre} with ${move.variables} variables` +
+        id: notice,
+        type: 'success',
+        autoClose: 8000,
+        actions: [],
+        message:
+          `Kernel moved to ${move.centre} with ${move.variables} variables` +
           (move.unmovable.length ? ` (not moved: ${move.unmovable.map(u => u.name).join(', ')})` : '')
       });
       await app.serviceManager.kernelspecs.refreshSpecs(); // the target's kernelspec is new
@@ -94,26 +106,47 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
       return true;
     }
     if (move.status === 'failed' || move.status === 'cancelled') {
-      Notification.update({ id: notice, message: move.message, type: move.status === 'failed' ? 'error' : 'info',
-        autoClose: move.status === 'failed' ? false : 8000, actions: [] });
+      Notification.update({
+        id: notice,
+        message: move.message,
+        type: move.status === 'failed' ? 'error' : 'info',
+        autoClose: move.status === 'failed' ? false : 8000,
+        actions: []
+      });
       return false;
     }
-    Notification.update({ id: notice, message: move.message, type: 'in-progress', progress: progressOf(move),
-      autoClose: false, actions: [{ label: 'Cancel move', callback: () => void cancel() }] });
+    Notification.update({
+      id: notice,
+      message: move.message,
+      type: 'in-progress',
+      progress: progressOf(move),
+      autoClose: false,
+      actions: [{ label: 'Cancel move', callback: () => void cancel() }]
+    });
   }
 }
 
 /** Ask where to, start the move, follow it. */
-export async function moveKernel(app: JupyterFrontEnd, context: ISessionContext | null,
-  suggested?: string): Promise<void> {
+export async function moveKernel(
+  app: JupyterFrontEnd,
+  context: ISessionContext | null,
+  suggested?: string
+): Promise<void> {
   const kernel = context?.session?.kernel;
   if (!context || !kernel) {
     await showErrorMessage('Move kernel to centre', 'Open a notebook or console with a running kernel first.');
     return;
   }
-  const response = await askForCentre('Move kernel to centre', 'Move', options => requestAPI(`kernels/${kernel.id}/move`, {
-    method: 'POST', body: JSON.stringify({ ...options, heartbeat: HEARTBEAT, on_unmovable: 'ask' })
-  }), suggested ? { centre: suggested } : null);
+  const response = await askForCentre(
+    'Move kernel to centre',
+    'Move',
+    options =>
+      requestAPI(`kernels/${kernel.id}/move`, {
+        method: 'POST',
+        body: JSON.stringify({ ...options, heartbeat: HEARTBEAT, on_unmovable: 'ask' })
+      }),
+    suggested ? { centre: suggested } : null
+  );
   if (response) {
     await follow(app, await response.json());
   }
@@ -154,16 +187,22 @@ export class MoveAdvisor {
     const quota = state.kind === 'figures' ? state.envelope.quota.centres.find(c => c.centre === centre) : undefined;
     if (quota && (quota.level === 'critical' || quota.level === 'used-up')) {
       const pct = Math.round(quota.core_hours?.percent ?? 100);
-      await this._offer(`quota:${kernel.id}:${quota.level}`, centre,
-        `You have used ${pct}% of your allocation at ${quota.name}, where this kernel runs.`);
+      await this._offer(
+        `quota:${kernel.id}:${quota.level}`,
+        centre,
+        `You have used ${pct}% of your allocation at ${quota.name}, where this kernel runs.`
+      );
     }
     const record = this._watch.records.find(r => r.kernel_id === kernel.id && r.ends_at);
     if (record?.ends_at && this.walltimeMinutes > 0) {
       const left = (Date.parse(record.ends_at) - Date.now()) / 60000;
       if (left < this.walltimeMinutes) {
         const at = new Date(record.ends_at).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-        await this._offer(`walltime:${kernel.id}`, centre,
-          `This kernel's job (${record.job_id}) reaches its walltime in ${Math.max(0, Math.floor(left))} min, at ${at}.`);
+        await this._offer(
+          `walltime:${kernel.id}`,
+          centre,
+          `This kernel's job (${record.job_id}) reaches its walltime in ${Math.max(0, Math.floor(left))} min, at ${at}.`
+        );
       }
     }
   }
@@ -181,17 +220,19 @@ export class MoveAdvisor {
     }
     Notification.warning(`${why} Move it, with its variables, to ${suggested.name} (${suggested.why})?`, {
       autoClose: false,
-      actions: [{
-        label: `Move kernel to ${suggested.name}`,
-        callback: () => void this._app.commands.execute(CommandIDs.moveKernel, { centre: suggested.id })
-      }]
+      actions: [
+        {
+          label: `Move kernel to ${suggested.name}`,
+          callback: () => void this._app.commands.execute(CommandIDs.moveKernel, { centre: suggested.id })
+        }
+      ]
     });
   }
 
   private async _serverCentre(): Promise<string> {
     if (this._server === undefined) {
       const response = await requestAPI('kernel-centres');
-      this._server = response.ok ? (await response.json()).server_centre?.id ?? '' : '';
+      this._server = response.ok ? ((await response.json()).server_centre?.id ?? '') : '';
     }
     return this._server ?? '';
   }
@@ -208,7 +249,7 @@ export class MoveAdvisor {
 export function addMoveCommand(app: JupyterFrontEnd, shell: ILabShell): void {
   app.commands.addCommand(CommandIDs.moveKernel, {
     label: 'Move kernel to centre…',
-    caption: 'Move this notebook\'s running kernel, with its variables, to another centre',
+    caption: "Move this notebook's running kernel, with its variables, to another centre",
     isEnabled: () => !!sessionContextOf(shell.currentWidget)?.session?.kernel,
     execute: args => moveKernel(app, sessionContextOf(shell.currentWidget), args.centre as string | undefined)
   });

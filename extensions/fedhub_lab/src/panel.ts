@@ -61,14 +61,20 @@ export class QuotaPanel extends Widget {
       return;
     }
     if (state.kind !== 'figures') {
-      node.appendChild(el('p', 'fedhub-panel-message fedhub-unavailable',
-        `Allocations are not available: ${state.message}`));
+      node.appendChild(
+        el('p', 'fedhub-panel-message fedhub-unavailable', `Allocations are not available: ${state.message}`)
+      );
       return;
     }
     const env = state.envelope;
     const t = env.quota.thresholds;
-    node.appendChild(el('p', 'fedhub-panel-note',
-      `This server runs at ${env.centre_name || env.centre}. Warnings at ${t.warn}% and ${t.critical}% used.`));
+    node.appendChild(
+      el(
+        'p',
+        'fedhub-panel-note',
+        `This server runs at ${env.centre_name || env.centre}. Warnings at ${t.warn}% and ${t.critical}% used.`
+      )
+    );
     if (env.quota.centres.length === 0) {
       node.appendChild(el('p', 'fedhub-panel-message', 'You have no login at a centre that keeps allocations.'));
     }
@@ -80,8 +86,11 @@ export class QuotaPanel extends Widget {
   private _centre(entry: ICentreQuota, here: boolean): HTMLElement {
     const box = el('section', 'fedhub-centre' + (here ? ' fedhub-centre-current' : ''));
     box.dataset.centre = entry.centre;
-    const title = el('h3', 'fedhub-centre-name',
-      entry.name + (entry.project ? ` · ${entry.project}` : '') + (here ? ' (this server)' : ''));
+    const title = el(
+      'h3',
+      'fedhub-centre-name',
+      entry.name + (entry.project ? ` · ${entry.project}` : '') + (here ? ' (this server)' : '')
+    );
     box.appendChild(title);
     if (!entry.core_hours) {
       box.appendChild(el('p', 'fedhub-centre-error', `Figures not available: ${entry.error ?? 'unknown'}`));
@@ -92,7 +101,8 @@ export class QuotaPanel extends Widget {
     box.appendChild(bar('Core-hours', entry.core_hours, 'core-h', level));
     box.appendChild(bar('GPU-hours', entry.gpu_hours, 'GPU-h', 'ok'));
     box.appendChild(bar('Storage', entry.storage_gb, 'GB', 'ok'));
-    const meta = `Charged to ${entry.charge_account} · ${readAtText(entry.read_at)}` +
+    const meta =
+      `Charged to ${entry.charge_account} · ${readAtText(entry.read_at)}` +
       (entry.error ? ` · last read failed: ${entry.error}` : '');
     box.appendChild(el('p', 'fedhub-centre-meta', meta));
     return box;

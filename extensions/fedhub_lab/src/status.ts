@@ -12,7 +12,7 @@ export class QuotaStatus extends Widget {
     super();
     this.id = 'fedhub-quota-status';
     this.addClass('fedhub-quota-status');
-    this.node.title = 'Allocations at the federation\'s centres (click for all)';
+    this.node.title = "Allocations at the federation's centres (click for all)";
     this.node.addEventListener('click', onClick);
     this._model = model;
     model.changed.connect(this.update, this);
@@ -26,8 +26,13 @@ export class QuotaStatus extends Widget {
 
   update(): void {
     const state = this._model.state;
-    this.node.classList.remove('fedhub-level-ok', 'fedhub-level-warn', 'fedhub-level-critical',
-      'fedhub-level-used-up', 'fedhub-level-unavailable');
+    this.node.classList.remove(
+      'fedhub-level-ok',
+      'fedhub-level-warn',
+      'fedhub-level-critical',
+      'fedhub-level-used-up',
+      'fedhub-level-unavailable'
+    );
     if (state.kind === 'figures') {
       const entry = this._model.current;
       const name = state.envelope.centre_name || state.envelope.centre;

@@ -7,8 +7,12 @@ import { Token } from '@lumino/coreutils';
 import type { KernelWatch } from './kernels';
 import type { QuotaModel } from './model';
 
-export const IQuotaModel = new Token<QuotaModel>('fedhub-lab:IQuotaModel',
-  'The user\'s allocations at every centre, polled from the server extension.');
+export const IQuotaModel = new Token<QuotaModel>(
+  'fedhub-lab:IQuotaModel',
+  "The user's allocations at every centre, polled from the server extension."
+);
 
-export const IKernelWatch = new Token<KernelWatch>('fedhub-lab:IKernelWatch',
-  'This server\'s kernels at the federation\'s centres: their state, waits and ends.');
+export const IKernelWatch = new Token<KernelWatch>(
+  'fedhub-lab:IKernelWatch',
+  "This server's kernels at the federation's centres: their state, waits and ends."
+);

@@ -25,9 +25,10 @@ export function watchThresholds(model: QuotaModel): void {
     warned = level;
     const where = state.envelope.centre_name || state.envelope.centre;
     const pct = Math.round(entry.core_hours?.percent ?? 100);
-    const text = level === 'used-up'
-      ? `Your allocation at ${where} is used up: new servers there will be refused. Choose another centre.`
-      : `You have used ${pct}% of your allocation at ${where}: ${hours(entry.core_hours?.remaining)} core-h left this period.`;
+    const text =
+      level === 'used-up'
+        ? `Your allocation at ${where} is used up: new servers there will be refused. Choose another centre.`
+        : `You have used ${pct}% of your allocation at ${where}: ${hours(entry.core_hours?.remaining)} core-h left this period.`;
     const notify = level === 'warn' ? Notification.warning : Notification.error;
     notify(text, { autoClose: false });
   });
