@@ -47,7 +47,9 @@ def test_the_operators_job_hook_shapes_the_job_slurm_runs(api, centres):
     assert api.spawn(U2, {"centre": "alpha", "partition": "cpu", "cores": 1, "memory": "1G"}).status_code in (201, 202)
     api.wait_ready(U2)
     (job,) = live_jobs(centres, "alpha", U2)
-    environment = slurm(centres, "alpha", "sacct", "-j", job["job_id"], "--env-vars", "--noheader")
+    environment = wait_for(lambda: (lambda out: out if "JUPYTERHUB_USER=" in out else None)(slurm(
+        centres, "alpha", "sacct", "-j", job["job_id"], "--env-vars", "--noheader")), 30,
+        "alpha's accounting to store the job's environment (slurmdbd records it after the job starts)")
     script = slurm(centres, "alpha", "sacct", "-j", job["job_id"], "--batch-script", "--noheader")
     assert "JUPYTERHUB_SITE_NOTE=alpha-scratch" in environment, environment
     assert "set -euo pipefail\n# the site's job hook was here\n" in script, script

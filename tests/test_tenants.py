@@ -445,7 +445,9 @@ def test_a_jobs_environment_and_script_as_the_centre_stores_them_hold_no_secret(
     assert api.spawn(STUDENT, SPAWN).status_code in (201, 202)
     api.wait_ready(STUDENT, 90)
     (job,) = live_jobs(centres, "alpha", STUDENT)
-    environment = slurm(centres, "alpha", "sacct", "-j", job["job_id"], "--env-vars", "--noheader")
+    environment = wait_for(lambda: (lambda out: out if "JUPYTERHUB_USER=" in out else None)(slurm(
+        centres, "alpha", "sacct", "-j", job["job_id"], "--env-vars", "--noheader")), 30,
+        "alpha's accounting to store the job's environment (slurmdbd records it after the job starts)")
     script = slurm(centres, "alpha", "sacct", "-j", job["job_id"], "--batch-script", "--noheader")
     assert "JUPYTERHUB_USER=" in environment  # the environment is stored (the attack's premise)
     assert "JUPYTERHUB_API_TOKEN" not in environment and "JPY_API_TOKEN" not in environment, environment

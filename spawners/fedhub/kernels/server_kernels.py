@@ -346,7 +346,9 @@ class ServerKernels:
 
     async def _ended(self, kernel_id: str, info, when: str = "") -> None:
         record, job = self.records[kernel_id], self.jobs[kernel_id]
-        state = f"{info.state}" + (f" ({info.reason})" if info and info.reason and info.reason != "None" else "") \
+        # a job still COMPLETING after its time limit ends as TIMEOUT: say what Slurm will record
+        final = "TIMEOUT" if info and info.state == "COMPLETING" and info.reason == "TimeLimit" else getattr(info, "state", "")
+        state = f"{final}" + (f" ({info.reason})" if info and info.reason and info.reason != "None" else "") \
             if info else "no longer listed by Slurm"
         record.status = "ended"
         record.message = f"Kernel job {job.job_id} at {job.centre.name} ended {when}: {state}".replace(" :", ":")

@@ -104,7 +104,7 @@ class RequestIntake:
         only as a start for a class they teach, so it gets the class's resources and charges the
         class's project, never whatever the teacher writes against the student's allocation."""
         spawner = self.spawner
-        handler = getattr(self, "handler", None)
+        handler = getattr(spawner, "handler", None)
         requester = getattr(handler, "current_user", None)
         if requester is None or (requester.name == spawner.user.name and isinstance(requester, type(spawner.user))):
             return
