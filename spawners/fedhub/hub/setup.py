@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from .. import claims
 from ..federation import Federation, FederationError, load_federation
+from ..kernels import KERNEL_SCOPE
 from .api.classes import CLASSES_SCOPE, TEACH_SCOPE
 from ..classes.service import SERVICE_NAME as CLASS_SERVICE, ClassService
 from ..quota.service import SERVICE_NAME, QuotaService
@@ -127,9 +128,6 @@ def add_class_service(c, federation_file: str, state_dir: str = "") -> None:
     # No access:servers: a hand-out or collection sends each server a token of its own user's that
     # opens only that server for a minute (hub/api/classes.py ServerTokenHandler), because a
     # server is its user's and may record any token it receives.
-
-
-KERNEL_SCOPE = "custom:fedhub:kernels"
 
 
 def add_kernel_scope(c) -> None:

@@ -48,10 +48,11 @@ from ...logins import NoLogin, login_at
 from ...projects import projects_at
 from ...quota.client import entry_for, used_up
 from ...request import OptionError, default_resources, parse_user_options
+from ...kernels import KERNEL_SCOPE
 from ...kernels.server_kernels import KernelError, ServerKernels, kernels_by_id
 from .auth import api_authenticated
 
-SCOPE = "custom:fedhub:kernels"
+SCOPE = KERNEL_SCOPE
 KERNEL_OPTIONS = ("centre", "partition", "project", "cores", "memory", "walltime", "gpus", "gpu_type")
 _KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 SUGGESTION_REQUEST = {"cores": 1, "memory": "1G", "walltime": "01:00:00"}  # a typical kernel
