@@ -7,6 +7,7 @@
  */
 import { ILabShell, JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, ISessionContext, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import { CommandIDs } from './commands';
@@ -65,8 +66,8 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
     actions: [{ label: 'Cancel move', callback: () => void cancel() }]
   });
   let asked = false;
-  for (;;) {
-    await new Promise(resolve => setTimeout(resolve, 500));
+  /** One look at the move: true or false once it has ended (switched or not), null while it runs. */
+  const look = async (): Promise<boolean | null> => {
     const response = await requestAPI(`moves/${move.id}`);
     if (!response.ok) {
       Notification.update({
@@ -123,7 +124,29 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
       autoClose: false,
       actions: [{ label: 'Cancel move', callback: () => void cancel() }]
     });
-  }
+    return null;
+  };
+  return new Promise<boolean>(resolve => {
+    const poll = new Poll({
+      name: 'fedhub-lab:move',
+      frequency: { interval: 500, backoff: false },
+      // never on standby: the server rolls the move back when the page stops asking (HEARTBEAT)
+      standby: 'never',
+      factory: async () => {
+        let ended: boolean | null;
+        try {
+          ended = await look();
+        } catch (e) {
+          Notification.update({ id: notice, message: `Lost the move: ${e}`, type: 'error', autoClose: false });
+          ended = false;
+        }
+        if (ended !== null) {
+          poll.dispose();
+          resolve(ended);
+        }
+      }
+    });
+  });
 }
 
 /** Ask where to, start the move, follow it. */
