@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import re
 import textwrap
 from pathlib import Path
 
@@ -19,14 +20,18 @@ REPO = Path(__file__).resolve().parents[2]
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def readable(path: str) -> str:
-    """A route's pattern as a path with named parts (``/users/{user}/kernels/{kernel_id}``)."""
-    words = iter(["user", "name"])
-    path = path.replace("([0-9a-f]{16})", "{kernel_id}").replace("(api/quota/[^/]+)", "api/quota/{user}")
-    path = path.replace("/classes/([^/]+)", "/classes/{class}")
-    while "([^/]+)" in path:
-        path = path.replace("([^/]+)", "{" + next(words) + "}", 1)
-    return path
+def own_methods(handler) -> list[str]:
+    """The HTTP methods a FedHub handler answers itself (not tornado's defaults)."""
+    return [m.upper() for m in METHODS if m.upper() in handler.SUPPORTED_METHODS
+            and any(m in vars(b) for b in handler.__mro__ if b.__module__.startswith("fedhub"))]
+
+
+def readable(path: str, handler) -> str:
+    """A route's pattern with each group named as the handler's methods name it
+    (``/users/([^/]+)/kernels/([0-9a-f]{16})`` -> ``/users/{user_name}/kernels/{kernel_id}``)."""
+    method = getattr(handler, own_methods(handler)[0].lower())
+    names = iter(list(inspect.signature(method).parameters)[1:])
+    return re.sub(r"\((?:[^()]|\([^()]*\))*\)", lambda _: "{" + next(names) + "}", path)
 
 
 def rest_api() -> str:
@@ -42,9 +47,8 @@ def rest_api() -> str:
         module = importlib.import_module(module_name)
         out += [f"## `{module_name}`", "", "```text", textwrap.dedent(module.__doc__ or "").strip(), "```", ""]
         for path, handler in routes:
-            methods = [m.upper() for m in METHODS if m.upper() in handler.SUPPORTED_METHODS
-                       and any(m in vars(b) for b in handler.__mro__ if b.__module__.startswith("fedhub"))]
-            out += [f"### `{' '.join(methods)} /hub{readable(path)}`", ""]
+            methods = own_methods(handler)
+            out += [f"### `{' '.join(methods)} /hub{readable(path, handler)}`", ""]
             doc = inspect.getdoc(handler)
             if doc and doc != inspect.getdoc(handler.__mro__[1]):
                 out += ["```text", doc, "```", ""]
