@@ -107,7 +107,9 @@ class SpawnerSettings(LoggingConfigurable):
         ``spec`` (sbatch's arguments: partition, cores, memory_mb, walltime_s, gres, charge_account,
         reservation, ...), ``script`` (the job script's text), ``env`` (variables sent with the job)
         and ``centre``. Change them in place or return a new one; the job's name and comment are
-        FedHub's and may not change. sbatch's arguments are checked again after the hook.""",
+        FedHub's and may not change. sbatch's arguments are checked again after the hook. ``env``
+        holds the job's secrets too (its API token, its TLS key; they travel in a private file): the
+        hook runs in the hub, and must not log or send them anywhere.""",
     ).tag(config=True)
 
     @validate("federation_file")
