@@ -353,8 +353,11 @@ def test_materials_are_handed_out_and_collected_without_a_shared_filesystem(clas
         r = requests.post(f"{hub.url}/services/fedhub-classes/api/classes/hpc-m/collect", json={"folder": "day1"},
                           headers={"Authorization": f"token {token}"}, timeout=60)
         assert r.status_code == 202, r.text
-        collected = wait_for(lambda: (m := contents(hub, key, TEACHER, f"collected/day1/{STUDENT}/intro.ipynb")).status_code == 200 and m,
-                             30, "the student's copy in the teacher's server")
+        # the dashboard says when the whole copy has landed; the files are read after that
+        wait_for(lambda: "collected day1" in roster_state(hub, token, "hpc-m", STUDENT)["materials"], 30,
+                 "the dashboard to say the student's day1 was collected")
+        collected = contents(hub, key, TEACHER, f"collected/day1/{STUDENT}/intro.ipynb")
+        assert collected.status_code == 200, collected.text
         assert [c["source"] for c in collected.json()["content"]["cells"]] == ["# Day 1", "mine"]
         assert contents(hub, key, TEACHER, f"collected/day1/{STUDENT}/data/values.txt").json()["content"] == "1 2 3\n"
         assert roster_state(hub, token, "hpc-m", OUTSIDER)["materials"] == "has day1; waiting: collection day1"
