@@ -187,11 +187,11 @@ def test_account_lookups_are_cached_not_repeated_for_every_command():
     Now one lookup per login serves CACHE_SECONDS of commands: deleting the account right after a
     lookup is seen only when the cache entry expires."""
     import subprocess
-    from fedhub import logins
+    from fedhub import logins, runtime
     from fedhub.demo.centres import ensure_unix_user
     ensure_unix_user("fhcache1")
     first = logins.local_account("fhcache1")
     subprocess.run(["userdel", "-r", "fhcache1"], check=True, capture_output=True)
     assert logins.local_account("fhcache1") == first  # served from the cache, NSS not asked
-    logins._accounts.pop("fhcache1")  # what CACHE_SECONDS later does
+    runtime.current().accounts.pop("fhcache1")  # what CACHE_SECONDS later does
     assert logins.local_account("fhcache1") is None

@@ -18,64 +18,68 @@ import re
 import time
 from pathlib import Path
 
+from . import runtime
 from .statedir import ensure_state_dir, write_private_json
 
 CACHE_SECONDS = 5.0
 _USER_FILE_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
 
-_state_dir: Path | None = None
-_cache: dict[str, tuple[float, dict]] = {}
-_index: tuple[float, int, dict] | None = None  # (read at, dir mtime, {(claim, centre, login): hub users})
-_per_file: dict[str, tuple[tuple, frozenset]] = {}  # hub user -> (file's stamp, its (claim, centre, login)s)
+
+class ClaimStore:
+    """The claims files of one state directory, with the caches that keep readers off the disk."""
+
+    def __init__(self, state_dir: str | Path):
+        self.directory = Path(state_dir) / "claims"
+        self.cache: dict[str, tuple[float, dict]] = {}  # hub user -> (read at, claims)
+        self.index: tuple[float, int, dict] | None = None  # (read at, dir mtime, {(claim, centre, login): users})
+        self.per_file: dict[str, tuple[tuple, frozenset]] = {}  # hub user -> (file's stamp, its triples)
 
 
 def configure(state_dir: str | Path | None) -> None:
     """Where the claims live (the hub's state directory); None: nobody has claims."""
-    global _state_dir, _index
-    _state_dir = Path(state_dir) if state_dir else None
-    _cache.clear()
-    _per_file.clear()
-    _index = None
+    runtime.current().claims = ClaimStore(state_dir) if state_dir else None
 
 
-def _dir() -> Path | None:
-    return _state_dir / "claims" if _state_dir is not None else None
+def _store() -> ClaimStore | None:
+    return runtime.current().claims
 
 
 def record(hub_user: str, claims: dict) -> None:
     """Keep what the provider says about ``hub_user`` now (only JSON objects are kept)."""
-    directory = _dir()
-    if directory is None or not _USER_FILE_RE.fullmatch(hub_user):
+    store = _store()
+    if store is None or not _USER_FILE_RE.fullmatch(hub_user):
         return
-    ensure_state_dir(str(directory))
+    ensure_state_dir(str(store.directory))
     kept = {k: v for k, v in claims.items() if isinstance(v, (dict, list, str, int, float, bool))}
     # not fsynced: a crash loses at most the newest claims, which the next login records again
-    write_private_json(directory / f"{hub_user}.json", {"claims": kept, "recorded": time.time()}, durable=False)
-    _cache[hub_user] = (time.monotonic(), kept)
+    write_private_json(store.directory / f"{hub_user}.json", {"claims": kept, "recorded": time.time()}, durable=False)
+    store.cache[hub_user] = (time.monotonic(), kept)
 
 
 def claims_of(hub_user: str) -> dict:
     """The claims last recorded for ``hub_user`` ({} if none)."""
+    store = _store()
+    if store is None:
+        return {}
     now = time.monotonic()
-    cached = _cache.get(hub_user)
+    cached = store.cache.get(hub_user)
     if cached is not None and now - cached[0] < CACHE_SECONDS:
         return cached[1]
-    directory = _dir()
     claims: dict = {}
-    if directory is not None and _USER_FILE_RE.fullmatch(hub_user):
+    if _USER_FILE_RE.fullmatch(hub_user):
         try:
-            claims = json.loads((directory / f"{hub_user}.json").read_text()).get("claims", {})
+            claims = json.loads((store.directory / f"{hub_user}.json").read_text()).get("claims", {})
         except (OSError, ValueError):
             claims = {}
-    _cache[hub_user] = (now, claims)
+    store.cache[hub_user] = (now, claims)
     return claims
 
 
 def known(hub_user: str) -> bool:
     """Whether the provider has told the hub about ``hub_user`` (they logged in at least once)."""
-    directory = _dir()
-    return bool(directory is not None and _USER_FILE_RE.fullmatch(hub_user)
-                and (directory / f"{hub_user}.json").exists())
+    store = _store()
+    return bool(store is not None and _USER_FILE_RE.fullmatch(hub_user)
+                and (store.directory / f"{hub_user}.json").exists())
 
 
 def claimed_login(claim: str, centre_id: str, hub_user: str) -> str | None:
@@ -88,31 +92,29 @@ def claimed_login(claim: str, centre_id: str, hub_user: str) -> str | None:
 
 def claim_owner(claim: str, centre_id: str, login: str) -> set[str]:
     """Every hub user whose claim gives them ``login`` at the centre."""
-    global _index
-    directory = _dir()
-    if directory is None or not directory.is_dir():
+    store = _store()
+    if store is None or not store.directory.is_dir():
         return set()
     now = time.monotonic()
-    mtime = directory.stat().st_mtime_ns
-    if _index is None or _index[1] != mtime or now - _index[0] > CACHE_SECONDS:
-        _index = (now, mtime, _reindex(directory))
-    return set(_index[2].get((claim, centre_id, login), set()))
+    mtime = store.directory.stat().st_mtime_ns
+    if store.index is None or store.index[1] != mtime or now - store.index[0] > CACHE_SECONDS:
+        store.index = (now, mtime, _reindex(store))
+    return set(store.index[2].get((claim, centre_id, login), set()))
 
 
-def _reindex(directory: Path) -> dict:
+def _reindex(store: ClaimStore) -> dict:
     """{(claim, centre, login): hub users}, rereading only the claims files that changed since
     the last time (a login rewrites one file; 500 users cost 500 stats, not 500 parses)."""
     seen = {}
-    with os.scandir(directory) as entries:
+    with os.scandir(store.directory) as entries:
         for entry in entries:
             if not entry.name.endswith(".json"):
                 continue
             info = entry.stat()  # each write replaces the file: a new inode, mostly a new mtime
             user, stamp = entry.name[:-5], (info.st_ino, info.st_mtime_ns, info.st_size)
-            kept = _per_file.get(user)
+            kept = store.per_file.get(user)
             seen[user] = kept if kept is not None and kept[0] == stamp else (stamp, _logins_in(Path(entry.path)))
-    _per_file.clear()
-    _per_file.update(seen)
+    store.per_file = seen
     found: dict = {}
     for user, (_, logins) in seen.items():
         for key in logins:

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from . import runtime
 from .units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
 CENTRE_ID_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -596,13 +597,11 @@ def _parse_logins(r: FieldReader, raw: Any, path: str) -> LoginMapping:
                         claim=claim)
 
 
-_loaded: dict[str, Federation] = {}
-
-
 def federation_at(path: str) -> Federation:
     """The validated federation for ``path``, loaded once per process (the hub's spawners and
     API handlers share it)."""
+    loaded = runtime.current().federations
     key = os.path.abspath(path)
-    if key not in _loaded:
-        _loaded[key] = load_federation(key)
-    return _loaded[key]
+    if key not in loaded:
+        loaded[key] = load_federation(key)
+    return loaded[key]

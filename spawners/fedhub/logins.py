@@ -30,26 +30,25 @@ import re
 import time
 from dataclasses import dataclass
 
-from . import claims
+from . import claims, runtime
 from .federation import LOGIN_RE, Centre, LocalScheduler
 
 CACHE_SECONDS = 60.0
 _DEFAULT_UID_RANGE = (1000, 60000)
 SSH_MIN_UID = 1000  # at an ssh centre whose logins name no min_uid: the usual UID_MIN
-_remote_uids: dict[tuple[str, str], tuple[float, int | None]] = {}  # (login node, login) -> uid
 
 
 def remote_uid(node: str, login: str) -> tuple[bool, int | None]:
     """(known, uid) of ``login`` at an ssh centre's login node (``host:port``), as last read
     (None: no such account)."""
-    kept = _remote_uids.get((node, login))
+    kept = runtime.current().remote_uids.get((node, login))
     if kept is None or time.monotonic() - kept[0] >= CACHE_SECONDS:
         return False, None
     return True, kept[1]
 
 
 def remember_remote_uid(node: str, login: str, uid: int | None) -> None:
-    _remote_uids[(node, login)] = (time.monotonic(), uid)
+    runtime.current().remote_uids[(node, login)] = (time.monotonic(), uid)
 
 
 def remote_refusal(uid: int | None, min_uid: int | None) -> str | None:
@@ -86,13 +85,10 @@ class UnixAccount:
     groups: tuple[int, ...]
 
 
-_accounts: dict[str, tuple[float, UnixAccount | None]] = {}
-
-
 def local_account(name: str) -> UnixAccount | None:
     """The Unix account ``name`` on the hub's machine (None if there is none), cached."""
     now = time.monotonic()
-    cached = _accounts.get(name)
+    cached = runtime.current().accounts.get(name)
     if cached is not None and now - cached[0] < CACHE_SECONDS:
         return cached[1]
     try:
@@ -101,7 +97,7 @@ def local_account(name: str) -> UnixAccount | None:
         account = None
     else:
         account = UnixAccount(name, pw.pw_uid, pw.pw_gid, pw.pw_dir, tuple(os.getgrouplist(name, pw.pw_gid)))
-    _accounts[name] = (now, account)
+    runtime.current().accounts[name] = (now, account)
     return account
 
 

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import time
 
-from . import claims
+from . import claims, runtime
 from .federation import SLURM_NAME_RE, Centre
 from .logins import usable_login
 
 ASSOCIATIONS_MAX_AGE = 60.0
-_associations: dict[tuple[str, str], tuple[float, list[str]]] = {}
 
 
 async def refresh_associations(centre: Centre, hub_user: str, client, max_age: float = ASSOCIATIONS_MAX_AGE) -> None:
@@ -28,10 +27,10 @@ async def refresh_associations(centre: Centre, hub_user: str, client, max_age: f
     login = usable_login(centre, hub_user)
     if login is None:
         return
-    kept = _associations.get((centre.id, login))
+    kept = runtime.current().associations.get((centre.id, login))
     if kept is not None and time.monotonic() - kept[0] < max_age:
         return
-    _associations[(centre.id, login)] = (time.monotonic(), await client.associations(login))
+    runtime.current().associations[(centre.id, login)] = (time.monotonic(), await client.associations(login))
 
 
 def projects_at(centre: Centre, hub_user: str) -> list[str] | None:
@@ -40,7 +39,7 @@ def projects_at(centre: Centre, hub_user: str) -> list[str] | None:
         return None
     if centre.projects.slurm_associations:
         login = usable_login(centre, hub_user)
-        return list(_associations.get((centre.id, login), (0.0, []))[1]) if login else []
+        return list(runtime.current().associations.get((centre.id, login), (0.0, []))[1]) if login else []
     value = claims.claims_of(hub_user).get(centre.projects.claim)
     names = value.get(centre.id, []) if isinstance(value, dict) else []
     if isinstance(names, str):

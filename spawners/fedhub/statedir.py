@@ -13,6 +13,8 @@ import secrets
 import threading
 from pathlib import Path
 
+from . import runtime
+
 
 def ensure_state_dir(path: str) -> Path:
     """Create ``path`` (0700) if needed and check that only the hub can use it."""
@@ -52,17 +54,14 @@ def write_private_text(path: Path, text: str, durable: bool = True) -> None:
         os.close(dir_fd)
 
 
-_hub_ids: dict[str, str] = {}
-
-
 def hub_id(state_dir: str) -> str:
     """This hub's identity (8 hex digits), made once and kept in the state directory: every job
     the hub submits carries it, so the hub finds its jobs again after a restart. Read once per
     process."""
     key = os.path.abspath(state_dir)
-    if key not in _hub_ids:
-        _hub_ids[key] = _read_or_make_hub_id(key)
-    return _hub_ids[key]
+    if key not in runtime.current().hub_ids:
+        runtime.current().hub_ids[key] = _read_or_make_hub_id(key)
+    return runtime.current().hub_ids[key]
 
 
 def _read_or_make_hub_id(state_dir: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from fedhub import logins
+from fedhub import logins, runtime
 from helpers.testbed import LOCAL_LOGINS
 
 
@@ -28,3 +28,9 @@ def unix_users(monkeypatch):
     monkeypatch.setattr(logins, "ordinary_uids", lambda *a: (1000, 60000))
     return LOCAL_LOGINS
 
+
+
+@pytest.fixture(autouse=True)
+def fresh_runtime():
+    """Each unit test starts with nothing shared: no cached federation, claims or watchers."""
+    return runtime.fresh()

@@ -23,6 +23,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from .. import runtime
 from ..federation import Centre
 from ..slurm.job import SlurmJob
 from ..slurm.owner import JobOwner
@@ -38,11 +39,9 @@ from .relay import PORT_NAMES, Relay, close_relay, open_relay, restore_relay
 log = logging.getLogger("JupyterHub.fedhub.kernels")
 
 LIVE = ("submitted", "pending", "starting", "ready", "exited", "restarting")
-_index: dict[str, "ServerKernels"] = {}  # kernel id -> the server's kernels (the launcher's calls)
-
-
 def kernels_by_id() -> dict[str, "ServerKernels"]:
-    return _index
+    """Kernel id -> the server's kernels it belongs to (how a launcher's call finds its kernel)."""
+    return runtime.current().kernels
 
 
 class KernelError(Exception):
@@ -123,7 +122,7 @@ class ServerKernels:
             if centre is None or not record.job.get("job_id"):
                 continue
             self.records[record.id] = record
-            _index[record.id] = self
+            kernels_by_id()[record.id] = self
             self.jobs[record.id] = self._job(centre, record.job["login"], record.job["job_id"],
                                              record.job.get("submission", ""))
             self._reported[record.id] = asyncio.Event()
@@ -194,7 +193,7 @@ class ServerKernels:
         record = KernelRecord(kernel_id, centre.id, request.as_dict(), job.to_state(), _hash(token),
                               message=f"Submitted to {centre.name} as job {job.job_id}", keys=dict(keys))
         self.records[kernel_id], self.jobs[kernel_id] = record, job
-        _index[kernel_id] = self
+        kernels_by_id()[kernel_id] = self
         self._reported[kernel_id] = asyncio.Event()
         self._save()
         spawner.log.info("%s kernel %s submitted to %s as job %s (%s)", spawner._where, kernel_id, centre.id,
@@ -362,7 +361,7 @@ class ServerKernels:
 
     def _forget(self, kernel_id: str) -> None:
         self.records.pop(kernel_id, None)
-        _index.pop(kernel_id, None)
+        kernels_by_id().pop(kernel_id, None)
         self.jobs.pop(kernel_id, None)
         self._reported.pop(kernel_id, None)
         self._relays_open.discard(kernel_id)

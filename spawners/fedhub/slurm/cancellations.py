@@ -20,6 +20,7 @@ import logging
 import os
 import time
 
+from .. import runtime
 from ..federation import Federation
 from ..statedir import ensure_state_dir, write_private_json
 from .client import SlurmClient
@@ -40,7 +41,6 @@ def _valid(entry) -> bool:
 
 
 class CancelBacklog:
-    _instances: dict[str, "CancelBacklog"] = {}
 
     def __init__(self, state_dir: str, federation: Federation, interval: float, timeout: float = 20.0):
         self.dir = ensure_state_dir(state_dir)
@@ -56,9 +56,10 @@ class CancelBacklog:
            timeout: float = 20.0) -> "CancelBacklog":
         """One backlog per state directory in this process."""
         key = os.path.abspath(state_dir)
-        if key not in cls._instances:
-            cls._instances[key] = cls(key, federation, interval, timeout)
-        backlog = cls._instances[key]
+        backlogs = runtime.current().backlogs
+        if key not in backlogs:
+            backlogs[key] = cls(key, federation, interval, timeout)
+        backlog = backlogs[key]
         backlog.federation, backlog.interval, backlog.timeout = federation, interval, timeout
         return backlog
 

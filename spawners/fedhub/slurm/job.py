@@ -27,18 +27,16 @@ from datetime import datetime
 
 from ..federation import Centre
 from .cancellations import CancelBacklog
+from .. import runtime
 from .client import SlurmClient
 from .commands import ControllerUnreachable, JobInfo, JobSpec, OwnedJob, SchedulerError, SchedulerUnreachable
 from .monitor import CentreWatcher
 from .owner import JobOwner, parse_comment
 
-# Jobs this process has submitted or adopted, and submissions in flight: what the sweep must
-# leave alone. {centre id: {job id or "submission:<tag>"}}
-_known: dict[str, set[str]] = {}
-
-
 def known_jobs(centre_id: str) -> set[str]:
-    return _known.setdefault(centre_id, set())
+    """Jobs this process has submitted or adopted at the centre, and submissions in flight (job
+    ids and "submission:<tag>"): what the sweep must leave alone."""
+    return runtime.current().known_jobs.setdefault(centre_id, set())
 
 
 class SubmissionUncertain(SchedulerUnreachable):

@@ -18,6 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from .. import runtime
 from ..federation import Centre, Federation
 from ..metrics import CENTRE_UP
 from .client import SlurmClient
@@ -227,8 +228,6 @@ class CentreWatcher:
 class FederationMonitor:
     """The watchers of one federation, one set per process (shared by all spawners)."""
 
-    _instances: dict[tuple, "FederationMonitor"] = {}
-
     def __init__(self, federation: Federation, **settings):
         self.federation = federation
         self.settings = settings
@@ -236,10 +235,12 @@ class FederationMonitor:
 
     @classmethod
     def of(cls, federation: Federation, **settings) -> "FederationMonitor":
+        """The process's monitor of ``federation`` with these settings (made on first use)."""
+        monitors = runtime.current().monitors
         key = (id(federation), tuple(sorted(settings.items())))
-        if key not in cls._instances:
-            cls._instances[key] = cls(federation, **settings)
-        return cls._instances[key]
+        if key not in monitors:
+            monitors[key] = cls(federation, **settings)
+        return monitors[key]
 
     def watcher(self, centre_id: str) -> CentreWatcher:
         return self.watchers[centre_id]

@@ -33,6 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .. import runtime
 from ..federation import SshScheduler
 
 log = logging.getLogger("JupyterHub.fedhub.ssh")  # the hub's handlers and level
@@ -67,30 +68,26 @@ def private_dir(path: Path) -> Path:
     return path
 
 
-_socket_dir: Path | None = None
-
-
 def use_state_dir(state_dir: str) -> Path:
     """Keep the control sockets in ``<state_dir>/ssh`` (the hub, its services: a restarted
     process finds its predecessor's masters there and ends them)."""
-    global _socket_dir
     parent = Path(state_dir).absolute()
     if len(str(parent / "ssh")) > _MAX_SOCKET_DIR:
         raise SocketDirError(f"the state directory {parent} is too long a path for ssh's control sockets (at most "
                              f"{_MAX_SOCKET_DIR - 4} characters); choose a shorter c.FederatedSpawner.state_dir")
     parent.mkdir(parents=True, exist_ok=True)
-    _socket_dir = private_dir(parent / "ssh")
-    return _socket_dir
+    runtime.current().socket_dir = private_dir(parent / "ssh")
+    return runtime.current().socket_dir
 
 
 def socket_dir() -> Path:
     """Where this process's control sockets live: the state directory's, or (a command with no
     state directory) a fresh private directory nobody else could have made first."""
-    global _socket_dir
-    if _socket_dir is None:
-        _socket_dir = Path(tempfile.mkdtemp(prefix="fedhub-ssh-"))
-        atexit.register(_remove_if_empty, _socket_dir)
-    return _socket_dir
+    shared = runtime.current()
+    if shared.socket_dir is None:
+        shared.socket_dir = Path(tempfile.mkdtemp(prefix="fedhub-ssh-"))
+        atexit.register(_remove_if_empty, shared.socket_dir)
+    return shared.socket_dir
 
 
 def _remove_if_empty(path: Path) -> None:
@@ -468,7 +465,8 @@ def forwards_file(state_dir: str | Path | None = None) -> Path | None:
     """Where the hub keeps the forwards it could not bind (``<state_dir>/ssh/forwards.json``)."""
     if state_dir is not None:
         return Path(state_dir) / "ssh" / "forwards.json"
-    return _socket_dir / "forwards.json" if _socket_dir is not None else None
+    where = runtime.current().socket_dir
+    return where / "forwards.json" if where is not None else None
 
 
 def record_forwards() -> None:

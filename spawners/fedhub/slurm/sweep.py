@@ -17,6 +17,7 @@ import asyncio
 import logging
 from datetime import datetime
 
+from .. import runtime
 from ..federation import Federation
 from .client import SlurmClient
 from .commands import PENDING_STATES, RUNNING_STATES, SchedulerError, SchedulerUnreachable
@@ -61,8 +62,6 @@ class JobSweeper:
     """Runs the sweep ``first_delay`` seconds after it is started, then every ``interval``; jobs
     younger than ``min_age_s`` are left alone."""
 
-    _instances: dict[tuple, "JobSweeper"] = {}
-
     def __init__(self, federation: Federation, job_name: str, *, interval: float, first_delay: float,
                  min_age_s: float, timeout: float):
         self.federation = federation
@@ -76,10 +75,12 @@ class JobSweeper:
 
     @classmethod
     def of(cls, federation: Federation, job_name: str, **settings) -> "JobSweeper":
+        """The process's sweeper of ``job_name`` jobs in ``federation`` (made on first use)."""
+        sweepers = runtime.current().sweepers
         key = (id(federation), job_name)
-        if key not in cls._instances:
-            cls._instances[key] = cls(federation, job_name, **settings)
-        return cls._instances[key]
+        if key not in sweepers:
+            sweepers[key] = cls(federation, job_name, **settings)
+        return sweepers[key]
 
     async def sweep(self) -> list[tuple[str, str]]:
         """One sweep of every centre, concurrently; a centre that does not answer is skipped."""

@@ -9,6 +9,7 @@ import asyncio
 import time
 from datetime import datetime
 
+from .. import runtime
 from ..classes.reservations import admit
 from ..errors import user_error
 from ..logins import usable_login
@@ -17,8 +18,6 @@ from ..placement import Decision, decide, estimate_all, fitting_options
 from ..quota.client import entry_for, fraction_left
 from ..request import SpawnRequest
 from .launch import JobEnded, MoveOn
-
-_class_turns: dict[str, asyncio.Lock] = {}  # class -> one placement at a time (see start_anywhere)
 
 
 def _now() -> datetime:
@@ -53,7 +52,7 @@ class Failover:
         placed one after another (each until its sbatch answered), so every estimate already sees
         the jobs of the students before it, and a class one centre cannot hold spreads at once."""
         if request.klass:
-            self._turn = _class_turns.setdefault(request.klass, asyncio.Lock())
+            self._turn = runtime.current().class_turns.setdefault(request.klass, asyncio.Lock())
             await self._turn.acquire()
         try:
             return await self._place_and_start(request)

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from jupyterhub.scopes import has_scope
 
+from .. import runtime
 from ..classes.model import ClassSpec
 from ..classes.reservations import ReservationCache
 from ..classes.roles import TEACH_SCOPE, stored_class
@@ -24,7 +25,12 @@ from ..slurm.commands import SchedulerError, SchedulerUnreachable
 from ..units import format_memory_mb
 from .form import centre_facts, options_from_form
 
-_reservations = ReservationCache()  # the form's "reservation ... : active", shared by all users
+def reservation_states() -> ReservationCache:
+    """The form's "reservation ... : active", read once for all users."""
+    shared = runtime.current()
+    if shared.reservations is None:
+        shared.reservations = ReservationCache()
+    return shared.reservations
 
 
 def invalid_options(error: OptionError):
@@ -158,7 +164,7 @@ class RequestIntake:
                 watcher = spawner.monitor.watchers.get(place.centre)
                 if name and watcher is not None:
                     try:
-                        state = await asyncio.wait_for(_reservations.state(watcher.client, name), 5)
+                        state = await asyncio.wait_for(reservation_states().state(watcher.client, name), 5)
                     except (asyncio.TimeoutError, SchedulerError, SchedulerUnreachable):
                         state = "unknown"
                     summary += f"; reservation {name} at {watcher.centre.name}: {state}"
