@@ -87,7 +87,7 @@ FORCE:
 # committed yarn.lock, then installed into the jobenv with its server part and quota().
 LABEXT := extensions/fedhub_lab
 LABEXT_SOURCES := $(wildcard $(LABEXT)/src/*.ts $(LABEXT)/style/* $(LABEXT)/schema/*) $(LABEXT)/package.json $(LABEXT)/yarn.lock
-LABEXT_PYTHON := $(wildcard $(LABEXT)/fedhub_lab/*.py $(LABEXT)/fedhub_lab/kernels/*.py $(LABEXT)/fedhub_lab/moves/*.py $(LABEXT)/jupyter-config/*/*) $(LABEXT)/pyproject.toml
+LABEXT_PYTHON := $(wildcard $(LABEXT)/fedhub_lab/*.py $(LABEXT)/fedhub_lab/*/*.py $(LABEXT)/jupyter-config/*/*) $(LABEXT)/pyproject.toml
 
 $(LABEXT)/fedhub_lab/labextension/package.json: $(LABEXT_SOURCES) | $(JOBENV)/.installed
 	cd $(LABEXT) && export PATH=$(abspath $(JOBENV))/bin:$$PATH && jlpm install --silent && jlpm build:prod

@@ -16,7 +16,7 @@ import unittest
 
 import jupyter_kernel_test
 
-from fedhub_lab.kernels.specs import FedHubKernelSpecManager
+from fedhub_lab.provisioner.specs import FedHubKernelSpecManager
 
 CENTRE = os.environ["FEDHUB_TEST_CENTRE"]
 KERNEL = f"fedhub-{CENTRE}"

@@ -171,6 +171,21 @@ def test_bad_kernel_requests_name_the_field(server_at_alpha, centres):
     assert r.status_code == 400 and r.json()["message"].startswith("wait: seconds (0-30)"), r.text
 
 
+def test_a_launcher_of_another_release_is_refused_saying_what_to_install(hub):
+    """The launcher runs from each centre's notebook environment, which an operator upgrades
+    apart from the hub: a launcher that speaks another protocol version (or none) is told so."""
+    url = f"{hub.url}/hub/api/fedhub/kernels/00000000deadbeef/launcher"
+    for spoken in ({}, {"FedHub-Launcher-Protocol": "0"}, {"FedHub-Launcher-Protocol": "2"}):
+        r = requests.post(url, json={"exited": 0}, headers={"Authorization": "kernel x", **spoken}, timeout=30)
+        assert r.status_code == 400, r.text
+        assert "install the fedhub-lab of this hub's release in the centre's notebook environment" in r.json()["message"]
+        assert f"speaks protocol {spoken.get('FedHub-Launcher-Protocol', 'none')}" in r.json()["message"]
+    # the version it speaks passes on to the token check
+    r = requests.post(url, json={"exited": 0}, timeout=30,
+                      headers={"Authorization": "kernel x", "FedHub-Launcher-Protocol": "1"})
+    assert r.status_code == 403 and "unknown kernel or wrong token" in r.json()["message"], r.text
+
+
 def test_a_long_poll_answers_with_each_new_status_until_ready(server_at_alpha):
     mine, _ = server_at_alpha
     record = mine.start(centre="beta", walltime="00:10:00").json()
@@ -250,7 +265,7 @@ def test_stopping_the_server_ends_its_kernels(hub, centres):
     assert not port_open(record["connection"]["ip"], record["connection"]["shell_port"])
     # and no process of the user's is left at any centre (a server stuck in its shutdown would be)
     # (the hub's ssh connection to beta's login node stays: it serves every user there)
-    jupyter = "jupyterhub-singleuser|fedhub_lab.kernels.launcher|ipykernel"
+    jupyter = "jupyterhub-singleuser|fedhub_lab.launcher|ipykernel"
     wait_for(lambda: subprocess.run(["pgrep", "-u", user, "-f", jupyter], capture_output=True).returncode == 1,
              20, f"every server and kernel process of {user} to end")
 

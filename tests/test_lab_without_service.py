@@ -71,7 +71,7 @@ def test_quota_in_a_kernel_without_a_service_explains_why():
 def test_quota_table_escapes_names_and_errors_and_marks_the_current_centre():
     script = r'''
 import json
-from fedhub_lab.widget import render_table
+from fedhub_lab.agent.quota_widget import render_table
 envelope = {"available": True, "centre": "alpha", "centre_name": "Alpha", "quota": {"user": "u",
     "thresholds": {"warn": 80, "critical": 95}, "centres": [
     {"centre": "alpha", "name": "<b>Alpha</b>", "error": None, "level": "critical", "account": "p",

@@ -1,12 +1,19 @@
-"""FedHub inside a notebook server: the quota status bar and panel (JupyterLab), the server
-handler they call, and ``quota()`` for any notebook front end.
+"""FedHub inside a notebook server and its kernels, split by the process each part runs in:
 
-The server part runs in the user's single-user server at a centre. It forwards the browser's
-request to the hub's ``fedhub-quota`` service with the server's own JupyterHub token, so the
-browser never needs a token of its own and only ever sees its user's figures.
+    server/       the notebook server's extension: the lab's routes (quota, kernels, moves),
+                  one kernel start per notebook, the visitor log
+    provisioner/  jupyter_client's provisioner for kernels at centres, its hub client, kernelspecs
+    moves/        moving a running kernel to another centre (in the server)
+    agent/        inside a user's kernel: the move agent and ``quota()``
+    launcher/     a kernel's Slurm job: starts ipykernel, speaks a versioned protocol with the hub
+    runtime, hub_tls, quota_source   what several of them share
+
+A part imports only from its own line or the ones above it in tests/unit/test_layers.py's order
+(shared, kernel and job, provisioner, moves, server). The server forwards the browser's requests
+to the hub with the server's own JupyterHub token, so the browser never needs a token of its own.
 """
 
-from .widget import quota
+from .agent.quota_widget import quota
 
 __all__ = ["quota"]
 
@@ -21,13 +28,13 @@ def _jupyter_server_extension_points():
 
 def _link_jupyter_server_extension(serverapp):
     """Before the server makes its managers: FedHub's kernel spec manager, which adds a kernelspec
-    per centre (``kernels/specs.py``), and its session manager, which starts one kernel per
-    notebook however often a waiting page asks (``kernels/sessions.py``), unless the server was
+    per centre (``provisioner/specs.py``), and its session manager, which starts one kernel per
+    notebook however often a waiting page asks (``server/sessions.py``), unless the server was
     configured with others. And kernels beside the server speak over IPC sockets in the server's
     runtime directory (0700) instead of TCP on 127.0.0.1, which every user with a job or a shell
     on the node could reach; FedHub's kernels at centres keep TCP, with CurveZMQ."""
-    from .kernels.sessions import FedHubSessionManager
-    from .kernels.specs import FedHubKernelSpecManager
+    from .server.sessions import FedHubSessionManager
+    from .provisioner.specs import FedHubKernelSpecManager
 
     # (reading the traits here would compute their defaults before the server's gateway settings exist)
     configured = serverapp.config.get("ServerApp", {})
@@ -40,10 +47,10 @@ def _link_jupyter_server_extension(serverapp):
 
 
 def _load_jupyter_server_extension(serverapp):
-    from .handlers import setup_handlers
-    from .kernels.handlers import setup_kernel_handlers
-    from .moves.handlers import setup_move_handlers
-    from .visitors import watch_visitors
+    from .server.quota import setup_handlers
+    from .server.kernels import setup_kernel_handlers
+    from .server.moves import setup_move_handlers
+    from .server.visitors import watch_visitors
 
     setup_handlers(serverapp)
     setup_kernel_handlers(serverapp)

@@ -37,7 +37,7 @@ exec {launcher}
 def launcher_command(centre: Centre) -> str:
     """The launcher, run by the python beside the centre's notebook server command."""
     python = os.path.join(os.path.dirname(centre.singleuser_cmd), "python")
-    return shlex.join([python, "-m", "fedhub_lab.kernels.launcher"])
+    return shlex.join([python, "-m", "fedhub_lab.launcher"])
 
 
 def kernel_job_spec(centre: Centre, request: SpawnRequest, hub_user: str, output_dir: str) -> JobSpec:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 
-from .source import QuotaSource, QuotaUnavailable
+from ..quota_source import QuotaSource, QuotaUnavailable
 
 # Inline colours: a notebook's output has no stylesheet of ours outside JupyterLab.
 _LEVEL_STYLE = {"warn": "background:#fff3cd", "critical": "background:#f8d7da", "used-up": "background:#f8d7da"}

@@ -9,7 +9,7 @@ hub's certificate was checked against the hub's CA, and go only into a 0600 conn
 a 0700 directory. None of them reaches argv, the job script or its output. When the kernel exits, the launcher tells the hub and waits for its
 word: start it again (a restart keeps the job, its ports and its relay) or end the job.
 
-    python -m fedhub_lab.kernels.launcher      (the job script's only command)
+    python -m fedhub_lab.launcher      (the job script's only command)
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ import urllib.error
 import urllib.request
 
 PREFIX = "JUPYTERHUB_FEDHUB_KERNEL_"
+# The protocol this launcher speaks with the hub (fedhub.kernels.LAUNCHER_PROTOCOL): named in every
+# request; a hub that speaks another refuses with 400 and says what to install.
+PROTOCOL = 1
+PROTOCOL_HEADER = "FedHub-Launcher-Protocol"
 PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
 
 
@@ -79,9 +83,18 @@ def call_hub(conf: dict, method: str, body: dict | None = None, timeout: float =
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(conf["URL"] + path, data=data, method=method,
                                      headers={"Authorization": f"kernel {conf['TOKEN']}",
+                                              PROTOCOL_HEADER: str(PROTOCOL),
                                               "Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout, context=conf.get("tls")) as response:
         return json.loads(response.read() or b"{}")
+
+
+def hub_message(error: urllib.error.HTTPError) -> str:
+    """What the hub said when it refused (JupyterHub's {"message": ...}), for the job's log."""
+    try:
+        return str(json.loads(error.read() or b"{}").get("message", ""))[:500]
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def fetch_keys(conf: dict, patience: float = 600) -> dict:
@@ -96,7 +109,8 @@ def fetch_keys(conf: dict, patience: float = 600) -> dict:
                 return keys
             raise RuntimeError("the hub's answer holds no keys")
         except urllib.error.HTTPError as e:
-            raise RuntimeError(f"the hub did not hand out the kernel's keys ({e.code} {e.reason})") from None
+            raise RuntimeError(f"the hub did not hand out the kernel's keys ({e.code} {e.reason}: "
+                               f"{hub_message(e)})") from None
         except OSError as e:
             reason = getattr(e, "reason", e)
             if isinstance(reason, ssl.SSLCertVerificationError) or isinstance(e, ssl.SSLCertVerificationError):
@@ -198,7 +212,8 @@ def main() -> int:
             pass
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The job's entry point (``python -m fedhub_lab.launcher``)."""
     try:
         sys.exit(main())
     except RuntimeError as e:  # said in the job's log, where an operator looks

@@ -14,9 +14,9 @@ import uuid
 
 from jupyter_client.session import Session
 
-from ..kernels.provisioner import hub_status
+from ..provisioner.provisioner import hub_status
 
-AGENT = "__import__('fedhub_lab.moves.agent', fromlist=['agent'])"
+AGENT = "__import__('fedhub_lab.agent.moves', fromlist=['agent'])"
 LIVENESS_CHECK_S = 2.0  # while waiting for an answer, how often to ask whether the kernel lives
 
 

@@ -20,9 +20,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from ..kernels.hub import HubKernelError, HubKernels
-from ..kernels.provisioner import hub_status
-from ..kernels.specs import spec_for_request
+from ..provisioner.hub_client import HubKernelError, HubKernels
+from ..provisioner.provisioner import hub_status
+from ..provisioner.specs import spec_for_request
 from .channel import ChannelError, KernelChannel
 
 log = logging.getLogger("ServerApp.fedhub.moves")  # in the server's log, beside its own lines

@@ -23,42 +23,31 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import weakref
 from typing import Any
 
 import zmq
 from jupyter_client.provisioning import KernelProvisionerBase
-from traitlets import Float, Int, Unicode
+from traitlets import Dict, Float
 
-from .hub import HubKernelError, HubKernels
-
-OPTION_KEYS = ("centre", "partition", "project", "cores", "memory", "walltime", "gpus", "gpu_type")
-
-_live: "weakref.WeakValueDictionary[str, FedHubProvisioner]" = weakref.WeakValueDictionary()
-
+from .. import runtime
+from .hub_client import HubKernelError, HubKernels
 
 def jupyter_kernel_ids() -> dict[str, str]:
     """The hub's kernel id -> this server's kernel id, for the kernels started here."""
-    return {p.fedhub_id: kernel_id for kernel_id, p in list(_live.items()) if p.fedhub_id}
+    return {p.fedhub_id: kernel_id for kernel_id, p in list(runtime.current().provisioners.items()) if p.fedhub_id}
 
 
 def hub_status(kernel_id: str) -> dict:
     """The hub's latest word on a FedHub kernel of this server, also while it starts (a move
     shows it: "Pending at Gamma as job 300012: waiting for Resources ...")."""
-    provisioner = _live.get(kernel_id)
+    provisioner = runtime.current().provisioners.get(kernel_id)
     return dict(provisioner.status) if provisioner is not None else {}
 
 
 class FedHubProvisioner(KernelProvisionerBase):
-    # the kernelspec's kernel_provisioner.config: where and with what (the hub validates them)
-    centre = Unicode("", help="The centre's id in the federation.")
-    partition = Unicode("")
-    project = Unicode("", help="The project (Slurm account) the kernel's job charges; empty: the hub's default.")
-    cores = Int(0)
-    memory = Unicode("")
-    walltime = Unicode("")
-    gpus = Int(0)
-    gpu_type = Unicode("")
+    # the kernelspec's kernel_provisioner.config: where and with what
+    request = Dict(help="The kernel's user options ({centre, partition, cores, ...}), as the spawn form's: "
+                        "the hub checks them against fedhub.request.OPTION_FIELDS, the one list of them.")
 
     start_timeout = Float(24 * 3600.0, config=True,
                           help="Seconds a kernel may wait in a centre's queue before the start gives up "
@@ -77,7 +66,7 @@ class FedHubProvisioner(KernelProvisionerBase):
         self._asked_to_restart = False  # by the user (a shutdown request with restart), not the restarter
         self._curve: tuple[bytes, bytes] | None = None  # (public, secret): the kernel's, kept across restarts
         if self.kernel_id:
-            _live[self.kernel_id] = self
+            runtime.current().provisioners[self.kernel_id] = self
 
     # ------------------------------------------------------------------ state
 
@@ -106,7 +95,7 @@ class FedHubProvisioner(KernelProvisionerBase):
 
     def options(self) -> dict:
         """The kernel's request as the spawn form would send it (empty values left to the hub)."""
-        return {k: getattr(self, k) for k in OPTION_KEYS if getattr(self, k) not in (None, "", 0)}
+        return {k: v for k, v in self.request.items() if v not in (None, "", 0)}
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> dict:
         key = self.parent.session.key.decode()

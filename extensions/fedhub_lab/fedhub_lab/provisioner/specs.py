@@ -15,6 +15,8 @@ import os
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 
+from .. import runtime
+
 PREFIX = "fedhub-"
 
 
@@ -24,9 +26,6 @@ def centres_from_env() -> list[dict]:
     except ValueError:
         return []
     return [c for c in centres if isinstance(c, dict) and c.get("id")] if isinstance(centres, list) else []
-
-
-_requested: dict[str, dict] = {}  # kernelspecs made from the lab's dialog: name -> centre + options
 
 
 class FedHubKernelSpecManager(KernelSpecManager):
@@ -40,7 +39,7 @@ class FedHubKernelSpecManager(KernelSpecManager):
             argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             interrupt_mode="message",
             metadata={"kernel_provisioner": {"provisioner_name": "fedhub-slurm",
-                                             "config": {"centre": centre_id, **options}},
+                                             "config": {"request": {"centre": centre_id, **options}}},
                       "supported_encryption": ["curve"],  # the provisioner always makes a CurveZMQ pair
                       "fedhub": {"centre": centre_id, "centre_name": centre_name}},
         )
@@ -51,7 +50,7 @@ class FedHubKernelSpecManager(KernelSpecManager):
             name = centre.get("name") or centre["id"]
             specs[PREFIX + centre["id"]] = self._spec(centre["id"], name, centre.get("options") or {},
                                                       f"Python 3 at {name}")
-        for spec_name, wanted in _requested.items():
+        for spec_name, wanted in runtime.current().requested_specs.items():
             options = wanted["options"]
             summary = ", ".join(str(options[k]) for k in ("partition", "cores", "memory", "walltime", "project")
                                 if k in options)
@@ -63,7 +62,7 @@ class FedHubKernelSpecManager(KernelSpecManager):
         """A kernelspec for a kernel with chosen resources (checked by the hub); its name."""
         digest = hashlib.sha256(json.dumps([centre_id, options], sort_keys=True).encode()).hexdigest()[:8]
         name = f"{PREFIX}{centre_id}-{digest}"
-        _requested[name] = {"centre": centre_id, "centre_name": centre_name,
+        runtime.current().requested_specs[name] = {"centre": centre_id, "centre_name": centre_name,
                             "options": {k: v for k, v in options.items() if k != "centre"}}
         return name
 

@@ -20,9 +20,9 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from .hub import HubKernelError, HubKernels
-from .provisioner import jupyter_kernel_ids
-from .specs import spec_for_request
+from ..provisioner.hub_client import HubKernelError, HubKernels
+from ..provisioner.provisioner import jupyter_kernel_ids
+from ..provisioner.specs import spec_for_request
 
 
 def json_object_body(handler) -> dict:

@@ -20,10 +20,12 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..kernels.handlers import json_object_body
-from ..kernels.hub import HubKernelError
-from ..kernels.provisioner import OPTION_KEYS
-from .mover import Movers
+from .kernels import json_object_body
+from ..provisioner.hub_client import HubKernelError
+from ..moves.mover import Movers
+
+MOVE_KEYS = ("on_unmovable", "heartbeat")  # the move's own; every other key is the target's option
+
 
 class _MoveHandler(APIHandler):
     @property
@@ -48,10 +50,6 @@ class StartMoveHandler(_MoveHandler):
     @web.authenticated
     async def post(self, kernel_id):
         body = json_object_body(self)
-        unknown = sorted(set(body) - set(OPTION_KEYS) - {"on_unmovable", "heartbeat"})
-        if unknown:
-            raise web.HTTPError(400, f"{unknown[0]}: unknown option; a move takes {', '.join(OPTION_KEYS)}, "
-                                     "on_unmovable and heartbeat")
         if not body.get("centre"):
             raise web.HTTPError(400, "centre: say where the kernel should move to")
         try:
@@ -59,7 +57,8 @@ class StartMoveHandler(_MoveHandler):
         except (TypeError, ValueError):
             raise web.HTTPError(400, "heartbeat: seconds, e.g. 15") from None
         try:
-            move = await self.movers.start(kernel_id, {k: body[k] for k in OPTION_KEYS if k in body},
+            # the target's options go to the hub, which checks them (and refuses an unknown one by name)
+            move = await self.movers.start(kernel_id, {k: v for k, v in body.items() if k not in MOVE_KEYS},
                                            body.get("on_unmovable", "ask"), heartbeat)
         except KeyError as e:
             raise web.HTTPError(404, str(e.args[0])) from None

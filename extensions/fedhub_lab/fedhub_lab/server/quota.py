@@ -17,7 +17,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Float
 from traitlets.config import Configurable
 
-from .source import QuotaSource, QuotaUnavailable, service_message
+from ..quota_source import QuotaSource, QuotaUnavailable, service_message
 
 
 class FedHubLab(Configurable):

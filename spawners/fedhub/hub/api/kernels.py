@@ -5,7 +5,9 @@ Every route acts for one user's one server, named in the path and the ``server``
 server's own token has it for itself, a user for their own servers (``configure_hub`` grants
 both). Another user's token gets 404, as JupyterHub answers for servers one may not see.
 
-    GET    /hub/api/fedhub/users/{user}/kernel-centres      where a kernel may run, or why not
+    GET    /hub/api/fedhub/users/{user}/kernel-centres      where a kernel may run, or why not,
+                                                            and the option fields the form shows
+                                                            (fedhub.request.OPTION_FIELDS)
                                                             (?suggest_from=C: and where a kernel
                                                             leaving C would start soonest)
     GET    /hub/api/fedhub/users/{user}/kernels             this server's kernels
@@ -19,7 +21,9 @@ both). Another user's token gets 404, as JupyterHub answers for servers one may 
     DELETE /hub/api/fedhub/users/{user}/kernels/{id}        end the kernel and its job
     POST   /hub/api/fedhub/users/{user}/kernels/{id}/restart   a new kernel in the same job
 
-The launcher inside the kernel's job calls one more route, with its one-time token:
+The launcher inside the kernel's job calls one more route, with its one-time token and the
+protocol it speaks (header ``FedHub-Launcher-Protocol: 1``; another version is refused with 400,
+saying which fedhub-lab to install):
 
     POST   /hub/api/fedhub/kernels/{id}/launcher            {"node", "ports"}: the kernel listens;
                                                             {"exited": code}: it ended (answer: action)
@@ -47,13 +51,13 @@ from tornado import web
 from ...logins import NoLogin, login_at
 from ...projects import projects_at
 from ...quota.client import entry_for, used_up
-from ...request import OptionError, default_resources, parse_user_options
-from ...kernels import KERNEL_SCOPE
+from ...request import ALLOWED_OPTIONS, OptionError, default_resources, option_schema, parse_user_options
+from ... import __version__
+from ...kernels import KERNEL_SCOPE, LAUNCHER_PROTOCOL, PROTOCOL_HEADER
 from ...kernels.server_kernels import KernelError, ServerKernels, kernels_by_id
 from .auth import api_authenticated
 
 SCOPE = KERNEL_SCOPE
-KERNEL_OPTIONS = ("centre", "partition", "project", "cores", "memory", "walltime", "gpus", "gpu_type")
 _KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,128}")
 SUGGESTION_REQUEST = {"cores": 1, "memory": "1G", "walltime": "01:00:00"}  # a typical kernel
 MAX_WAIT = 30.0  # a long poll's longest wait, well under proxies' idle timeouts
@@ -122,7 +126,7 @@ class KernelCentresHandler(_ServerKernelsHandler):
             if entry["available"] and quota is not None and used_up(quota):
                 entry.update(available=False, reason=f"allocation used up: {quota['charge_account']} at {centre.name}")
             choices.append(entry)
-        answer = {"centres": choices}
+        answer = {"centres": choices, "fields": option_schema()}
         away_from = self.get_argument("suggest_from", "")
         if away_from:
             answer["suggested"] = await self.suggest(spawner, away_from, choices)
@@ -185,9 +189,9 @@ class KernelsHandler(_ServerKernelsHandler):
             except (AttributeError, ValueError, zmq.ZMQError):
                 raise web.HTTPError(400, "curve_secretkey: give the kernel's CurveZMQ secret key (40 Z85 "
                                          "characters, the second half of zmq.curve_keypair())") from None
-        unknown = sorted(k for k in body if k not in KERNEL_OPTIONS)
+        unknown = sorted(k for k in body if k not in ALLOWED_OPTIONS)
         if unknown:
-            raise web.HTTPError(400, f"{unknown[0][:40]}: unknown option; allowed: {', '.join(KERNEL_OPTIONS)}")
+            raise web.HTTPError(400, f"{unknown[0][:40]}: unknown option; allowed: {', '.join(ALLOWED_OPTIONS)}")
         if not body.get("centre"):
             raise web.HTTPError(400, "centre: choose the centre the kernel runs at")
         await spawner.refresh_projects()
@@ -257,6 +261,11 @@ class LauncherHandler(APIHandler):
         pass  # no cookie is ever accepted here: the header token is the only credential
 
     def _record(self, kernel_id):
+        spoken = self.request.headers.get(PROTOCOL_HEADER, "")
+        if spoken != str(LAUNCHER_PROTOCOL):
+            raise web.HTTPError(400, f"the kernel launcher speaks protocol {spoken or 'none (older than 1)'}; this hub "
+                                     f"speaks {LAUNCHER_PROTOCOL} (FedHub {__version__}): install the fedhub-lab of "
+                                     f"this hub's release in the centre's notebook environment")
         header = self.request.headers.get("Authorization", "")
         token = header[len("kernel "):] if header.startswith("kernel ") else ""
         kernels = kernels_by_id().get(kernel_id)
