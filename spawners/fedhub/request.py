@@ -17,7 +17,39 @@ from .projects import projects_at
 from .units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
 AUTO = "auto"  # the centre value that asks FedHub to choose
-ALLOWED_OPTIONS = ("centre", "partition", "project", "cores", "memory", "walltime", "gpus", "gpu_type")
+
+
+@dataclass(frozen=True)
+class OptionField:
+    """One user option, as every form shows it: its name (the key in user_options and in the
+    kernel and move APIs), what kind of value it takes, an example, and the partition's limit
+    that bounds it. The hub's form, its APIs, the notebook server and the lab's React form all
+    read this list (the lab through ``GET .../kernel-centres``, as ``fields``)."""
+
+    name: str
+    kind: str  # "choice": one of a list the hub gives; "count": a whole number; "memory"; "walltime"
+    example: str
+    minimum: int | None = None  # for counts
+    limit: str | None = None  # the partition's field that bounds it (kernel-centres' "partitions")
+
+
+OPTION_FIELDS = (
+    OptionField("centre", "choice", "alpha"),
+    OptionField("partition", "choice", "batch"),
+    OptionField("project", "choice", "chem-101"),
+    OptionField("cores", "count", "4", minimum=1, limit="max_cores"),
+    OptionField("memory", "memory", "4G", limit="max_memory_mb"),
+    OptionField("gpus", "count", "1", minimum=0),
+    OptionField("gpu_type", "choice", "a100"),
+    OptionField("walltime", "walltime", "01:30:00", limit="max_walltime_s"),
+)
+ALLOWED_OPTIONS = tuple(f.name for f in OPTION_FIELDS)
+
+
+def option_schema() -> list[dict[str, Any]]:
+    """The option fields as JSON, for forms that are not the hub's own (the lab's)."""
+    return [asdict(f) for f in OPTION_FIELDS]
+
 DEFAULT_CORES = 1
 DEFAULT_MEMORY_MB = 1024
 DEFAULT_WALLTIME_S = 3600

@@ -1,4 +1,9 @@
-/** Words and numbers shown to the user, in one place so the status bar and panel agree. */
+/**
+ * Words and numbers shown to the user, in one place so the status bar and panel agree. Every
+ * sentence goes through the lab's translator (`trans`, the "fedhub_lab" domain).
+ */
+import type { TranslationBundle } from '@jupyterlab/translation';
+
 import { ICentreQuota, IFigure } from './model';
 
 export function hours(value: number | null | undefined): string {
@@ -9,27 +14,27 @@ export function hours(value: number | null | undefined): string {
 }
 
 /** "41.5 core-h left (17% used)", or "no core-hour limit". */
-export function remainingText(entry: ICentreQuota): string {
+export function remainingText(entry: ICentreQuota, trans: TranslationBundle): string {
   const core = entry.core_hours;
   if (!core) {
-    return entry.error ? 'figures not available' : 'no figures yet';
+    return entry.error ? trans.__('figures not available') : trans.__('no figures yet');
   }
   if (core.limit === null) {
-    return `${hours(core.used)} core-h used, no limit`;
+    return trans.__('%1 core-h used, no limit', hours(core.used));
   }
   const left = core.remaining ?? Math.max(0, core.limit - (core.used ?? 0));
-  return `${hours(left)} core-h left (${Math.round(core.percent ?? 0)}% used)`;
+  return trans.__('%1 core-h left (%2%% used)', hours(left), Math.round(core.percent ?? 0));
 }
 
 /** "12.0 of 50.0 core-h" for one figure of the panel. */
-export function figureText(figure: IFigure | undefined, unit: string): string {
+export function figureText(figure: IFigure | undefined, unit: string, trans: TranslationBundle): string {
   if (!figure || figure.used === null) {
-    return 'not reported';
+    return trans.__('not reported');
   }
   if (figure.limit === null) {
-    return `${hours(figure.used)} ${unit} used, no limit`;
+    return trans.__('%1 %2 used, no limit', hours(figure.used), unit);
   }
-  return `${hours(figure.used)} of ${hours(figure.limit)} ${unit}`;
+  return trans.__('%1 of %2 %3', hours(figure.used), hours(figure.limit), unit);
 }
 
 export function fraction(figure: IFigure | undefined): number | null {
@@ -39,10 +44,16 @@ export function fraction(figure: IFigure | undefined): number | null {
   return Math.min(1, figure.used / figure.limit);
 }
 
-export function readAtText(iso: string | undefined): string {
+export function readAtText(iso: string | undefined, trans: TranslationBundle): string {
   if (!iso) {
-    return 'not read yet';
+    return trans.__('not read yet');
   }
-  const when = new Date(iso);
-  return `read ${when.toLocaleString()}`;
+  return trans.__('read %1', new Date(iso).toLocaleString());
+}
+
+/** "01:30:00": a walltime in seconds as Slurm writes it (whole minutes). */
+export function walltimeText(seconds: number): string {
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor((seconds % 3600) / 60);
+  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:00`;
 }

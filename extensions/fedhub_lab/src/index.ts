@@ -12,6 +12,7 @@ import { ICommandPalette } from '@jupyterlab/apputils';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { CommandIDs } from './commands';
 import { activateKernels, KernelWatch } from './kernels';
@@ -23,22 +24,26 @@ import { IKernelWatch, IQuotaModel } from './tokens';
 import { watchThresholds } from './warnings';
 
 const QUOTA_PLUGIN = 'fedhub-lab:quota'; // also the id of the settings (schema/quota.json)
+/** The lab's translation domain: every user-visible string goes through it. */
+const DOMAIN = 'fedhub_lab';
 
 const quota: JupyterFrontEndPlugin<QuotaModel> = {
   id: QUOTA_PLUGIN,
   description: "Allocations at the federation's centres: status bar, panel and warnings.",
   autoStart: true,
   requires: [ILabShell],
-  optional: [IStatusBar, ISettingRegistry],
+  optional: [IStatusBar, ISettingRegistry, ITranslator],
   provides: IQuotaModel,
   activate: (
     app: JupyterFrontEnd,
     shell: ILabShell,
     statusBar: IStatusBar | null,
-    settings: ISettingRegistry | null
+    settings: ISettingRegistry | null,
+    translator: ITranslator | null
   ): QuotaModel => {
+    const trans = (translator ?? nullTranslator).load(DOMAIN);
     const model = new QuotaModel(60);
-    const panel = new QuotaPanel(model);
+    const panel = new QuotaPanel(model, trans);
     // The panel joins the sidebar only when there is something to show (figures, or the user
     // asked), so a hub without the service shows nothing.
     const ensurePanel = () => {
@@ -52,7 +57,7 @@ const quota: JupyterFrontEndPlugin<QuotaModel> = {
       void model.refreshNow();
     };
     app.commands.addCommand(CommandIDs.openQuota, {
-      label: 'Show Allocations',
+      label: trans.__('Show Allocations'),
       execute: openPanel
     });
     model.changed.connect(() => {
@@ -64,7 +69,7 @@ const quota: JupyterFrontEndPlugin<QuotaModel> = {
       }
     });
     if (statusBar) {
-      const item = new QuotaStatus(model, openPanel);
+      const item = new QuotaStatus(model, openPanel, trans);
       statusBar.registerStatusItem(QUOTA_PLUGIN, {
         item,
         align: 'left',
@@ -73,7 +78,7 @@ const quota: JupyterFrontEndPlugin<QuotaModel> = {
         activeStateChanged: model.stateChanged
       });
     }
-    watchThresholds(model);
+    watchThresholds(model, trans);
     if (settings) {
       void settings
         .load(QUOTA_PLUGIN)
@@ -93,17 +98,19 @@ const kernels: JupyterFrontEndPlugin<KernelWatch> = {
   description: "Kernels at the federation's centres: the launcher's kernelspecs, the form, the status item.",
   autoStart: true,
   requires: [ILabShell],
-  optional: [IStatusBar, ICommandPalette, IMainMenu],
+  optional: [IStatusBar, ICommandPalette, IMainMenu, ITranslator],
   provides: IKernelWatch,
   activate: (
     app: JupyterFrontEnd,
     shell: ILabShell,
     statusBar: IStatusBar | null,
     palette: ICommandPalette | null,
-    mainMenu: IMainMenu | null
+    mainMenu: IMainMenu | null,
+    translator: ITranslator | null
   ): KernelWatch => {
-    const watch = activateKernels(app, shell, statusBar);
-    palette?.addItem({ command: CommandIDs.kernelAtCentre, category: 'Kernel' });
+    const trans = (translator ?? nullTranslator).load(DOMAIN);
+    const watch = activateKernels(app, shell, statusBar, trans);
+    palette?.addItem({ command: CommandIDs.kernelAtCentre, category: trans.__('Kernel') });
     mainMenu?.kernelMenu.addGroup([{ command: CommandIDs.kernelAtCentre }], 50);
     return watch;
   }
@@ -114,7 +121,7 @@ const moves: JupyterFrontEndPlugin<void> = {
   description: 'Move a running kernel, with its variables, to another centre; suggested moves.',
   autoStart: true,
   requires: [ILabShell, IKernelWatch, IQuotaModel],
-  optional: [ISettingRegistry, ICommandPalette, IMainMenu],
+  optional: [ISettingRegistry, ICommandPalette, IMainMenu, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     shell: ILabShell,
@@ -122,11 +129,13 @@ const moves: JupyterFrontEndPlugin<void> = {
     model: QuotaModel,
     settings: ISettingRegistry | null,
     palette: ICommandPalette | null,
-    mainMenu: IMainMenu | null
+    mainMenu: IMainMenu | null,
+    translator: ITranslator | null
   ) => {
-    addMoveCommand(app, shell);
-    const advisor = new MoveAdvisor(app, shell, model, watch);
-    palette?.addItem({ command: CommandIDs.moveKernel, category: 'Kernel' });
+    const trans = (translator ?? nullTranslator).load(DOMAIN);
+    addMoveCommand(app, shell, trans);
+    const advisor = new MoveAdvisor(app, shell, model, watch, trans);
+    palette?.addItem({ command: CommandIDs.moveKernel, category: trans.__('Kernel') });
     mainMenu?.kernelMenu.addGroup([{ command: CommandIDs.moveKernel }], 51);
     if (settings) {
       void settings

@@ -10,11 +10,14 @@
 import { ILabShell, JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, ISessionContext, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
 import { IStatusBar } from '@jupyterlab/statusbar';
+import type { TranslationBundle } from '@jupyterlab/translation';
 import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 import { Widget } from '@lumino/widgets';
 
 import { CommandIDs } from './commands';
+import { KernelRequestForm } from './kernelForm';
+import { FormValues, ICentreChoice, IOptionField, optionsOf } from './kernelOptions';
 import { messageOf, requestAPI } from './request';
 
 export interface IKernelRecord {
@@ -28,30 +31,12 @@ export interface IKernelRecord {
   ends_at?: string; // when Slurm's walltime ends the job
 }
 
-interface IPartition {
-  name: string;
-  max_cores: number;
-  max_memory_mb: number;
-  max_walltime_s: number;
-  gpus: { type: string; max: number }[];
-}
-
-export interface ICentreChoice {
-  id: string;
-  name: string;
-  available: boolean;
-  reason: string;
-  partitions: IPartition[];
-  /** The projects the user may charge there (empty: the centre offers no choice). */
-  projects: string[];
-  defaults: { partition: string; project?: string; cores: number; memory_mb: number; walltime_s: number };
-}
-
 const WAITING = ['submitted', 'pending', 'starting', 'restarting'];
 
 /** Follows this server's kernels at centres: notifications while they wait, and when they end. */
 export class KernelWatch {
-  constructor() {
+  constructor(trans: TranslationBundle) {
+    this._trans = trans;
     this._poll = new Poll({
       auto: true,
       factory: () => this.refresh(),
@@ -104,8 +89,8 @@ export class KernelWatch {
         autoClose: false as const,
         actions: [
           {
-            label: 'Cancel wait',
-            caption: `Cancel job ${record.job_id}`,
+            label: this._trans.__('Cancel wait'),
+            caption: this._trans.__('Cancel job %1', record.job_id),
             callback: () => void this.cancel(record)
           }
         ]
@@ -133,10 +118,10 @@ export class KernelWatch {
   async cancel(record: IKernelRecord): Promise<void> {
     const response = await requestAPI(`kernels/${record.id}`, { method: 'DELETE' });
     if (!response.ok) {
-      Notification.error(`Could not cancel job ${record.job_id}: ${await messageOf(response)}`);
+      Notification.error(this._trans.__('Could not cancel job %1: %2', record.job_id, await messageOf(response)));
       return;
     }
-    Notification.info(`Cancelled the wait for a kernel (job ${record.job_id})`, { autoClose: 5000 });
+    Notification.info(this._trans.__('Cancelled the wait for a kernel (job %1)', record.job_id), { autoClose: 5000 });
     await this._poll.refresh();
   }
 
@@ -151,6 +136,7 @@ export class KernelWatch {
   }
 
   private _poll: Poll;
+  private _trans: TranslationBundle;
   private _refreshed = new Signal<this, void>(this);
   private _records: IKernelRecord[] = [];
   private _notices = new Map<string, string>();
@@ -164,8 +150,9 @@ export function sessionContextOf(widget: Widget | null): ISessionContext | null 
 
 /** "Kernel at Beta" for the current notebook or console, when its kernel is FedHub's. */
 export class KernelCentreStatus extends Widget {
-  constructor(app: JupyterFrontEnd, shell: ILabShell, onClick: () => void) {
+  constructor(app: JupyterFrontEnd, shell: ILabShell, onClick: () => void, trans: TranslationBundle) {
     super();
+    this._trans = trans;
     this.id = 'fedhub-kernel-centre';
     this.addClass('fedhub-kernel-centre');
     this._app = app;
@@ -205,16 +192,22 @@ export class KernelCentreStatus extends Widget {
     const name = this._context?.session?.kernel?.name ?? this._context?.kernelPreference.name ?? '';
     const spec = name ? this._app.serviceManager.kernelspecs.specs?.kernelspecs[name] : undefined;
     const fedhub = (spec?.metadata as { fedhub?: { centre_name?: string } } | undefined)?.fedhub;
+    const trans = this._trans;
     if (!fedhub && spec && this._serverCentre && this._context?.session?.kernel) {
-      this.node.textContent = `Kernel at ${this._serverCentre}`;
-      this.node.title = `This notebook's kernel runs beside the server at ${this._serverCentre}. Click to move it`;
+      this.node.textContent = trans.__('Kernel at %1', this._serverCentre);
+      this.node.title = trans.__(
+        "This notebook's kernel runs beside the server at %1. Click to move it",
+        this._serverCentre
+      );
     } else if (!fedhub) {
       this.node.textContent = '';
     } else {
+      const centre = fedhub.centre_name ?? '';
       const status = this._context?.kernelDisplayStatus ?? '';
-      const waiting = ['starting', 'initializing', 'restarting'].includes(status) ? ` (${status})` : '';
-      this.node.textContent = `Kernel at ${fedhub.centre_name}${waiting}`;
-      this.node.title = `This notebook's kernel runs at ${fedhub.centre_name} as a Slurm job. Click to move it`;
+      this.node.textContent = ['starting', 'initializing', 'restarting'].includes(status)
+        ? trans.__('Kernel at %1 (%2)', centre, trans.__(status))
+        : trans.__('Kernel at %1', centre);
+      this.node.title = trans.__("This notebook's kernel runs at %1 as a Slurm job. Click to move it", centre);
     }
     this._activeChanged.emit(undefined);
   }
@@ -227,182 +220,41 @@ export class KernelCentreStatus extends Widget {
   private _activeChanged = new Signal<this, void>(this);
 
   private _app: JupyterFrontEnd;
+  private _trans: TranslationBundle;
   private _context: ISessionContext | null = null;
   private _serverCentre = '';
 }
 
-function field(label: string, input: HTMLElement): HTMLElement {
-  const row = document.createElement('label');
-  row.className = 'fedhub-kernel-field';
-  const text = document.createElement('span');
-  text.textContent = label;
-  row.append(text, input);
-  return row;
-}
-
-function input(name: string, value: string, hint: string): HTMLInputElement {
-  const element = document.createElement('input');
-  element.name = name;
-  element.value = value;
-  element.title = hint;
-  element.placeholder = hint;
-  return element;
-}
-
-function hours(seconds: number): string {
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}:00`;
-}
-
-/** The dialog's form: centres that cannot be chosen are shown disabled, with the reason. */
-export class KernelRequestForm extends Widget {
-  constructor(centres: ICentreChoice[], values: Record<string, string> | null = null) {
-    super();
-    this.addClass('fedhub-kernel-form');
-    this._centres = centres;
-    const select = document.createElement('select');
-    select.name = 'centre';
-    for (const centre of centres) {
-      const option = document.createElement('option');
-      option.value = centre.id;
-      option.textContent = centre.available ? centre.name : `${centre.name} (${centre.reason})`;
-      option.disabled = !centre.available;
-      select.append(option);
-    }
-    const first = centres.find(c => c.available);
-    if (first) {
-      select.value = first.id;
-    }
-    this._centre = select;
-    this._partition = document.createElement('select');
-    this._partition.name = 'partition';
-    this._project = document.createElement('select');
-    this._project.name = 'project';
-    this._projectField = field('Project', this._project);
-    this._cores = input('cores', '', 'cores');
-    this._memory = input('memory', '', 'e.g. 4G');
-    this._gpus = input('gpus', '0', 'GPUs');
-    this._walltime = input('walltime', '', 'HH:MM:SS');
-    select.addEventListener('change', () => this._fill());
-    this.node.append(
-      field('Centre', select),
-      field('Partition', this._partition),
-      this._projectField,
-      field('Cores', this._cores),
-      field('Memory', this._memory),
-      field('GPUs', this._gpus),
-      field('Walltime', this._walltime)
-    );
-    if (values?.centre && centres.some(c => c.id === values.centre && c.available)) {
-      select.value = values.centre;
-    }
-    this._fill();
-    if (values) {
-      // what was typed before (the form shown again after the hub said no)
-      this.node.querySelectorAll('input, select').forEach(element => {
-        const named = element as HTMLInputElement;
-        if (named.name in values && !['centre', 'partition', 'project'].includes(named.name)) {
-          named.value = values[named.name];
-        }
-      });
-      if (Array.from(this._project.options).some(option => option.value === values.project)) {
-        this._project.value = values.project;
-      }
-    }
-  }
-
-  /** The form's values as the server's API takes them (numbers as numbers). */
-  static options(values: Record<string, string>): Record<string, string | number> {
-    const options: Record<string, string | number> = { ...values };
-    for (const key of ['cores', 'gpus']) {
-      if (/^\d+$/.test(String(options[key]))) {
-        options[key] = Number(options[key]);
-      }
-    }
-    return options;
-  }
-
-  private _fill(): void {
-    const centre = this._centres.find(c => c.id === this._centre.value);
-    this._partition.replaceChildren();
-    if (!centre) {
-      return;
-    }
-    for (const partition of centre.partitions) {
-      const option = document.createElement('option');
-      option.value = partition.name;
-      option.textContent =
-        `${partition.name} (up to ${partition.max_cores} cores, ` +
-        `${Math.round(partition.max_memory_mb / 1024)}G, ${hours(partition.max_walltime_s)})`;
-      this._partition.append(option);
-    }
-    this._partition.value = centre.defaults.partition;
-    this._project.replaceChildren(
-      ...centre.projects.map(name => {
-        const option = document.createElement('option');
-        option.value = option.textContent = name;
-        return option;
-      })
-    );
-    this._project.value = centre.defaults.project ?? centre.projects[0] ?? '';
-    this._projectField.hidden = centre.projects.length === 0;
-    this._cores.value = String(centre.defaults.cores);
-    this._memory.value = `${Math.round((centre.defaults.memory_mb / 1024) * 10) / 10}G`;
-    this._walltime.value = hours(centre.defaults.walltime_s);
-  }
-
-  getValue(): Record<string, string> {
-    return {
-      centre: this._centre.value,
-      partition: this._partition.value,
-      ...(this._project.options.length ? { project: this._project.value } : {}),
-      cores: this._cores.value,
-      memory: this._memory.value,
-      gpus: this._gpus.value,
-      walltime: this._walltime.value
-    };
-  }
-
-  private _centres: ICentreChoice[];
-  private _centre: HTMLSelectElement;
-  private _partition: HTMLSelectElement;
-  private _project: HTMLSelectElement;
-  private _projectField: HTMLElement;
-  private _cores: HTMLInputElement;
-  private _memory: HTMLInputElement;
-  private _gpus: HTMLInputElement;
-  private _walltime: HTMLInputElement;
-}
-
 /**
- * Ask for a centre and resources until the server takes them: the centres come from the hub
- * (those that cannot be chosen greyed, with the reason); `submit` posts the options and the
- * form comes back, with what was typed, when the hub says no. Answers the accepted response.
+ * Ask for a centre and resources until the server takes them: the centres and the option fields
+ * come from the hub (centres that cannot be chosen greyed, with the reason); `submit` posts the
+ * options and the form comes back, with what was typed, when the hub says no. Answers the
+ * accepted response.
  */
 export async function askForCentre(
   title: string,
   accept: string,
   submit: (options: Record<string, string | number>) => Promise<Response>,
-  values: Record<string, string> | null = null
+  trans: TranslationBundle,
+  values: FormValues | null = null
 ): Promise<Response | null> {
   const listed = await requestAPI('kernel-centres');
   if (!listed.ok) {
     await showErrorMessage(title, await messageOf(listed));
     return null;
   }
-  const centres = (await listed.json()).centres as ICentreChoice[];
+  const { centres, fields } = (await listed.json()) as { centres: ICentreChoice[]; fields: IOptionField[] };
   for (;;) {
     const result = await showDialog({
       title,
-      body: new KernelRequestForm(centres, values),
-      buttons: [Dialog.cancelButton(), Dialog.okButton({ label: accept })]
+      body: new KernelRequestForm(centres, fields, trans, values),
+      buttons: [Dialog.cancelButton({ label: trans.__('Cancel') }), Dialog.okButton({ label: accept })]
     });
     if (!result.button.accept || !result.value) {
       return null;
     }
-    values = result.value as Record<string, string>;
-    const response = await submit(KernelRequestForm.options(values));
+    values = result.value;
+    const response = await submit(optionsOf(values, fields));
     if (response.ok) {
       return response;
     }
@@ -411,14 +263,23 @@ export async function askForCentre(
 }
 
 /** "Kernel at another centre…": ask, let the hub check, switch the current notebook's kernel. */
-export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShell, watch: KernelWatch): Promise<void> {
+export async function chooseKernelAtCentre(
+  app: JupyterFrontEnd,
+  shell: ILabShell,
+  watch: KernelWatch,
+  trans: TranslationBundle
+): Promise<void> {
+  const title = trans.__('Kernel at another centre');
   const context = sessionContextOf(shell.currentWidget);
   if (!context) {
-    await showErrorMessage('Kernel at another centre', 'Open a notebook or console first.');
+    await showErrorMessage(title, trans.__('Open a notebook or console first.'));
     return;
   }
-  const response = await askForCentre('Kernel at another centre', 'Start kernel', options =>
-    requestAPI('kernelspecs', { method: 'POST', body: JSON.stringify(options) })
+  const response = await askForCentre(
+    title,
+    trans.__('Start kernel'),
+    options => requestAPI('kernelspecs', { method: 'POST', body: JSON.stringify(options) }),
+    trans
   );
   if (!response) {
     return;
@@ -429,15 +290,20 @@ export async function chooseKernelAtCentre(app: JupyterFrontEnd, shell: ILabShel
   await context.changeKernel({ name: spec.name });
 }
 
-export function activateKernels(app: JupyterFrontEnd, shell: ILabShell, statusBar: IStatusBar | null): KernelWatch {
-  const watch = new KernelWatch();
+export function activateKernels(
+  app: JupyterFrontEnd,
+  shell: ILabShell,
+  statusBar: IStatusBar | null,
+  trans: TranslationBundle
+): KernelWatch {
+  const watch = new KernelWatch(trans);
   app.commands.addCommand(CommandIDs.kernelAtCentre, {
-    label: 'Kernel at another centre…',
-    caption: "Run this notebook's kernel as a Slurm job at another centre of the federation",
-    execute: () => chooseKernelAtCentre(app, shell, watch)
+    label: trans.__('Kernel at another centre…'),
+    caption: trans.__("Run this notebook's kernel as a Slurm job at another centre of the federation"),
+    execute: () => chooseKernelAtCentre(app, shell, watch, trans)
   });
   if (statusBar) {
-    const item = new KernelCentreStatus(app, shell, () => void app.commands.execute(CommandIDs.moveKernel));
+    const item = new KernelCentreStatus(app, shell, () => void app.commands.execute(CommandIDs.moveKernel), trans);
     statusBar.registerStatusItem('fedhub-lab:kernel-centre', {
       item,
       align: 'left',

@@ -7,6 +7,7 @@
  */
 import { ILabShell, JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, ISessionContext, Notification, showDialog, showErrorMessage } from '@jupyterlab/apputils';
+import type { TranslationBundle } from '@jupyterlab/translation';
 import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
@@ -31,11 +32,11 @@ interface IMove {
   error: string;
 }
 
-function listOfUnmovable(move: IMove): Widget {
+function listOfUnmovable(move: IMove, trans: TranslationBundle): Widget {
   const body = new Widget();
   body.addClass('fedhub-move-unmovable');
   const intro = document.createElement('p');
-  intro.textContent = `These cannot move to ${move.centre}; after a switch they will not exist there:`;
+  intro.textContent = trans.__('These cannot move to %1; after a switch they will not exist there:', move.centre);
   const list = document.createElement('ul');
   for (const item of move.unmovable) {
     const entry = document.createElement('li');
@@ -53,17 +54,18 @@ function progressOf(move: IMove): number | undefined {
 }
 
 /** Follows one move until it ends; answers true when the kernel switched. */
-async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
+async function follow(app: JupyterFrontEnd, first: IMove, trans: TranslationBundle): Promise<boolean> {
   let move = first;
   const cancel = async () => {
     const response = await requestAPI(`moves/${move.id}`, { method: 'DELETE' });
     if (!response.ok) {
-      Notification.error(`The move could not be cancelled: ${await messageOf(response)}`);
+      Notification.error(trans.__('The move could not be cancelled: %1', await messageOf(response)));
     }
   };
-  const notice = Notification.emit(move.message || 'Moving the kernel', 'in-progress', {
+  const cancelAction = { label: trans.__('Cancel move'), callback: () => void cancel() };
+  const notice = Notification.emit(move.message || trans.__('Moving the kernel'), 'in-progress', {
     autoClose: false,
-    actions: [{ label: 'Cancel move', callback: () => void cancel() }]
+    actions: [cancelAction]
   });
   let asked = false;
   /** One look at the move: true or false once it has ended (switched or not), null while it runs. */
@@ -72,7 +74,7 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
     if (!response.ok) {
       Notification.update({
         id: notice,
-        message: `Lost the move: ${await messageOf(response)}`,
+        message: trans.__('Lost the move: %1', await messageOf(response)),
         type: 'error',
         autoClose: false
       });
@@ -82,9 +84,12 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
     if (move.status === 'choosing' && !asked) {
       asked = true;
       void showDialog({
-        title: `Move the kernel to ${move.centre} without these?`,
-        body: listOfUnmovable(move),
-        buttons: [Dialog.cancelButton({ label: 'Cancel move' }), Dialog.warnButton({ label: 'Switch anyway' })]
+        title: trans.__('Move the kernel to %1 without these?', move.centre),
+        body: listOfUnmovable(move, trans),
+        buttons: [
+          Dialog.cancelButton({ label: trans.__('Cancel move') }),
+          Dialog.warnButton({ label: trans.__('Switch anyway') })
+        ]
       }).then(result =>
         requestAPI(`moves/${move.id}/choice`, {
           method: 'POST',
@@ -99,8 +104,13 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
         autoClose: 8000,
         actions: [],
         message:
-          `Kernel moved to ${move.centre} with ${move.variables} variables` +
-          (move.unmovable.length ? ` (not moved: ${move.unmovable.map(u => u.name).join(', ')})` : '')
+          trans._n(
+            'Kernel moved to %2 with %1 variable',
+            'Kernel moved to %2 with %1 variables',
+            move.variables,
+            move.centre
+          ) +
+          (move.unmovable.length ? ' ' + trans.__('(not moved: %1)', move.unmovable.map(u => u.name).join(', ')) : '')
       });
       await app.serviceManager.kernelspecs.refreshSpecs(); // the target's kernelspec is new
       await app.serviceManager.sessions.refreshRunning(); // every notebook and console of the kernel
@@ -122,7 +132,7 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
       type: 'in-progress',
       progress: progressOf(move),
       autoClose: false,
-      actions: [{ label: 'Cancel move', callback: () => void cancel() }]
+      actions: [cancelAction]
     });
     return null;
   };
@@ -137,7 +147,12 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
         try {
           ended = await look();
         } catch (e) {
-          Notification.update({ id: notice, message: `Lost the move: ${e}`, type: 'error', autoClose: false });
+          Notification.update({
+            id: notice,
+            message: trans.__('Lost the move: %1', String(e)),
+            type: 'error',
+            autoClose: false
+          });
           ended = false;
         }
         if (ended !== null) {
@@ -153,25 +168,28 @@ async function follow(app: JupyterFrontEnd, first: IMove): Promise<boolean> {
 export async function moveKernel(
   app: JupyterFrontEnd,
   context: ISessionContext | null,
+  trans: TranslationBundle,
   suggested?: string
 ): Promise<void> {
+  const title = trans.__('Move kernel to centre');
   const kernel = context?.session?.kernel;
   if (!context || !kernel) {
-    await showErrorMessage('Move kernel to centre', 'Open a notebook or console with a running kernel first.');
+    await showErrorMessage(title, trans.__('Open a notebook or console with a running kernel first.'));
     return;
   }
   const response = await askForCentre(
-    'Move kernel to centre',
-    'Move',
+    title,
+    trans.__('Move'),
     options =>
       requestAPI(`kernels/${kernel.id}/move`, {
         method: 'POST',
         body: JSON.stringify({ ...options, heartbeat: HEARTBEAT, on_unmovable: 'ask' })
       }),
+    trans,
     suggested ? { centre: suggested } : null
   );
   if (response) {
-    await follow(app, await response.json());
+    await follow(app, await response.json(), trans);
   }
 }
 
@@ -182,7 +200,8 @@ export async function moveKernel(
  * (the hub's "any centre" placement). Each reason is offered once per kernel.
  */
 export class MoveAdvisor {
-  constructor(app: JupyterFrontEnd, shell: ILabShell, model: QuotaModel, watch: KernelWatch) {
+  constructor(app: JupyterFrontEnd, shell: ILabShell, model: QuotaModel, watch: KernelWatch, trans: TranslationBundle) {
+    this._trans = trans;
     this._app = app;
     this._shell = shell;
     this._model = model;
@@ -213,7 +232,7 @@ export class MoveAdvisor {
       await this._offer(
         `quota:${kernel.id}:${quota.level}`,
         centre,
-        `You have used ${pct}% of your allocation at ${quota.name}, where this kernel runs.`
+        this._trans.__('You have used %1%% of your allocation at %2, where this kernel runs.', pct, quota.name)
       );
     }
     const record = this._watch.records.find(r => r.kernel_id === kernel.id && r.ends_at);
@@ -224,7 +243,12 @@ export class MoveAdvisor {
         await this._offer(
           `walltime:${kernel.id}`,
           centre,
-          `This kernel's job (${record.job_id}) reaches its walltime in ${Math.max(0, Math.floor(left))} min, at ${at}.`
+          this._trans.__(
+            "This kernel's job (%1) reaches its walltime in %2 min, at %3.",
+            record.job_id,
+            Math.max(0, Math.floor(left)),
+            at
+          )
         );
       }
     }
@@ -238,14 +262,15 @@ export class MoveAdvisor {
     const response = await requestAPI(`kernel-centres?suggest_from=${encodeURIComponent(centre)}`);
     const suggested = response.ok ? (await response.json()).suggested : null;
     if (!suggested) {
-      Notification.warning(`${why} No other centre can take it now.`, { autoClose: false });
+      Notification.warning(`${why} ${this._trans.__('No other centre can take it now.')}`, { autoClose: false });
       return;
     }
-    Notification.warning(`${why} Move it, with its variables, to ${suggested.name} (${suggested.why})?`, {
+    const offer = this._trans.__('Move it, with its variables, to %1 (%2)?', suggested.name, suggested.why);
+    Notification.warning(`${why} ${offer}`, {
       autoClose: false,
       actions: [
         {
-          label: `Move kernel to ${suggested.name}`,
+          label: this._trans.__('Move kernel to %1', suggested.name),
           callback: () => void this._app.commands.execute(CommandIDs.moveKernel, { centre: suggested.id })
         }
       ]
@@ -261,6 +286,7 @@ export class MoveAdvisor {
   }
 
   private _app: JupyterFrontEnd;
+  private _trans: TranslationBundle;
   private _shell: ILabShell;
   private _model: QuotaModel;
   private _watch: KernelWatch;
@@ -269,11 +295,11 @@ export class MoveAdvisor {
 }
 
 /** The "Move kernel to centre…" command (the status bar item, the palette and the advisor run it). */
-export function addMoveCommand(app: JupyterFrontEnd, shell: ILabShell): void {
+export function addMoveCommand(app: JupyterFrontEnd, shell: ILabShell, trans: TranslationBundle): void {
   app.commands.addCommand(CommandIDs.moveKernel, {
-    label: 'Move kernel to centre…',
-    caption: "Move this notebook's running kernel, with its variables, to another centre",
+    label: trans.__('Move kernel to centre…'),
+    caption: trans.__("Move this notebook's running kernel, with its variables, to another centre"),
     isEnabled: () => !!sessionContextOf(shell.currentWidget)?.session?.kernel,
-    execute: args => moveKernel(app, sessionContextOf(shell.currentWidget), args.centre as string | undefined)
+    execute: args => moveKernel(app, sessionContextOf(shell.currentWidget), trans, args.centre as string | undefined)
   });
 }

@@ -2,6 +2,7 @@
  * The side panel: every centre's core-hours, GPU-hours and storage as bars with figures and
  * the time they were read. Built with DOM text nodes only (figures come from the network).
  */
+import type { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { figureText, fraction, readAtText, remainingText } from './format';
@@ -16,7 +17,13 @@ function el(tag: string, className: string, text?: string): HTMLElement {
   return node;
 }
 
-function bar(label: string, figure: IFigure | undefined, unit: string, level: string): HTMLElement {
+function bar(
+  label: string,
+  figure: IFigure | undefined,
+  unit: string,
+  level: string,
+  trans: TranslationBundle
+): HTMLElement {
   const row = el('div', 'fedhub-bar-row');
   row.dataset.kind = unit;
   row.appendChild(el('div', 'fedhub-bar-label', label));
@@ -30,16 +37,17 @@ function bar(label: string, figure: IFigure | undefined, unit: string, level: st
     track.classList.add('fedhub-bar-nolimit');
   }
   row.appendChild(track);
-  row.appendChild(el('div', 'fedhub-bar-figure', figureText(figure, unit)));
+  row.appendChild(el('div', 'fedhub-bar-figure', figureText(figure, unit, trans)));
   return row;
 }
 
 export class QuotaPanel extends Widget {
-  constructor(model: QuotaModel) {
+  constructor(model: QuotaModel, trans: TranslationBundle) {
     super();
     this.id = 'fedhub-quota-panel';
-    this.title.caption = 'Allocations';
-    this.title.label = 'Allocations';
+    this._trans = trans;
+    this.title.caption = trans.__('Allocations');
+    this.title.label = trans.__('Allocations');
     this.addClass('fedhub-quota-panel');
     this._model = model;
     model.changed.connect(this.update, this);
@@ -48,21 +56,22 @@ export class QuotaPanel extends Widget {
 
   update(): void {
     const state = this._model.state;
+    const trans = this._trans;
     const node = this.node;
     node.replaceChildren();
     const header = el('div', 'fedhub-panel-header');
-    header.appendChild(el('h2', 'fedhub-panel-title', 'Allocations'));
-    const refresh = el('button', 'jp-Button fedhub-refresh', 'Refresh') as HTMLButtonElement;
+    header.appendChild(el('h2', 'fedhub-panel-title', trans.__('Allocations')));
+    const refresh = el('button', 'jp-Button fedhub-refresh', trans.__('Refresh')) as HTMLButtonElement;
     refresh.addEventListener('click', () => void this._model.refreshNow());
     header.appendChild(refresh);
     node.appendChild(header);
     if (state.kind === 'unknown') {
-      node.appendChild(el('p', 'fedhub-panel-message', 'Reading allocations…'));
+      node.appendChild(el('p', 'fedhub-panel-message', trans.__('Reading allocations…')));
       return;
     }
     if (state.kind !== 'figures') {
       node.appendChild(
-        el('p', 'fedhub-panel-message fedhub-unavailable', `Allocations are not available: ${state.message}`)
+        el('p', 'fedhub-panel-message fedhub-unavailable', trans.__('Allocations are not available: %1', state.message))
       );
       return;
     }
@@ -72,11 +81,18 @@ export class QuotaPanel extends Widget {
       el(
         'p',
         'fedhub-panel-note',
-        `This server runs at ${env.centre_name || env.centre}. Warnings at ${t.warn}% and ${t.critical}% used.`
+        trans.__(
+          'This server runs at %1. Warnings at %2%% and %3%% used.',
+          env.centre_name || env.centre,
+          t.warn,
+          t.critical
+        )
       )
     );
     if (env.quota.centres.length === 0) {
-      node.appendChild(el('p', 'fedhub-panel-message', 'You have no login at a centre that keeps allocations.'));
+      node.appendChild(
+        el('p', 'fedhub-panel-message', trans.__('You have no login at a centre that keeps allocations.'))
+      );
     }
     for (const entry of env.quota.centres) {
       node.appendChild(this._centre(entry, entry.centre === env.centre));
@@ -84,29 +100,33 @@ export class QuotaPanel extends Widget {
   }
 
   private _centre(entry: ICentreQuota, here: boolean): HTMLElement {
+    const trans = this._trans;
     const box = el('section', 'fedhub-centre' + (here ? ' fedhub-centre-current' : ''));
     box.dataset.centre = entry.centre;
     const title = el(
       'h3',
       'fedhub-centre-name',
-      entry.name + (entry.project ? ` · ${entry.project}` : '') + (here ? ' (this server)' : '')
+      entry.name + (entry.project ? ` · ${entry.project}` : '') + (here ? ' ' + trans.__('(this server)') : '')
     );
     box.appendChild(title);
     if (!entry.core_hours) {
-      box.appendChild(el('p', 'fedhub-centre-error', `Figures not available: ${entry.error ?? 'unknown'}`));
+      box.appendChild(
+        el('p', 'fedhub-centre-error', trans.__('Figures not available: %1', entry.error ?? trans.__('unknown')))
+      );
       return box;
     }
     const level = entry.level ?? 'ok';
-    box.appendChild(el('p', `fedhub-centre-summary fedhub-level-${level}`, remainingText(entry)));
-    box.appendChild(bar('Core-hours', entry.core_hours, 'core-h', level));
-    box.appendChild(bar('GPU-hours', entry.gpu_hours, 'GPU-h', 'ok'));
-    box.appendChild(bar('Storage', entry.storage_gb, 'GB', 'ok'));
+    box.appendChild(el('p', `fedhub-centre-summary fedhub-level-${level}`, remainingText(entry, trans)));
+    box.appendChild(bar(trans.__('Core-hours'), entry.core_hours, 'core-h', level, trans));
+    box.appendChild(bar(trans.__('GPU-hours'), entry.gpu_hours, 'GPU-h', 'ok', trans));
+    box.appendChild(bar(trans.__('Storage'), entry.storage_gb, 'GB', 'ok', trans));
     const meta =
-      `Charged to ${entry.charge_account} · ${readAtText(entry.read_at)}` +
-      (entry.error ? ` · last read failed: ${entry.error}` : '');
+      trans.__('Charged to %1 · %2', entry.charge_account, readAtText(entry.read_at, trans)) +
+      (entry.error ? ' · ' + trans.__('last read failed: %1', entry.error) : '');
     box.appendChild(el('p', 'fedhub-centre-meta', meta));
     return box;
   }
 
   private _model: QuotaModel;
+  private _trans: TranslationBundle;
 }

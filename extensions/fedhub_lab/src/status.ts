@@ -2,17 +2,19 @@
  * The status bar item: "<centre>: 41.5 core-h left (17% used)", coloured by the level the
  * quota service gives (warn and critical thresholds are the hub's). Clicking opens the panel.
  */
+import type { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { remainingText } from './format';
 import { QuotaModel } from './model';
 
 export class QuotaStatus extends Widget {
-  constructor(model: QuotaModel, onClick: () => void) {
+  constructor(model: QuotaModel, onClick: () => void, trans: TranslationBundle) {
     super();
     this.id = 'fedhub-quota-status';
     this.addClass('fedhub-quota-status');
-    this.node.title = "Allocations at the federation's centres (click for all)";
+    this._trans = trans;
+    this.node.title = trans.__("Allocations at the federation's centres (click for all)");
     this.node.addEventListener('click', onClick);
     this._model = model;
     model.changed.connect(this.update, this);
@@ -26,6 +28,7 @@ export class QuotaStatus extends Widget {
 
   update(): void {
     const state = this._model.state;
+    const trans = this._trans;
     this.node.classList.remove(
       'fedhub-level-ok',
       'fedhub-level-warn',
@@ -36,10 +39,12 @@ export class QuotaStatus extends Widget {
     if (state.kind === 'figures') {
       const entry = this._model.current;
       const name = state.envelope.centre_name || state.envelope.centre;
-      this.node.textContent = entry ? `${name}: ${remainingText(entry)}` : `${name}: no allocation figures`;
+      this.node.textContent = entry
+        ? trans.__('%1: %2', name, remainingText(entry, trans))
+        : trans.__('%1: no allocation figures', name);
       this.node.classList.add(`fedhub-level-${entry?.level ?? 'ok'}`);
     } else if (state.kind === 'unavailable') {
-      this.node.textContent = 'Allocations: service not answering';
+      this.node.textContent = trans.__('Allocations: service not answering');
       this.node.title = state.message;
       this.node.classList.add('fedhub-level-unavailable');
     } else {
@@ -48,4 +53,5 @@ export class QuotaStatus extends Widget {
   }
 
   private _model: QuotaModel;
+  private _trans: TranslationBundle;
 }

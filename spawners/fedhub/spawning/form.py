@@ -68,7 +68,7 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
                                                             + widest.limits_text()}}}
     return _env.get_template("options_form.html").render(
         centres=centres, centres_json=centres_json, selected=selected, allow_auto=allow_auto and bool(mine),
-        estimate_url=estimate_url, classes=classes or [],
+        estimate_url=estimate_url, classes=classes or [], option_names=list(ALLOWED_OPTIONS),
     )
 
 
