@@ -65,10 +65,13 @@ system-packages:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(VENV)/.installed: pyproject.toml
+# FedHub, and its loopback testbed (its own distribution: the demo, the tests and the benchmarks
+# use it; FedHub's wheel, image and chart do not carry it).
+$(VENV)/.installed: pyproject.toml spawners/testbed/pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test,docs]'
+	$(VENV)/bin/pip install -q --no-deps -e spawners/testbed
 	touch $@
 
 # Reinstalled only when the package list changes (the stamp records it).

@@ -12,8 +12,8 @@ import secrets
 import shutil
 import pytest
 import yaml
-from fedhub.demo.centres import LocalFederation, free_port
-from fedhub.demo.hub import LocalHub
+from fedhub_testbed.centres import LocalFederation, free_port
+from fedhub_testbed.hub import LocalHub
 from helpers.support import CHROMIUM, CHROMIUM_ARGS
 from helpers.testbed import (CLASSROOM, HUB_CONFIG, JOBENV, LOCAL_LOGINS, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry,
                              centre_specs)
@@ -23,7 +23,7 @@ def unix_users():
     """Real Unix accounts for the logins of the pure tests' local centre (login rules read them)."""
     if os.geteuid() != 0:
         pytest.skip("creating the test logins needs root (run `make test` as root)")
-    from fedhub.demo.centres import ensure_unix_user
+    from fedhub_testbed.centres import ensure_unix_user
     for name in LOCAL_LOGINS:
         ensure_unix_user(name)
     return LOCAL_LOGINS
@@ -57,7 +57,7 @@ def centres(request):
 @pytest.fixture(scope="session")
 def postgres(centres):
     """A real PostgreSQL server (Debian's) for the hubs' databases, as a deployment has."""
-    from fedhub.demo.postgres import LocalPostgres
+    from fedhub_testbed.postgres import LocalPostgres
     with LocalPostgres(centres.root / "postgres") as server:
         yield server
 

@@ -14,6 +14,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import zipfile
 import sys
 from pathlib import Path
 
@@ -23,9 +24,9 @@ import yaml
 
 from helpers.chart import CHART, REPO, HubPod, crypt_key_values, find, helm, render, write_values
 from helpers.testbed import TEST_USERS, centre_entry, federation_variant, live_jobs, wait_for
-from fedhub.demo.centres import LoginNode
-from fedhub.demo.hub import PROXY
-from fedhub.demo.oidc import LocalOIDCProvider, Person
+from fedhub_testbed.centres import LoginNode
+from fedhub_testbed.hub import PROXY
+from fedhub_testbed.oidc import LocalOIDCProvider, Person
 from helpers.support import oidc_log_in
 
 pytestmark = [pytest.mark.slurm, pytest.mark.hub]
@@ -78,6 +79,11 @@ def test_the_wheel_installs_into_a_fresh_venv_as_the_image_does(image, tmp_path)
     assert subprocess.run([python, "-c", "import pytest"], capture_output=True, cwd="/").returncode != 0  # no test extras
     fedhub = subprocess.run([str(IMAGE_VENV / "bin" / "fedhub"), "--help"], capture_output=True, text=True)
     assert fedhub.returncode == 0 and "centres" in fedhub.stdout
+    # the loopback testbed (Slurm daemons, sshd, netns, a node script) is not in the image
+    with zipfile.ZipFile(image) as wheel:
+        assert not [n for n in wheel.namelist() if "testbed" in n or "demo" in n or n.endswith(".mjs")]
+    demo = subprocess.run([str(IMAGE_VENV / "bin" / "fedhub"), "demo"], capture_output=True, text=True)
+    assert demo.returncode == 2 and "the demo's testbed (fedhub-testbed) is not installed" in demo.stderr
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import requests
 
 from helpers.testbed import CLASSROOM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant, \
     live_jobs, slurm, wait_for
-from fedhub.demo.centres import ensure_unix_user
-from fedhub.demo.hub import LocalHub
+from fedhub_testbed.centres import ensure_unix_user
+from fedhub_testbed.hub import LocalHub
 
 TEACHER = TEST_USERS[2]
 STUDENTS = [f"fhclass{i:02d}" for i in range(1, 31)]

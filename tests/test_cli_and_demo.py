@@ -16,7 +16,7 @@ from pathlib import Path
 import requests
 
 from helpers.testbed import HUB_CONFIG, REPO, wait_for
-from fedhub.demo.centres import free_port
+from fedhub_testbed.centres import free_port
 
 FEDHUB = [sys.executable, "-m", "fedhub.cli"]
 
@@ -234,7 +234,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
 def test_hub_refuses_to_start_with_a_bad_federation_file(tmp_path):
     """The operator sees the bad field's path and the fix when the hub starts, not at a spawn."""
     import pytest
-    from fedhub.demo.hub import LocalHub
+    from fedhub_testbed.hub import LocalHub
     bad = tmp_path / "federation.yaml"
     bad.write_text("version: 1\ncentres:\n  - id: alpha\n    name: A\n    scheduler: {type: pbs}\n")
     hub = LocalHub(bad, tmp_path / "hub", config_file=HUB_CONFIG)

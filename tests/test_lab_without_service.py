@@ -12,7 +12,7 @@ import requests
 
 from helpers.support import CHROMIUM
 from helpers.testbed import JOBENV, wait_for
-from fedhub.demo.centres import free_port
+from fedhub_testbed.centres import free_port
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")
 

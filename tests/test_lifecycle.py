@@ -188,7 +188,7 @@ def test_account_lookups_are_cached_not_repeated_for_every_command():
     lookup is seen only when the cache entry expires."""
     import subprocess
     from fedhub import logins, runtime
-    from fedhub.demo.centres import ensure_unix_user
+    from fedhub_testbed.centres import ensure_unix_user
     ensure_unix_user("fhcache1")
     first = logins.local_account("fhcache1")
     subprocess.run(["userdel", "-r", "fhcache1"], check=True, capture_output=True)

@@ -25,8 +25,8 @@ import requests
 from helpers.support import CHROMIUM
 from helpers.testbed import (HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant,
                              live_jobs, slurm, wait_for)
-from fedhub.demo.hub import LocalHub
-from fedhub.demo.oidc import LocalOIDCProvider, Person
+from fedhub_testbed.hub import LocalHub
+from fedhub_testbed.oidc import LocalOIDCProvider, Person
 from helpers.support import oidc_log_in, run_lab_command
 
 USER, OTHER, THIRD = TEST_USERS

@@ -17,7 +17,7 @@ import requests
 from helpers.support import CHROMIUM
 from helpers.testbed import (HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, blocker, centre_entry,
                              federation_variant, live_jobs, slurm, wait_for)
-from fedhub.demo.hub import LocalHub
+from fedhub_testbed.hub import LocalHub
 from helpers.support import execute_in_kernel, run_lab_command
 from test_kernels_lab import USER, lab, output, put_notebook, run_cell  # noqa: F401 - lab is a fixture
 from test_lab_extension import log_in, service_report

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from helpers.testbed import JOBENV, TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
-from fedhub.demo.centres import TUNNEL_HUB_API_PORT
+from fedhub_testbed.centres import TUNNEL_HUB_API_PORT
 from test_moves import Server
 
 ALICE, BOB = TEST_USERS[0], TEST_USERS[1]

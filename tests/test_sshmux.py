@@ -82,7 +82,7 @@ def test_a_forward_over_the_connection_is_restored_when_the_connection_drops(cen
 
     import requests
 
-    from fedhub.demo.centres import free_port
+    from fedhub_testbed.centres import free_port
     from fedhub.slurm.sshmux import ForwardError
 
     beta = load_federation(centres.federation_file).centre("beta")

@@ -272,7 +272,7 @@ def test_an_ssh_socket_directory_another_user_made_first_stops_the_hub(centres):
     """Finding 6: the hub's ssh control sockets live in its state directory. Another real Unix
     user who makes that directory first (or one left open to others) would receive the hub's
     ssh sessions and the tokens they carry: the hub refuses to start and says why."""
-    from fedhub.demo.hub import LocalHub
+    from fedhub_testbed.hub import LocalHub
     from helpers.testbed import HUB_CONFIG
     top = Path(tempfile.mkdtemp(dir=centres.root))
     os.chmod(top, 0o755)

@@ -22,8 +22,8 @@ import pytest
 
 from helpers.testbed import (HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant, live_jobs,
                       wait_for)
-from fedhub.demo.centres import free_port
-from fedhub.demo.hub import LocalHub
+from fedhub_testbed.centres import free_port
+from fedhub_testbed.hub import LocalHub
 
 U1 = TEST_USERS[0]
 

@@ -11,7 +11,8 @@ holds the code to it):
     features    quota/, classes/, kernels/
     spawner     spawning/ (JupyterHub's spawner and its collaborators)
     hub         hub/ (configure_hub, login, the chart's settings, api/: every REST route)
-    tools       cli, demo/ (centres and a hub on loopback)
+    tools       cli (the testbed, centres and a hub on loopback, is its own distribution:
+                spawners/testbed, fedhub_testbed)
 """
 
 __version__ = "0.2.0"

@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 import requests
 import yaml
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec
-from fedhub.demo.hub import LocalHub
+from fedhub_testbed.centres import CentreSpec, LocalFederation, PartitionSpec
+from fedhub_testbed.hub import LocalHub
 
 
 

@@ -23,7 +23,7 @@ LAYERS = {
         ("features", {"quota", "classes", "kernels"}),
         ("spawner", {"spawning"}),
         ("hub", {"hub"}),
-        ("tools", {"cli", "demo"}),
+        ("tools", {"cli"}),
     ],
     # by the process each part runs in (extensions/fedhub_lab/fedhub_lab/__init__.py)
     "fedhub_lab": [

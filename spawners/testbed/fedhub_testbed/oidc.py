@@ -21,7 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..hub.login import federation_login_settings
+from fedhub.hub.login import federation_login_settings
 from .centres import free_port
 
 NODE_MODULES = os.environ.get("FEDHUB_NODE_MODULES", "/opt/fedhub/node/node_modules")
@@ -126,6 +126,6 @@ class LocalOIDCProvider:
             hub_url=hub_url, authorize_url=d["authorization_endpoint"], token_url=d["token_endpoint"],
             userdata_url=d["userinfo_endpoint"], scope=SCOPES)
         settings.update(allowed_users=sorted(self.people), logout_redirect_url=logout)
-        return "\n".join(["# Login through the federation's OpenID Connect provider (fedhub.demo.oidc).",
+        return "\n".join(["# Login through the federation's OpenID Connect provider (fedhub_testbed.oidc).",
                           "c.JupyterHub.authenticator_class = 'fedhub-oidc'"]
                          + [f"c.GenericOAuthenticator.{k} = {v!r}" for k, v in settings.items()]) + "\n"

@@ -49,7 +49,7 @@ class LocalHub:
         self.oidc = oidc  # log in through this provider instead of the shared demo password
         if oidc is not None:
             oidc.allow_hub(self.url)
-        self.db_url = db_url  # e.g. PostgreSQL (fedhub.demo.postgres); else SQLite in workdir
+        self.db_url = db_url  # e.g. PostgreSQL (fedhub_testbed.postgres); else SQLite in workdir
         self.crypt_key = secrets.token_hex(32)  # auth_state is encrypted (JUPYTERHUB_CRYPT_KEY)
         self.proc: subprocess.Popen | None = None
 
@@ -63,7 +63,7 @@ class LocalHub:
 
     def site_config(self) -> str:
         lines = [
-            "# Written by fedhub.demo.hub: this hub's own settings, loaded after hub_config/jupyterhub_config.py.",
+            "# Written by fedhub_testbed.hub: this hub's own settings, loaded after hub_config/jupyterhub_config.py.",
             f"c.FederatedSpawner.federation_file = {str(self.federation_file)!r}",
             f"c.FederatedSpawner.state_dir = {str(self.state_dir)!r}",
             f"c.JupyterHub.bind_url = {self.url!r}",

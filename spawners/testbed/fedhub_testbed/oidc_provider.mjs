@@ -3,7 +3,7 @@
 // centres, projects) and a password each. FedHub's hub logs in through it exactly as through a
 // federation's real provider; only the accounts and this small login page are FedHub's.
 //
-//   node oidc_provider.mjs CONFIG.json        (started by fedhub/demo/oidc.py)
+//   node oidc_provider.mjs CONFIG.json        (started by fedhub_testbed/oidc.py)
 //
 // CONFIG.json (written 0600 by oidc.py): {issuer, port, cookie_keys, clients, users}
 // where users maps a username to {password, claims}.

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from ..slurm.tunnels import free_local_port
+from fedhub.slurm.tunnels import free_local_port
 from .firewall import PrivateNetwork
 
 MUNGE_SOCKET = Path("/run/munge/munge.socket.2")
