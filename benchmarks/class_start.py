@@ -29,8 +29,8 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
-from fedhub.demo.hub import LocalHub  # noqa: E402
+from fedhub_testbed.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
+from fedhub_testbed.hub import LocalHub  # noqa: E402
 from spawn_latency import HUB_CONFIG, JOBENV  # noqa: E402
 
 PASSWORD = "class-password-1"

@@ -34,8 +34,8 @@ from tornado.websocket import websocket_connect
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
-from fedhub.demo.hub import LocalHub  # noqa: E402
+from fedhub_testbed.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
+from fedhub_testbed.hub import LocalHub  # noqa: E402
 from spawn_latency import HUB_CONFIG, JOBENV, HubRoute  # noqa: E402
 
 USER = "fhbench"

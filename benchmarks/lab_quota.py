@@ -23,8 +23,8 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
-from fedhub.demo.hub import LocalHub  # noqa: E402
+from fedhub_testbed.centres import CentreSpec, LocalFederation, PartitionSpec, free_port  # noqa: E402
+from fedhub_testbed.hub import LocalHub  # noqa: E402
 from helpers.support import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 HUB_CONFIG = HERE.parent / "hub_config" / "jupyterhub_config.py"

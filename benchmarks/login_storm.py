@@ -25,9 +25,9 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
-from fedhub.demo.hub import LocalHub  # noqa: E402
-from fedhub.demo.oidc import LocalOIDCProvider, Person  # noqa: E402
+from fedhub_testbed.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
+from fedhub_testbed.hub import LocalHub  # noqa: E402
+from fedhub_testbed.oidc import LocalOIDCProvider, Person  # noqa: E402
 from spawn_latency import HUB_CONFIG, JOBENV  # noqa: E402
 
 PASSWORD = "storm-password-1"

@@ -31,7 +31,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from fedhub.federation import load_federation  # noqa: E402
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
+from fedhub_testbed.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
 from fedhub.request import parse_user_options  # noqa: E402
 from fedhub.placement import decide, estimate_all, fitting_options  # noqa: E402
 from fedhub.slurm.client import SlurmClient  # noqa: E402

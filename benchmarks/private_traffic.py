@@ -29,8 +29,8 @@ import yaml
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from fedhub.demo.centres import LocalFederation  # noqa: E402
-from fedhub.demo.hub import LocalHub  # noqa: E402
+from fedhub_testbed.centres import LocalFederation  # noqa: E402
+from fedhub_testbed.hub import LocalHub  # noqa: E402
 from kernel_latency import Lab, centres, percentile, round_trips  # noqa: E402
 from kernel_move import execute, move  # noqa: E402
 from spawn_latency import HUB_CONFIG, JOBENV, HubRoute  # noqa: E402

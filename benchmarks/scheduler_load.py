@@ -26,7 +26,7 @@ from traitlets.config import Config  # noqa: E402
 
 import yaml  # noqa: E402
 
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
+from fedhub_testbed.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
 from fedhub.spawning.spawner import FederatedSpawner  # noqa: E402
 from helpers.support import counting_wrappers  # noqa: E402
 

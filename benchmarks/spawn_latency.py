@@ -26,8 +26,8 @@ import requests
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec, RunningCentre, free_port  # noqa: E402
-from fedhub.demo.hub import LocalHub  # noqa: E402
+from fedhub_testbed.centres import CentreSpec, LocalFederation, PartitionSpec, RunningCentre, free_port  # noqa: E402
+from fedhub_testbed.hub import LocalHub  # noqa: E402
 
 HUB_CONFIG = HERE.parent / "hub_config" / "jupyterhub_config.py"
 JOBENV = "/opt/fedhub/jobenv"

@@ -22,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from fedhub.demo.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
+from fedhub_testbed.centres import CentreSpec, LocalFederation, PartitionSpec  # noqa: E402
 from fedhub.federation import load_federation  # noqa: E402
 from fedhub.slurm.client import SlurmClient  # noqa: E402
 from fedhub.slurm.routes import SshRoute, route_for  # noqa: E402
