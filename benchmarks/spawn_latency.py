@@ -134,6 +134,7 @@ class DirectSbatch:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--keep-log", metavar="PATH", help="copy FedHub's hub log there (to read a spawn's timeline)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root (it starts a Slurm centre and runs jobs as a test user)")
@@ -157,7 +158,8 @@ def main() -> int:
                 "a FederatedSpawner": HubRoute(hub_a, {"centre": "alpha", "partition": "cpu", "cores": 1,
                                                        "memory": "1G", "walltime": "01:00:00"}),
                 "b batchspawner SlurmSpawner": HubRoute(hub_b, {}),
-                "c sbatch jupyterhub-singleuser": DirectSbatch(hub_a),
+                # the bare server checks in with the plain hub (no internal SSL: no certificate to hand it)
+                "c sbatch jupyterhub-singleuser": DirectSbatch(hub_b),
             }
             for route in routes.values():
                 route.setup()
@@ -171,6 +173,8 @@ def main() -> int:
         finally:
             hub_a.stop()
             hub_b.stop()
+            if args.keep_log:
+                Path(args.keep_log).write_text(Path(hub_a.log_file).read_text())
     medians = {name: statistics.median(values) for name, values in times.items()}
     print("\nrequest-to-ready, median of", args.runs, "runs on one centre (Slurm 22.05, loopback)")
     for name, value in medians.items():
