@@ -11,12 +11,14 @@ import os
 import secrets
 import shutil
 import pytest
+import requests
 import yaml
 from fedhub_testbed.centres import LocalFederation, free_port
 from fedhub_testbed.hub import LocalHub
 from helpers.support import CHROMIUM, CHROMIUM_ARGS
+from helpers.lab import LAB_USER, NOTEBOOKS, forget_workspaces, log_in
 from helpers.testbed import (CLASSROOM, HUB_CONFIG, JOBENV, LOCAL_LOGINS, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry,
-                             centre_specs)
+                             centre_specs, live_jobs, squeue, wait_for)
 
 @pytest.fixture(scope="session")
 def unix_users():
@@ -98,3 +100,28 @@ def api(hub, centres):
 def pytest_collection_modifyitems(items):
     # pure tests first: they fail fast and need no cluster
     items.sort(key=lambda item: "centres" in getattr(item, "fixturenames", ()))
+
+
+@pytest.fixture
+def lab(hub, centres, browser):
+    """The lab user's server at alpha and their lab open in Chromium (a fresh workspace); at the end
+    its notebooks, workspace, server and every kernel job are gone."""
+    api = HubAPI(hub)
+    r = api.spawn(LAB_USER, {"centre": "alpha", "cores": 1, "memory": "1G", "walltime": "00:30:00"})
+    assert r.status_code in (201, 202), r.text
+    api.wait_ready(LAB_USER, 90)
+    token = api.post(f"/users/{LAB_USER}/tokens", json={"note": "kernel lab test"}).json()["token"]
+    # a fresh workspace: the launcher, no notebook of an earlier test reopened (and its kernel started)
+    forget_workspaces(hub, token)
+    page = log_in(browser, hub, LAB_USER, f"/user/{LAB_USER}/lab")
+    page.locator("#jp-main-statusbar").wait_for()
+    yield api, token, page
+    page.close()
+    forget_workspaces(hub, token)  # nor do this test's notebooks reopen in a later test's lab
+    for name in NOTEBOOKS:
+        requests.delete(f"{hub.url}/user/{LAB_USER}/api/contents/{name}", headers={"Authorization": f"token {token}"},
+                        timeout=30)
+    api.stop(LAB_USER)
+    assert live_jobs(centres, "beta", LAB_USER) == [] and live_jobs(centres, "alpha", LAB_USER) == []
+    # and gone, not completing: the next test's blocker needs the whole node
+    wait_for(lambda: squeue(centres, "beta", LAB_USER) == [], 30, "the kernel's job to leave beta's queue")

@@ -12,15 +12,10 @@ import pytest
 import requests
 
 from helpers.testbed import TEST_USERS, HubAPI, live_jobs, slurm, wait_for
-from test_lab_extension import log_in
+from helpers.classes import a_class, contents, in_session, roster_state, service
+from helpers.lab import log_in
 
 STUDENT, OUTSIDER, TEACHER = TEST_USERS
-
-
-def a_class(name: str, teachers: list[str], students: list[str], **more) -> dict:
-    return {"title": f"Class {name}", "teachers": teachers, "students": students,
-            "centres": [{"centre": "alpha", "partition": "cpu"}, "gamma"],
-            "resources": {"cores": 1, "memory": "512M", "walltime": "00:30:00"}, **more}
 
 
 @pytest.fixture(scope="module")
@@ -147,25 +142,6 @@ def test_bad_class_definitions_name_the_field(classes):
 
 
 # ---------------------------------------------------------------- the class service: a session, start all, stop all
-
-def service(hub, token: str, method: str, path: str):
-    return requests.request(method, f"{hub.url}/services/fedhub-classes/api/{path}",
-                            headers={"Authorization": f"token {token}"}, timeout=60)
-
-
-def in_session(teacher: HubAPI, name: str, minutes_left: int = 25) -> None:
-    now = datetime.now(timezone.utc)
-    current = teacher.get(f"/fedhub/classes/{name}").json()
-    r = teacher.session.put(teacher.url(f"/fedhub/classes/{name}"), timeout=30, json={
-        **current, "sessions": [{"start": (now - timedelta(minutes=5)).isoformat(),
-                                 "end": (now + timedelta(minutes=minutes_left)).isoformat()}]})
-    assert r.status_code == 200, r.text
-
-
-def roster_state(hub, token: str, name: str, student: str) -> dict:
-    roster = service(hub, token, "GET", f"classes/{name}").json()
-    return next(s for s in roster["students"] if s["name"] == student)
-
 
 def test_a_teacher_starts_and_stops_the_class_from_the_class_service(classes, hub, centres):
     admin, teacher = classes
@@ -294,11 +270,6 @@ def test_a_class_runs_in_its_reservations_made_by_the_hub_or_by_the_centre(class
     finally:
         admin.session.put(admin.url("/fedhub/classes/hpc-a"), json=current, timeout=30)
         slurm(centres, "gamma", "scontrol", "delete", "ReservationName=gamma-course")
-
-
-def contents(hub, token: str, user: str, path: str, method: str = "GET", body: dict | None = None):
-    return requests.request(method, f"{hub.url}/user/{user}/api/contents/{path}", json=body, timeout=30,
-                            headers={"Authorization": f"token {token}"})
 
 
 def test_materials_are_handed_out_and_collected_without_a_shared_filesystem(classes, hub, centres):

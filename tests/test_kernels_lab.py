@@ -13,11 +13,11 @@ import pytest
 import requests
 
 from helpers.support import CHROMIUM
-from helpers.testbed import TEST_USERS, HubAPI, blocker, live_jobs, slurm, squeue, wait_for
+from helpers.testbed import blocker, live_jobs, slurm, wait_for
 from helpers.support import run_lab_command
-from test_lab_extension import log_in
+from helpers.lab import LAB_USER, output, put_notebook, run_cell
 
-USER = TEST_USERS[0]
+USER = LAB_USER
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")
 
 CELLS = [
@@ -27,59 +27,6 @@ CELLS = [
     "name = input('Your name? ')\nprint('hello', name)",
     "while True:\n    pass",
 ]
-
-
-@pytest.fixture
-def lab(hub, centres, browser):
-    api = HubAPI(hub)
-    r = api.spawn(USER, {"centre": "alpha", "cores": 1, "memory": "1G", "walltime": "00:30:00"})
-    assert r.status_code in (201, 202), r.text
-    api.wait_ready(USER, 90)
-    token = api.post(f"/users/{USER}/tokens", json={"note": "kernel lab test"}).json()["token"]
-    # a fresh workspace: the launcher, no notebook of an earlier test reopened (and its kernel started)
-    forget_workspaces(hub, token)
-    page = log_in(browser, hub, USER, f"/user/{USER}/lab")
-    page.locator("#jp-main-statusbar").wait_for()
-    yield api, token, page
-    page.close()
-    forget_workspaces(hub, token)  # nor do this test's notebooks reopen in a later test's lab
-    for name in NOTEBOOKS:
-        requests.delete(f"{hub.url}/user/{USER}/api/contents/{name}", headers={"Authorization": f"token {token}"},
-                        timeout=30)
-    api.stop(USER)
-    assert live_jobs(centres, "beta", USER) == [] and live_jobs(centres, "alpha", USER) == []
-    # and gone, not completing: the next test's blocker needs the whole node
-    wait_for(lambda: squeue(centres, "beta", USER) == [], 30, "the kernel's job to leave beta's queue")
-
-
-NOTEBOOKS = ("at-beta.ipynb", "waits.ipynb", "choose.ipynb", "move.ipynb")  # and test_moves_lab's
-
-
-def forget_workspaces(hub, token: str) -> None:
-    auth = {"Authorization": f"token {token}"}
-    for workspace in requests.get(f"{hub.url}/user/{USER}/lab/api/workspaces", headers=auth,
-                                  timeout=30).json().get("workspaces", {}).get("ids", []):
-        requests.delete(f"{hub.url}/user/{USER}/lab/api/workspaces/{workspace}", headers=auth, timeout=30)
-
-
-def put_notebook(hub, token: str, name: str, kernel: str, cells: list[str]) -> None:
-    assert name in NOTEBOOKS  # the fixture removes them afterwards
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None, "source": c}
-                    for c in cells],
-          "metadata": {"kernelspec": {"name": kernel, "display_name": kernel, "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
-    r = requests.put(f"{hub.url}/user/{USER}/api/contents/{name}", timeout=30,
-                     headers={"Authorization": f"token {token}"}, json={"type": "notebook", "content": nb})
-    assert r.status_code in (200, 201), r.text
-
-
-def run_cell(page, index: int) -> None:
-    page.locator(".jp-NotebookPanel .jp-Cell").nth(index).locator(".cm-content").click()
-    page.keyboard.press("Shift+Enter")
-
-
-def output(page, index: int):
-    return page.locator(".jp-NotebookPanel .jp-Cell").nth(index).locator(".jp-OutputArea")
 
 
 def test_a_notebook_runs_its_kernel_at_another_centre(lab, hub, centres):

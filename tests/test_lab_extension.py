@@ -17,17 +17,11 @@ import pytest
 import requests
 
 from helpers.support import CHROMIUM
+from helpers.lab import log_in, service_report
 from helpers.testbed import TEST_USERS, slurm, wait_for
 
 U1 = TEST_USERS[0]
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")
-
-
-def service_report(hub, user: str, fresh: bool = False) -> dict:
-    r = requests.get(f"{hub.url}/services/fedhub-quota/api/quota/{user}{'?fresh=1' if fresh else ''}", timeout=30,
-                     headers={"Authorization": f"token {hub.api_token}"})
-    assert r.status_code == 200, r.text
-    return {c["centre"]: c for c in r.json()["centres"]}
 
 
 def hours(value: float) -> str:
@@ -46,16 +40,6 @@ def quota_service_pid(hub) -> int:
     pids = [pid for args, pid in hub.service_pids().items() if "fedhub.quota.service" in args]
     assert len(pids) == 1, f"expected this hub's one quota service, found {hub.service_pids()}"
     return pids[0]
-
-
-def log_in(browser, hub, user: str, next_path: str):
-    page = browser.new_page()
-    page.set_default_timeout(30_000)
-    page.goto(f"{hub.url}/hub/login?next={next_path}")
-    page.fill("#username_input", user)
-    page.fill("#password_input", "fedhub-test")
-    page.click("#login_submit")
-    return page
 
 
 def status_text(page) -> str:

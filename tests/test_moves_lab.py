@@ -19,8 +19,7 @@ from helpers.testbed import (HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, bl
                              federation_variant, live_jobs, slurm, wait_for)
 from fedhub_testbed.hub import LocalHub
 from helpers.support import execute_in_kernel, run_lab_command
-from test_kernels_lab import USER, lab, output, put_notebook, run_cell  # noqa: F401 - lab is a fixture
-from test_lab_extension import log_in, service_report
+from helpers.lab import LAB_USER as USER, log_in, output, put_notebook, run_cell, service_report
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (make deps)")
 

@@ -28,7 +28,7 @@ import pytest
 
 from helpers.testbed import JOBENV, TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
 from fedhub_testbed.centres import TUNNEL_HUB_API_PORT
-from test_moves import Server
+from helpers.moves import Server
 
 ALICE, BOB = TEST_USERS[0], TEST_USERS[1]
 REPO = Path(__file__).resolve().parent.parent

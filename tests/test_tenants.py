@@ -20,7 +20,8 @@ import pytest
 import requests
 
 from helpers.testbed import TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
-from test_classes import a_class, contents, in_session, roster_state
+from helpers.hostile import HostileHome
+from helpers.classes import a_class, contents, in_session, roster_state
 
 STUDENT, OTHER, TEACHER = TEST_USERS
 NOTEBOOK = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "# Day 1"}], "metadata": {},
@@ -84,38 +85,6 @@ class Forger(AsyncLargeFileManager):
 
 c.ServerApp.contents_manager_class = Forger
 '''
-
-
-class HostileHome:
-    """A user's ~/.jupyter/jupyter_server_config.py, written as that user would, removed after."""
-
-    def __init__(self, user: str, config: str):
-        self.user, self.config = user, config
-        self.home = Path(pwd.getpwnam(user).pw_dir)
-
-    def __enter__(self):
-        entry = pwd.getpwnam(self.user)
-        directory = self.home / ".jupyter"
-        directory.mkdir(exist_ok=True)
-        (directory / "jupyter_server_config.py").write_text(self.config)
-        for path in (directory, directory / "jupyter_server_config.py"):
-            shutil.chown(path, entry.pw_uid, entry.pw_gid)
-        self.captured.unlink(missing_ok=True)
-        return self
-
-    @property
-    def captured(self) -> Path:
-        return self.home / "captured-headers"
-
-    def tokens(self) -> set[str]:
-        if not self.captured.exists():
-            return set()
-        return {line.split(None, 1)[1].strip() for line in self.captured.read_text().splitlines()
-                if line.lower().startswith(("token ", "bearer "))}
-
-    def __exit__(self, *exc):
-        shutil.rmtree(self.home / ".jupyter", ignore_errors=True)
-        self.captured.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -130,3 +130,16 @@ def test_the_lab_extensions_typescript_has_no_import_loop():
     assert edges, "no imports read: has the source moved?"
     cycles = package_cycles(edges, depth=2)
     assert not cycles, "import loops:\n" + "\n".join(" -> ".join(c) for c in cycles)
+
+
+def test_tests_share_helpers_through_the_helpers_package_only():
+    """A test module imports no other test module and nothing from conftest (fixtures come by
+    name): what tests share lives in tests/helpers."""
+    found = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [f"{path.relative_to(REPO)} imports {n}" for n in names
+                      if n.split(".")[0].startswith("test_") or n.split(".")[0] == "conftest"]
+    assert not found, "\n".join(found)
