@@ -25,6 +25,11 @@ SECRET_VARS = {"keyfile": "FEDHUB_SECRET_TLS_KEY", "certfile": "FEDHUB_SECRET_TL
                "cafile": "FEDHUB_SECRET_TLS_CA"}
 JUPYTERHUB_VARS = {"keyfile": "JUPYTERHUB_SSL_KEYFILE", "certfile": "JUPYTERHUB_SSL_CERTFILE",
                    "cafile": "JUPYTERHUB_SSL_CLIENT_CA"}
+# what JupyterHub is told the server's TLS files are (create_certs): the job script writes them
+# into a private directory it makes on the node and exports the real paths (script_lines)
+NODE_PATHS = {"keyfile": "/fedhub-tls-written-on-the-node/server.key",
+              "certfile": "/fedhub-tls-written-on-the-node/server.crt",
+              "cafile": "/fedhub-tls-written-on-the-node/ca.crt"}
 NOTEBOOKS_CA = "notebooks-ca"  # JupyterHub's CA for notebook servers; the hub and proxy trust it
 
 
@@ -78,29 +83,42 @@ def _alt_name(host: str) -> str:
 
 async def client_pair(certs_location: str, trust_bundle: str, user: str, kind: str = "kernel") -> dict[str, str]:
     """A key and certificate of the notebooks' CA for a job that only calls the hub (a kernel
-    launcher), with the CA bundle a job checks the hub by. Signed in memory, off the event loop
-    (an RSA key takes a moment): nothing is written to the hub's certificate store, so starts at
-    the same moment cannot disturb each other's records."""
+    launcher), with the CA bundle a job checks the hub by."""
+    return await signed_pair(certs_location, trust_bundle, f"{kind}-{user}-{secrets.token_hex(4)}",
+                             ["DNS:localhost"])
+
+
+async def signed_pair(certs_location: str, trust_bundle: str, common_name: str, alt_names: list[str]) -> dict[str, str]:
+    """A key (EC P-256) and a certificate of the notebooks' CA naming ``alt_names`` ("DNS:..",
+    "IP:.."), as PEM text, with the CA bundle. Signed in memory, off the event loop: nothing is
+    written to the hub's certificate store, so starts at the same moment cannot disturb each
+    other's records, and no RSA key is generated (certipy's took the event loop ~0.1 s a spawn)."""
     def make() -> dict[str, str]:
         import datetime
+        import ipaddress
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
+        from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
         ca_dir = Path(certs_location) / NOTEBOOKS_CA
         ca_key = serialization.load_pem_private_key((ca_dir / f"{NOTEBOOKS_CA}.key").read_bytes(), None)
         ca_cert = x509.load_pem_x509_certificate((ca_dir / f"{NOTEBOOKS_CA}.crt").read_bytes())
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = ec.generate_private_key(ec.SECP256R1())
+        names = []
+        for alt in dict.fromkeys(alt_names):
+            kind, _, value = alt.partition(":")
+            names.append(x509.IPAddress(ipaddress.ip_address(value)) if kind == "IP" else x509.DNSName(value))
         now = datetime.datetime.now(datetime.timezone.utc)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{kind}-{user}-{secrets.token_hex(4)}")])
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca_cert.subject)
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64])]))
+                .issuer_name(ca_cert.subject)
                 .public_key(key.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(now - datetime.timedelta(minutes=5))
                 .not_valid_after(now + datetime.timedelta(days=365))
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                 .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH,
                                                       ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+                .add_extension(x509.SubjectAlternativeName(names), critical=False)
                 .sign(ca_key, hashes.SHA256()))
         return {"keyfile": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption()).decode(),

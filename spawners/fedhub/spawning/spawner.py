@@ -18,6 +18,7 @@ kernels the server started at centres (``kernels.ServerKernels``) live and end w
 from __future__ import annotations
 
 import asyncio
+import inspect
 from urllib.parse import quote
 
 from jupyterhub.spawner import Spawner
@@ -124,11 +125,29 @@ class FederatedSpawner(Spawner, SpawnerSettings):
             names += [n for n in tls.alt_names(centre) if n not in names]
         return names
 
+    async def create_certs(self):
+        """JupyterHub's contract: make the server's key and a certificate of the notebooks' CA
+        naming its addresses (``ssl_alt_names``). Made in memory, off the event loop, with an EC
+        key (``jobs/tls.py``); the answer's "paths" are where the job script writes them on the
+        node (JupyterHub's certipy wrote an RSA pair into the hub's store, holding the event loop
+        about 0.1 s per spawn)."""
+        names = self.ssl_alt_names
+        if callable(names):  # JupyterHub allows a callable (maybe async) of the spawner
+            names = names(self)
+            if inspect.isawaitable(names):
+                names = await names
+        alt_names = (["DNS:localhost", "IP:127.0.0.1"] if self.ssl_alt_names_include_local else []) + list(names)
+        self._tls_pems = await tls.signed_pair(self.internal_certs_location,
+                                               self.internal_trust_bundles[tls.NOTEBOOKS_CA],
+                                               f"user-{self.user.name}", alt_names)
+        return dict(tls.NODE_PATHS)
+
     async def move_certs(self, paths):
         """JupyterHub's contract: make the server's key, certificate and CA bundle available to it.
         They travel in the job's secrets file and are written on the node into a private directory
         (``jobs/tls.py``); the paths JupyterHub would pass are replaced there by the job script."""
-        self._tls_pems = tls.read_pems(paths)
+        if paths != tls.NODE_PATHS:  # made elsewhere (a subclass's create_certs): read the files
+            self._tls_pems = tls.read_pems(paths)
         return paths
 
     # ------------------------------------------------------------------ options (intake.py)
