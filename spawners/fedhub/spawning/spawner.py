@@ -44,7 +44,7 @@ from .settings import SpawnerSettings
 from .state import StateError, make_state, upgrade_state
 
 
-class FederatedSpawner(Spawner, SpawnerSettings):
+class FederatedSpawner(SpawnerSettings, Spawner):
     """Start a user's notebook server as a Slurm job at the centre they choose, or the soonest."""
 
     def __init__(self, **kwargs):
