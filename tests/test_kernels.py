@@ -309,12 +309,13 @@ def test_a_kernel_is_refused_where_the_allocation_is_used_up(hub, centres):
 
 def test_a_kernel_job_reaching_its_walltime_shows_as_ended_with_slurms_reason(server_at_alpha, centres):
     """At gamma, which keeps accounts: the job is charged to the user's project there. The kernel
-    asks for FedHub's shortest walltime (a minute); the centre then shortens the running job's
-    limit to 15 s, as an operator's `scontrol update TimeLimit` does, so Slurm ends it at its
-    next time-limit check rather than a minute later (the same TIMEOUT, sooner)."""
+    asks for FedHub's shortest walltime (a minute); the centre then takes that minute off the
+    running job's limit (`scontrol update TimeLimit=-1`, as an operator shortening a job does),
+    so Slurm ends it at its next time-limit check (every 30 s) instead of a minute later: the same
+    TIMEOUT, about a minute sooner. (Slurm counts limits in whole minutes: "0:15" is still one.)"""
     mine, _ = server_at_alpha
     record = mine.wait_ready(mine.start(centre="gamma", walltime="00:01:00").json()["id"])
-    slurm(centres, "gamma", "scontrol", "update", f"JobId={record['job_id']}", "TimeLimit=0:15")
+    slurm(centres, "gamma", "scontrol", "update", f"JobId={record['job_id']}", "TimeLimit=-1")
     ended = wait_for(lambda: (lambda r: r if r["status"] == "ended" else None)(
         mine.call("GET", f"kernels/{record['id']}").json()), 150, "the kernel's walltime to end it", 1)
     assert ended["message"].startswith(f"Kernel job {record['job_id']} at Gamma ended: TIMEOUT (TimeLimit)"), ended
