@@ -2,8 +2,11 @@
 
 A class of 500 must not arrive at the hub as 500 simultaneous spawn requests: requests go out a
 window at a time; the window grows while the hub accepts them and halves when it answers 429
-(``concurrent_spawn_limit``), after waiting as long as its Retry-After says. Each request uses
-the teacher's own token, so JupyterHub's scopes decide what the teacher may start.
+(``concurrent_spawn_limit``). After a 429 it pauses 1 s, doubling with each 429 in a row, never
+longer than the hub's Retry-After: JupyterHub sizes that (30-60 s) for people retrying in their
+browsers, while a class's spawns free the hub's slots within seconds, so waiting it out in full
+left the hub idle for most of a class's start. Each request uses the teacher's own token, so
+JupyterHub's scopes decide what the teacher may start.
 """
 
 from __future__ import annotations
@@ -96,11 +99,26 @@ def _stop_outcome(status: int, answer: dict) -> str:
     return f"refused ({status}): {message}" if message else f"refused ({status})"
 
 
+FIRST_PAUSE = 1.0  # seconds after a first 429; doubled for each 429 in a row
+LONGEST_PAUSE = 30.0
+
+
+def pause_after_429(in_a_row: int, retry_after: str | None) -> float:
+    """Seconds to wait after the ``in_a_row``-th 429 in a row: 1, 2, 4 ... s, at most what the
+    hub's Retry-After asks (and never over 30 s)."""
+    try:
+        hub_asks = float(retry_after) if retry_after is not None else LONGEST_PAUSE
+    except ValueError:
+        hub_asks = LONGEST_PAUSE
+    return min(FIRST_PAUSE * 2 ** (in_a_row - 1), max(hub_asks, 0.5), LONGEST_PAUSE)
+
+
 async def _staged(hub: HubCaller, students: list[str], request_for, outcome_of, window: int, max_window: int,
                   result: BulkResult) -> BulkResult:
     waiting = deque(students)
     running: dict[asyncio.Task, str] = {}
     pause_until = 0.0
+    refused_in_a_row = 0
     loop = asyncio.get_running_loop()
     while waiting or running:
         while waiting and len(running) < window and loop.time() >= pause_until:
@@ -123,15 +141,16 @@ async def _staged(hub: HubCaller, students: list[str], request_for, outcome_of, 
             if status == 429:
                 result.retries_429 += 1
                 waiting.appendleft(student)
+                if loop.time() < pause_until:  # sent before the pause began: the same refusal, not another
+                    continue
+                refused_in_a_row += 1
                 window = max(1, window // 2)
-                try:
-                    delay = float(headers.get("Retry-After", "1"))
-                except ValueError:
-                    delay = 1.0
-                pause_until = loop.time() + min(max(delay, 0.5), 30.0)
+                delay = pause_after_429(refused_in_a_row, headers.get("Retry-After"))
+                pause_until = loop.time() + delay
                 log.info("The hub is at its concurrent spawn limit: %d waiting, window now %d, pausing %.1f s",
                          len(waiting), window, delay)
                 continue
+            refused_in_a_row = 0
             result.outcomes[student] = outcome_of(status, answer)
             window = min(max_window, window + 1)
     return result
