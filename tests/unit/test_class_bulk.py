@@ -1,6 +1,6 @@
 """A class's "start all" against a hub at its concurrent spawn limit: every student is started,
 never more at once than the hub accepts, and after a 429 the next try comes after a short pause
-that doubles while the hub keeps refusing, not after the 30-60 s JupyterHub's Retry-After asks
+that doubles (up to 5 s) while the hub keeps refusing, not after the 30-60 s JupyterHub's Retry-After asks
 of people in browsers. The hub here is a stand-in for its spawn API's admission rule (a count of
 pending spawns); tests/test_class_burst.py runs the same against a real JupyterHub."""
 
@@ -13,8 +13,8 @@ import pytest
 from fedhub.classes import bulk
 
 
-def test_the_pause_doubles_from_one_second_and_never_exceeds_the_hubs_retry_after():
-    assert [bulk.pause_after_429(n, "40") for n in range(1, 8)] == [1, 2, 4, 8, 16, 30, 30]
+def test_the_pause_doubles_from_one_second_to_five_and_never_exceeds_the_hubs_retry_after():
+    assert [bulk.pause_after_429(n, "40") for n in range(1, 7)] == [1, 2, 4, 5, 5, 5]
     assert bulk.pause_after_429(3, "2") == 2  # a hub asking for less is obeyed
     assert bulk.pause_after_429(1, "0") == 0.5
     assert bulk.pause_after_429(2, None) == 2 and bulk.pause_after_429(2, "soon") == 2

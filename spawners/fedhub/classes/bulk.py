@@ -2,11 +2,12 @@
 
 A class of 500 must not arrive at the hub as 500 simultaneous spawn requests: requests go out a
 window at a time; the window grows while the hub accepts them and halves when it answers 429
-(``concurrent_spawn_limit``). After a 429 it pauses 1 s, doubling with each 429 in a row, never
-longer than the hub's Retry-After: JupyterHub sizes that (30-60 s) for people retrying in their
-browsers, while a class's spawns free the hub's slots within seconds, so waiting it out in full
-left the hub idle for most of a class's start. Each request uses the teacher's own token, so
-JupyterHub's scopes decide what the teacher may start.
+(``concurrent_spawn_limit``). After a 429 it pauses 1 s, doubling with each 429 in a row up to
+5 s, and never longer than the hub's Retry-After. JupyterHub sizes Retry-After (30-60 s) for
+people retrying in their browsers; a class's own spawns free the hub's slots within seconds, so
+waiting it out in full left the hub idle for most of a class's start, while one request every
+5 s (the window is down to one by then) costs the hub a few milliseconds. Each request uses the
+teacher's own token, so JupyterHub's scopes decide what the teacher may start.
 """
 
 from __future__ import annotations
@@ -100,12 +101,12 @@ def _stop_outcome(status: int, answer: dict) -> str:
 
 
 FIRST_PAUSE = 1.0  # seconds after a first 429; doubled for each 429 in a row
-LONGEST_PAUSE = 30.0
+LONGEST_PAUSE = 5.0
 
 
 def pause_after_429(in_a_row: int, retry_after: str | None) -> float:
-    """Seconds to wait after the ``in_a_row``-th 429 in a row: 1, 2, 4 ... s, at most what the
-    hub's Retry-After asks (and never over 30 s)."""
+    """Seconds to wait after the ``in_a_row``-th 429 in a row: 1, 2, 4, 5, 5 ... s, and never
+    longer than the hub's Retry-After."""
     try:
         hub_asks = float(retry_after) if retry_after is not None else LONGEST_PAUSE
     except ValueError:
