@@ -164,10 +164,11 @@ def test_a_token_the_class_service_sends_to_a_students_server_opens_nothing_else
             r = requests.post(f"{hub.url}/hub/api/users/{OTHER}/server", headers={"Authorization": f"token {token}"},
                               json=SPAWN, timeout=30)
             assert r.status_code in (403, 404), r.text
-        time.sleep(16)
-        for token in captured:
-            r = requests.get(f"{hub.url}/hub/api/user", headers={"Authorization": f"token {token}"}, timeout=30)
-            assert r.status_code == 403, f"a recorded token still works after its lifetime: {r.text}"
+        # every recorded token is refused by the end of the lifetime of the newest (15 s and a second)
+        def still_working():
+            return [token for token in captured if requests.get(
+                f"{hub.url}/hub/api/user", headers={"Authorization": f"token {token}"}, timeout=30).status_code != 403]
+        wait_for(lambda: not still_working(), 16, "every recorded token to expire with its lifetime", 1)
 
 
 def test_paths_a_students_server_reports_cannot_leave_the_collected_folder(teaching, hub):
@@ -299,7 +300,8 @@ def test_a_port_another_user_holds_on_the_hubs_host_is_not_forwarded_to(centres)
 def test_a_teacher_loses_a_student_who_left_the_class_within_a_minute(teaching, hub):
     """Finding 8: a class whose teachers open their students' labs. Once the student is removed
     from the class's group (JupyterHub's own group API, as an admin or the provider would), the
-    teacher's token is refused at the student's server within a minute, with no roster viewed."""
+    teacher's token is refused at the student's server with no roster viewed, within the class
+    service's next look (2 s here) and the server's access recheck (10 s here, 30 s by default)."""
     admin, teacher_token = teaching
     current = admin.get("/fedhub/classes/hpc-t").json()
     r = admin.session.put(admin.url("/fedhub/classes/hpc-t"), json={**current, "teachers_open_labs": True}, timeout=30)
@@ -312,9 +314,9 @@ def test_a_teacher_loses_a_student_who_left_the_class_within_a_minute(teaching, 
     r = admin.session.delete(admin.url("/groups/hpc-t/users"), json={"users": [STUDENT]}, timeout=30)
     assert r.status_code == 200, r.text
     left = time.monotonic()
-    wait_for(lambda: requests.get(status, headers=teacher, timeout=30).status_code == 403, 65,
-             "the student's server to refuse the teacher", 2)
-    assert time.monotonic() - left < 62
+    wait_for(lambda: requests.get(status, headers=teacher, timeout=30).status_code == 403, 30,
+             "the student's server to refuse the teacher", 1)
+    assert time.monotonic() - left < 2 + 10 + 8  # the service's interval, the server's recheck, slack for a busy machine
     assert f"access:servers!user={STUDENT}" not in set(
         requests.get(f"{hub.url}/hub/api/user", headers=teacher, timeout=30).json()["scopes"])
 

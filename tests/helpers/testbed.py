@@ -28,6 +28,7 @@ c.FederatedSpawner.cancel_retry_interval = 2
 c.FederatedSpawner.scheduler_timeout = 12
 c.FederatedSpawner.monitor_interval = 3
 c.FederatedSpawner.monitor_grace = 6
+c.FederatedSpawner.access_recheck_interval = 10
 c.FederatedSpawner.failover_pending_timeout = 12
 c.FederatedSpawner.class_failover_pending_timeout = 12
 c.QuotaService.max_age = 3

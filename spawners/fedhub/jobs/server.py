@@ -55,15 +55,10 @@ def job_log(output_dir: str, job_id: str) -> str:
     return f"~/{output_dir}/fedhub-{job_id}.log" if output_dir else f"~/fedhub-{job_id}.log"
 
 
-# How long a server trusts what the hub said of a token (JupyterHub's default: 5 minutes). A
-# teacher whose class loses a student, or a token that is revoked, is refused within this.
-ACCESS_RECHECK_S = 30
-
-
 def server_command(centre: Centre, args: list[str]) -> str:
     """batchspawner's port-reporting wrapper beside the centre's server command, quoted."""
     wrapper = os.path.join(os.path.dirname(centre.singleuser_cmd), "batchspawner-singleuser")
-    return shlex.join([wrapper, centre.singleuser_cmd, *args, f"--HubOAuth.cache_max_age={ACCESS_RECHECK_S}"])
+    return shlex.join([wrapper, centre.singleuser_cmd, *args])
 
 
 def fedhub_exports(centre: Centre, quota_url: str, kernel_centres: list[dict] = (),

@@ -85,7 +85,8 @@ class ServerLaunch:
         # the quota service, reached through the hub's API (TLS; the hub passes it on over loopback)
         quota_url = f"{nodes_api or spawner.hub.api_url.rstrip('/')}/fedhub/quota/" if spawner.quota_service_url else ""
         kernels = kernel_centres(spawner.federation, spawner.user.name, request)
-        script = batch_script(spawner.batch_script, centre, request.login, spawner.get_args(), quota_url,
+        args = [*spawner.get_args(), f"--HubOAuth.cache_max_age={spawner.access_recheck_interval}"]
+        script = batch_script(spawner.batch_script, centre, request.login, args, quota_url,
                               spawner.job_output_dir, spawner.job_logs_kept, kernels,
                               tls_lines=tls.script_lines() if spawner.internal_ssl else "")
         env = job_environment(spawner.get_env(), spawner.hub.api_url, nodes_api)

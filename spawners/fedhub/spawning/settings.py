@@ -69,6 +69,12 @@ class SpawnerSettings(LoggingConfigurable):
         0.1, help="Seconds between TCP probes of the reported port until the server listens.",
     ).tag(config=True)
 
+    access_recheck_interval = Integer(
+        30, min=1, help="Seconds a server trusts the hub's answer about a token before asking again "
+        "(the server's HubOAuth.cache_max_age; JupyterHub's default is 300): a revoked token, or a teacher "
+        "whose class lost the student, is refused at the server within this.",
+    ).tag(config=True)
+
     stop_confirm_timeout = Integer(15, help="Seconds stop() waits for Slurm to confirm the job ended.").tag(config=True)
 
     sweep_interval = Float(
