@@ -39,7 +39,9 @@ def burst_hub(centres):
     federation = federation_variant(centres, "classroom.yaml", with_classroom)
     hub = LocalHub(federation, centres.root / "hub-burst", config_file=HUB_CONFIG, users=TEST_USERS + STUDENTS,
                    password="fedhub-test", api_token=secrets.token_hex(24),
-                   extra_config=TEST_HUB_CONFIG + "c.JupyterHub.concurrent_spawn_limit = 10\n")
+                   # a spawn waits its turn among 10 on two cores: a class's start_timeout, not a lone user's
+                   extra_config=TEST_HUB_CONFIG + "c.JupyterHub.concurrent_spawn_limit = 10\n"
+                                                  "c.FederatedSpawner.start_timeout = 120\n")
     hub.start()
     try:
         yield hub

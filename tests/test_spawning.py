@@ -81,7 +81,7 @@ def test_pending_job_shows_reason_then_start_timeout_leaves_nothing(api, centres
     assert any(m.startswith("Pending at Gamma as job") and "waiting for Resources" in m for m in messages), messages
     (job,) = live_jobs(centres, "gamma", U3)
     assert job["state"] == "PENDING"
-    # start_timeout (40 s in the test hub) passes: the spawn fails, the job and the record go
+    # start_timeout (25 s in the test hub) passes: the spawn fails, the job and the record go
     wait_for(lambda: api.server(U3) is None, 90, "the timed-out spawn to be cleaned up", 1)
     assert live_jobs(centres, "gamma", U3) == []
     assert [j["job_id"] for j in live_jobs(centres, "gamma")] == [blocker]

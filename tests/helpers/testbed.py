@@ -22,7 +22,7 @@ TEST_USERS = ["fhtest1", "fhtest2", "fhtest3"]
 
 TEST_HUB_CONFIG = """
 c.Spawner.poll_interval = 2
-c.FederatedSpawner.start_timeout = 40
+c.FederatedSpawner.start_timeout = 25
 c.FederatedSpawner.http_timeout = 30
 c.FederatedSpawner.cancel_retry_interval = 2
 c.FederatedSpawner.scheduler_timeout = 12
