@@ -89,7 +89,7 @@ FORCE:
 # The JupyterLab extension (extensions/fedhub_lab): built with the jobenv's jlpm from the
 # committed yarn.lock, then installed into the jobenv with its server part and quota().
 LABEXT := extensions/fedhub_lab
-LABEXT_SOURCES := $(wildcard $(LABEXT)/src/*.ts $(LABEXT)/style/* $(LABEXT)/schema/*) $(LABEXT)/package.json $(LABEXT)/yarn.lock
+LABEXT_SOURCES := $(wildcard $(LABEXT)/src/*.ts $(LABEXT)/src/*.tsx $(LABEXT)/style/* $(LABEXT)/schema/*) $(LABEXT)/package.json $(LABEXT)/yarn.lock
 LABEXT_PYTHON := $(wildcard $(LABEXT)/fedhub_lab/*.py $(LABEXT)/fedhub_lab/*/*.py $(LABEXT)/jupyter-config/*/*) $(LABEXT)/pyproject.toml
 
 $(LABEXT)/fedhub_lab/labextension/package.json: $(LABEXT_SOURCES) | $(JOBENV)/.installed

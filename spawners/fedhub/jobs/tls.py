@@ -18,6 +18,7 @@ import ipaddress
 import secrets
 from pathlib import Path
 
+from .. import runtime
 from ..federation import Centre
 
 # Names in the secrets file (the secrets file carries every variable whose name says SECRET).
@@ -100,9 +101,7 @@ async def signed_pair(certs_location: str, trust_bundle: str, common_name: str, 
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-        ca_dir = Path(certs_location) / NOTEBOOKS_CA
-        ca_key = serialization.load_pem_private_key((ca_dir / f"{NOTEBOOKS_CA}.key").read_bytes(), None)
-        ca_cert = x509.load_pem_x509_certificate((ca_dir / f"{NOTEBOOKS_CA}.crt").read_bytes())
+        ca_key, ca_cert, bundle = _signing_ca(certs_location, trust_bundle)
         key = ec.generate_private_key(ec.SECP256R1())
         names = []
         for alt in dict.fromkeys(alt_names):
@@ -123,8 +122,25 @@ async def signed_pair(certs_location: str, trust_bundle: str, common_name: str, 
         return {"keyfile": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                              serialization.NoEncryption()).decode(),
                 "certfile": cert.public_bytes(serialization.Encoding.PEM).decode(),
-                "cafile": Path(trust_bundle).read_text()}
+                "cafile": bundle}
     return await asyncio.get_running_loop().run_in_executor(None, make)
+
+
+def _signing_ca(certs_location: str, trust_bundle: str):
+    """The notebooks' CA key and certificate and the trust bundle's text, read once per process
+    (again only if a file changes): loading the CA's RSA key checks it, about 30 ms of CPU that
+    every server's and kernel's start paid."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    ca_dir = Path(certs_location) / NOTEBOOKS_CA
+    files = (ca_dir / f"{NOTEBOOKS_CA}.key", ca_dir / f"{NOTEBOOKS_CA}.crt", Path(trust_bundle))
+    stamp = tuple((str(f), f.stat().st_mtime_ns) for f in files)
+    cache = runtime.current().signing_cas
+    if stamp not in cache:
+        cache.clear()
+        cache[stamp] = (serialization.load_pem_private_key(files[0].read_bytes(), None),
+                        x509.load_pem_x509_certificate(files[1].read_bytes()), files[2].read_text())
+    return cache[stamp]
 
 
 def forget_hub_certificate_without(location: str, names: list[str]) -> None:
