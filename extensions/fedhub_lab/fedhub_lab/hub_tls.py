@@ -8,12 +8,20 @@ from __future__ import annotations
 import os
 import ssl
 
+from . import runtime
+
 
 def hub_ssl_context(env=os.environ) -> ssl.SSLContext | None:
-    """A client context with the server's key and the hub's CA; None without internal SSL."""
+    """A client context with the server's key and the hub's CA; None without internal SSL.
+
+    Made once per process for the same files (the lab's quota handler asks on every request)."""
     key, cert = env.get("JUPYTERHUB_SSL_KEYFILE", ""), env.get("JUPYTERHUB_SSL_CERTFILE", "")
     if not key or not cert:
         return None
-    context = ssl.create_default_context(cafile=env.get("JUPYTERHUB_SSL_CLIENT_CA") or None)
-    context.load_cert_chain(cert, key)
-    return context
+    files = (key, cert, env.get("JUPYTERHUB_SSL_CLIENT_CA") or None)
+    contexts = runtime.current().hub_tls_contexts
+    if files not in contexts:
+        context = ssl.create_default_context(cafile=files[2])
+        context.load_cert_chain(cert, key)
+        contexts[files] = context
+    return contexts[files]
