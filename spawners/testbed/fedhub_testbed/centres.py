@@ -117,10 +117,17 @@ def _signal_pidfile(pidfile: Path, sig=signal.SIGTERM) -> int | None:
 
 
 def _pid_gone(pid: int) -> bool:
+    """Whether the process has exited. A daemon this process started stays a zombie until it is
+    reaped, and a zombie still takes signals: reap our own, and count any zombie as gone (else
+    every stop waited out its whole timeout)."""
     try:
-        os.kill(pid, 0)
-        return False
-    except ProcessLookupError:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:  # not our child (a daemon that forked away), or reaped already
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
         return True
 
 
