@@ -41,7 +41,8 @@ def burst_hub(centres):
                    password="fedhub-test", api_token=secrets.token_hex(24),
                    # a spawn waits its turn among 10 on two cores: a class's start_timeout, not a lone user's
                    extra_config=TEST_HUB_CONFIG + "c.JupyterHub.concurrent_spawn_limit = 10\n"
-                                                  "c.FederatedSpawner.start_timeout = 120\n")
+                                                  "c.FederatedSpawner.start_timeout = 120\n"
+                                                  "c.FederatedSpawner.class_failover_pending_timeout = 6\n")
     hub.start()
     try:
         yield hub
@@ -117,7 +118,7 @@ def test_thirty_students_start_at_once_in_stages_and_all_run(burst_hub, centres)
 def test_a_class_one_centre_cannot_hold_spreads_to_the_next(burst_hub, centres):
     """Six students, gamma first (cheaper) but with room for two: the class's starts are placed one
     after another, so later students' estimates see the earlier jobs; one that still waits at
-    gamma moves to alpha after the class's short pending limit (12 s here). All six run, two at gamma."""
+    gamma moves to alpha after the class's short pending limit (6 s here). All six run, two at gamma."""
     hub = burst_hub
     admin = HubAPI(hub)
     students = STUDENTS[:6]

@@ -204,8 +204,8 @@ def test_controller_down_for_a_while_keeps_the_server(api, centres):
     gamma.stop_controller()
     try:
         # longer than the grace before a centre counts as down (6 s here) and a failing squeue's
-        # timeout (12 s) together: the server's polls (every 2 s) have met the outage at every stage
-        time.sleep(22)
+        # timeout (8 s) together: the server's polls (every 2 s) have met the outage at every stage
+        time.sleep(16)
         assert api.server(U3) is not None and api.server(U3)["ready"]
         assert api.through_proxy(U3).status_code == 200
     finally:
