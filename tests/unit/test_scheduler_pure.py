@@ -36,7 +36,7 @@ def test_sbatch_argv_refuses_anything_odd(change):
 
 
 def test_job_ids_are_checked():
-    assert squeue_argv(["12", 13]) == ["squeue", "--noheader", "--states=all", "--jobs=12,13", "--format=%i|%T|%B|%S|%r"]
+    assert squeue_argv(["12", 13]) == ["squeue", "--noheader", "--states=all", "--jobs=12,13", "--format=%i|%T|%B|%S|%e|%r"]
     assert scancel_argv(["7"]) == ["scancel", "7"]
     for bad in (["1;reboot"], [], ["-1"]):
         with pytest.raises(ValueError):
@@ -54,32 +54,34 @@ def test_parse_sbatch():
 
 def test_parse_squeue_real_lines():
     # lines as printed by Slurm 22.05 on the test centres
-    out = ("100000|RUNNING|alpha-n1|2026-11-24T15:53:19|None\n"
-           "100001|PENDING|n/a|2026-11-24T16:13:19|Resources\n"
-           "100002|PENDING|n/a|N/A|None\n"
-           "100003|CANCELLED|alpha-n1|2026-11-24T15:53:19|None\n"
-           "100004|COMPLETING|alpha-n1|2026-11-24T15:53:19|None\n")
+    out = ("100000|RUNNING|alpha-n1|2026-11-24T15:53:19|2026-11-24T17:53:19|None\n"
+           "100001|PENDING|n/a|2026-11-24T16:13:19|2026-11-24T18:13:19|Resources\n"
+           "100002|PENDING|n/a|N/A|N/A|None\n"
+           "100003|CANCELLED|alpha-n1|2026-11-24T15:53:19|2026-11-24T15:55:02|None\n"
+           "100004|COMPLETING|alpha-n1|2026-11-24T15:53:19|2026-11-24T15:55:02|None\n")
     jobs = parse_squeue(out)
     assert jobs["100000"].is_running and jobs["100000"].node == "alpha-n1"
     assert jobs["100001"].is_pending and jobs["100001"].reason == "Resources"
     assert jobs["100001"].start_time == datetime(2026, 11, 24, 16, 13, 19)
-    assert jobs["100002"].start_time is None and jobs["100002"].reason == ""
+    assert jobs["100000"].end_time == datetime(2026, 11, 24, 17, 53, 19)  # when its walltime ends
+    assert jobs["100002"].start_time is None and jobs["100002"].end_time is None and jobs["100002"].reason == ""
     assert jobs["100003"].is_finished and jobs["100004"].is_finished
-    held = parse_squeue("100005|PENDING|n/a|N/A|AssocGrpCPUMinutesLimit\n")["100005"]
+    held = parse_squeue("100005|PENDING|n/a|N/A|N/A|AssocGrpCPUMinutesLimit\n")["100005"]
     assert held.held_by_allocation and not jobs["100001"].held_by_allocation
 
 
 def test_a_reason_with_the_separator_still_reads():
     """Defect B4c: a reason containing '|' made the line unreadable, and the job counted as gone."""
-    jobs = parse_squeue("100006|PENDING|n/a|N/A|Held by admin: see |ticket 42|\n")
+    jobs = parse_squeue("100006|PENDING|n/a|N/A|N/A|Held by admin: see |ticket 42|\n")
     assert jobs["100006"].is_pending and jobs["100006"].reason == "Held by admin: see |ticket 42|"
 
 
-@pytest.mark.parametrize("line", ["100007||n/a|N/A|None", "100007| |n/a|N/A|None", "garbage", "100007|RUNNING"])
+@pytest.mark.parametrize("line", ["100007||n/a|N/A|N/A|None", "100007| |n/a|N/A|N/A|None", "garbage", "100007|RUNNING",
+                                  "100007|RUNNING|n/a|N/A|None"])
 def test_squeue_output_that_does_not_read_is_an_error_not_an_ending(line):
     """Defect B4c: a line that does not parse used to be skipped, so its job looked gone."""
     with pytest.raises(UnreadableOutput):
-        parse_squeue(f"100000|RUNNING|alpha-n1|N/A|None\n{line}\n")
+        parse_squeue(f"100000|RUNNING|alpha-n1|N/A|N/A|None\n{line}\n")
 
 
 def test_jobs_carry_their_hub_user_server_and_submission():

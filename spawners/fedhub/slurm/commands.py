@@ -16,7 +16,7 @@ from ..federation import GRES_RE, LOGIN_RE, SLURM_NAME_RE
 from ..units import format_walltime
 
 # Reason last: it is free text that may contain the separator, so it takes the rest of the line.
-JOB_FORMAT = "%i|%T|%B|%S|%r"
+JOB_FORMAT = "%i|%T|%B|%S|%e|%r"
 # This hub's jobs at a centre (the sweep, and finding a submission whose answer was lost). Any
 # centre user can submit a job with this hub's name and a comment holding a newline and a
 # forged row, so each row is framed by a word chosen anew for every call (``owned_jobs_argv``),
@@ -88,6 +88,7 @@ class JobInfo:
     reason: str
     node: str | None
     start_time: datetime | None
+    end_time: datetime | None = None  # a running job's walltime end (moves when an operator changes TimeLimit)
 
     @property
     def is_pending(self) -> bool:
@@ -254,15 +255,15 @@ def _parse_time(text: str) -> datetime | None:
 
 
 def _squeue_rows(stdout: str) -> list[list[str]]:
-    """Five '|'-separated fields per line, the last free text (it takes the rest of the line), the
-    state read strictly. A line that does not read is UnreadableOutput, never skipped: a skipped
-    line would look like a job that ended."""
+    """Six '|'-separated fields per line (JOB_FORMAT), the last free text (it takes the rest of the
+    line), the state read strictly. A line that does not read is UnreadableOutput, never skipped:
+    a skipped line would look like a job that ended."""
     rows = []
     for line in stdout.splitlines():
         if not line.strip():
             continue
-        parts = line.strip().split("|", 4)
-        if len(parts) != 5 or not _JOB_ID_RE.fullmatch(parts[0]):
+        parts = line.strip().split("|", 5)
+        if len(parts) != 6 or not _JOB_ID_RE.fullmatch(parts[0]):
             raise UnreadableOutput(f"squeue printed a line FedHub cannot read: {line[:200]!r}")
         rows.append(parts)
     return rows
@@ -278,12 +279,12 @@ def _state(job_id: str, text: str) -> str:
 def parse_squeue(stdout: str) -> dict[str, JobInfo]:
     """JOB_FORMAT lines -> jobs Slurm still lists."""
     jobs = {}
-    for job_id, state, node, start, reason in _squeue_rows(stdout):
+    for job_id, state, node, start, end, reason in _squeue_rows(stdout):
         jobs[job_id] = JobInfo(
             job_id=job_id, state=_state(job_id, state),
             reason="" if reason in ("None", "(null)") else reason,
             node=None if node in ("n/a", "", "(null)") else node,
-            start_time=_parse_time(start),
+            start_time=_parse_time(start), end_time=_parse_time(end),
         )
     return jobs
 
