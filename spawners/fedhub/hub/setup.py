@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from urllib.parse import urlparse
 
 from .. import claims
@@ -47,6 +48,10 @@ def configure_hub(c) -> Federation:
     c.JupyterHub.cleanup_servers = False
     add_kernel_scope(c)
     add_class_scope(c)
+    # a server reads its own record (the lab's "time left": hub/api/sessions.py), nothing more
+    _grant(c, user=[], server=["read:servers!server"])
+    # FedHub's additions to JupyterHub's pages (the home page's "time left"), extending them
+    c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates"), *c.JupyterHub.get("template_paths", [])]
     if any(centre.accounting for centre in federation.centres):
         add_quota_service(c, path, state_dir)
     add_class_service(c, path, state_dir)

@@ -7,6 +7,7 @@ being imported. Each module below keeps one concern's handlers and its ``ROUTES`
     kernels       /api/fedhub/users/<user>/kernels..., /api/fedhub/kernels/<id>/launcher...
     classes       /api/fedhub/classes...
     estimate      /api/fedhub/users/<user>/start-estimate
+    sessions      /api/fedhub/users/<user>/servers   (where each server runs, its job's time left)
     quota         /api/fedhub/quota/...   (a server's way to the quota service)
     port_report   /api/batchspawner       (replaces batchspawner's handler)
 """
@@ -15,9 +16,9 @@ from __future__ import annotations
 
 from jupyterhub.apihandlers import default_handlers
 
-from . import classes, estimate, kernels, port_report, quota
+from . import classes, estimate, kernels, port_report, quota, sessions
 
-ROUTES = [*kernels.ROUTES, *classes.ROUTES, *estimate.ROUTES, *quota.ROUTES, *port_report.ROUTES]
+ROUTES = [*kernels.ROUTES, *classes.ROUTES, *estimate.ROUTES, *sessions.ROUTES, *quota.ROUTES, *port_report.ROUTES]
 
 
 def install_routes(handlers: list | None = None) -> list:

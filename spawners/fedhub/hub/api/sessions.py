@@ -1,0 +1,64 @@
+"""A user's servers as sessions with an end: where each runs and how long its job has left.
+
+    GET /hub/api/fedhub/users/<name>/servers
+
+A notebook server at a centre is a Slurm job with a walltime, and the job's end is the session's
+end unless the user moves on. The answer lists each of the user's running or starting FedHub
+servers (the default one is named ""), from what the hub's watcher last read of Slurm, so an
+operator's ``scontrol update TimeLimit`` shows at once:
+
+    {"servers": [{"name": "", "centre": "alpha", "centre_name": "Alpha", "job_id": "100012",
+                  "state": "RUNNING", "started": "2026-12-04T10:00:00+00:00",
+                  "ends": "2026-12-04T12:00:00+00:00", "seconds_left": 5400}]}
+
+Needs ``read:servers`` for the server (the user and admins for all of them; a server's own token
+only for itself). Times are the centre's clock read as UTC offsets of the hub's zone.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from jupyterhub.apihandlers import APIHandler
+from jupyterhub.scopes import has_scope
+from tornado import web
+
+from .auth import api_authenticated
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """Slurm prints local times without a zone: the hub and its centres share the local zone."""
+    return moment.astimezone() if moment is not None else None
+
+
+class ServersHandler(APIHandler):
+    @api_authenticated
+    async def get(self, user_name: str):
+        user = self.find_user(user_name)
+        readable = [name for name in (user.spawners if user is not None else {})
+                    if has_scope(f"read:servers!server={user_name}/{name}", self.parsed_scopes, db=self.db)]
+        if user is None or not (readable or has_scope(f"read:servers!user={user_name}", self.parsed_scopes,
+                                                      db=self.db)):
+            raise web.HTTPError(404, "No access to resources or resources not found")
+        now = datetime.now().astimezone()
+        servers = []
+        for name in readable:
+            spawner = user.spawners[name]
+            job = getattr(spawner, "job", None)
+            if job is None or not job.job_id or not (spawner.active or spawner.ready):
+                continue
+            seen = await job.observe(fresh=False)
+            info = seen.info if seen.answered else None
+            started, ends = _aware(info.start_time if info else None), _aware(info.end_time if info else None)
+            servers.append({
+                "name": name, "centre": job.centre.id, "centre_name": job.centre.name, "job_id": job.job_id,
+                "state": info.state if info else "UNKNOWN",
+                "started": started.isoformat() if started and info.is_running else None,
+                "ends": ends.isoformat() if ends and info.is_running else None,
+                "seconds_left": max(0, int((ends - now).total_seconds())) if ends and info.is_running else None,
+            })
+        self.finish(json.dumps({"servers": servers}))
+
+
+ROUTES = [(r"/api/fedhub/users/([^/]+)/servers", ServersHandler)]
