@@ -50,9 +50,11 @@ def _load_jupyter_server_extension(serverapp):
     from .server.quota import setup_handlers
     from .server.kernels import setup_kernel_handlers
     from .server.moves import setup_move_handlers
+    from .server.time_left import setup_time_left_handler
     from .server.visitors import watch_visitors
 
     setup_handlers(serverapp)
     setup_kernel_handlers(serverapp)
     setup_move_handlers(serverapp)
+    setup_time_left_handler(serverapp)
     watch_visitors(serverapp)

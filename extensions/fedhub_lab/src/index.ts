@@ -6,6 +6,7 @@
  *   fedhub-lab:kernels  kernels at the federation's centres (kernels.ts); provides IKernelWatch
  *   fedhub-lab:moves    moving a running kernel between centres (moves.ts), and the moves FedHub
  *                       suggests; uses both
+ *   fedhub-lab:time-left  how long this server's job has left, and warnings before its end (timeLeft.ts)
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
@@ -20,6 +21,7 @@ import { QuotaModel } from './model';
 import { addMoveCommand, MoveAdvisor } from './moves';
 import { QuotaPanel } from './panel';
 import { QuotaStatus } from './status';
+import { TimeLeftModel, TimeLeftStatus, warnBeforeTheEnd } from './timeLeft';
 import { IKernelWatch, IQuotaModel } from './tokens';
 import { watchThresholds } from './warnings';
 
@@ -152,4 +154,26 @@ const moves: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [quota, kernels, moves];
+const timeLeft: JupyterFrontEndPlugin<void> = {
+  id: 'fedhub-lab:time-left',
+  description: "How long this server's job has left: the status bar item and the warnings before the end.",
+  autoStart: true,
+  optional: [IStatusBar, ITranslator],
+  activate: (app: JupyterFrontEnd, statusBar: IStatusBar | null, translator: ITranslator | null) => {
+    const trans = (translator ?? nullTranslator).load(DOMAIN);
+    const model = new TimeLeftModel();
+    if (statusBar) {
+      const item = new TimeLeftStatus(model, trans);
+      statusBar.registerStatusItem('fedhub-lab:time-left', {
+        item,
+        align: 'left',
+        rank: 40,
+        isActive: () => item.isActive,
+        activeStateChanged: model.changed
+      });
+    }
+    warnBeforeTheEnd(model, trans);
+  }
+};
+
+export default [quota, kernels, moves, timeLeft];
