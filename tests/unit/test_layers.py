@@ -31,6 +31,7 @@ LAYERS = {
         ("in the kernel or its job", {"agent", "launcher"}),
         ("kernel provisioning", {"provisioner"}),
         ("moves", {"moves"}),
+        ("sessions", {"snapshots"}),
         ("server extension", {"server"}),
     ],
 }

@@ -4,6 +4,7 @@
                   one kernel start per notebook, the visitor log
     provisioner/  jupyter_client's provisioner for kernels at centres, its hub client, kernelspecs
     moves/        moving a running kernel to another centre (in the server)
+    snapshots/    a whole session to files and back: kernels' variables, documents, files carried
     agent/        inside a user's kernel: the move agent and ``quota()``
     launcher/     a kernel's Slurm job: starts ipykernel, speaks a versioned protocol with the hub
     runtime, hub_tls, quota_source   what several of them share
@@ -51,10 +52,12 @@ def _load_jupyter_server_extension(serverapp):
     from .server.kernels import setup_kernel_handlers
     from .server.moves import setup_move_handlers
     from .server.time_left import setup_time_left_handler
+    from .server.handoff import setup_handoff_handlers
     from .server.visitors import watch_visitors
 
     setup_handlers(serverapp)
     setup_kernel_handlers(serverapp)
     setup_move_handlers(serverapp)
     setup_time_left_handler(serverapp)
+    setup_handoff_handlers(serverapp)
     watch_visitors(serverapp)

@@ -18,6 +18,7 @@ from .. import claims
 from ..federation import Federation, FederationError, load_federation
 from ..kernels import KERNEL_SCOPE
 from .api.classes import CLASSES_SCOPE, TEACH_SCOPE
+from .api.continues import CONTINUE_SCOPE
 from ..classes.service import SERVICE_NAME as CLASS_SERVICE, ClassService
 from ..quota.service import SERVICE_NAME, QuotaService
 from ..slurm.sshmux import SocketDirError, use_state_dir
@@ -47,6 +48,7 @@ def configure_hub(c) -> Federation:
     # Jobs at the centres keep running across hub restarts; the hub finds them from state.
     c.JupyterHub.cleanup_servers = False
     add_kernel_scope(c)
+    add_continue_scope(c)
     add_class_scope(c)
     # a server reads its own record (the lab's "time left": hub/api/sessions.py), nothing more
     _grant(c, user=[], server=["read:servers!server"])
@@ -140,6 +142,14 @@ def add_kernel_scope(c) -> None:
     c.JupyterHub.custom_scopes = {**c.JupyterHub.get("custom_scopes", {}), KERNEL_SCOPE: {
         "description": "Start, follow and end kernels at the federation's centres for a server."}}
     _grant(c, user=[f"{KERNEL_SCOPE}!user"], server=[f"{KERNEL_SCOPE}!server"])
+
+
+def add_continue_scope(c) -> None:
+    """Continue at another centre (``hub/api/continues.py``): the lab's button asks the hub with
+    the server's own token, which may continue that server and no other."""
+    c.JupyterHub.custom_scopes = {**c.JupyterHub.get("custom_scopes", {}), CONTINUE_SCOPE: {
+        "description": "Continue a running server at another centre, with its kernels and files."}}
+    _grant(c, user=[], server=[f"{CONTINUE_SCOPE}!server"])
 
 
 def add_class_scope(c) -> None:

@@ -251,7 +251,7 @@ class ServerLaunch:
         internal SSL the server must also complete a TLS handshake with a certificate of the hub's CA."""
         spawner = self.spawner
         writer = None
-        context = self._probe_ssl_context()
+        context = self.client_ssl_context()
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(
                 spawner.ip, spawner.port, ssl=context, server_hostname=spawner.ip if context else None), 3)
@@ -263,7 +263,7 @@ class ServerLaunch:
             if writer is not None:
                 writer.close()
 
-    def _probe_ssl_context(self) -> ssl.SSLContext | None:
+    def client_ssl_context(self) -> ssl.SSLContext | None:
         """The hub's client context for the probe, made once per process: it trusts only the hub's
         internal CA (a server must show a certificate of it) and shows the hub's own. (Made for
         every probe, as JupyterHub's make_ssl_context does with the system's CA bundle, it cost the

@@ -56,6 +56,7 @@ class FederatedSpawner(SpawnerSettings, Spawner):
         self._port_reported = asyncio.Event()
         self._submitting: asyncio.Task | None = None
         self._starting = False
+        self.continuing = None  # continuation.ContinueRun while the server continues at another centre
         self._tls_pems: dict[str, str] = {}  # internal SSL: the server's key and certificates (move_certs)
         self.kernels = ServerKernels(self)  # this server's kernels at centres (kernels/)
         self.intake = RequestIntake(self)
@@ -207,9 +208,20 @@ class FederatedSpawner(SpawnerSettings, Spawner):
         """Rank the centres that can run ``request`` for this user (``placement.py``)."""
         return await self.failover.place(request)
 
+    @property
+    def expects_port(self) -> bool:
+        """Whether a port report is awaited: while starting, or while a successor starts."""
+        successor = self.continuing.successor if self.continuing is not None else None
+        return self.pending == "spawn" or (successor is not None and successor.waiting_for_port)
+
     def report_port(self, port: int) -> None:
-        """The server's own token reported its port (``hub/api/port_report.py``)."""
-        self.launch.report_port(port)
+        """The server's own token reported its port (``hub/api/port_report.py``): the successor's,
+        while the server continues at another centre, else this start's."""
+        successor = self.continuing.successor if self.continuing is not None else None
+        if successor is not None and successor.waiting_for_port and self.pending != "spawn":
+            successor.launch.report_port(port)
+        else:
+            self.launch.report_port(port)
 
     # ------------------------------------------------------------------ JupyterHub's contract
 

@@ -3,7 +3,8 @@
 batchspawner-singleuser (run inside the job) picks a free port on the compute node and POSTs
 ``{"port": N}`` to ``/hub/api/batchspawner``. batchspawner's own handler sets *any* attribute
 named in that body on *any* of the user's spawners; this replacement accepts only a port,
-only from the token of the server being started, and only while it is starting.
+only from the token of the server being started, and only while it is starting (or while its
+successor starts at another centre: ``spawning/continuation.py``).
 ``hub.api.install_routes`` puts it in place of batchspawner's.
 """
 
@@ -37,7 +38,7 @@ class PortReportHandler(APIHandler):
         port = body["port"]
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             raise web.HTTPError(400, f"port must be a whole number from 1 to 65535, got {port!r}")
-        if spawner.pending != "spawn":
+        if not getattr(spawner, "expects_port", spawner.pending == "spawn"):
             raise web.HTTPError(409, f"{spawner._log_name} is not starting; a port can only be reported during start")
         report = getattr(spawner, "report_port", None)
         if report is not None:

@@ -1,0 +1,132 @@
+"""The files a session needs at another centre, compared by content and carried as a tar stream.
+
+Paths are relative to the user's home at both ends. The source lists the files (size, time,
+SHA-256); the target answers which of them it lacks or holds in another version (two centres
+that share a filesystem lack nothing, so nothing is copied onto itself); only those travel.
+Unpacking refuses any member that is not a regular file inside the home (an absolute path, a
+``..``, a link), and writes each file beside its place first, so a cut stream leaves no file
+half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tarfile
+from pathlib import Path, PurePosixPath
+
+LARGEST_FILE = 100 * 1024 * 1024  # a folder's bigger files stay behind (the next issue fetches them on demand)
+MOST_FILES = 2000                  # a folder with more (a dataset) is not carried whole
+
+
+class FileRefused(ValueError):
+    """A path that is not a plain file inside the home (the message names it)."""
+
+
+def inside(home: Path, relative: str) -> Path:
+    """``home / relative``, refused unless it stays inside the home without following a link out."""
+    pure = PurePosixPath(relative)
+    if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+        raise FileRefused(f"{relative!r}: only paths inside your home, without '..'")
+    path = home.joinpath(*pure.parts)
+    if not path.resolve().is_relative_to(home.resolve()):
+        raise FileRefused(f"{relative!r} leads out of your home through a link")
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def session_paths(home: Path, documents: list[str], extra_dirs: list[str]) -> list[str]:
+    """The open documents, the other files of the folders they live in (not sub-folders; none
+    larger than LARGEST_FILE, none hidden), and every file of ``extra_dirs`` (the session's
+    snapshot, the lab's workspaces): home-relative, each once."""
+    chosen: dict[str, None] = {}
+    for doc in documents:
+        try:
+            path = inside(home, doc)
+        except FileRefused:
+            continue
+        if path.is_file():
+            chosen[doc] = None
+        folder = path.parent
+        siblings = sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink()
+                          and not p.name.startswith(".")) if folder.is_dir() else []
+        for p in siblings[:MOST_FILES]:
+            if p.stat().st_size <= LARGEST_FILE:
+                chosen[str(p.relative_to(home))] = None
+    for d in extra_dirs:
+        folder = home / d
+        if folder.is_dir():
+            for p in sorted(folder.iterdir()):
+                if p.is_file() and not p.is_symlink():
+                    chosen[str(p.relative_to(home))] = None
+    return list(chosen)
+
+
+def listing(home: Path, paths: list[str]) -> list[dict]:
+    out = []
+    for relative in paths:
+        path = inside(home, relative)
+        if path.is_file() and not path.is_symlink():
+            stat = path.stat()
+            out.append({"path": relative, "size": stat.st_size, "mtime": stat.st_mtime, "sha256": sha256_of(path)})
+    return out
+
+
+def lacking(home: Path, files: list[dict]) -> list[str]:
+    """Which of the source's files this home does not hold with the same content."""
+    out = []
+    for f in files:
+        path = inside(home, f["path"])
+        same = path.is_file() and path.stat().st_size == f["size"] and sha256_of(path) == f["sha256"]
+        if not same:
+            out.append(f["path"])
+    return out
+
+
+def write_tar(home: Path, paths: list[str], out) -> int:
+    """Stream the files into ``out`` (a binary file object) as a tar; answers the bytes of data."""
+    total = 0
+    with tarfile.open(fileobj=out, mode="w|") as tar:
+        for relative in paths:
+            path = inside(home, relative)
+            if path.is_file() and not path.is_symlink():
+                info = tar.gettarinfo(str(path), arcname=relative)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+                total += info.size
+    return total
+
+
+def read_tar(home: Path, stream) -> tuple[int, int]:
+    """Unpack a tar stream from ``stream`` into the home: plain files only, each written beside its
+    place and renamed when whole (its mode kept, without set-id bits). Answers (files, bytes)."""
+    files = size = 0
+    with tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if not member.isfile():
+                raise FileRefused(f"{member.name!r} is not a plain file")
+            path = inside(home, member.name)
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            partial = path.with_name(f".{path.name}.fedhub-partial")
+            source = tar.extractfile(member)
+            try:
+                with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+                    for block in iter(lambda: source.read(1 << 20), b""):
+                        out.write(block)
+                os.chmod(partial, member.mode & 0o777)
+                os.utime(partial, (member.mtime, member.mtime))
+                os.replace(partial, path)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
+            files, size = files + 1, size + member.size
+    return files, size

@@ -1,0 +1,127 @@
+"""Continue a running server at another centre (``spawning/continuation.py`` does the work):
+
+    POST   /hub/api/fedhub/users/<user>/server/continue           the default server
+    POST   /hub/api/fedhub/users/<user>/servers/<name>/continue   a named one
+           {"centre": "<id>" | "auto", partition, project, cores, memory, gpus, gpu_type, walltime}
+           -> 202 {"id", "url", ...}; cores, memory, gpus and walltime default to the running
+           server's; a bad field is a 400 naming it, and nothing is started
+    GET    /hub/api/fedhub/users/<user>/continues                 the user's continuations
+    GET    /hub/api/fedhub/users/<user>/continues/<id>            status (queued, copying, moving,
+           switching, done, failed, cancelled), phase, message, centre, server_url, kernels
+           (with their new ids), files (count, bytes), reason
+    DELETE /hub/api/fedhub/users/<user>/continues/<id>            cancel (before the switch)
+
+Who may: whoever may start and stop the server (JupyterHub's ``servers`` scope: the user,
+admins, a class's teachers for its students), and the server itself with its own token
+(``custom:fedhub:continue!server``, for the lab's button). Anyone else gets 404.
+"""
+
+from __future__ import annotations
+
+import json
+
+from jupyterhub.apihandlers import APIHandler
+from jupyterhub.scopes import has_scope
+from tornado import web
+
+from ...request import OptionError, parse_user_options
+from ...spawning import continuation
+from ...units import format_memory_mb, format_walltime
+from .auth import api_authenticated
+
+CONTINUE_SCOPE = "custom:fedhub:continue"
+INHERITED = ("cores", "memory", "gpus", "walltime")  # taken from the running server unless given
+
+
+class _ContinueHandler(APIHandler):
+    def may_continue(self, user_name: str, server: str) -> bool:
+        target = f"!server={user_name}/{server}"
+        return any(has_scope(scope + target, self.parsed_scopes, db=self.db) for scope in ("servers", CONTINUE_SCOPE))
+
+    def refuse(self, status: int, field: str, message: str):
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status, "field": field, "message": message}))
+
+    def answer(self, record, status: int = 200):
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        url = continuation.url_of(self.hub.base_url, record)
+        if status == 202:
+            self.set_header("Location", url)
+        self.finish(json.dumps({**record.public(), "url": url}))
+
+    def find(self, user_name: str, continue_id: str):
+        record = continuation.continuations().get(continue_id)
+        if record is None or record.user != user_name or not self.may_continue(user_name, record.server):
+            raise web.HTTPError(404, f"no continuation {continue_id} of {user_name}'s servers")
+        return record
+
+
+class StartContinueHandler(_ContinueHandler):
+    @api_authenticated
+    async def post(self, user_name: str, server_name: str | None = None):
+        server = server_name or ""
+        user = self.find_user(user_name)
+        if user is None or not self.may_continue(user_name, server):
+            raise web.HTTPError(404, "No access to resources or resources not found")
+        spawner = user.spawners.get(server)
+        if server and (spawner is None or not hasattr(spawner, "launch")):
+            return self.refuse(404, "server", f"{user_name} has no FedHub server {server!r}")
+        if spawner is None or not spawner.ready or spawner.job is None or not spawner.job.job_id or spawner.pending:
+            return self.refuse(409, "server", f"{user_name}'s server {server!r} is not running; start it instead "
+                                              "(POST /hub/api/users/<user>/server)")
+        if spawner.continuing is not None:
+            return self.refuse(409, "server", f"this server is already continuing at another centre "
+                                              f"(continuation {spawner.continuing.record.id})")
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            return self.refuse(400, "body", "the body must be JSON, e.g. {\"centre\": \"gamma\"}")
+        if not isinstance(body, dict):
+            return self.refuse(400, "body", "the body must be a JSON object, e.g. {\"centre\": \"gamma\"}")
+        if not body.get("centre"):
+            return self.refuse(400, "centre", "say where to continue: a centre's id, or \"auto\" for the soonest")
+        running = spawner.request
+        options = dict(body)
+        if running is not None and not running.klass:
+            inherited = {"cores": running.cores, "memory": format_memory_mb(running.memory_mb),
+                         "gpus": running.gpus, "walltime": format_walltime(running.walltime_s)}
+            for name in INHERITED:
+                if name not in options and (name != "gpus" or inherited["gpus"]):
+                    options[name] = inherited[name]
+        try:
+            request = parse_user_options(spawner.federation, options, user_name, allow_auto=spawner.auto_placement)
+        except OptionError as e:
+            return self.refuse(400, e.field, f"Invalid {e.field}: {e.message}")
+        record = continuation.begin(spawner, request)
+        self.answer(record, 202)
+
+
+class ContinuesHandler(_ContinueHandler):
+    @api_authenticated
+    def get(self, user_name: str):
+        mine = [c.public() for c in continuation.continuations().values()
+                if c.user == user_name and self.may_continue(user_name, c.server)]
+        self.finish(json.dumps({"continues": mine}))
+
+
+class ContinueHandler(_ContinueHandler):
+    @api_authenticated
+    def get(self, user_name: str, continue_id: str):
+        self.answer(self.find(user_name, continue_id))
+
+    @api_authenticated
+    def delete(self, user_name: str, continue_id: str):
+        record = self.find(user_name, continue_id)
+        if not continuation.cancel(record):
+            return self.refuse(409, "status", f"the continuation is {record.status}; it can no longer be cancelled")
+        self.answer(record, 202)
+
+
+ROUTES = [
+    (r"/api/fedhub/users/([^/]+)/server/continue", StartContinueHandler),
+    (r"/api/fedhub/users/([^/]+)/servers/([^/]+)/continue", StartContinueHandler),
+    (r"/api/fedhub/users/([^/]+)/continues", ContinuesHandler),
+    (r"/api/fedhub/users/([^/]+)/continues/([0-9a-f]{16})", ContinueHandler),
+]

@@ -1,0 +1,293 @@
+"""Continue a running session at another centre: the same server, a new job there, the same lab.
+
+    queued     the successor's job at the target (``successor.py``: the spawn's own launch and,
+               for "auto", its placement), Slurm's words while it waits; the old server runs on
+    copying    the old server saves every kernel's variables to the user's home; the files the
+               session needs (its documents and their folders, the snapshot, the lab's layout)
+               travel to the new server's home, only those it lacks (none where homes are shared)
+    moving     the new server starts the kernels with their variables and opens the documents'
+               sessions on them
+    switching  the old server ends its kernels (refused if a cell ran since the save); the
+               successor becomes the server (spawner, database, proxy route); the old job ends
+    done       the user's URL now reaches the new server, which reopens the same workspace
+
+Before the switch nothing of the old session changes: any failure or a cancel cancels the
+successor's job and leaves the old server as it was. Each continuation is held in the hub's
+runtime under its id; ``public()`` is what the REST API shows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from .. import runtime
+from ..request import AUTO, SpawnRequest
+from .successor import Successor, take_over
+
+log = logging.getLogger("JupyterHub.fedhub.continue")
+
+QUEUED, COPYING, MOVING, SWITCHING = "queued", "copying", "moving", "switching"
+DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
+FINISHED = (DONE, FAILED, CANCELLED)
+KEPT_S = 3600  # a finished continuation's record stays readable this long
+PIECES_IN_FLIGHT = 8
+
+
+class ContinueError(RuntimeError):
+    """Why a continuation stopped; the old session is untouched."""
+
+
+def continuations() -> dict:
+    return runtime.current().continuations
+
+
+@dataclass
+class Continuation:
+    id: str
+    user: str
+    server: str
+    centre: str               # as asked: a centre's id or "auto"
+    source_centre: str
+    status: str = QUEUED
+    phase: str = QUEUED
+    message: str = ""
+    centre_name: str = ""     # where it continues, once known
+    job_id: str = ""
+    server_url: str = ""
+    kernels: list = field(default_factory=list)
+    files: dict = field(default_factory=lambda: {"count": 0, "bytes": 0})
+    reason: str = ""
+    started: float = field(default_factory=time.time)
+    ended: float = 0.0
+    phases: list = field(default_factory=list)
+
+    def public(self) -> dict:
+        return {"id": self.id, "user": self.user, "server": self.server, "status": self.status, "phase": self.phase,
+                "message": self.message, "centre": self.centre, "centre_name": self.centre_name,
+                "source_centre": self.source_centre, "job_id": self.job_id, "server_url": self.server_url,
+                "kernels": self.kernels, "files": self.files, "reason": self.reason, "phases": self.phases}
+
+    def enter(self, phase: str, message: str) -> None:
+        if self.phases and self.phases[-1]["phase"] == phase:
+            self.phases[-1]["message"] = message
+        else:
+            self.phases.append({"phase": phase, "message": message, "at": round(time.time() - self.started, 3)})
+        if self.status not in FINISHED:
+            self.status = phase if phase in (QUEUED, COPYING, MOVING, SWITCHING) else self.status
+        self.phase, self.message = phase, message
+        log.info("[%s/%s] continue %s: %s", self.user, self.server or "-", self.id, message)
+
+
+class ServerCalls:
+    """The hub's calls to one of the server's jobs, at its address, over the hub's internal TLS,
+    with the server's own token (the old and the new server share it)."""
+
+    def __init__(self, spawner, ip: str, port: int):
+        self.spawner = spawner
+        scheme = "https" if spawner.internal_ssl else "http"
+        self.base = f"{scheme}://{ip}:{port}{spawner.server.base_url}fedhub/api/session/"
+        self.ssl = spawner.launch.client_ssl_context()
+        self.headers = {"Authorization": f"token {spawner.api_token}"}
+
+    def request(self, path: str, method: str, body=None, timeout: float = 600, **kw) -> HTTPRequest:
+        data = json.dumps(body) if isinstance(body, (dict, list)) else body
+        return HTTPRequest(self.base + path, method=method, body=data, headers=dict(self.headers),
+                           ssl_options=self.ssl, request_timeout=timeout, connect_timeout=15, **kw)
+
+    async def call(self, path: str, body: dict, timeout: float = 600) -> dict:
+        try:
+            response = await AsyncHTTPClient().fetch(self.request(path, "POST", body, timeout))
+        except HTTPClientError as e:
+            raise ContinueError(_said(e)) from None
+        except OSError as e:
+            raise ContinueError(f"the server did not answer ({e})") from None
+        return json.loads(response.body or b"{}")
+
+
+def _said(error: HTTPClientError) -> str:
+    try:
+        return json.loads(error.response.body).get("message") or str(error)
+    except Exception:  # noqa: BLE001 - no JSON: the status line
+        return str(error)
+
+
+async def carry_files(source: ServerCalls, target: ServerCalls, paths: list[str]) -> dict:
+    """Stream the files as a tar from the old server's home to the new one's, through the hub,
+    a few pieces at a time (nothing lands on the hub's disk)."""
+    pieces: asyncio.Queue = asyncio.Queue(PIECES_IN_FLIGHT)
+    moved = {"bytes": 0}
+
+    async def fill(piece: bytes):
+        moved["bytes"] += len(piece)
+        await pieces.put(piece)
+
+    async def produce(write):
+        while (piece := await pieces.get()) is not None:
+            await write(piece)
+
+    def arriving(piece: bytes):
+        asyncio.ensure_future(fill(piece))
+
+    client = AsyncHTTPClient()
+    fetching = asyncio.ensure_future(client.fetch(source.request("files", "POST", {"paths": paths},
+                                                                 streaming_callback=arriving)))
+    sending = asyncio.ensure_future(client.fetch(target.request("files", "PUT", None, body_producer=produce,
+                                                                allow_nonstandard_methods=True)))
+    try:
+        await fetching
+        await asyncio.sleep(0)  # the last piece's put
+        await pieces.put(None)
+        answer = json.loads((await sending).body)
+    except HTTPClientError as e:
+        raise ContinueError(f"copying the session's files failed: {_said(e)}") from None
+    finally:
+        for task in (fetching, sending):
+            task.cancel()
+    return {"count": answer["files"], "bytes": answer["bytes"]}
+
+
+class ContinueRun:
+    """One continuation's work (the spawner of the server that moves on)."""
+
+    def __init__(self, spawner, record: Continuation, request: SpawnRequest):
+        self.spawner, self.record, self.request = spawner, record, request
+        self.successor = Successor(spawner, request.centre)
+        self.switched = False
+
+    async def run(self) -> None:
+        record, spawner, successor = self.record, self.spawner, self.successor
+        spawner.continuing = self
+        try:
+            await self._queue()
+            old = ServerCalls(spawner, spawner.ip, spawner.port)
+            new = ServerCalls(spawner, successor.ip, successor.port)
+            saved = await self._copy(old, new)
+            await self._move(new, saved)
+            await self._switch(old, saved)
+            record.status = DONE
+            record.enter(DONE, f"Continued at {record.centre_name}: job {record.job_id}; the old job at "
+                               f"{spawner.federation.centre(record.source_centre).name} ended")
+        except asyncio.CancelledError:
+            record.reason = record.reason or "cancelled"
+            await self._roll_back(CANCELLED, f"Cancelled; the session runs on at the old centre")
+        except Exception as e:  # noqa: BLE001 - whatever broke, the old session must run on
+            if not isinstance(e, ContinueError):
+                log.exception("[%s] continue %s failed", record.user, record.id)
+            record.reason = str(e) or type(e).__name__
+            await self._roll_back(FAILED, f"Could not continue: {record.reason}. The session runs on where it was")
+        finally:
+            spawner.continuing = None
+            record.ended = time.time()
+
+    async def _queue(self) -> None:
+        record, successor = self.record, self.successor
+        target = "the soonest centre" if self.request.centre == AUTO else \
+            self.spawner.federation.centre(self.request.centre).name
+        record.enter(QUEUED, f"Starting your server at {target}")
+        start = asyncio.ensure_future(successor.start(self.request, self.spawner.check_allocation))
+        try:
+            while not start.done():
+                await asyncio.wait([start], timeout=0.5)
+                if successor.job is not None:
+                    record.centre_name, record.job_id = successor.job.centre.name, successor.job.job_id
+                said = successor.message()
+                if said and said != record.message:
+                    record.enter(QUEUED, said)
+            start.result()
+        except BaseException:
+            start.cancel()
+            await asyncio.gather(start, return_exceptions=True)
+            raise
+        record.centre_name, record.job_id = successor.job.centre.name, successor.job.job_id
+
+    async def _copy(self, old: ServerCalls, new: ServerCalls) -> dict:
+        record = self.record
+        record.enter(COPYING, "Saving your kernels' variables")
+        saved = await old.call("save", {"id": record.id, "centre": record.source_centre})
+        record.kernels = [{"id": k["id"], "variables": k["variables"], "size": k["size"],
+                           "unmovable": k["unmovable"]} for k in saved["kernels"]]
+        lacking = (await new.call("lacking", {"files": saved["files"]}))["paths"]
+        size = sum(f["size"] for f in saved["files"] if f["path"] in set(lacking))
+        record.enter(COPYING, f"Copying {len(lacking)} files ({size / 1e6:.1f} MB) to {record.centre_name}"
+                     if lacking else f"{record.centre_name} already has your files")
+        if lacking:
+            record.files = await carry_files(old, new, lacking)
+        return saved
+
+    async def _move(self, new: ServerCalls, saved: dict) -> None:
+        record = self.record
+        record.enter(MOVING, f"Restoring {len(saved['kernels'])} kernels at {record.centre_name}")
+        restored = await new.call("restore", {"id": record.id, "where": f"at {record.centre_name}"})
+        by_old = {k["id"]: k for k in restored["kernels"]}
+        for k in record.kernels:
+            k.update({"new_id": by_old[k["id"]]["new_id"], "restored": by_old[k["id"]]["variables"],
+                      "skipped": by_old[k["id"]]["skipped"]})
+
+    async def _switch(self, old: ServerCalls, saved: dict) -> None:
+        record, spawner, successor = self.record, self.spawner, self.successor
+        record.enter(SWITCHING, f"Switching to {record.centre_name}")
+        await old.call("end", {"id": record.id}, timeout=120)
+        await spawner.kernels.stop_all()  # what the old server started at centres, if it could not
+        spawner.kernels.accepting = True
+        old_job, old_tunnel = await take_over(spawner, successor)
+        self.switched = True
+        record.server_url = spawner.server.base_url
+        log.info("[%s/%s] continue %s: now job %s at %s; cancelling job %s at %s", record.user, record.server or "-",
+                 record.id, record.job_id, record.centre_name, old_job.job_id, old_job.centre.name)
+        await end_old_job(spawner, old_job, old_tunnel)
+
+    async def _roll_back(self, status: str, message: str) -> None:
+        record = self.record
+        if not self.switched:
+            record.enter("rolling back", f"Cancelling the job at {record.centre_name or 'the target'}")
+            try:
+                await asyncio.shield(self.successor.give_up())
+            except Exception:  # noqa: BLE001 - owed to the backlog; the log says so
+                log.exception("[%s] continue %s: cancelling the successor failed", record.user, record.id)
+        record.status = status
+        record.enter(status, message)
+
+
+async def end_old_job(spawner, job, tunnel) -> None:
+    from ..slurm.tunnels import CentreTunnel
+    outcome = await job.cancel(spawner.stop_confirm_timeout)
+    if outcome == "owed":
+        log.error("[%s] the old job %s at %s could not be cancelled yet: owed until it answers", spawner.user.name,
+                  job.job_id, job.centre.name)
+    if tunnel is not None:
+        await CentreTunnel(job.centre).close_server(tunnel["node"], tunnel["port"], tunnel["local_port"])
+
+
+def begin(spawner, request: SpawnRequest) -> Continuation:
+    """Start continuing ``spawner``'s running server with ``request``; answers its record."""
+    for cid, c in list(continuations().items()):
+        if c.status in FINISHED and time.time() - c.ended > KEPT_S:
+            del continuations()[cid]
+            runtime.current().continue_tasks.pop(cid, None)
+    record = Continuation(secrets.token_hex(8), spawner.user.name, spawner.name or "", request.centre,
+                          spawner.job.centre.id)
+    continuations()[record.id] = record
+    run = ContinueRun(spawner, record, request)
+    runtime.current().continue_tasks[record.id] = asyncio.ensure_future(run.run())
+    return record
+
+
+def cancel(record: Continuation) -> bool:
+    """Cancel a continuation before its switch; answers whether it was (False once switching)."""
+    task = runtime.current().continue_tasks.get(record.id)
+    if record.status in FINISHED or record.status == SWITCHING or task is None or task.done():
+        return False
+    task.cancel()
+    return True
+
+
+def url_of(hub_base: str, record: Continuation) -> str:
+    return f"{hub_base}api/fedhub/users/{quote(record.user, safe='')}/continues/{record.id}"
