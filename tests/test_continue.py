@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from helpers.lab import LAB_USER, output, put_notebook, run_cell
 from helpers.moves import Server
 from helpers.testbed import TEST_USERS, HubAPI, live_jobs, slurm, wait_for
 
@@ -127,3 +128,38 @@ def test_a_continue_asks_for_what_it_needs_and_only_the_user_may(hub, centres, s
     r = continue_server(hub, OTHER, theirs, {"centre": "gamma"})
     assert r.status_code == 409 and r.json()["field"] == "server", r.text
     assert not live_jobs(centres, "gamma", USER) and not live_jobs(centres, "gamma", OTHER)
+
+
+def test_the_lab_continues_at_another_centre_with_the_same_tab_and_variables(lab, centres):
+    """In Chromium: a notebook with a kernel's state; the time-left item's "Continue at another
+    centre…" to Gamma; the page reopens there with the same notebook tab, whose kernel still
+    has its variables, and the status bar names Gamma."""
+    api, token, page = lab
+    put_notebook(api.hub, token, "continue.ipynb", "python3",
+                 ["a = [1, 2]\nb = a\ncounter = 41", "counter += 1", "print(b is a, counter)"])
+    page.goto(f"{api.hub.url}/user/{LAB_USER}/lab/tree/continue.ipynb")
+    page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)
+    for index in range(3):
+        run_cell(page, index)
+    wait_for(lambda: "True 42" in output(page, 2).inner_text(), 60, "the notebook's state at alpha")
+    (old_job,) = live_jobs(centres, "alpha", LAB_USER)
+
+    item = page.locator("#fedhub-time-left")
+    wait_for(lambda: item.inner_text().startswith("Alpha:"), 30, "the time-left item")
+    item.click()
+    page.select_option(".fedhub-continue-chooser select", "gamma")
+    page.locator(".jp-Dialog .jp-mod-accept").click()
+    page.locator(".Toastify__toast", has_text="Continuing").or_(
+        page.locator(".Toastify__toast", has_text="Starting your server at Gamma")).first.wait_for()
+
+    # the page reopens at the same address, now served from gamma
+    wait_for(lambda: page.locator("#fedhub-time-left").inner_text().startswith("Gamma:"), 180,
+             "the lab to reopen at gamma", 1)
+    assert not live_jobs(centres, "alpha", LAB_USER) or old_job["job_id"] not in \
+        [j["job_id"] for j in live_jobs(centres, "alpha", LAB_USER)]
+    page.locator(".jp-NotebookPanel .jp-Cell").first.wait_for()
+    assert page.locator(".lm-TabBar-tab.lm-mod-current", has_text="continue.ipynb").count() == 1
+    page.locator(".jp-StatusBar-TextItem", has_text="| Idle").wait_for(timeout=60_000)
+    run_cell(page, 1)
+    run_cell(page, 2)
+    wait_for(lambda: "True 43" in output(page, 2).inner_text(), 60, "the kernel's variables at gamma")

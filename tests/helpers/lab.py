@@ -27,7 +27,7 @@ def service_report(hub, user: str, fresh: bool = False) -> dict:
     return {c["centre"]: c for c in r.json()["centres"]}
 
 
-NOTEBOOKS = ("at-beta.ipynb", "waits.ipynb", "choose.ipynb", "move.ipynb")  # and test_moves_lab's
+NOTEBOOKS = ("at-beta.ipynb", "waits.ipynb", "choose.ipynb", "move.ipynb", "continue.ipynb")  # and test_moves_lab's
 
 
 def forget_workspaces(hub, token: str) -> None:

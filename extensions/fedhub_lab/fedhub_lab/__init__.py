@@ -53,6 +53,7 @@ def _load_jupyter_server_extension(serverapp):
     from .server.moves import setup_move_handlers
     from .server.time_left import setup_time_left_handler
     from .server.handoff import setup_handoff_handlers
+    from .server.continues import setup_continue_handlers
     from .server.visitors import watch_visitors
 
     setup_handlers(serverapp)
@@ -60,4 +61,5 @@ def _load_jupyter_server_extension(serverapp):
     setup_move_handlers(serverapp)
     setup_time_left_handler(serverapp)
     setup_handoff_handlers(serverapp)
+    setup_continue_handlers(serverapp)
     watch_visitors(serverapp)

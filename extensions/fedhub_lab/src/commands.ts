@@ -3,4 +3,5 @@ export namespace CommandIDs {
   export const openQuota = 'fedhub-lab:open-quota';
   export const kernelAtCentre = 'fedhub-lab:kernel-at-centre';
   export const moveKernel = 'fedhub-lab:move-kernel';
+  export const continueElsewhere = 'fedhub-lab:continue-elsewhere';
 }

@@ -6,7 +6,8 @@
  *   fedhub-lab:kernels  kernels at the federation's centres (kernels.ts); provides IKernelWatch
  *   fedhub-lab:moves    moving a running kernel between centres (moves.ts), and the moves FedHub
  *                       suggests; uses both
- *   fedhub-lab:time-left  how long this server's job has left, and warnings before its end (timeLeft.ts)
+ *   fedhub-lab:time-left  how long this server's job has left, warnings before its end (timeLeft.ts),
+ *                       and "Continue at another centre…" (continueSession.ts)
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
@@ -16,6 +17,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { CommandIDs } from './commands';
+import { addContinueCommand } from './continueSession';
 import { activateKernels, KernelWatch } from './kernels';
 import { QuotaModel } from './model';
 import { addMoveCommand, MoveAdvisor } from './moves';
@@ -156,14 +158,25 @@ const moves: JupyterFrontEndPlugin<void> = {
 
 const timeLeft: JupyterFrontEndPlugin<void> = {
   id: 'fedhub-lab:time-left',
-  description: "How long this server's job has left: the status bar item and the warnings before the end.",
+  description: "How long this server's job has left, the warnings before the end, and continuing elsewhere.",
   autoStart: true,
-  optional: [IStatusBar, ITranslator],
-  activate: (app: JupyterFrontEnd, statusBar: IStatusBar | null, translator: ITranslator | null) => {
+  optional: [IStatusBar, ICommandPalette, IMainMenu, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    statusBar: IStatusBar | null,
+    palette: ICommandPalette | null,
+    mainMenu: IMainMenu | null,
+    translator: ITranslator | null
+  ) => {
     const trans = (translator ?? nullTranslator).load(DOMAIN);
     const model = new TimeLeftModel();
+    addContinueCommand(app, trans, () => model.current?.centre ?? '');
+    model.changed.connect(() => app.commands.notifyCommandChanged(CommandIDs.continueElsewhere));
+    const moveOn = () => void app.commands.execute(CommandIDs.continueElsewhere);
+    palette?.addItem({ command: CommandIDs.continueElsewhere, category: trans.__('FedHub') });
+    mainMenu?.fileMenu.addGroup([{ command: CommandIDs.continueElsewhere }], 2);
     if (statusBar) {
-      const item = new TimeLeftStatus(model, trans);
+      const item = new TimeLeftStatus(model, trans, moveOn);
       statusBar.registerStatusItem('fedhub-lab:time-left', {
         item,
         align: 'left',
@@ -172,7 +185,7 @@ const timeLeft: JupyterFrontEndPlugin<void> = {
         activeStateChanged: model.changed
       });
     }
-    warnBeforeTheEnd(model, trans);
+    warnBeforeTheEnd(model, trans, moveOn);
   }
 };
 

@@ -73,10 +73,12 @@ export class TimeLeftModel {
 }
 
 export class TimeLeftStatus extends Widget {
-  constructor(model: TimeLeftModel, trans: TranslationBundle) {
+  constructor(model: TimeLeftModel, trans: TranslationBundle, onClick: () => void = () => undefined) {
     super();
     this.id = 'fedhub-time-left';
     this.addClass('fedhub-time-left');
+    this.addClass('jp-mod-highlighted');
+    this.node.addEventListener('click', onClick);
     this._model = model;
     this._trans = trans;
     model.changed.connect(this.update, this);
@@ -97,7 +99,7 @@ export class TimeLeftStatus extends Widget {
     const name = current.centre_name || current.centre;
     this.node.textContent = this._trans.__('%1: %2', name, timeLeftText(seconds, this._trans));
     this.node.title = this._trans.__(
-      'Job %1 at %2 ends at %3 (its walltime)',
+      'Job %1 at %2 ends at %3 (its walltime). Click to continue at another centre.',
       current.job_id,
       name,
       new Date(current.ends).toLocaleTimeString()
@@ -109,8 +111,9 @@ export class TimeLeftStatus extends Widget {
   private _trans: TranslationBundle;
 }
 
-/** Warn once at each threshold the countdown reaches (once per job, across reloads of the page). */
-export function warnBeforeTheEnd(model: TimeLeftModel, trans: TranslationBundle): void {
+/** Warn once at each threshold the countdown reaches (once per job, across reloads of the page),
+ * with the way out: ``moveOn`` continues the session at another centre. */
+export function warnBeforeTheEnd(model: TimeLeftModel, trans: TranslationBundle, moveOn?: () => void): void {
   model.changed.connect(() => {
     const current = model.current;
     const seconds = model.secondsLeft;
@@ -127,21 +130,19 @@ export function warnBeforeTheEnd(model: TimeLeftModel, trans: TranslationBundle)
     window.sessionStorage.setItem(key, JSON.stringify([...warned]));
     const name = current.centre_name || current.centre;
     const text = trans.__(
-      'Your server at %1 ends in %2 (its job reaches its walltime). Save your notebooks; their kernels end with it.',
+      'Your server at %1 ends in %2 (its job reaches its walltime). Continue at another centre to keep your kernels and files, or save your notebooks; their kernels end with it.',
       name,
       durationText(seconds, trans)
     );
     const browser = 'Notification' in window ? window.Notification : null;
     // the browser's own notifications need the user's leave once: offered in the first warning
-    const actions =
-      browser?.permission === 'default'
-        ? [
-            {
-              label: trans.__('Also tell me when this tab is in the background'),
-              callback: () => void browser.requestPermission()
-            }
-          ]
-        : [];
+    const actions = moveOn ? [{ label: trans.__('Continue at another centre…'), callback: moveOn }] : [];
+    if (browser?.permission === 'default') {
+      actions.push({
+        label: trans.__('Also tell me when this tab is in the background'),
+        callback: () => void browser.requestPermission()
+      });
+    }
     Notification.warning(text, { autoClose: false, actions });
     if (document.hidden && browser?.permission === 'granted') {
       new browser(trans.__('FedHub: your server at %1 is ending', name), { body: text });

@@ -149,7 +149,8 @@ def add_continue_scope(c) -> None:
     the server's own token, which may continue that server and no other."""
     c.JupyterHub.custom_scopes = {**c.JupyterHub.get("custom_scopes", {}), CONTINUE_SCOPE: {
         "description": "Continue a running server at another centre, with its kernels and files."}}
-    _grant(c, user=[], server=[f"{CONTINUE_SCOPE}!server"])
+    # a token never holds more than its owner: the user holds it for their own servers
+    _grant(c, user=[f"{CONTINUE_SCOPE}!user"], server=[f"{CONTINUE_SCOPE}!server"])
 
 
 def add_class_scope(c) -> None:

@@ -1,0 +1,93 @@
+"""The files a continued session takes along (fedhub_lab/snapshots/files.py, standard library
+only, loaded by its path as the notebook environment has it): chosen, compared by content,
+carried as a tar stream, and refused when they would land outside the home. Two directories
+stand for two centres' homes; issue 25 gives the test centres homes of their own."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+from pathlib import Path
+
+import pytest
+
+FILES = Path(__file__).resolve().parents[2] / "extensions/fedhub_lab/fedhub_lab/snapshots/files.py"
+
+
+@pytest.fixture(scope="module")
+def files():
+    spec = importlib.util.spec_from_file_location("fedhub_session_files_under_test", FILES)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def homes(tmp_path):
+    alpha, gamma = tmp_path / "alpha", tmp_path / "gamma"
+    (alpha / "work").mkdir(parents=True)
+    gamma.mkdir()
+    (alpha / "work" / "analysis.ipynb").write_text('{"cells": []}')
+    (alpha / "work" / "data.csv").write_bytes(b"x,y\n" * 1000)
+    (alpha / "work" / ".hidden").write_text("not carried")
+    (alpha / "work" / "sub").mkdir()
+    (alpha / "work" / "sub" / "deep.txt").write_text("a sub-folder stays")
+    (alpha / ".fedhub" / "sessions" / "ab12cd34").mkdir(parents=True)
+    (alpha / ".fedhub" / "sessions" / "ab12cd34" / "0.state").write_bytes(os.urandom(3000))
+    return alpha, gamma
+
+
+def carry(files, source: Path, target: Path, paths: list[str]) -> tuple[int, int]:
+    stream = io.BytesIO()
+    files.write_tar(source, paths, stream)
+    stream.seek(0)
+    return files.read_tar(target, stream)
+
+
+def test_the_documents_their_folder_and_the_snapshot_travel_and_arrive_the_same(files, homes):
+    alpha, gamma = homes
+    paths = files.session_paths(alpha, ["work/analysis.ipynb"], [".fedhub/sessions/ab12cd34"])
+    assert sorted(paths) == [".fedhub/sessions/ab12cd34/0.state", "work/analysis.ipynb", "work/data.csv"]
+    listed = files.listing(alpha, paths)
+    assert files.lacking(gamma, listed) == paths
+    count, size = carry(files, alpha, gamma, files.lacking(gamma, listed))
+    assert count == 3 and size == sum(f["size"] for f in listed)
+    assert files.lacking(gamma, listed) == []  # a second continue copies nothing
+    for f in listed:
+        assert files.sha256_of(gamma / f["path"]) == f["sha256"]
+    assert not (gamma / "work" / "sub").exists() and not (gamma / "work" / ".hidden").exists()
+
+    (alpha / "work" / "data.csv").write_bytes(b"changed\n")
+    assert files.lacking(gamma, files.listing(alpha, paths)) == ["work/data.csv"]
+
+
+def test_paths_out_of_the_home_are_refused_by_name(files, homes, tmp_path):
+    alpha, _ = homes
+    (tmp_path / "elsewhere.txt").write_text("someone else's")
+    (alpha / "work" / "link").symlink_to(tmp_path / "elsewhere.txt")
+    for bad in ("../elsewhere.txt", "/etc/passwd", "work/link", ""):
+        with pytest.raises(files.FileRefused) as refused:
+            files.inside(alpha, bad)
+        assert repr(bad) in str(refused.value)
+
+
+def test_a_stream_that_is_cut_or_hostile_leaves_nothing_half_written(files, homes, tmp_path):
+    alpha, gamma = homes
+    stream = io.BytesIO()
+    files.write_tar(alpha, ["work/data.csv"], stream)
+    cut = io.BytesIO(stream.getvalue()[:1500])  # the header and part of the data
+    with pytest.raises(Exception):
+        files.read_tar(gamma, cut)
+    assert list(gamma.rglob("*.csv")) == [] and list(gamma.rglob("*fedhub-partial")) == []
+
+    import tarfile
+    hostile = io.BytesIO()
+    with tarfile.open(fileobj=hostile, mode="w") as tar:
+        info = tarfile.TarInfo("../../escaped.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"bad"))
+    hostile.seek(0)
+    with pytest.raises(files.FileRefused):
+        files.read_tar(gamma, hostile)
+    assert not (tmp_path.parent / "escaped.txt").exists()
