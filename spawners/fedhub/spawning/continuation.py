@@ -26,10 +26,11 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from .. import runtime
 from ..request import AUTO, SpawnRequest
+from .server_calls import ContinueError, ServerCalls, said as _said
 from .successor import Successor, take_over
 
 log = logging.getLogger("JupyterHub.fedhub.continue")
@@ -39,10 +40,6 @@ DONE, FAILED, CANCELLED = "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
 KEPT_S = 3600  # a finished continuation's record stays readable this long
 PIECES_IN_FLIGHT = 8
-
-
-class ContinueError(RuntimeError):
-    """Why a continuation stopped; the old session is untouched."""
 
 
 def continuations() -> dict:
@@ -84,39 +81,6 @@ class Continuation:
             self.status = phase if phase in (QUEUED, COPYING, MOVING, SWITCHING) else self.status
         self.phase, self.message = phase, message
         log.info("[%s/%s] continue %s: %s", self.user, self.server or "-", self.id, message)
-
-
-class ServerCalls:
-    """The hub's calls to one of the server's jobs, at its address, over the hub's internal TLS,
-    with the server's own token (the old and the new server share it)."""
-
-    def __init__(self, spawner, ip: str, port: int):
-        self.spawner = spawner
-        scheme = "https" if spawner.internal_ssl else "http"
-        self.base = f"{scheme}://{ip}:{port}{spawner.server.base_url}fedhub/api/session/"
-        self.ssl = spawner.launch.client_ssl_context()
-        self.headers = {"Authorization": f"token {spawner.api_token}"}
-
-    def request(self, path: str, method: str, body=None, timeout: float = 600, **kw) -> HTTPRequest:
-        data = json.dumps(body) if isinstance(body, (dict, list)) else body
-        return HTTPRequest(self.base + path, method=method, body=data, headers=dict(self.headers),
-                           ssl_options=self.ssl, request_timeout=timeout, connect_timeout=15, **kw)
-
-    async def call(self, path: str, body: dict, timeout: float = 600) -> dict:
-        try:
-            response = await AsyncHTTPClient().fetch(self.request(path, "POST", body, timeout))
-        except HTTPClientError as e:
-            raise ContinueError(_said(e)) from None
-        except OSError as e:
-            raise ContinueError(f"the server did not answer ({e})") from None
-        return json.loads(response.body or b"{}")
-
-
-def _said(error: HTTPClientError) -> str:
-    try:
-        return json.loads(error.response.body).get("message") or str(error)
-    except Exception:  # noqa: BLE001 - no JSON: the status line
-        return str(error)
 
 
 async def carry_files(source: ServerCalls, target: ServerCalls, paths: list[str]) -> dict:

@@ -130,6 +130,14 @@ class RequestIntake:
         """Validate user options (form or API) into the request this spawn will run."""
         spawner = self.spawner
         try:
+            if isinstance(user_options, dict) and "restore" in user_options:
+                user_options = dict(user_options)
+                wanted = user_options.pop("restore")
+                if wanted and spawner.ending.choose(wanted) is None:
+                    raise OptionError("restore", f"{str(wanted)[:40]!r} is not a saved session of yours; "
+                                                 f"GET /hub/api/fedhub/users/{spawner.user.name}/snapshots lists them")
+            else:
+                spawner.ending.choose(None)
             if isinstance(user_options, dict) and "class" in user_options:
                 spawner.request = class_request(self._class_of_user(user_options["class"]), spawner.federation,
                                              spawner.user.name, user_options, datetime.now(timezone.utc))

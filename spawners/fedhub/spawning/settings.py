@@ -75,6 +75,17 @@ class SpawnerSettings(LoggingConfigurable):
         "whose class lost the student, is refused at the server within this.",
     ).tag(config=True)
 
+    snapshot_before_end = Integer(
+        300, min=0, help="Seconds before a server's walltime ends at which the hub has the server save its "
+        "session (every kernel's variables, which notebook uses which kernel) to the user's home at the centre, "
+        "so the next start, at any centre, can restore it. 0: never.",
+    ).tag(config=True)
+
+    snapshot_max_bytes = Integer(
+        2 * 1024**3, min=0, help="A kernel whose variables take more than this is not saved in a snapshot "
+        "(listed, with its size, instead): a home's space is the user's.",
+    ).tag(config=True)
+
     stop_confirm_timeout = Integer(15, help="Seconds stop() waits for Slurm to confirm the job ended.").tag(config=True)
 
     sweep_interval = Float(

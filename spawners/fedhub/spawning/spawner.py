@@ -8,6 +8,8 @@ one per concern, each holding the spawner it serves:
     allocation.AllocationCheck the quota service's figures; a used-up allocation refused
     failover.Failover          centre "auto": placement, then the ranked centres in turn
     launch.ServerLaunch        one job at one centre: sbatch, Slurm's states, port, tunnel, TLS
+    ending.SessionEnding       the session saved before the walltime ends, restored by a later start
+    successor, continuation    the same server continued by a new job at another centre
     state                      the stored state's versions and their upgrades
 
 The flow of a spawn: ``apply_user_options`` -> intake -> ``start`` -> (failover ->) launch ->
@@ -39,6 +41,7 @@ from .allocation import AllocationCheck
 from .failover import Failover
 from .form import render_options_form
 from .intake import RequestIntake
+from .ending import SessionEnding
 from .launch import ServerLaunch
 from .settings import SpawnerSettings
 from .state import StateError, make_state, upgrade_state
@@ -63,6 +66,7 @@ class FederatedSpawner(SpawnerSettings, Spawner):
         self.allocation = AllocationCheck(self)
         self.failover = Failover(self)
         self.launch = ServerLaunch(self)
+        self.ending = SessionEnding(self)
         super().__init__(**kwargs)
         quiet_user_error_tracebacks(self.log)
         self.listen_ip = self.ip  # where servers bind at direct centres; self.ip then names the node
@@ -242,9 +246,12 @@ class FederatedSpawner(SpawnerSettings, Spawner):
         self.sweeper.ensure_running()
         try:
             if self.request.centre == AUTO:
-                return await self.failover.start_anywhere(self.request)
-            await self.allocation.check(self.request)
-            return await self.launch.start_at(self.request)
+                address = await self.failover.start_anywhere(self.request)
+            else:
+                await self.allocation.check(self.request)
+                address = await self.launch.start_at(self.request)
+            await self.ending.restore()  # a saved session, when the start asked for one
+            return address
         finally:
             self._starting = False
             self.progress_log.finish()
@@ -271,6 +278,8 @@ class FederatedSpawner(SpawnerSettings, Spawner):
             self.log.warning("%s %s is not answering; keeping the server", self._where, self.job.centre.name)
             return None
         if alive:
+            seen = await self.job.observe(fresh=False)
+            await self.ending.check(seen.info if seen.answered else None)  # near the end: save the session
             return None
         self.log.info("%s job %s is gone", self._where, self.job.job_id)
         return 1

@@ -1,7 +1,7 @@
 """The routes through which the hub hands a session from this server to a server at another
 centre (only this server's user, or the hub with this server's own token, reaches them):
 
-    POST {base}fedhub/api/session/save      {"id", "centre"}: every kernel's variables to
+    POST {base}fedhub/api/session/save      {"id", "centre", "max_bytes"}: every kernel's variables to
                                              ~/.fedhub/sessions/<id>/ (nothing stops); answers
                                              the record and the files the session needs elsewhere
                                              (path, size, mtime, sha256)
@@ -77,7 +77,8 @@ class SaveHandler(APIHandler):
     async def post(self):
         body = json_object_body(self)
         try:
-            record = await save_session(self.serverapp, str(body.get("id", "")), str(body.get("centre", "")))
+            record = await save_session(self.serverapp, str(body.get("id", "")), str(body.get("centre", "")),
+                                        int(body.get("max_bytes") or 0))
         except FileExistsError:
             raise web.HTTPError(409, f"id: a session {body.get('id')} was already saved here") from None
         except SnapshotError as e:

@@ -28,12 +28,15 @@ def private_file(path: Path):
     return open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
 
 
-async def save_kernel(kernel_manager, snapshot_id: str, path: Path) -> dict:
+async def save_kernel(kernel_manager, snapshot_id: str, path: Path, max_bytes: int = 0) -> dict:
     """Write the kernel's variables to ``path`` (and its manifest to ``path.json``); answer the
-    manifest: variables, size, what could not be saved and why."""
+    manifest: variables, size, what could not be saved and why. A kernel holding more than
+    ``max_bytes`` (0: no cap) is not written: its manifest says so under "too_large"."""
     channel = KernelChannel(kernel_manager, "being saved")
     try:
         manifest = await channel.call_json(channel.agent("pack", snapshot_id))
+        if max_bytes and manifest["size"] > max_bytes:
+            return {**manifest, "too_large": True}
         pieces: list[str] = []
         with private_file(path) as out:
             asked = channel.ask(channel.agent("chunk", snapshot_id, 0)) if manifest["chunks"] else ""

@@ -44,16 +44,23 @@ def _document_path(serverapp, session_path: str) -> str:
     return str(full.relative_to(home().resolve())) if full.is_relative_to(home().resolve()) else ""
 
 
-async def save_session(serverapp, snapshot_id: str, centre: str = "") -> dict:
-    """Write every running kernel's variables and the sessions that use them; answer the record."""
+async def save_session(serverapp, snapshot_id: str, centre: str = "", max_bytes: int = 0) -> dict:
+    """Write every running kernel's variables and the sessions that use them; answer the record.
+    A kernel holding more than ``max_bytes`` is listed, not saved (its notebook reopens with a
+    fresh kernel)."""
     folder = session_dir(snapshot_id)
     folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     folder.mkdir(mode=0o700)
     started = time.monotonic()
-    kernels, by_old = [], {}
+    kernels, by_old, skipped = [], {}, []
     for n, kernel_id in enumerate(list(serverapp.kernel_manager.list_kernel_ids())):
         manager = serverapp.kernel_manager.get_kernel(kernel_id)
-        manifest = await save_kernel(manager, snapshot_id, folder / f"{n}.state")
+        manifest = await save_kernel(manager, snapshot_id, folder / f"{n}.state", max_bytes)
+        if manifest.get("too_large"):
+            skipped.append({"id": kernel_id, "name": manager.kernel_name, "size": manifest["size"],
+                            "reason": f"{manifest['size'] / 2**20:.0f} MB of variables, over the "
+                                      f"{max_bytes / 2**20:.0f} MB a snapshot may hold"})
+            continue
         by_old[kernel_id] = n
         kernels.append({"n": n, "id": kernel_id, "name": manager.kernel_name, "variables": len(manifest["variables"]),
                         "size": manifest["size"], "execution_count": manifest["execution_count"],
@@ -65,7 +72,7 @@ async def save_session(serverapp, snapshot_id: str, centre: str = "") -> dict:
             sessions.append({"path": s["path"], "name": s.get("name") or "", "type": s.get("type") or "",
                              "kernel": by_old[kernel], "document": _document_path(serverapp, s["path"])})
     record = {"id": snapshot_id, "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "centre": centre, "kernels": kernels, "sessions": sessions,
+              "centre": centre, "kernels": kernels, "sessions": sessions, "not_saved": skipped,
               "seconds": round(time.monotonic() - started, 3)}
     with private_file(folder / "session.json") as out:
         out.write(json.dumps(record, indent=1).encode())

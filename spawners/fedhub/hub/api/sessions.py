@@ -1,6 +1,7 @@
 """A user's servers as sessions with an end: where each runs and how long its job has left.
 
     GET /hub/api/fedhub/users/<name>/servers
+    GET /hub/api/fedhub/users/<name>/snapshots   (the sessions saved before an end, to restore)
 
 A notebook server at a centre is a Slurm job with a walltime, and the job's end is the session's
 end unless the user moves on. The answer lists each of the user's running or starting FedHub
@@ -24,6 +25,7 @@ from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
+from ...spawning.snapshots import SnapshotStore
 from .auth import api_authenticated
 
 
@@ -61,4 +63,18 @@ class ServersHandler(APIHandler):
         self.finish(json.dumps({"servers": servers}))
 
 
-ROUTES = [(r"/api/fedhub/users/([^/]+)/servers", ServersHandler)]
+class SnapshotsHandler(APIHandler):
+    """GET /hub/api/fedhub/users/<name>/snapshots: the sessions the user's servers saved before
+    their end, newest first (``spawning/snapshots.py``); read:servers for the user."""
+
+    @api_authenticated
+    def get(self, user_name: str):
+        user = self.find_user(user_name)
+        if user is None or not has_scope(f"read:servers!user={user_name}", self.parsed_scopes, db=self.db):
+            raise web.HTTPError(404, "No access to resources or resources not found")
+        state_dir = getattr(user.spawner, "state_dir", "")
+        self.finish(json.dumps({"snapshots": SnapshotStore(state_dir).list(user_name) if state_dir else []}))
+
+
+ROUTES = [(r"/api/fedhub/users/([^/]+)/servers", ServersHandler),
+          (r"/api/fedhub/users/([^/]+)/snapshots", SnapshotsHandler)]
