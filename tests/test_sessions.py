@@ -71,6 +71,7 @@ def test_the_lab_counts_down_and_warns_before_the_end(lab, centres):
     toast.wait_for()
     assert re.search(r"ends in 1[23] min \(its job reaches its walltime\)", toast.inner_text()), toast.inner_text()
     assert toast.count() == 1
+    assert toast.locator("button", has_text="Continue at another centre…").count() == 1  # the way out
     # once per job: a reload does not warn again at the same threshold
     page.reload()
     wait_for(lambda: "min left" in item.inner_text(), 30, "the time-left item after the reload")

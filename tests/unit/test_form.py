@@ -67,3 +67,15 @@ def test_form_shows_what_the_hub_knows_beside_each_centre():
     html = render_options_form(parse_federation(GOOD), "alice", facts=facts)
     assert '"idle_cores": {"cpu": 3}' in html and '"pending": 5' in html and '"allocation": {"": "7.5 of 10 core-h left"}' in html
     assert 'id="fedhub-centre-facts"' in html
+
+
+def test_form_offers_the_saved_sessions_to_restore_and_escapes_them():
+    from fedhub.spawning.snapshots import summary
+    record = {"id": "ab12cd34ef56ab78", "saved": "2026-12-04T10:14:00+00:00", "centre_name": "Alpha <b>",
+              "kernels": 3, "notebooks": 1}
+    html = render_options_form(parse_federation(GOOD), "alice", snapshots=[{"id": record["id"],
+                                                                            "summary": summary(record)}])
+    assert 'name="restore"' in html and '<option value="ab12cd34ef56ab78" selected>Restore the session of ' in html
+    assert "at Alpha &lt;b&gt; (3 kernels, 1 notebook)</option>" in html
+    assert '<option value="">Start without it</option>' in html
+    assert 'name="restore"' not in render_options_form(parse_federation(GOOD), "alice")

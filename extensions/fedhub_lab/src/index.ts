@@ -185,7 +185,12 @@ const timeLeft: JupyterFrontEndPlugin<void> = {
         activeStateChanged: model.changed
       });
     }
-    warnBeforeTheEnd(model, trans, moveOn);
+    const saveAll = () => {
+      if (app.commands.hasCommand('docmanager:save-all')) {
+        void app.commands.execute('docmanager:save-all');
+      }
+    };
+    warnBeforeTheEnd(model, trans, moveOn, saveAll);
   }
 };
 

@@ -112,8 +112,14 @@ export class TimeLeftStatus extends Widget {
 }
 
 /** Warn once at each threshold the countdown reaches (once per job, across reloads of the page),
- * with the way out: ``moveOn`` continues the session at another centre. */
-export function warnBeforeTheEnd(model: TimeLeftModel, trans: TranslationBundle, moveOn?: () => void): void {
+ * with the way out: ``moveOn`` continues the session at another centre; ``saveAll`` saves the
+ * open documents at each warning (the hub saves the kernels' variables before the end). */
+export function warnBeforeTheEnd(
+  model: TimeLeftModel,
+  trans: TranslationBundle,
+  moveOn?: () => void,
+  saveAll?: () => void
+): void {
   model.changed.connect(() => {
     const current = model.current;
     const seconds = model.secondsLeft;
@@ -127,10 +133,11 @@ export function warnBeforeTheEnd(model: TimeLeftModel, trans: TranslationBundle,
       return;
     }
     WARN_AT_MINUTES.filter(m => m >= at).forEach(m => warned.add(m));
+    saveAll?.();
     window.sessionStorage.setItem(key, JSON.stringify([...warned]));
     const name = current.centre_name || current.centre;
     const text = trans.__(
-      'Your server at %1 ends in %2 (its job reaches its walltime). Continue at another centre to keep your kernels and files, or save your notebooks; their kernels end with it.',
+      'Your server at %1 ends in %2 (its job reaches its walltime). Your notebooks were saved; continue at another centre to keep working with your kernels, or restore them at your next start.',
       name,
       durationText(seconds, trans)
     );

@@ -68,6 +68,13 @@ class SessionEnding:
                          record["id"], centre.id)
         return record
 
+    def offers(self, most: int = 3) -> list[dict]:
+        """The saved sessions the spawn form offers to restore: this server's, not yet restored,
+        newest first."""
+        name = self.spawner.name or ""
+        mine = [s for s in self.store.list(self.spawner.user.name) if s["server"] == name and not s.get("restored")]
+        return [{"id": s["id"], "summary": summary(s)} for s in mine[:most]]
+
     def choose(self, snapshot_id) -> dict | None:
         """The user's own snapshot ``snapshot_id`` (None: no such one of theirs)."""
         self.restore_from = self.store.get(self.spawner.user.name, snapshot_id) if snapshot_id else None

@@ -26,12 +26,13 @@ _env = Environment(
 def render_options_form(federation: Federation, hub_user: str, previous: dict | None = None, *,
                         health: dict[str, bool] | None = None, allow_auto: bool = False,
                         facts: dict[str, dict] | None = None, estimate_url: str = "",
-                        classes: list[dict] | None = None) -> str:
+                        classes: list[dict] | None = None, snapshots: list[dict] | None = None) -> str:
     """HTML for the spawn page; pre-selects the user's previous choice when it is still valid.
 
     ``facts`` (centre id -> what the hub already knows: ``idle_cores`` by partition and
     ``allocation`` by project, see ``centre_facts``) are shown beside the chosen centre;
-    ``classes`` in session (``name``, ``title``, ``until``, ``summary``) each get a "Start for" button."""
+    ``classes`` in session (``name``, ``title``, ``until``, ``summary``) each get a "Start for" button;
+    ``snapshots`` (``id``, ``summary``), sessions saved before an end, may be restored by the start."""
     facts = facts or {}
     health = health or {}
     no_login: dict[str, str | None] = {}  # each centre's login checked once per render
@@ -69,6 +70,7 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
     return _env.get_template("options_form.html").render(
         centres=centres, centres_json=centres_json, selected=selected, allow_auto=allow_auto and bool(mine),
         estimate_url=estimate_url, classes=classes or [], option_names=list(ALLOWED_OPTIONS),
+        snapshots=snapshots or [],
     )
 
 

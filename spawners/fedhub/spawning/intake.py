@@ -94,11 +94,14 @@ class RequestIntake:
         spawner = self.spawner
         if form_data.get("class"):
             return {"class": str(form_data["class"][0])[:64]}
+        form_data = dict(form_data)
+        restore = (form_data.pop("restore", None) or [""])[0]
         try:
-            return options_from_form(spawner.federation, form_data, spawner.user.name,
-                                     allow_auto=spawner.auto_placement).to_user_options()
+            options = options_from_form(spawner.federation, form_data, spawner.user.name,
+                                        allow_auto=spawner.auto_placement).to_user_options()
         except OptionError as e:
             raise invalid_options(e) from None
+        return {**options, "restore": str(restore)[:40]} if restore else options
 
     async def apply_request_async(self, user_options) -> SpawnRequest:
         self.check_requester(user_options)

@@ -167,6 +167,7 @@ class FederatedSpawner(SpawnerSettings, Spawner):
                 facts=await spawner.form_facts(),
                 estimate_url=f"{spawner.hub.base_url}api/fedhub/users/{quote(spawner.user.name, safe='')}/start-estimate",
                 classes=await spawner.classes_in_session(),
+                snapshots=spawner.ending.offers(),
             )
         return form
 
