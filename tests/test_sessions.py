@@ -71,8 +71,14 @@ def test_the_lab_counts_down_and_warns_before_the_end(lab, centres):
     toast.wait_for()
     assert re.search(r"ends in 1[23] min \(its job reaches its walltime\)", toast.inner_text()), toast.inner_text()
     assert toast.count() == 1
-    assert toast.locator("button", has_text="Continue at another centre…").count() == 1  # the way out
-    # once per job: a reload does not warn again at the same threshold
+    assert toast.locator("button", has_text="Continue at another centre…").count() == 1  # the ways out
+    # alpha lets the hub extend its jobs: the warning offers it, and Slurm's end moves
+    toast.locator("button", has_text="Extend by 30 min").click()
+    page.locator(".Toastify__toast", has_text="Extended by 30 min").wait_for()
+    wait_for(lambda: re.fullmatch(r"Alpha: 4[23] min left", item.inner_text().strip()), 30,
+             "the extended time to show")
+    assert slurm(centres, "alpha", "squeue", "-h", "-j", job["job_id"], "-o", "%l") == "43:00"
+    # once per job: a reload does not warn again at the same threshold (nor, now, at all: 43 min left)
     page.reload()
     wait_for(lambda: "min left" in item.inner_text(), 30, "the time-left item after the reload")
     page.wait_for_timeout(1500)  # the warning would come with the same read that filled the item
@@ -94,3 +100,42 @@ def test_the_hub_home_page_shows_where_the_server_runs_and_its_time_left(api, hu
     assert re.fullmatch(r"4[45] min left", cells[3]), cells
     assert page.locator("#stop").is_visible()  # JupyterHub's own page is all still there
     page.close()
+
+
+def extend(hub, user: str, token: str, body: dict) -> requests.Response:
+    return requests.post(f"{hub.url}/hub/api/fedhub/users/{user}/server/extend", json=body,
+                         headers={"Authorization": f"token {token}"}, timeout=30)
+
+
+def test_a_server_is_extended_where_its_centre_allows_and_only_as_far(api, hub, centres):
+    """Alpha's federation entry lets the hub add up to an hour (in steps of 30 min) as its
+    operator; gamma's does not. Slurm's own end time moves; the limit holds."""
+    r = api.spawn(U1, {"centre": "alpha", "cores": 1, "memory": "512M", "walltime": "00:20:00"})
+    assert r.status_code in (201, 202), r.text
+    api.wait_ready(U1)
+    mine = api.post(f"/users/{U1}/tokens", json={"note": "extend"}).json()["token"]
+    (job,) = live_jobs(centres, "alpha", U1)
+    (server,) = servers(hub, U1, mine).json()["servers"]
+    assert server["extendable_s"] == 3600 and server["extend_step_s"] == 1800
+
+    theirs = api.post(f"/users/{U2}/tokens", json={"note": "extend"}).json()["token"]
+    assert extend(hub, U1, theirs, {}).status_code == 404
+    r = extend(hub, U1, mine, {})
+    assert r.status_code == 200 and r.json()["extended_s"] == 1800 and r.json()["extendable_s"] == 1800, r.text
+    assert slurm(centres, "alpha", "squeue", "-h", "-j", job["job_id"], "-o", "%l") == "50:00"
+    assert 49 * 60 < r.json()["seconds_left"] <= 50 * 60
+    r = extend(hub, U1, mine, {"minutes": 45})
+    assert r.status_code == 409 and r.json()["field"] == "minutes" and "00:30:00 more" in r.json()["message"], r.text
+    assert extend(hub, U1, mine, {"minutes": 30}).status_code == 200
+    r = extend(hub, U1, mine, {"minutes": 30})
+    assert r.status_code == 409 and "already extended by all" in r.json()["message"], r.text
+    assert slurm(centres, "alpha", "squeue", "-h", "-j", job["job_id"], "-o", "%l") == "1:20:00"
+    api.stop(U1)
+
+    r = api.spawn(U1, {"centre": "gamma", "cores": 1, "memory": "512M", "walltime": "00:20:00"})
+    assert r.status_code in (201, 202), r.text
+    api.wait_ready(U1)
+    assert servers(hub, U1, mine).json()["servers"][0]["extendable_s"] == 0
+    r = extend(hub, U1, mine, {})
+    assert r.status_code == 409 and r.json()["field"] == "centre" and "continue at another centre" in r.json()["message"]
+    api.stop(U1)

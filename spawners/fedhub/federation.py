@@ -187,6 +187,14 @@ class Projects:
 
 
 @dataclass(frozen=True)
+class Sessions:
+    """What a centre lets FedHub do about a server's end (``sessions:`` in the federation file)."""
+
+    extend_s: int = 0  # the hub may raise a server job's time limit by this much in all (0: never)
+    extend_step_s: int = 1800  # one "Extend" click's worth
+
+
+@dataclass(frozen=True)
 class Centre:
     id: str
     name: str
@@ -201,6 +209,7 @@ class Centre:
     job_prologue: str = ""
     accounting: Accounting | None = None  # None: the centre keeps no accounts FedHub reads
     projects: Projects | None = None  # None: no choice, the accounting's charge account
+    sessions: Sessions = field(default_factory=Sessions)
 
     def partition(self, name: str) -> Partition | None:
         return next((p for p in self.partitions if p.name == name), None)
@@ -359,7 +368,7 @@ def _parse_centre(r: FieldReader, raw: Any, path: str) -> Centre:
         path,
         allowed={
             "id", "name", "cluster", "scheduler", "hub_connect_url", "network", "partitions", "singleuser_cmd",
-            "logins", "node_addresses", "job_prologue", "accounting", "projects",
+            "logins", "node_addresses", "job_prologue", "accounting", "projects", "sessions",
         },
     )
     cid = r.text(
@@ -412,7 +421,24 @@ def _parse_centre(r: FieldReader, raw: Any, path: str) -> Centre:
         partitions=partitions, singleuser_cmd=cmd, logins=logins,
         node_addresses=node_addresses, job_prologue=prologue, accounting=accounting,
         projects=_parse_projects(r, raw["projects"], f"{path}.projects") if raw.get("projects") is not None else None,
+        sessions=_parse_sessions(r, raw.get("sessions") or {}, f"{path}.sessions"),
     )
+
+
+def _parse_sessions(r: FieldReader, raw: Any, path: str) -> Sessions:
+    """``sessions: {extend: 02:00:00, extend_step: 00:30:00}``: the centre lets the hub, as one of its
+    Slurm operators, raise a server job's time limit by up to ``extend`` in all."""
+    r.mapping(raw, path, allowed={"extend", "extend_step"})
+    values = {}
+    for key, default in (("extend", "0"), ("extend_step", "00:30:00")):
+        try:
+            values[key] = parse_walltime(str(raw.get(key, default))) if str(raw.get(key, default)) != "0" else 0
+        except ValueError as e:
+            r.fail(f"{path}.{key}", f"{e} (e.g. 01:00:00)")
+    if values["extend"] and not values["extend_step"]:
+        r.fail(f"{path}.extend_step", "must be a time such as 00:30:00 when extend is given")
+    return Sessions(extend_s=values["extend"], extend_step_s=min(values["extend_step"] or 1800,
+                                                                 values["extend"] or values["extend_step"] or 1800))
 
 
 def _template(r: FieldReader, raw: Any, path: str, example: str) -> str:

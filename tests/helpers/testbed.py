@@ -52,7 +52,7 @@ CLASSROOM = "classroom"
 
 def centre_specs() -> list[CentreSpec]:
     return [
-        CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, accounting=True, partitions=[
+        CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, accounting=True, extend="01:00:00", partitions=[
             PartitionSpec("cpu", 4, "4G", "04:00:00", default=True), PartitionSpec("debug", 2, "1G", "00:30:00"),
             # a classroom: up to 8 small servers per core; Slurm has it, the session's federation file not
             # (only the class tests' federation names it), so no other test's placement sees it

@@ -4,4 +4,5 @@ export namespace CommandIDs {
   export const kernelAtCentre = 'fedhub-lab:kernel-at-centre';
   export const moveKernel = 'fedhub-lab:move-kernel';
   export const continueElsewhere = 'fedhub-lab:continue-elsewhere';
+  export const extendSession = 'fedhub-lab:extend-session';
 }

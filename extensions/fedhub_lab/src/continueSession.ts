@@ -150,3 +150,28 @@ export function addContinueCommand(app: JupyterFrontEnd, trans: TranslationBundl
     execute: args => continueSession(app, trans, here(), args.centre as string | undefined)
   });
 }
+
+/** "Extend by 30 min": where the centre lets the hub raise this job's limit. */
+export function addExtendCommand(
+  app: JupyterFrontEnd,
+  trans: TranslationBundle,
+  step: () => number,
+  extended: () => Promise<void>
+): void {
+  app.commands.addCommand(CommandIDs.extendSession, {
+    label: () =>
+      step() > 0 ? trans.__('Extend this server by %1 min', Math.round(step() / 60)) : trans.__('Extend this server'),
+    caption: trans.__("Ask the centre for more walltime for this server's job, where it allows it"),
+    isEnabled: () => step() > 0,
+    execute: async () => {
+      const response = await requestAPI('extend', { method: 'POST', body: JSON.stringify({}) });
+      if (!response.ok) {
+        Notification.error(trans.__('Could not extend: %1', await messageOf(response)), { autoClose: false });
+        return;
+      }
+      const answer = await response.json();
+      Notification.success(trans.__('Extended by %1 min', Math.round(answer.extended_s / 60)), { autoClose: 6000 });
+      await extended();
+    }
+  });
+}

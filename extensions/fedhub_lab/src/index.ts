@@ -17,7 +17,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { CommandIDs } from './commands';
-import { addContinueCommand } from './continueSession';
+import { addContinueCommand, addExtendCommand } from './continueSession';
 import { activateKernels, KernelWatch } from './kernels';
 import { QuotaModel } from './model';
 import { addMoveCommand, MoveAdvisor } from './moves';
@@ -171,10 +171,20 @@ const timeLeft: JupyterFrontEndPlugin<void> = {
     const trans = (translator ?? nullTranslator).load(DOMAIN);
     const model = new TimeLeftModel();
     addContinueCommand(app, trans, () => model.current?.centre ?? '');
-    model.changed.connect(() => app.commands.notifyCommandChanged(CommandIDs.continueElsewhere));
+    addExtendCommand(
+      app,
+      trans,
+      () => model.extendStep,
+      () => model.refreshNow()
+    );
+    model.changed.connect(() => {
+      app.commands.notifyCommandChanged(CommandIDs.continueElsewhere);
+      app.commands.notifyCommandChanged(CommandIDs.extendSession);
+    });
     const moveOn = () => void app.commands.execute(CommandIDs.continueElsewhere);
     palette?.addItem({ command: CommandIDs.continueElsewhere, category: trans.__('FedHub') });
-    mainMenu?.fileMenu.addGroup([{ command: CommandIDs.continueElsewhere }], 2);
+    palette?.addItem({ command: CommandIDs.extendSession, category: trans.__('FedHub') });
+    mainMenu?.fileMenu.addGroup([{ command: CommandIDs.continueElsewhere }, { command: CommandIDs.extendSession }], 2);
     if (statusBar) {
       const item = new TimeLeftStatus(model, trans, moveOn);
       statusBar.registerStatusItem('fedhub-lab:time-left', {
@@ -190,7 +200,7 @@ const timeLeft: JupyterFrontEndPlugin<void> = {
         void app.commands.execute('docmanager:save-all');
       }
     };
-    warnBeforeTheEnd(model, trans, moveOn, saveAll);
+    warnBeforeTheEnd(model, trans, moveOn, saveAll, () => void app.commands.execute(CommandIDs.extendSession));
   }
 };
 

@@ -19,6 +19,8 @@ export interface ITimeLeft {
   job_id: string;
   ends: string;
   seconds_left: number;
+  extendable_s: number | null;
+  extend_step_s: number | null;
 }
 
 /** The hub's word on this server's end, read every minute and counted down between reads. */
@@ -43,6 +45,18 @@ export class TimeLeftModel {
   }
 
   /** Seconds left now, counted from the end the hub gave. */
+  /** Seconds the centre still lets the hub add to this job in one step (0: it may not). */
+  get extendStep(): number {
+    const c = this._current;
+    return c && c.extendable_s ? Math.min(c.extendable_s, c.extend_step_s ?? c.extendable_s) : 0;
+  }
+
+  /** Read the hub's word now (after an extension). */
+  async refreshNow(): Promise<void> {
+    await this._poll.refresh();
+    await this._poll.tick;
+  }
+
   get secondsLeft(): number | null {
     return this._current ? Math.max(0, (Date.parse(this._current.ends) - Date.now()) / 1000) : null;
   }
@@ -118,7 +132,8 @@ export function warnBeforeTheEnd(
   model: TimeLeftModel,
   trans: TranslationBundle,
   moveOn?: () => void,
-  saveAll?: () => void
+  saveAll?: () => void,
+  extend?: () => void
 ): void {
   model.changed.connect(() => {
     const current = model.current;
@@ -143,7 +158,14 @@ export function warnBeforeTheEnd(
     );
     const browser = 'Notification' in window ? window.Notification : null;
     // the browser's own notifications need the user's leave once: offered in the first warning
-    const actions = moveOn ? [{ label: trans.__('Continue at another centre…'), callback: moveOn }] : [];
+    const actions = [];
+    if (extend && model.extendStep > 0) {
+      const minutes = Math.round(model.extendStep / 60);
+      actions.push({ label: trans._n('Extend by %1 min', 'Extend by %1 min', minutes), callback: extend });
+    }
+    if (moveOn) {
+      actions.push({ label: trans.__('Continue at another centre…'), callback: moveOn });
+    }
     if (browser?.permission === 'default') {
       actions.push({
         label: trans.__('Also tell me when this tab is in the background'),

@@ -60,6 +60,7 @@ class CentreSpec:
     accounting: bool = False  # slurmdbd accounting with enforced associations and limits
     firewalled: bool = False  # ssh only: compute node on a private network behind the login node
     private_tmp: bool = False  # each job its own /tmp and /dev/shm (job_container/tmpfs), as many centres do
+    extend: str = ""  # how much in all the hub may add to a server's time limit there ("": it may not)
     node_nice: int = 0  # run the node's jobs at this niceness (a benchmark's compute node that is not the hub's machine)
 
     def __post_init__(self):
@@ -70,7 +71,8 @@ class CentreSpec:
 def demo_centres() -> list[CentreSpec]:
     """Three small centres that differ in size, partitions, route and accounting."""
     return [
-        CentreSpec("alpha", "Alpha Supercomputing Centre", cpus=4, memory_mb=8192, accounting=True, partitions=[
+        CentreSpec("alpha", "Alpha Supercomputing Centre", cpus=4, memory_mb=8192, accounting=True, extend="02:00:00",
+                   partitions=[
             PartitionSpec("cpu", 4, "6G", "08:00:00", 1.0, default=True),
             PartitionSpec("debug", 2, "2G", "00:30:00", 0.5),
         ]),
@@ -572,6 +574,8 @@ class LocalFederation:
             }
             if logins:
                 entry["logins"] = logins
+            if spec.extend:
+                entry["sessions"] = {"extend": spec.extend, "extend_step": "00:30:00"}
             if running.network:
                 entry.pop("hub_connect_url", None)  # its nodes reach the hub through the login node
                 entry["network"] = {"mode": "tunnel", "login_node_address": running.network.login_inner_address,

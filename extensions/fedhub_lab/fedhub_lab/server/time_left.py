@@ -3,7 +3,7 @@
 The server is a Slurm job with a walltime; the hub reads the job's end from Slurm (and sees an
 operator's change to it), so the lab asks the hub with the server's own token, which may read this
 server's record and nothing else. Answers 200 with ``{"centre", "centre_name", "job_id", "ends",
-"seconds_left"}``, 404 when this server was not started by FedHub, 503 when the hub does not answer.
+"seconds_left", "extendable_s", "extend_step_s"}``, 404 when this server was not started by FedHub, 503 when the hub does not answer.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class TimeLeftHandler(_HubHandler):
         mine = next((s for s in answer.get("servers", []) if s.get("name") == hub.server), None)
         if mine is None or mine.get("seconds_left") is None:
             raise web.HTTPError(404, "the hub knows no running job for this server")
-        self.finish(json.dumps({k: mine[k] for k in ("centre", "centre_name", "job_id", "ends", "seconds_left")}))
+        self.finish(json.dumps({k: mine.get(k) for k in ("centre", "centre_name", "job_id", "ends", "seconds_left",
+                                                         "extendable_s", "extend_step_s")}))
 
 
 def setup_time_left_handler(serverapp) -> None:

@@ -1,4 +1,6 @@
-"""Continue a running server at another centre (``spawning/continuation.py`` does the work):
+"""What a user does about a server's end: continue it at another centre
+(``spawning/continuation.py`` does the work), or extend it where the centre allows
+(``spawning/extension.py``):
 
     POST   /hub/api/fedhub/users/<user>/server/continue           the default server
     POST   /hub/api/fedhub/users/<user>/servers/<name>/continue   a named one
@@ -11,6 +13,11 @@
            (with their new ids), files (count, bytes), reason
     DELETE /hub/api/fedhub/users/<user>/continues/<id>            cancel (before the switch)
 
+    POST   /hub/api/fedhub/users/<user>/server/extend             {"minutes": N} (default: the
+    POST   /hub/api/fedhub/users/<user>/servers/<name>/extend     centre's step) -> 200 {"extended_s",
+           "seconds_left", "extendable_s"}; 409 naming the field when the centre does not allow it
+           or the job has had all it may
+
 Who may: whoever may start and stop the server (JupyterHub's ``servers`` scope: the user,
 admins, a class's teachers for its students), and the server itself with its own token
 (``custom:fedhub:continue!server``, for the lab's button). Anyone else gets 404.
@@ -19,13 +26,14 @@ admins, a class's teachers for its students), and the server itself with its own
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
 from ...request import OptionError, parse_user_options
-from ...spawning import continuation
+from ...spawning import continuation, extension
 from ...units import format_memory_mb, format_walltime
 from .auth import api_authenticated
 
@@ -98,6 +106,34 @@ class StartContinueHandler(_ContinueHandler):
         self.answer(record, 202)
 
 
+class ExtendHandler(_ContinueHandler):
+    @api_authenticated
+    async def post(self, user_name: str, server_name: str | None = None):
+        server = server_name or ""
+        user = self.find_user(user_name)
+        if user is None or not self.may_continue(user_name, server):
+            raise web.HTTPError(404, "No access to resources or resources not found")
+        spawner = user.spawners.get(server)
+        if spawner is None or not hasattr(spawner, "launch") or not spawner.ready or spawner.job is None:
+            return self.refuse(409, "server", f"{user_name}'s server {server!r} is not running")
+        try:
+            body = json.loads(self.request.body or b"{}")
+            minutes = body.get("minutes") if isinstance(body, dict) else "?"
+            seconds = None if minutes is None else int(minutes) * 60
+        except (ValueError, TypeError):
+            return self.refuse(400, "minutes", "give whole minutes, e.g. {\"minutes\": 30}")
+        try:
+            added = await extension.extend(spawner, seconds)
+        except extension.ExtendRefused as e:
+            return self.refuse(e.status, e.field, str(e))
+        seen = await spawner.job.observe(fresh=False)
+        info = seen.info if seen.answered else None
+        left = int((info.end_time.astimezone() - datetime.now().astimezone()).total_seconds()) \
+            if info and info.end_time else None
+        self.finish(json.dumps({"extended_s": added, "seconds_left": left,
+                                "extendable_s": extension.extendable_s(spawner, info)}))
+
+
 class ContinuesHandler(_ContinueHandler):
     @api_authenticated
     def get(self, user_name: str):
@@ -122,6 +158,8 @@ class ContinueHandler(_ContinueHandler):
 ROUTES = [
     (r"/api/fedhub/users/([^/]+)/server/continue", StartContinueHandler),
     (r"/api/fedhub/users/([^/]+)/servers/([^/]+)/continue", StartContinueHandler),
+    (r"/api/fedhub/users/([^/]+)/server/extend", ExtendHandler),
+    (r"/api/fedhub/users/([^/]+)/servers/([^/]+)/extend", ExtendHandler),
     (r"/api/fedhub/users/([^/]+)/continues", ContinuesHandler),
     (r"/api/fedhub/users/([^/]+)/continues/([0-9a-f]{16})", ContinueHandler),
 ]

@@ -10,7 +10,10 @@ operator's ``scontrol update TimeLimit`` shows at once:
 
     {"servers": [{"name": "", "centre": "alpha", "centre_name": "Alpha", "job_id": "100012",
                   "state": "RUNNING", "started": "2026-12-04T10:00:00+00:00",
-                  "ends": "2026-12-04T12:00:00+00:00", "seconds_left": 5400}]}
+                  "ends": "2026-12-04T12:00:00+00:00", "seconds_left": 5400,
+                  "extendable_s": 3600, "extend_step_s": 1800}]}
+
+(``extendable_s``: how much more the hub may add to the job, where its centre allows extending.)
 
 Needs ``read:servers`` for the server (the user and admins for all of them; a server's own token
 only for itself). Times are the centre's clock read as UTC offsets of the hub's zone.
@@ -25,6 +28,7 @@ from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
+from ...spawning.extension import extendable_s
 from ...spawning.snapshots import SnapshotStore
 from .auth import api_authenticated
 
@@ -59,6 +63,7 @@ class ServersHandler(APIHandler):
                 "started": started.isoformat() if started and info.is_running else None,
                 "ends": ends.isoformat() if ends and info.is_running else None,
                 "seconds_left": max(0, int((ends - now).total_seconds())) if ends and info.is_running else None,
+                "extendable_s": extendable_s(spawner, info), "extend_step_s": job.centre.sessions.extend_step_s,
             })
         self.finish(json.dumps({"servers": servers}))
 
