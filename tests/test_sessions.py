@@ -10,7 +10,7 @@ from datetime import datetime
 import requests
 
 from helpers.lab import LAB_USER, log_in
-from helpers.testbed import TEST_USERS, HubAPI, live_jobs, slurm, wait_for
+from helpers.testbed import TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
 
 U1, U2 = TEST_USERS[0], TEST_USERS[1]
 
@@ -139,3 +139,44 @@ def test_a_server_is_extended_where_its_centre_allows_and_only_as_far(api, hub, 
     r = extend(hub, U1, mine, {})
     assert r.status_code == 409 and r.json()["field"] == "centre" and "continue at another centre" in r.json()["message"]
     api.stop(U1)
+
+
+RECORD_NOTIFICATIONS = """
+window.fedhubNotified = [];
+window.Notification = class { constructor(title, options) { window.fedhubNotified.push({title, ...options}); }
+                              static get permission() { return "granted"; } };
+Object.defineProperty(document, "hidden", {get: () => true});  // the tab is in the background
+"""
+
+
+def test_a_user_who_closed_the_progress_page_is_told_when_the_server_starts(api, hub, centres, browser):
+    """The job waits in gamma's queue; the user leaves the progress page; on the hub's home page
+    (open in a background tab) the browser's own notification says when it started."""
+    held = blocker(centres, "gamma", 2, 5)
+    context = browser.new_context()
+    try:
+        r = api.spawn(U2, {"centre": "gamma", "cores": 1, "memory": "512M", "walltime": "00:20:00"})
+        assert r.status_code in (201, 202), r.text
+        progress = log_in(context, hub, U2, f"/hub/spawn-pending/{U2}")
+        progress.locator("#fedhub-queue-note").wait_for()
+        assert "You may close this page" in progress.locator("#fedhub-queue-note").inner_text()
+        wait_for(lambda: '"PENDING"' in (progress.evaluate(f"localStorage.getItem('fedhub-server-state:{U2}:')")
+                                         or ""), 20, "the page to see the job wait")
+        progress.close()
+
+        home = context.new_page()
+        home.add_init_script(RECORD_NOTIFICATIONS)
+        home.goto(f"{hub.url}/hub/home")
+        home.locator("#fedhub-sessions").wait_for(state="attached")
+        slurm(centres, "gamma", "scancel", held)
+        wait_for(lambda: home.evaluate("document.body.dataset.fedhubServerStarted") == "default", 40,
+                 "the home page to see the server start", 1)
+        (told,) = home.evaluate("window.fedhubNotified")
+        assert told["title"] == "FedHub: your server is running at Gamma", told
+        (job,) = live_jobs(centres, "gamma", U2)
+        assert told["body"].startswith(f"Job {job['job_id']} started.")
+        api.wait_ready(U2)
+    finally:
+        context.close()
+        slurm(centres, "gamma", "scancel", held)
+        api.stop(U2)

@@ -11,6 +11,7 @@ LAB_USER = TEST_USERS[0]  # whose lab the kernel and move browser tests open (co
 
 
 def log_in(browser, hub, user: str, next_path: str):
+    """A new page (``browser`` may be a browser or one of its contexts) logged in as ``user``."""
     page = browser.new_page()
     page.set_default_timeout(30_000)
     page.goto(f"{hub.url}/hub/login?next={next_path}")
