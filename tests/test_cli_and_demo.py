@@ -205,6 +205,25 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         assert requests.post(f"{service}/collect", json={"folder": "day1"}, headers=carol, timeout=60).status_code == 202
         wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/user/carol/api/contents/collected/day1/alice/welcome.ipynb",
                                       headers=admin, timeout=30).status_code == 200, 30, "alice's copy collected")
+        # the README's continue block, as written: alice's session moves from beta (behind its login
+        # node) to gamma; the same address then reaches her server at gamma, and beta's job ends
+        (block,) = [b for b in readme_blocks() if "server/continue" in b]
+        run = subprocess.run(["bash", "-c", block.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")],
+                             env=env, capture_output=True, text=True, timeout=60)
+        started, _ = json.JSONDecoder().raw_decode(run.stdout)  # the POST's answer; the GET's list follows
+        assert started["status"] == "queued" and started["centre"] == "gamma", run.stdout
+        done = wait_for(lambda: (c := requests.get(f"http://127.0.0.1:{port}{started['url']}", headers=admin,
+                                                   timeout=10).json())["status"] in ("done", "failed") and c,
+                        120, "alice's session to continue at gamma", 1)
+        assert done["status"] == "done", done
+        where = requests.get(f"http://127.0.0.1:{port}/hub/api/fedhub/users/alice/servers", headers=admin,
+                             timeout=10).json()["servers"]
+        assert [s["centre"] for s in where] == ["gamma"], where
+        # the same address reaches a live server at gamma (asked without a token: alice's demo server
+        # records every token it receives, and the README's block below tries the last one)
+        reached = requests.get(f"http://127.0.0.1:{port}/user/alice/api/status", timeout=10, allow_redirects=False)
+        assert reached.status_code in (302, 403) and "jupyterhub" not in reached.headers.get("Server", "").lower(), \
+            (reached.status_code, reached.headers)
         (block,) = [b for b in readme_blocks() if "received-tokens.txt" in b]
         run = subprocess.run(["bash", "-c", block.replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}")],
                              capture_output=True, text=True, timeout=60)
