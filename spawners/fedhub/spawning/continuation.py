@@ -141,7 +141,7 @@ class ContinueRun:
                                f"{spawner.federation.centre(record.source_centre).name} ended")
         except asyncio.CancelledError:
             record.reason = record.reason or "cancelled"
-            await self._roll_back(CANCELLED, f"Cancelled; the session runs on at the old centre")
+            await self._roll_back(CANCELLED, "Cancelled; the session runs on at the old centre")
         except Exception as e:  # noqa: BLE001 - whatever broke, the old session must run on
             if not isinstance(e, ContinueError):
                 log.exception("[%s] continue %s failed", record.user, record.id)
