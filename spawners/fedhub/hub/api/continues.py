@@ -59,6 +59,22 @@ class _ContinueHandler(APIHandler):
             self.set_header("Location", url)
         self.finish(json.dumps({**record.public(), "url": url}))
 
+    def running_spawner(self, user_name: str, server: str):
+        """The user's running FedHub server ``server``, or None once the refusal was answered
+        (404 for one the caller may not act on or that does not exist, 409 when not running)."""
+        user = self.find_user(user_name)
+        if user is None or not self.may_continue(user_name, server):
+            raise web.HTTPError(404, "No access to resources or resources not found")
+        spawner = user.spawners.get(server)
+        if server and (spawner is None or not hasattr(spawner, "launch")):
+            self.refuse(404, "server", f"{user_name} has no FedHub server {server!r}")
+            return None
+        if spawner is None or not spawner.ready or spawner.job is None or not spawner.job.job_id or spawner.pending:
+            self.refuse(409, "server", f"{user_name}'s server {server!r} is not running; start it instead "
+                                       "(POST /hub/api/users/<user>/server)")
+            return None
+        return spawner
+
     def find(self, user_name: str, continue_id: str):
         record = continuation.continuations().get(continue_id)
         if record is None or record.user != user_name or not self.may_continue(user_name, record.server):
@@ -69,16 +85,9 @@ class _ContinueHandler(APIHandler):
 class StartContinueHandler(_ContinueHandler):
     @api_authenticated
     async def post(self, user_name: str, server_name: str | None = None):
-        server = server_name or ""
-        user = self.find_user(user_name)
-        if user is None or not self.may_continue(user_name, server):
-            raise web.HTTPError(404, "No access to resources or resources not found")
-        spawner = user.spawners.get(server)
-        if server and (spawner is None or not hasattr(spawner, "launch")):
-            return self.refuse(404, "server", f"{user_name} has no FedHub server {server!r}")
-        if spawner is None or not spawner.ready or spawner.job is None or not spawner.job.job_id or spawner.pending:
-            return self.refuse(409, "server", f"{user_name}'s server {server!r} is not running; start it instead "
-                                              "(POST /hub/api/users/<user>/server)")
+        spawner = self.running_spawner(user_name, server_name or "")
+        if spawner is None:
+            return
         if spawner.continuing is not None:
             return self.refuse(409, "server", f"this server is already continuing at another centre "
                                               f"(continuation {spawner.continuing.record.id})")
@@ -109,13 +118,9 @@ class StartContinueHandler(_ContinueHandler):
 class ExtendHandler(_ContinueHandler):
     @api_authenticated
     async def post(self, user_name: str, server_name: str | None = None):
-        server = server_name or ""
-        user = self.find_user(user_name)
-        if user is None or not self.may_continue(user_name, server):
-            raise web.HTTPError(404, "No access to resources or resources not found")
-        spawner = user.spawners.get(server)
-        if spawner is None or not hasattr(spawner, "launch") or not spawner.ready or spawner.job is None:
-            return self.refuse(409, "server", f"{user_name}'s server {server!r} is not running")
+        spawner = self.running_spawner(user_name, server_name or "")
+        if spawner is None:
+            return
         try:
             body = json.loads(self.request.body or b"{}")
             minutes = body.get("minutes") if isinstance(body, dict) else "?"
