@@ -66,6 +66,8 @@ class Partition:
     charge_rate: float = 1.0
     gpus: tuple[GpuKind, ...] = ()
     description: str = ""
+    idle_timeout_s: int | None = None  # the centre's sessions.idle_timeout unless given (0: never culled)
+    kernel_idle_timeout_s: int | None = None  # likewise sessions.kernel_idle_timeout
 
     def gpu(self, gpu_type: str | None) -> GpuKind | None:
         """The accelerator a request means: its ``gpu_type``, or the partition's first kind when
@@ -192,6 +194,8 @@ class Sessions:
 
     extend_s: int = 0  # the hub may raise a server job's time limit by this much in all (0: never)
     extend_step_s: int = 1800  # one "Extend" click's worth
+    idle_timeout_s: int = 0  # a server idle this long is stopped, after a snapshot (0: never culled)
+    kernel_idle_timeout_s: int = 0  # a kernel at another centre idle this long is ended with its job (0: never)
 
 
 @dataclass(frozen=True)
@@ -213,6 +217,15 @@ class Centre:
 
     def partition(self, name: str) -> Partition | None:
         return next((p for p in self.partitions if p.name == name), None)
+
+    def idle_timeouts(self, partition: str | None) -> tuple[int, int]:
+        """(server, kernel) idle timeouts in seconds for a server in ``partition`` (0: never culled):
+        the partition's own, else the centre's ``sessions``. The one place this is decided."""
+        part = self.partition(partition) if partition else None
+        server = part.idle_timeout_s if part is not None and part.idle_timeout_s is not None else None
+        kernel = part.kernel_idle_timeout_s if part is not None and part.kernel_idle_timeout_s is not None else None
+        return (self.sessions.idle_timeout_s if server is None else server,
+                self.sessions.kernel_idle_timeout_s if kernel is None else kernel)
 
     @property
     def partition_names(self) -> list[str]:
@@ -426,9 +439,13 @@ def _parse_centre(r: FieldReader, raw: Any, path: str) -> Centre:
 
 
 def _parse_sessions(r: FieldReader, raw: Any, path: str) -> Sessions:
-    """``sessions: {extend: 02:00:00, extend_step: 00:30:00}``: the centre lets the hub, as one of its
-    Slurm operators, raise a server job's time limit by up to ``extend`` in all."""
-    r.mapping(raw, path, allowed={"extend", "extend_step"})
+    """``sessions: {extend: 02:00:00, extend_step: 00:30:00, idle_timeout: 01:00:00,
+    kernel_idle_timeout: 00:30:00}``: the centre lets the hub, as one of its Slurm operators, raise
+    a server job's time limit by up to ``extend`` in all; idle servers and kernels at other centres
+    are culled after their timeouts (a partition may set its own)."""
+    r.mapping(raw, path, allowed={"extend", "extend_step", "idle_timeout", "kernel_idle_timeout"})
+    idle = _parse_timeout(r, raw, "idle_timeout", path) or 0
+    kernel_idle = _parse_timeout(r, raw, "kernel_idle_timeout", path) or 0
     values = {}
     for key, default in (("extend", "0"), ("extend_step", "00:30:00")):
         try:
@@ -438,7 +455,25 @@ def _parse_sessions(r: FieldReader, raw: Any, path: str) -> Sessions:
     if values["extend"] and not values["extend_step"]:
         r.fail(f"{path}.extend_step", "must be a time such as 00:30:00 when extend is given")
     return Sessions(extend_s=values["extend"], extend_step_s=min(values["extend_step"] or 1800,
-                                                                 values["extend"] or values["extend_step"] or 1800))
+                                                                 values["extend"] or values["extend_step"] or 1800),
+                    idle_timeout_s=idle, kernel_idle_timeout_s=kernel_idle)
+
+
+MIN_IDLE_TIMEOUT_S = 10
+
+
+def _parse_timeout(r: FieldReader, raw: dict, key: str, path: str) -> int | None:
+    """An idle timeout: HH:MM:SS (or minutes), 0 for never; None when not given."""
+    if key not in raw:
+        return None
+    text = str(raw[key]).strip()
+    if text in ("0", "00:00:00"):
+        return 0
+    try:
+        seconds = parse_walltime(text, minimum=MIN_IDLE_TIMEOUT_S)
+    except ValueError as e:
+        r.fail(f"{path}.{key}", f"{e} (e.g. 01:00:00, or 0 for never)")
+    return seconds
 
 
 def _template(r: FieldReader, raw: Any, path: str, example: str) -> str:
@@ -538,7 +573,8 @@ def _parse_scheduler(r: FieldReader, raw: Any, path: str) -> LocalScheduler | Ss
 def _parse_partition(r: FieldReader, raw: Any, path: str) -> Partition:
     r.mapping(
         raw, path,
-        allowed={"name", "max_cores", "max_memory", "max_walltime", "charge_rate", "gpus", "description"},
+        allowed={"name", "max_cores", "max_memory", "max_walltime", "charge_rate", "gpus", "description",
+                 "idle_timeout", "kernel_idle_timeout"},
     )
     name = r.text(r.require(raw, "name", path), f"{path}.name", SLURM_NAME_RE,
                   "use letters, digits, '_', '.' and '-'")
@@ -570,6 +606,8 @@ def _parse_partition(r: FieldReader, raw: Any, path: str) -> Partition:
     return Partition(
         name=name, max_cores=cores, max_memory_mb=mem, max_walltime_s=wall,
         charge_rate=float(rate), gpus=tuple(gpus), description=description,
+        idle_timeout_s=_parse_timeout(r, raw, "idle_timeout", path),
+        kernel_idle_timeout_s=_parse_timeout(r, raw, "kernel_idle_timeout", path),
     )
 
 

@@ -36,7 +36,7 @@ def format_memory_mb(mb: int) -> str:
     return f"{mb}M"
 
 
-def parse_walltime(text: str) -> int:
+def parse_walltime(text: str, minimum: int = 60) -> int:
     """'01:30:00' -> 5400, '2-00:00:00' -> 172800, '90' (minutes) -> 5400. Seconds."""
     text = str(text).strip()
     if re.fullmatch(r"\d{1,6}", text):
@@ -49,8 +49,9 @@ def parse_walltime(text: str) -> int:
         if minutes > 59 or secs > 59:
             raise ValueError(f"{text!r} is not a walltime; minutes and seconds go up to 59")
         seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
-    if seconds < 60:
-        raise ValueError(f"{text!r} is too short; ask for at least one minute")
+    if seconds < minimum:
+        raise ValueError(f"{text!r} is too short; ask for at least one minute" if minimum == 60
+                         else f"{text!r} is too short; give at least {minimum} seconds")
     if seconds > 365 * 24 * 3600:
         raise ValueError(f"{text!r} is longer than a year")
     return seconds

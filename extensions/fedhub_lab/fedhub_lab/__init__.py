@@ -55,6 +55,7 @@ def _load_jupyter_server_extension(serverapp):
     from .server.handoff import setup_handoff_handlers
     from .server.continues import setup_continue_handlers
     from .server.visitors import watch_visitors
+    from .server.culling import setup_kernel_culling
 
     setup_handlers(serverapp)
     setup_kernel_handlers(serverapp)
@@ -63,3 +64,4 @@ def _load_jupyter_server_extension(serverapp):
     setup_handoff_handlers(serverapp)
     setup_continue_handlers(serverapp)
     watch_visitors(serverapp)
+    setup_kernel_culling(serverapp)

@@ -26,6 +26,20 @@ export function remainingText(entry: ICentreQuota, trans: TranslationBundle): st
   return trans.__('%1 core-h left (%2%% used)', hours(left), Math.round(core.percent ?? 0));
 }
 
+/** "Idle servers stopped this period gave back 3.5 core-h (2 servers)", or '' when none were. */
+export function cullingText(entry: ICentreQuota, trans: TranslationBundle): string {
+  const culling = entry.culling;
+  if (!culling || !culling.servers_culled) {
+    return '';
+  }
+  return trans._n(
+    'Idle server stopped this period gave back %2 core-h',
+    'Idle servers stopped this period (%1) gave back %2 core-h',
+    culling.servers_culled,
+    hours(culling.core_hours_returned)
+  );
+}
+
 /** "12.0 of 50.0 core-h" for one figure of the panel. */
 export function figureText(figure: IFigure | undefined, unit: string, trans: TranslationBundle): string {
   if (!figure || figure.used === null) {

@@ -31,6 +31,8 @@ export interface ICentreQuota {
   core_hours?: IFigure;
   gpu_hours?: IFigure;
   storage_gb?: IFigure;
+  /** What stopping idle servers gave back this period (the hub's culling). */
+  culling?: { core_hours_returned: number; servers_culled: number };
 }
 
 export interface IQuotaEnvelope {

@@ -5,7 +5,7 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
-import { figureText, fraction, readAtText, remainingText } from './format';
+import { cullingText, figureText, fraction, readAtText, remainingText } from './format';
 import { ICentreQuota, IFigure, QuotaModel } from './model';
 
 function el(tag: string, className: string, text?: string): HTMLElement {
@@ -120,6 +120,10 @@ export class QuotaPanel extends Widget {
     box.appendChild(bar(trans.__('Core-hours'), entry.core_hours, 'core-h', level, trans));
     box.appendChild(bar(trans.__('GPU-hours'), entry.gpu_hours, 'GPU-h', 'ok', trans));
     box.appendChild(bar(trans.__('Storage'), entry.storage_gb, 'GB', 'ok', trans));
+    const culled = cullingText(entry, trans);
+    if (culled) {
+      box.appendChild(el('p', 'fedhub-centre-culled', culled));
+    }
     const meta =
       trans.__('Charged to %1 · %2', entry.charge_account, readAtText(entry.read_at, trans)) +
       (entry.error ? ' · ' + trans.__('last read failed: %1', entry.error) : '');

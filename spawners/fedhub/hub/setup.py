@@ -19,6 +19,8 @@ from ..federation import Federation, FederationError, load_federation
 from ..kernels import KERNEL_SCOPE
 from .api.classes import CLASSES_SCOPE, TEACH_SCOPE
 from .api.continues import CONTINUE_SCOPE
+from .api.culling import CULL_SCOPE
+from ..culling.decide import shortest_timeout
 from ..classes.service import SERVICE_NAME as CLASS_SERVICE, ClassService
 from ..quota.service import SERVICE_NAME, QuotaService
 from ..slurm.sshmux import SocketDirError, use_state_dir
@@ -47,6 +49,7 @@ def configure_hub(c) -> Federation:
     add_internal_ssl(c, federation, state_dir)
     # Jobs at the centres keep running across hub restarts; the hub finds them from state.
     c.JupyterHub.cleanup_servers = False
+    add_named_servers(c)
     add_kernel_scope(c)
     add_continue_scope(c)
     add_class_scope(c)
@@ -57,6 +60,7 @@ def configure_hub(c) -> Federation:
     if any(centre.accounting for centre in federation.centres):
         add_quota_service(c, path, state_dir)
     add_class_service(c, path, state_dir)
+    add_culler_service(c, federation, path)
     c.JupyterHub.log_format = "%(color)s[%(levelname)1.1s %(asctime)s.%(msecs).03d %(name)s]%(end_color)s %(message)s"
     print(f"FedHub: {len(federation.centres)} centres from {path}: {', '.join(federation.centre_ids)}",
           file=sys.stderr)
@@ -135,6 +139,46 @@ def add_class_service(c, federation_file: str, state_dir: str = "") -> None:
     # No access:servers: a hand-out or collection sends each server a token of its own user's that
     # opens only that server for a minute (hub/api/classes.py ServerTokenHandler), because a
     # server is its user's and may record any token it receives.
+
+
+def add_named_servers(c) -> None:
+    """Several servers per user (JupyterHub's named servers), each its own Slurm job at its own
+    centre, e.g. one at alpha and one at gamma; the default server is the one a class starts.
+    An operator may turn them off (``c.JupyterHub.allow_named_servers = False``) or change the
+    limit (``c.JupyterHub.named_server_limit_per_user``, 0 for none)."""
+    if c.JupyterHub.get("allow_named_servers") is None:
+        c.JupyterHub.allow_named_servers = True
+    if c.JupyterHub.get("named_server_limit_per_user") is None:
+        c.JupyterHub.named_server_limit_per_user = NAMED_SERVER_LIMIT
+
+
+NAMED_SERVER_LIMIT = 4
+CULLER = "fedhub-idle-culler"
+
+
+def add_culler_service(c, federation: Federation, federation_file: str) -> None:
+    """jupyterhub-idle-culler as a hub-managed service, with FedHub's arbiter (``culling/``),
+    when any centre or partition sets an ``idle_timeout``. It checks at half the shortest
+    timeout (at most every 5 minutes); its role may read servers and their state, stop them,
+    and ask the hub to save a server's session first, nothing else."""
+    shortest = shortest_timeout(federation)
+    if not shortest:
+        return
+    culler_config = Path(__file__).parents[1] / "culling" / "culler_config.py"  # the culler loads it, not the hub
+    every = max(5, min(300, shortest // 2))
+    command = [sys.executable, "-m", "jupyterhub_idle_culler", f"--config={culler_config}",
+               f"--timeout={shortest}", f"--cull-every={every}", "--cull-users=false", "--remove-named-servers=false"]
+    if c.JupyterHub.get("internal_ssl"):
+        command += ["--ssl-enabled=true", f"--internal-certs-location={c.JupyterHub.internal_certs_location}"]
+    c.JupyterHub.services = [s for s in c.JupyterHub.get("services", []) if s.get("name") != CULLER] + [{
+        "name": CULLER, "command": command, "environment": {"FEDHUB_FEDERATION_FILE": federation_file},
+        "display": False}]
+    c.JupyterHub.custom_scopes = {**c.JupyterHub.get("custom_scopes", {}), CULL_SCOPE: {
+        "description": "Have the hub save an idle server's session before the culler stops it."}}
+    c.JupyterHub.load_roles = [r for r in c.JupyterHub.get("load_roles", []) if r.get("name") != CULLER] + [{
+        "name": CULLER, "services": [CULLER],
+        "scopes": ["list:users", "read:users:name", "read:users:activity", "read:servers", "delete:servers",
+                   "admin:server_state", CULL_SCOPE]}]
 
 
 def add_kernel_scope(c) -> None:

@@ -62,11 +62,13 @@ def server_command(centre: Centre, args: list[str]) -> str:
 
 
 def fedhub_exports(centre: Centre, quota_url: str, kernel_centres: list[dict] = (),
-                   kernel_encryption: bool = True) -> str:
+                   kernel_encryption: bool = True, kernel_idle_timeout_s: int = 0) -> str:
     """Which centre the server runs at, where its quota service is (the lab extension), where
-    its kernels may run (one kernelspec each), and (only with internal SSL off) that its kernels
-    at centres speak plain ZeroMQ."""
+    its kernels may run (one kernelspec each), how long a kernel at another centre may be idle,
+    and (only with internal SSL off) that its kernels at centres speak plain ZeroMQ."""
     values = {"FEDHUB_CENTRE": centre.id, "FEDHUB_CENTRE_NAME": centre.name}
+    if kernel_idle_timeout_s:
+        values["FEDHUB_KERNEL_IDLE_TIMEOUT"] = str(kernel_idle_timeout_s)
     if not kernel_encryption:
         values["FEDHUB_KERNEL_ENCRYPTION"] = "off"
     if quota_url:
@@ -85,10 +87,12 @@ def tidy_logs(output_dir: str, keep: int) -> str:
 
 
 def batch_script(template: str, centre: Centre, login: str, args: list[str], quota_url: str,
-                 output_dir: str, logs_kept: int, kernel_centres: list[dict] = (), tls_lines: str = "") -> str:
+                 output_dir: str, logs_kept: int, kernel_centres: list[dict] = (), tls_lines: str = "",
+                 kernel_idle_timeout_s: int = 0) -> str:
     """``tls_lines``: the shell lines that put the server's key and certificates in place
     (``spawning/tls.py``); a template without ``{{tls}}`` gets them after the environment."""
-    environment = fedhub_exports(centre, quota_url, kernel_centres, kernel_encryption=bool(tls_lines))
+    environment = fedhub_exports(centre, quota_url, kernel_centres, kernel_encryption=bool(tls_lines),
+                                 kernel_idle_timeout_s=kernel_idle_timeout_s)
     if tls_lines and "{{tls}}" not in template.replace(" ", ""):
         environment, tls_lines = f"{environment}\n{tls_lines}", ""
     return _env.from_string(template).render(

@@ -91,9 +91,10 @@ class QuotaCache:
         return result
 
 
-def quota_report(federation: Federation, hub_user: str, figures: dict) -> dict:
+def quota_report(federation: Federation, hub_user: str, figures: dict, culled=None) -> dict:
     """The JSON a client sees: every centre's figures with a level (ok, warn, critical, used-up),
-    at the federation file's ``allocation_warnings``."""
+    at the federation file's ``allocation_warnings``, and (``culled``: the hub's
+    ``culling.returned.CulledLedger``) the core-hours culling gave back there this period."""
     warn, critical = federation.warn_percent, federation.critical_percent
     centres = []
     for centre in federation.centres:
@@ -103,8 +104,12 @@ def quota_report(federation: Federation, hub_user: str, figures: dict) -> dict:
         if not mine:
             centres.append({"centre": centre.id, "name": centre.name, "error": error})
         for allocation in mine:  # one entry per project, the default first
-            centres.append({"centre": centre.id, "name": centre.name, "error": error, **allocation.as_dict(),
-                            "level": level(allocation, federation)})
+            entry = {"centre": centre.id, "name": centre.name, "error": error, **allocation.as_dict(),
+                     "level": level(allocation, federation)}
+            if culled is not None:
+                returned, servers = culled.total(hub_user, centre.id, allocation.period_start)
+                entry["culling"] = {"core_hours_returned": returned, "servers_culled": servers}
+            centres.append(entry)
     return {"user": hub_user, "thresholds": {"warn": warn, "critical": critical}, "centres": centres}
 
 

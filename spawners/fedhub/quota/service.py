@@ -31,6 +31,7 @@ from .. import claims
 from ..service_app import listen, run_until_stopped, ssh_sockets_in
 from ..federation import load_federation
 from .ledger import QuotaCache, quota_report
+from ..culling.returned import CulledLedger
 
 SERVICE_NAME = "fedhub-quota"
 
@@ -45,8 +46,9 @@ def may_read(model: dict, target: str) -> bool:
 
 
 class QuotaHandler(HubOAuthenticated, web.RequestHandler):
-    def initialize(self, cache: QuotaCache):
+    def initialize(self, cache: QuotaCache, culled: CulledLedger | None):
         self.cache = cache
+        self.culled = culled
 
     @web.authenticated
     async def get(self, user: str):
@@ -55,7 +57,7 @@ class QuotaHandler(HubOAuthenticated, web.RequestHandler):
         fresh = self.get_argument("fresh", "0") in ("1", "true")
         figures = await self.cache.for_user(user, fresh=fresh)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(quota_report(self.cache.federation, user, figures)))
+        self.finish(json.dumps(quota_report(self.cache.federation, user, figures, self.culled)))
 
     def write_error(self, status_code, **kwargs):
         exc = kwargs.get("exc_info", (None, None))[1]
@@ -92,7 +94,8 @@ class QuotaService(Application):
         ssh_sockets_in(self.state_dir)
         self.cache = QuotaCache(load_federation(self.federation_file), max_age=self.max_age, timeout=self.timeout)
         return web.Application([
-            (url_path_join(prefix, "api/quota/([^/]+)"), QuotaHandler, {"cache": self.cache}),
+            (url_path_join(prefix, "api/quota/([^/]+)"), QuotaHandler,
+             {"cache": self.cache, "culled": CulledLedger(self.state_dir) if self.state_dir else None}),
             (url_path_join(prefix, "api/health"), HealthHandler, {"cache": self.cache}),
             (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
         ], cookie_secret=os.urandom(32))

@@ -88,7 +88,8 @@ class ServerLaunch:
         args = [*spawner.get_args(), f"--HubOAuth.cache_max_age={spawner.access_recheck_interval}"]
         script = batch_script(spawner.batch_script, centre, request.login, args, quota_url,
                               spawner.job_output_dir, spawner.job_logs_kept, kernels,
-                              tls_lines=tls.script_lines() if spawner.internal_ssl else "")
+                              tls_lines=tls.script_lines() if spawner.internal_ssl else "",
+                              kernel_idle_timeout_s=centre.idle_timeouts(request.partition)[1])
         env = job_environment(spawner.get_env(), spawner.hub.api_url, nodes_api)
         if spawner.internal_ssl:
             env.update(tls.secret_env(spawner._tls_pems))

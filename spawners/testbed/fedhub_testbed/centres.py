@@ -45,6 +45,8 @@ class PartitionSpec:
     charge_rate: float = 1.0
     default: bool = False
     oversubscribe: int = 0  # jobs that may share a core (a classroom partition of small notebook servers)
+    idle_timeout: str = ""  # an idle server there is culled after this ("": the centre's, never by default)
+    kernel_idle_timeout: str = ""  # a kernel at another centre, of a server there, likewise
 
 
 @dataclass
@@ -61,6 +63,8 @@ class CentreSpec:
     firewalled: bool = False  # ssh only: compute node on a private network behind the login node
     private_tmp: bool = False  # each job its own /tmp and /dev/shm (job_container/tmpfs), as many centres do
     extend: str = ""  # how much in all the hub may add to a server's time limit there ("": it may not)
+    idle_timeout: str = ""  # servers idle this long are culled ("": never, unless a partition says so)
+    kernel_idle_timeout: str = ""  # kernels at other centres of its servers, likewise
     node_nice: int = 0  # run the node's jobs at this niceness (a benchmark's compute node that is not the hub's machine)
 
     def __post_init__(self):
@@ -72,9 +76,9 @@ def demo_centres() -> list[CentreSpec]:
     """Three small centres that differ in size, partitions, route and accounting."""
     return [
         CentreSpec("alpha", "Alpha Supercomputing Centre", cpus=4, memory_mb=8192, accounting=True, extend="02:00:00",
-                   partitions=[
+                   idle_timeout="01:00:00", kernel_idle_timeout="00:30:00", partitions=[
             PartitionSpec("cpu", 4, "6G", "08:00:00", 1.0, default=True),
-            PartitionSpec("debug", 2, "2G", "00:30:00", 0.5),
+            PartitionSpec("debug", 2, "2G", "00:30:00", 0.5, idle_timeout="00:15:00"),
         ]),
         CentreSpec("beta", "Beta National Lab (behind its login node)", cpus=8, memory_mb=16384, route="ssh",
                    firewalled=True, partitions=[
@@ -568,14 +572,19 @@ class LocalFederation:
                 "node_addresses": {running.node: running.node_address},
                 "partitions": [
                     {"name": p.name, "max_cores": p.max_cores, "max_memory": p.max_memory,
-                     "max_walltime": p.max_walltime, "charge_rate": p.charge_rate}
+                     "max_walltime": p.max_walltime, "charge_rate": p.charge_rate,
+                     **({"idle_timeout": p.idle_timeout} if p.idle_timeout else {}),
+                     **({"kernel_idle_timeout": p.kernel_idle_timeout} if p.kernel_idle_timeout else {})}
                     for p in sorted(spec.partitions, key=lambda p: not p.default)
                 ],
             }
             if logins:
                 entry["logins"] = logins
-            if spec.extend:
-                entry["sessions"] = {"extend": spec.extend, "extend_step": "00:30:00"}
+            sessions = {**({"extend": spec.extend, "extend_step": "00:30:00"} if spec.extend else {}),
+                        **({"idle_timeout": spec.idle_timeout} if spec.idle_timeout else {}),
+                        **({"kernel_idle_timeout": spec.kernel_idle_timeout} if spec.kernel_idle_timeout else {})}
+            if sessions:
+                entry["sessions"] = sessions
             if running.network:
                 entry.pop("hub_connect_url", None)  # its nodes reach the hub through the login node
                 entry["network"] = {"mode": "tunnel", "login_node_address": running.network.login_inner_address,

@@ -11,9 +11,14 @@ operator's ``scontrol update TimeLimit`` shows at once:
     {"servers": [{"name": "", "centre": "alpha", "centre_name": "Alpha", "job_id": "100012",
                   "state": "RUNNING", "started": "2026-12-04T10:00:00+00:00",
                   "ends": "2026-12-04T12:00:00+00:00", "seconds_left": 5400,
-                  "extendable_s": 3600, "extend_step_s": 1800}]}
+                  "extendable_s": 3600, "extend_step_s": 1800,
+                  "allocation": {"charge_account": "proj_alice", "project": null, "level": "ok",
+                                 "core_hours_remaining": 41.5, "percent": 17.0}}]}
 
-(``extendable_s``: how much more the hub may add to the job, where its centre allows extending.)
+(``extendable_s``: how much more the hub may add to the job, where its centre allows extending;
+``allocation``: what is left of the allocation the server is charged to, from the quota
+service's last reading, null where the centre keeps no accounts.) With named servers a user has
+several, each at its own centre.
 
 Needs ``read:servers`` for the server (the user and admins for all of them; a server's own token
 only for itself). Times are the centre's clock read as UTC offsets of the hub's zone.
@@ -28,6 +33,7 @@ from jupyterhub.apihandlers import APIHandler
 from jupyterhub.scopes import has_scope
 from tornado import web
 
+from ...quota.client import entry_for, fetch_report
 from ...spawning.extension import extendable_s
 from ...spawning.snapshots import SnapshotStore
 from .auth import api_authenticated
@@ -49,6 +55,7 @@ class ServersHandler(APIHandler):
             raise web.HTTPError(404, "No access to resources or resources not found")
         now = datetime.now().astimezone()
         servers = []
+        report = await self.allocations(user, readable)
         for name in readable:
             spawner = user.spawners[name]
             job = getattr(spawner, "job", None)
@@ -64,8 +71,27 @@ class ServersHandler(APIHandler):
                 "ends": ends.isoformat() if ends and info.is_running else None,
                 "seconds_left": max(0, int((ends - now).total_seconds())) if ends and info.is_running else None,
                 "extendable_s": extendable_s(spawner, info), "extend_step_s": job.centre.sessions.extend_step_s,
+                "allocation": _allocation(entry_for(report, job.centre.id, spawner.request.project
+                                                    if spawner.request else None)),
             })
         self.finish(json.dumps({"servers": servers}))
+
+    async def allocations(self, user, names: list[str]) -> dict | None:
+        """The user's allocations, read once for all their servers (the quota service's cached
+        figures, with a running server's token), or None."""
+        spawner = next((user.spawners[n] for n in names if getattr(user.spawners[n], "api_token", None)
+                        and getattr(user.spawners[n], "quota_service_url", "")), None)
+        if spawner is None:
+            return None
+        return await fetch_report(spawner.quota_service_url, spawner.api_token, user.name, fresh=False)
+
+
+def _allocation(entry: dict | None) -> dict | None:
+    if not entry or not entry.get("core_hours"):
+        return None
+    core = entry["core_hours"]
+    return {"charge_account": entry.get("charge_account"), "project": entry.get("project"), "level": entry.get("level"),
+            "core_hours_remaining": core.get("remaining"), "percent": core.get("percent")}
 
 
 class SnapshotsHandler(APIHandler):
