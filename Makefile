@@ -51,6 +51,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/kernel_latency.py
 	$(VENV)/bin/python benchmarks/kernel_move.py
 	$(VENV)/bin/python benchmarks/session_continue.py
+	$(VENV)/bin/python benchmarks/culling_day.py
 	$(VENV)/bin/python benchmarks/quota_api.py
 	$(VENV)/bin/python benchmarks/login_storm.py
 	$(VENV)/bin/python benchmarks/class_start.py

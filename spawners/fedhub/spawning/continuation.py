@@ -129,9 +129,21 @@ class ContinueRun:
     async def run(self) -> None:
         record, spawner, successor = self.record, self.spawner, self.successor
         spawner.continuing = self
+        old = ServerCalls(spawner, spawner.ip, spawner.port)
+        # the kernels' variables are saved while the new job waits and starts (the user works on;
+        # _copy saves again only the kernels that ran a cell since)
+        early = asyncio.ensure_future(old.call("save", {"id": record.id, "centre": record.source_centre}))
         try:
-            await self._queue()
-            old = ServerCalls(spawner, spawner.ip, spawner.port)
+            try:
+                await self._queue()
+            except BaseException:
+                early.cancel()
+                await asyncio.gather(early, return_exceptions=True)
+                raise
+            (early_failure,) = await asyncio.gather(early, return_exceptions=True)
+            if isinstance(early_failure, BaseException):
+                log.info("[%s] continue %s: the save while queued did not finish (%s); saving now", record.user,
+                         record.id, early_failure)
             new = ServerCalls(spawner, successor.ip, successor.port)
             saved = await self._copy(old, new)
             await self._move(new, saved)
@@ -175,7 +187,7 @@ class ContinueRun:
     async def _copy(self, old: ServerCalls, new: ServerCalls) -> dict:
         record = self.record
         record.enter(COPYING, "Saving your kernels' variables")
-        saved = await old.call("save", {"id": record.id, "centre": record.source_centre})
+        saved = await old.call("save", {"id": record.id, "centre": record.source_centre, "again": True})
         record.kernels = [{"id": k["id"], "variables": k["variables"], "size": k["size"],
                            "unmovable": k["unmovable"]} for k in saved["kernels"]]
         lacking = (await new.call("lacking", {"files": saved["files"]}))["paths"]

@@ -1,10 +1,12 @@
 """The routes through which the hub hands a session from this server to a server at another
 centre (only this server's user, or the hub with this server's own token, reaches them):
 
-    POST {base}fedhub/api/session/save      {"id", "centre", "max_bytes"}: every kernel's variables to
-                                             ~/.fedhub/sessions/<id>/ (nothing stops); answers
-                                             the record and the files the session needs elsewhere
-                                             (path, size, mtime, sha256)
+    POST {base}fedhub/api/session/save      {"id", "centre", "max_bytes", "again"}: every kernel's
+                                             variables to ~/.fedhub/sessions/<id>/ (nothing stops);
+                                             answers the record and the files the session needs
+                                             elsewhere (path, size, mtime, sha256); "again": true
+                                             updates an earlier save of that id (only kernels that
+                                             ran a cell since are saved anew)
     POST {base}fedhub/api/session/lacking   {"files": [...]}: which of them this home lacks
     POST {base}fedhub/api/session/files     {"paths": [...]}: those files as a tar stream
     PUT  {base}fedhub/api/session/files     a tar stream: unpacked into the home, each file whole
@@ -78,7 +80,7 @@ class SaveHandler(APIHandler):
         body = json_object_body(self)
         try:
             record = await save_session(self.serverapp, str(body.get("id", "")), str(body.get("centre", "")),
-                                        int(body.get("max_bytes") or 0))
+                                        int(body.get("max_bytes") or 0), again=body.get("again") is True)
         except FileExistsError:
             raise web.HTTPError(409, f"id: a session {body.get('id')} was already saved here") from None
         except SnapshotError as e:

@@ -44,17 +44,31 @@ def _document_path(serverapp, session_path: str) -> str:
     return str(full.relative_to(home().resolve())) if full.is_relative_to(home().resolve()) else ""
 
 
-async def save_session(serverapp, snapshot_id: str, centre: str = "", max_bytes: int = 0) -> dict:
+async def save_session(serverapp, snapshot_id: str, centre: str = "", max_bytes: int = 0,
+                       again: bool = False) -> dict:
     """Write every running kernel's variables and the sessions that use them; answer the record.
     A kernel holding more than ``max_bytes`` is listed, not saved (its notebook reopens with a
-    fresh kernel)."""
+    fresh kernel). ``again``: bring an earlier save of the same id up to date (a continue saves
+    while the new job waits, then again before the switch): a kernel that ran no cell since
+    keeps its saved state, any other is saved anew, and the documents are listed again."""
     folder = session_dir(snapshot_id)
     folder.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    folder.mkdir(mode=0o700)
+    folder.mkdir(mode=0o700, exist_ok=again)
+    earlier = {}
+    if again and (folder / "session.json").is_file():
+        earlier = {k["id"]: k for k in json.loads((folder / "session.json").read_bytes())["kernels"]}
     started = time.monotonic()
     kernels, by_old, skipped = [], {}, []
-    for n, kernel_id in enumerate(list(serverapp.kernel_manager.list_kernel_ids())):
+    taken = {k["n"] for k in earlier.values()}
+    fresh = (n for n in range(10 ** 6) if n not in taken)
+    for kernel_id in list(serverapp.kernel_manager.list_kernel_ids()):
         manager = serverapp.kernel_manager.get_kernel(kernel_id)
+        before = earlier.get(kernel_id)
+        if before is not None and await _execution_count(manager) == before["execution_count"]:
+            by_old[kernel_id] = before["n"]
+            kernels.append(before)
+            continue
+        n = next(fresh)
         manifest = await save_kernel(manager, snapshot_id, folder / f"{n}.state", max_bytes)
         if manifest.get("too_large"):
             skipped.append({"id": kernel_id, "name": manager.kernel_name, "size": manifest["size"],
@@ -77,6 +91,14 @@ async def save_session(serverapp, snapshot_id: str, centre: str = "", max_bytes:
     with private_file(folder / "session.json") as out:
         out.write(json.dumps(record, indent=1).encode())
     return record
+
+
+async def _execution_count(manager) -> int:
+    channel = KernelChannel(manager, "being saved")
+    try:
+        return int(await channel.call("get_ipython().execution_count", timeout=30))
+    finally:
+        channel.close()
 
 
 def read_session(snapshot_id: str) -> dict:
