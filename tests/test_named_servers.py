@@ -48,6 +48,11 @@ def test_named_servers_at_two_centres_at_once_each_with_its_own_allocation_and_k
     assert kernels["here"] == [] and [k["centre"] for k in kernels["there"]] == ["alpha"]
     assert len(live_jobs(centres, "alpha", USER)) == 2  # the server "here" and the kernel of "there"
 
+    # a class starts the default server, never a named one (refused by name, nothing started)
+    r = api.post(f"/users/{USER}/servers/lesson", json={"class": "any-class"})
+    assert r.status_code == 400 and "a class starts your default server" in r.json()["message"], r.text
+    assert "lesson" not in api.get(f"/users/{USER}").json()["servers"]
+
     # stopping one ends its own job (and its kernel's), not the other's
     assert api.delete(f"/users/{USER}/servers/there").status_code in (202, 204)
     wait_for(lambda: not live_jobs(centres, "gamma", USER) and len(live_jobs(centres, "alpha", USER)) == 1, 60,

@@ -86,8 +86,8 @@ def test_the_lab_counts_down_and_warns_before_the_end(lab, centres):
 
 
 def test_the_hub_home_page_shows_where_the_server_runs_and_its_time_left(api, hub, centres, browser):
-    """JupyterHub's own home page, extended: a row per running server with its centre, its job
-    and the time its job has left."""
+    """JupyterHub's own home page, extended: a row per running server with its centre, its job,
+    the time its job has left and its allocation left."""
     r = api.spawn(U2, {"centre": "gamma", "cores": 1, "memory": "512M", "walltime": "00:45:00"})
     assert r.status_code in (201, 202), r.text
     api.wait_ready(U2)
@@ -98,6 +98,8 @@ def test_the_hub_home_page_shows_where_the_server_runs_and_its_time_left(api, hu
     cells = [c.inner_text() for c in row.first.locator("td").all()]
     assert cells[:3] == ["default", "Gamma", job["job_id"]], cells
     assert re.fullmatch(r"4[45] min left", cells[3]), cells
+    # the allocation it is charged to: what is left of it, as the quota panel says it
+    assert re.fullmatch(r"(\d+\.\d core-h left \(\d+% used\)|no limit) · \S+", cells[4]), cells
     assert page.locator("#stop").is_visible()  # JupyterHub's own page is all still there
     page.close()
 

@@ -55,7 +55,7 @@ def centre_specs() -> list[CentreSpec]:
         CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, accounting=True, extend="01:00:00", partitions=[
             PartitionSpec("cpu", 4, "4G", "04:00:00", default=True),
             # culled when idle (tests/test_culling.py); no other test leaves a server idle there that long
-            PartitionSpec("debug", 2, "1G", "00:30:00", idle_timeout="00:01:00", kernel_idle_timeout="00:00:20"),
+            PartitionSpec("debug", 2, "1G", "00:30:00", idle_timeout="00:00:40", kernel_idle_timeout="00:00:10"),
             # a classroom: up to 8 small servers per core; Slurm has it, the session's federation file not
             # (only the class tests' federation names it), so no other test's placement sees it
             PartitionSpec(CLASSROOM, 4, "8G", "02:00:00", charge_rate=3.0, oversubscribe=8)]),

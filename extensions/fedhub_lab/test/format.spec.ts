@@ -1,7 +1,7 @@
 /** What the status bar and the panel say about an allocation (src/format.ts). */
 import { nullTranslator } from '@jupyterlab/translation';
 
-import { figureText, fraction, hours, readAtText, remainingText, walltimeText } from '../src/format';
+import { cullingText, figureText, fraction, hours, readAtText, remainingText, walltimeText } from '../src/format';
 import { ICentreQuota } from '../src/model';
 
 // English, as JupyterLab shows it when no language pack is chosen
@@ -32,6 +32,20 @@ describe('remainingText', () => {
     expect(remainingText(entry({ used: 3, limit: null }), trans)).toBe('3.0 core-h used, no limit');
     expect(remainingText(entry(null), trans)).toBe('no figures yet');
     expect(remainingText(entry(null, 'sacct did not answer'), trans)).toBe('figures not available');
+  });
+});
+
+describe('cullingText', () => {
+  it('says what stopping idle servers gave back this period, and nothing when none was stopped', () => {
+    const culled = (servers: number, hoursBack: number) =>
+      ({
+        ...entry({ used: 1, limit: 50 }),
+        culling: { core_hours_returned: hoursBack, servers_culled: servers }
+      }) as ICentreQuota;
+    expect(cullingText(culled(2, 3.46), trans)).toBe('Idle servers stopped this period (2) gave back 3.5 core-h');
+    expect(cullingText(culled(1, 0.31), trans)).toBe('Idle server stopped this period gave back 0.3 core-h');
+    expect(cullingText(culled(0, 0), trans)).toBe('');
+    expect(cullingText(entry({ used: 1, limit: 50 }), trans)).toBe('');
   });
 });
 

@@ -142,6 +142,9 @@ class RequestIntake:
             else:
                 spawner.ending.choose(None)
             if isinstance(user_options, dict) and "class" in user_options:
+                if spawner.name:  # the class's dashboard, bulk start and hand-outs know the default server
+                    raise OptionError("class", f"a class starts your default server, not the named server "
+                                               f"{spawner.name!r}; use POST /hub/api/users/{spawner.user.name}/server")
                 spawner.request = class_request(self._class_of_user(user_options["class"]), spawner.federation,
                                              spawner.user.name, user_options, datetime.now(timezone.utc))
             else:

@@ -166,7 +166,7 @@ class FederatedSpawner(SpawnerSettings, Spawner):
                 health=spawner.monitor.health(), allow_auto=spawner.auto_placement,
                 facts=await spawner.form_facts(),
                 estimate_url=f"{spawner.hub.base_url}api/fedhub/users/{quote(spawner.user.name, safe='')}/start-estimate",
-                classes=await spawner.classes_in_session(),
+                classes=[] if spawner.name else await spawner.classes_in_session(),  # a class: the default server
                 snapshots=spawner.ending.offers(),
             )
         return form
