@@ -4,11 +4,7 @@ of the kernel receives). It defines no user variable and prints nothing.
 
 Source: ``pack`` puts every movable variable into one pickle (shared references stay shared;
 protocol 5 keeps large buffers such as arrays out of band, so they are not copied again) and
-``chunk`` hands it out piece by piece with each piece's SHA-256. A move streams instead
-(``pack(..., stream=True)``): a thread pickles while ``chunk`` hands out each piece as soon as
-it is full, so a million small objects travel while the rest are still being pickled; the
-size is known at the end ("end:<size>:<pieces>"), and a pickle that fails part way says
-"failed:<reason>" (the mover then packs again, the usual way, which names the culprits).
+``chunk`` hands it out piece by piece with each piece's SHA-256.
 Target: ``receive`` checks that the environment can take the snapshot (Python, packages, files),
 then takes the pieces through a comm, checking each SHA-256 as it arrives. A thread unpickles
 the pieces already checked while later ones travel (building a million objects costs as long
@@ -107,70 +103,11 @@ def _dump(movable: dict) -> tuple[bytes, list, dict[str, str]]:
     return cloudpickle.dumps(keep, protocol=5, buffer_callback=buffers.append), buffers, failed
 
 
-class _Stream:
-    """The snapshot's pickle made in a thread and handed out in CHUNK_SIZE pieces as they fill
-    (the pickler's file is this object)."""
-
-    def __init__(self, movable: dict):
-        self.pieces: list[bytes] = []
-        self.buffer = bytearray()
-        self.size = 0
-        self.done = False
-        self.failure = ""
-        self.filled = threading.Condition()
-        threading.Thread(target=self._run, args=(movable,), name="fedhub-move-pickle", daemon=True).start()
-
-    def write(self, data) -> int:
-        self.buffer += data
-        while len(self.buffer) >= CHUNK_SIZE:
-            piece = bytes(memoryview(self.buffer)[:CHUNK_SIZE])
-            del self.buffer[:CHUNK_SIZE]
-            with self.filled:
-                self.pieces.append(piece)
-                self.filled.notify_all()
-        return len(data)
-
-    def _run(self, movable: dict) -> None:
-        import cloudpickle
-        try:
-            cloudpickle.dump(movable, self, protocol=5)  # buffers in band: the stream is one file
-        except Exception as e:  # noqa: BLE001 - the mover packs again, the usual way
-            with self.filled:
-                self.failure = pickle_failure(e) or type(e).__name__
-                self.done = True
-                self.filled.notify_all()
-            return
-        with self.filled:
-            if self.buffer:
-                self.pieces.append(bytes(self.buffer))
-            self.buffer = bytearray()
-            self.size = sum(len(p) for p in self.pieces)
-            self.done = True
-            self.filled.notify_all()
-
-    def piece(self, index: int) -> bytes | None:
-        """Piece ``index`` once it is full; None past the last one."""
-        with self.filled:
-            while index >= len(self.pieces) and not self.done:
-                self.filled.wait()
-            return self.pieces[index] if index < len(self.pieces) else None
-
-
-def pack(move_id: str, stream: bool = False) -> Text:
-    """Snapshot the namespace; answer the manifest (what moves, what does not, sizes; with
-    ``stream``, sizes only at the end of the pieces)."""
+def pack(move_id: str) -> Text:
+    """Snapshot the namespace; answer the manifest (what moves, what does not, sizes)."""
     shell = _shell()
     started = time.perf_counter()
     screened = screen(shell.user_ns, shell.user_ns_hidden)
-    if stream:
-        _outgoing[move_id] = _Stream(screened.movable)
-        return _reply({
-            "variables": sorted(screened.movable), "unmovable": screened.unmovable, "modules": screened.modules,
-            "files": [asdict(f) for f in screened.files], "execution_count": shell.execution_count,
-            "size": None, "segments": None, "chunk_size": CHUNK_SIZE, "chunks": None, "streaming": True,
-            "python": platform.python_version(), "packages": _packages(screened.movable, screened.modules),
-            "cwd": os.getcwd(), "pack_seconds": round(time.perf_counter() - started, 3),
-        })
     main, buffers, failed = _dump(screened.movable)
     screened.unmovable.update(failed)
     moving = {k: v for k, v in screened.movable.items() if k not in failed}
@@ -194,12 +131,8 @@ def pack_raw(move_id: str, size: int) -> Text:
 
 
 def chunk(move_id: str, index: int) -> Text:
-    """Piece ``index`` as "<sha256 hex>:<base64>" (a stream: "end:<size>:<pieces>" past its last
-    piece, "failed:<reason>" if the pickle failed)."""
-    out = _outgoing[move_id]
-    data = out.piece(index)
-    if data is None:
-        return Text(f"failed:{out.failure}" if out.failure else f"end:{out.size}:{len(out.pieces)}")
+    """Piece ``index`` as "<sha256 hex>:<base64>"."""
+    data = _outgoing[move_id].piece(index)
     return Text(hashlib.sha256(data).hexdigest() + ":" + base64.b64encode(data).decode("ascii"))
 
 
@@ -230,11 +163,7 @@ class _Incoming:
     def __init__(self, move_id: str, manifest: dict):
         self.move_id = move_id
         self.manifest = manifest
-        self.streaming = bool(manifest.get("streaming"))
-        # a stream's size is known at its end: its pieces, in order, are appended
-        self.size: int | None = None if self.streaming else manifest["size"]
-        self.chunks: int | None = None if self.streaming else manifest["chunks"]
-        self.data = bytearray() if self.streaming else bytearray(manifest["size"])
+        self.data = bytearray(manifest["size"])
         self.received: set[int] = set()
         self.errors: list[str] = []
         self.comm = None
@@ -255,8 +184,6 @@ class _Incoming:
 
     def _piece(self, msg) -> None:
         content, buffers = msg["content"]["data"], msg.get("buffers") or []
-        if self.streaming:
-            return self._streamed(content, buffers)
         index, expected = int(content["chunk"]), content["sha256"]
         size, chunk_size = self.manifest["size"], self.manifest["chunk_size"]
         start = index * chunk_size
@@ -274,56 +201,19 @@ class _Incoming:
                         self.leading += 1
             self.arrived.notify_all()
 
-    def _streamed(self, content: dict, buffers: list) -> None:
-        """A stream's next piece (in order), or its end: {"end": true, "size", "chunks"}."""
-        with self.arrived:
-            if content.get("end"):
-                self.size, self.chunks = int(content["size"]), int(content["chunks"])
-                if self.size != len(self.data) or self.chunks != len(self.received):
-                    self.errors.append(f"the stream ended at {len(self.data)} bytes in {len(self.received)} pieces, "
-                                       f"not {self.size} in {self.chunks}")
-            else:
-                index = int(content["chunk"])
-                data = memoryview(buffers[0]).cast("B") if buffers else None
-                if data is None or index != len(self.received):
-                    self.errors.append(f"piece {index}: no data, or out of order")
-                elif hashlib.sha256(data).hexdigest() != content["sha256"]:
-                    self.errors.append(f"piece {index}: checksum does not match")
-                else:
-                    self.data += data
-                    self.received.add(index)
-                    self.leading = len(self.received)
-            self.arrived.notify_all()
-
     def available(self) -> int:
         """How many leading bytes arrived intact."""
-        if self.streaming:
-            return len(self.data)
         return min(self.leading * self.manifest["chunk_size"], self.manifest["size"])
 
-    def ended(self) -> bool:
-        return self.size is not None
-
     def wait_for(self, end: int) -> None:
-        """Block the unpickling thread until bytes [0, end) arrived intact (or a stream ended
-        short of them: the unpickler then reads what there is, and says it is truncated)."""
+        """Block the unpickling thread until bytes [0, end) arrived intact."""
         with self.arrived:
-            while self.available() < end and not (self.streaming and self.ended()):
+            while self.available() < end:
                 if self.closed or self.errors:
                     raise _Abandoned()
                 self.arrived.wait()
-            if self.closed or self.errors:
-                raise _Abandoned()
 
     def _unpack(self) -> None:
-        if self.streaming:
-            try:
-                self.values = _loads(_Reader(self, self.data, None), ())
-            except BaseException as e:  # noqa: BLE001 - restore reports it, with its words
-                self.failure = e
-            finally:
-                self.unpacked.set()
-            return
         segments = self.manifest["segments"]
         data = self.data
 
@@ -360,40 +250,32 @@ class _Incoming:
 
 class _Reader:
     """The snapshot's pickle as a file that the unpickler reads while later pieces still travel:
-    each read waits until the bytes it asks for arrived intact. ``end`` None: a stream, whose
-    end is known when it comes (its data grows, so bytes are copied out under the lock)."""
+    each read waits until the bytes it asks for arrived intact."""
 
-    def __init__(self, incoming: _Incoming, data: bytearray, end: int | None):
+    def __init__(self, incoming: _Incoming, data: bytearray, end: int):
         self.incoming, self.data, self.pos, self.end = incoming, data, 0, end
 
-    def _limit(self) -> int:
-        return self.end if self.end is not None else (self.incoming.size if self.incoming.ended() else 1 << 62)
+    def _take(self, n: int) -> memoryview:
+        n = self.end - self.pos if n is None or n < 0 else min(n, self.end - self.pos)
+        self.incoming.wait_for(self.pos + n)
+        view = memoryview(self.data)[self.pos:self.pos + n]
+        self.pos += n
+        return view
 
     def read(self, n: int = -1) -> bytes:
-        n = 1 << 62 if n is None or n < 0 else n
-        self.incoming.wait_for(min(self.pos + n, self._limit()))
-        with self.incoming.arrived:
-            n = max(0, min(n, self._limit() - self.pos, len(self.data) - self.pos))
-            out = bytes(memoryview(self.data)[self.pos:self.pos + n])
-        self.pos += n
-        return out
+        return self._take(n).tobytes()
 
     def readinto(self, buffer) -> int:
-        want = memoryview(buffer).nbytes
-        self.incoming.wait_for(min(self.pos + want, self._limit()))
-        with self.incoming.arrived:
-            n = max(0, min(want, self._limit() - self.pos, len(self.data) - self.pos))
-            memoryview(buffer).cast("B")[:n] = memoryview(self.data)[self.pos:self.pos + n]
-        self.pos += n
-        return n
+        view = self._take(len(buffer))
+        buffer[:view.nbytes] = view
+        return view.nbytes
 
     def readline(self) -> bytes:
         looked = self.pos
         while True:
-            with self.incoming.arrived:
-                have = min(self.incoming.available(), self._limit())
-                newline = self.data.find(b"\n", looked, have)
-            if newline >= 0 or have >= self._limit():
+            have = min(self.incoming.available(), self.end)
+            newline = self.data.find(b"\n", looked, have)
+            if newline >= 0 or have >= self.end:
                 return self.read((newline + 1 if newline >= 0 else have) - self.pos)
             looked = have
             self.incoming.wait_for(have + 1)
@@ -490,8 +372,8 @@ def restore(move_id: str, skip_files: list[str] | None = None) -> Text:
     if incoming is None:
         return _reply({"error": "no snapshot was received for this move"})
     manifest = incoming.manifest
-    if incoming.errors or len(incoming.received) != incoming.chunks:
-        return _reply({"error": f"{len(incoming.received)} of {incoming.chunks} pieces arrived intact"
+    if incoming.errors or len(incoming.received) != manifest["chunks"]:
+        return _reply({"error": f"{len(incoming.received)} of {manifest['chunks']} pieces arrived intact"
                                 + (f" ({incoming.errors[0]})" if incoming.errors else "")})
     started = time.perf_counter()
     while not incoming.unpacked.wait(0.5):  # every piece is here: the thread finishes its work

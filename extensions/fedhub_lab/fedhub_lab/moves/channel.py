@@ -93,10 +93,6 @@ class KernelChannel:
     def send_piece(self, index: int, sha256: str, data: bytes) -> None:
         self._send("comm_msg", {"comm_id": self.comm_id, "data": {"chunk": index, "sha256": sha256}}, [data])
 
-    def send_end(self, size: int, chunks: int) -> None:
-        """A streamed snapshot's end: how many bytes in how many pieces were sent."""
-        self._send("comm_msg", {"comm_id": self.comm_id, "data": {"end": True, "size": size, "chunks": chunks}})
-
     def close_comm(self) -> None:
         if self.comm_id:
             self._send("comm_close", {"comm_id": self.comm_id, "data": {}})

@@ -35,11 +35,6 @@ class MoveError(Exception):
     """Why a move stopped; the source kernel is untouched."""
 
 
-class _StreamFailed(Exception):
-    """The streamed pickle failed part way (something in the namespace cannot be pickled):
-    pack again the usual way, which names what cannot move."""
-
-
 @dataclass
 class Move:
     id: str
@@ -163,24 +158,10 @@ class Movers:
                     await asyncio.gather(starting, return_exceptions=True)  # its job cancelled
                 raise
             move.enter("saved", f"Saved {move.variables} variables ({_size(move.total)}) in {move.saved_in:.1f} s "
-                                f"while the kernel at {move.centre} started" if move.total else
-                                f"The kernel at {move.centre} started; its {move.variables} variables follow as "
-                                "they are saved")
+                                f"while the kernel at {move.centre} started")
             target = KernelChannel(self.app.kernel_manager.get_kernel(target_id), f"at {move.centre}")
-            # a stream asks the user about what cannot move once it is whole (a value may yet fail
-            # to pickle, and then the move packs again the usual way and asks before copying)
-            await self._check(move, target, manifest, ask=not manifest.get("streaming"))
-            try:
-                await self._copy(move, source, target, manifest)
-                if manifest.get("streaming") and move.unmovable:
-                    await self._choose(move)
-            except _StreamFailed as e:
-                log.info("Move %s: the streamed snapshot failed (%s); packing again", move.id, e)
-                await target.call(target.agent("discard", move.id))
-                target.close_comm()
-                manifest = await self._save(move, source, stream=False)
-                await self._check(move, target, manifest)
-                await self._copy(move, source, target, manifest)
+            await self._check(move, target, manifest)
+            await self._copy(move, source, target, manifest)
             await self._restore(move, source, target, manifest)
             await self._switch(move, source, target_id)
             move.new_kernel_id, target_id = target_id, None  # kept
@@ -235,19 +216,18 @@ class Movers:
             raise MoveError(f"the kernel at {centre_name} did not start: {e}") from None
         return target_id
 
-    async def _save(self, move: Move, source: KernelChannel, stream: bool = True) -> dict:
-        """The source's snapshot, begun while the target starts (the phase stays "queued"): a
-        stream, whose pieces are pickled while they travel, unless ``stream`` is False."""
+    async def _save(self, move: Move, source: KernelChannel) -> dict:
+        """The source's snapshot, made while the target starts (the phase stays "queued")."""
         started = time.monotonic()
-        manifest = await source.call_json(source.agent("pack", move.id, stream))
+        manifest = await source.call_json(source.agent("pack", move.id))
         move.saved_in = time.monotonic() - started
-        move.variables, move.total = len(manifest["variables"]), manifest["size"] or 0
+        move.variables, move.total = len(manifest["variables"]), manifest["size"]
         move.unmovable = [{"name": n, "reason": r} for n, r in sorted(manifest["unmovable"].items())]
         log.info("Move %s: saved %d variables (%s) in %.2f s", move.id, move.variables, _size(move.total),
                  move.saved_in)
         return manifest
 
-    async def _check(self, move: Move, target: KernelChannel, manifest: dict, ask: bool = True) -> None:
+    async def _check(self, move: Move, target: KernelChannel, manifest: dict) -> None:
         answer = await target.call_json(target.agent("receive", move.id, json.dumps(manifest)))
         wrong = [f"{m} is not installed at {move.centre}" for m in answer.get("missing_modules", [])]
         wrong += [f"{m['name']} is {m['here']} at {move.centre} but {m['source']} at the source"
@@ -259,7 +239,7 @@ class Movers:
                                                                f"{move.centre}"})
         move.skip_files = [f["name"] for f in answer.get("missing_files", [])]
         target.open_comm(answer["comm_target"])
-        if move.unmovable and ask:
+        if move.unmovable:
             await self._choose(move)
 
     async def _choose(self, move: Move) -> None:
@@ -277,39 +257,7 @@ class Movers:
             move.error = "the user chose not to move without " + names
             raise asyncio.CancelledError()
 
-    async def _copy_stream(self, move: Move, source: KernelChannel, target: KernelChannel) -> None:
-        """Each piece as the source's pickling fills it (the next one asked for before this one
-        is read), until the source says where the stream ended."""
-        move.done, move.total = 0, 0
-        move.enter("copying", f"Copying to {move.centre}")
-        index, asked = 0, source.ask(source.agent("chunk", move.id, 0))
-        while True:
-            following = source.ask(source.agent("chunk", move.id, index + 1))
-            text = await source.value(asked)
-            if text.startswith(("end:", "failed:")):
-                await source.value(following)  # its answer is the same word; read it off the channel
-                if text.startswith("failed:"):
-                    raise _StreamFailed(text[len("failed:"):])
-                _, size, count = text.split(":")
-                break
-            sha, _, encoded = text.partition(":")
-            data = base64.b64decode(encoded)
-            target.send_piece(index, sha, data)
-            if index % 4 == 3:
-                await target.ensure_alive()
-            move.done += len(data)
-            move.enter("copying", f"Copying: {_size(move.done)} so far")
-            asked, index = following, index + 1
-        target.send_end(int(size), int(count))
-        move.total = int(size)
-        got = await target.call_json(target.agent("received", move.id))
-        if got["errors"] or got["pieces"] != int(count):
-            raise MoveError(f"the copy arrived damaged: {got['pieces']} of {count} pieces intact "
-                            f"({'; '.join(got['errors'][:2])})")
-
     async def _copy(self, move: Move, source: KernelChannel, target: KernelChannel, manifest: dict) -> None:
-        if manifest.get("streaming"):
-            return await self._copy_stream(move, source, target)
         total, pieces = manifest["size"], manifest["chunks"]
         move.done, move.total = 0, total
         move.enter("copying", f"Copying {_size(total)} to {move.centre}")
