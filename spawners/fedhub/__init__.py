@@ -8,7 +8,7 @@ holds the code to it):
     scheduler   slurm/ (speaking to Slurm, one job's lifecycle, ssh, tunnels)
     requests    request (user options: the one schema), jobs/ (server and kernel job builders,
                 TLS, progress), placement, service_app
-    features    quota/, classes/, kernels/, culling/
+    features    quota/, classes/, kernels/, culling/, workspace/
     spawner     spawning/ (JupyterHub's spawner and its collaborators)
     hub         hub/ (configure_hub, login, the chart's settings, api/: every REST route)
     tools       cli (the testbed, centres and a hub on loopback, is its own distribution:

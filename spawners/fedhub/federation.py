@@ -199,6 +199,18 @@ class Sessions:
 
 
 @dataclass(frozen=True)
+class Workspace:
+    """The folder that follows a user between centres (``workspace:`` in the federation file)."""
+
+    folder: str = "fedhub"  # inside the user's home at the centre
+    show: str = "workspace"  # the lab's file browser and contents API: the workspace, or the whole home
+    large_file_mb: int = 100  # larger files are listed at the other centres and fetched only when asked
+
+
+WORKSPACE_FOLDER_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*")
+
+
+@dataclass(frozen=True)
 class Centre:
     id: str
     name: str
@@ -214,6 +226,7 @@ class Centre:
     accounting: Accounting | None = None  # None: the centre keeps no accounts FedHub reads
     projects: Projects | None = None  # None: no choice, the accounting's charge account
     sessions: Sessions = field(default_factory=Sessions)
+    workspace: Workspace = field(default_factory=Workspace)
 
     def partition(self, name: str) -> Partition | None:
         return next((p for p in self.partitions if p.name == name), None)
@@ -381,7 +394,7 @@ def _parse_centre(r: FieldReader, raw: Any, path: str) -> Centre:
         path,
         allowed={
             "id", "name", "cluster", "scheduler", "hub_connect_url", "network", "partitions", "singleuser_cmd",
-            "logins", "node_addresses", "job_prologue", "accounting", "projects", "sessions",
+            "logins", "node_addresses", "job_prologue", "accounting", "projects", "sessions", "workspace",
         },
     )
     cid = r.text(
@@ -435,7 +448,27 @@ def _parse_centre(r: FieldReader, raw: Any, path: str) -> Centre:
         node_addresses=node_addresses, job_prologue=prologue, accounting=accounting,
         projects=_parse_projects(r, raw["projects"], f"{path}.projects") if raw.get("projects") is not None else None,
         sessions=_parse_sessions(r, raw.get("sessions") or {}, f"{path}.sessions"),
+        workspace=_parse_workspace(r, raw.get("workspace") or {}, f"{path}.workspace"),
     )
+
+
+def _parse_workspace(r: FieldReader, raw: Any, path: str) -> Workspace:
+    """``workspace: {folder: fedhub, show: workspace, large_file: 100M}``: the folder, in the
+    user's home at this centre, that holds the same files at every centre they use."""
+    r.mapping(raw, path, allowed={"folder", "show", "large_file"})
+    folder = r.text(raw.get("folder", "fedhub"), f"{path}.folder", WORKSPACE_FOLDER_RE,
+                    "give a folder inside the home such as fedhub or work/fedhub (no '..', no leading '/')")
+    if ".." in folder.split("/"):
+        r.fail(f"{path}.folder", f"{folder!r} leads out of the home; give a folder inside it such as fedhub")
+    show = raw.get("show", "workspace")
+    if show not in ("workspace", "home"):
+        r.fail(f"{path}.show", f"{show!r} is not a choice; use workspace (the file browser shows the workspace) "
+                               "or home (the whole home, the workspace a folder in it)")
+    try:
+        large = parse_memory_mb(str(raw.get("large_file", "100M")))
+    except ValueError as e:
+        r.fail(f"{path}.large_file", f"{e} (the size above which a file is fetched only when asked)")
+    return Workspace(folder=folder.rstrip("/"), show=show, large_file_mb=large)
 
 
 def _parse_sessions(r: FieldReader, raw: Any, path: str) -> Sessions:

@@ -20,7 +20,7 @@ LAYERS = {
         ("identity", {"logins", "projects"}),
         ("scheduler", {"slurm"}),
         ("requests", {"request", "jobs", "placement", "service_app"}),
-        ("features", {"quota", "classes", "kernels", "culling"}),
+        ("features", {"quota", "classes", "kernels", "culling", "workspace"}),
         ("spawner", {"spawning"}),
         ("hub", {"hub"}),
         ("tools", {"cli"}),
