@@ -31,7 +31,7 @@ LAYERS = {
         ("in the kernel or its job", {"agent", "launcher"}),
         ("kernel provisioning", {"provisioner"}),
         ("moves", {"moves"}),
-        ("sessions", {"snapshots"}),
+        ("sessions", {"snapshots", "workspace"}),
         ("server extension", {"server"}),
     ],
 }

@@ -5,6 +5,7 @@
     provisioner/  jupyter_client's provisioner for kernels at centres, its hub client, kernelspecs
     moves/        moving a running kernel to another centre (in the server)
     snapshots/    a whole session to files and back: kernels' variables, documents, files carried
+    workspace/    the user's workspace at this centre as the hub's index sees it (issue 25)
     agent/        inside a user's kernel: the move agent and ``quota()``
     launcher/     a kernel's Slurm job: starts ipykernel, speaks a versioned protocol with the hub
     runtime, hub_tls, quota_source   what several of them share

@@ -1,0 +1,83 @@
+"""What a user's workspace holds at this centre: every plain file with its size, time and
+SHA-256, as the hub's index wants it (``fedhub.workspace.plan``).
+
+A link is not followed (it is listed as skipped, with the reason), nor is anything outside the
+workspace; a name the hub could not carry (not UTF-8) is skipped by name. Hashes are kept in
+``~/.fedhub/workspace-hashes.json`` (0600) by path, size and modification time, so a rescan
+reads only the files that changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+HASHES = ".fedhub/workspace-hashes.json"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load(cache: Path) -> dict:
+    try:
+        return json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(cache: Path, hashes: dict) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = cache.with_name(f".{cache.name}.partial")
+    with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as out:
+        json.dump(hashes, out)
+    os.replace(partial, cache)
+
+
+def scan(root: Path, home: Path) -> dict:
+    """{"files": {path: {"size", "mtime", "sha256"}}, "skipped": [{"path", "reason"}]} for the
+    workspace ``root`` (paths relative to it); a missing workspace holds nothing."""
+    cache_file = home / HASHES
+    cached, hashes = _load(cache_file), {}
+    files, skipped = {}, []
+    if not root.is_dir() or root.is_symlink():
+        return {"files": files, "skipped": skipped}
+    for folder, dirs, names in os.walk(root, followlinks=False):
+        here = Path(folder)
+        for name in sorted(dirs):
+            if (here / name).is_symlink():
+                skipped.append({"path": _shown(here / name, root), "reason": "a link (not followed)"})
+        for name in sorted(names):
+            path = here / name
+            relative = _shown(path, root)
+            try:
+                relative.encode("utf-8")
+            except UnicodeEncodeError:
+                skipped.append({"path": relative.encode("utf-8", "backslashreplace").decode(),
+                                "reason": "a name that is not UTF-8 (rename it to carry it)"})
+                continue
+            if path.is_symlink():
+                skipped.append({"path": relative, "reason": "a link (not followed)"})
+                continue
+            stat = path.lstat()
+            if not path.is_file():
+                skipped.append({"path": relative, "reason": "not a plain file"})
+                continue
+            key = [stat.st_size, stat.st_mtime_ns]
+            known = cached.get(relative)
+            sha = known[2] if known and known[:2] == key else sha256_of(path)
+            hashes[relative] = [*key, sha]
+            files[relative] = {"size": stat.st_size, "mtime": stat.st_mtime, "sha256": sha}
+    if hashes != cached:
+        _save(cache_file, hashes)
+    return {"files": files, "skipped": skipped}
+
+
+def _shown(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()

@@ -1,0 +1,55 @@
+"""A workspace as the hub's index sees it (fedhub_lab/workspace/scan.py, standard library only,
+loaded by its path as the notebook environment has it): plain files with size and SHA-256,
+links and foreign names skipped by name, hashes reused while a file is unchanged."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+SCAN = Path(__file__).resolve().parents[2] / "extensions/fedhub_lab/fedhub_lab/workspace/scan.py"
+
+
+@pytest.fixture(scope="module")
+def scanner():
+    spec = importlib.util.spec_from_file_location("fedhub_workspace_scan_under_test", SCAN)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plain_files_are_listed_with_their_hash_and_links_and_foreign_names_are_skipped(scanner, tmp_path):
+    home = tmp_path / "home"
+    root = home / "fedhub"
+    (root / "work").mkdir(parents=True)
+    (root / "work" / "analysis.ipynb").write_text('{"cells": []}')
+    (root / "data.bin").write_bytes(os.urandom(5000))
+    (tmp_path / "secret.txt").write_text("outside the workspace")
+    (root / "out").symlink_to(tmp_path / "secret.txt")
+    (root / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
+    (root / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1 name")
+    found = scanner.scan(root, home)
+    assert set(found["files"]) == {"work/analysis.ipynb", "data.bin"}
+    assert found["files"]["data.bin"]["sha256"] == hashlib.sha256((root / "data.bin").read_bytes()).hexdigest()
+    reasons = {s["path"]: s["reason"] for s in found["skipped"]}
+    assert reasons["out"] == reasons["elsewhere"] == "a link (not followed)"
+    assert reasons["caf\\udce9.txt"].startswith("a name that is not UTF-8")
+    cache = home / ".fedhub" / "workspace-hashes.json"
+    assert oct(cache.stat().st_mode & 0o777) == "0o600"
+
+    # a rescan reads only what changed: an unchanged file's hash comes from the cache
+    calls = []
+    real = scanner.sha256_of
+    scanner.sha256_of = lambda path: calls.append(path.name) or real(path)
+    try:
+        (root / "work" / "analysis.ipynb").write_text('{"cells": [1]}')
+        again = scanner.scan(root, home)
+    finally:
+        scanner.sha256_of = real
+    assert calls == ["analysis.ipynb"]
+    assert again["files"]["data.bin"] == found["files"]["data.bin"]
+    assert scanner.scan(home / "none", home) == {"files": {}, "skipped": []}
