@@ -101,3 +101,21 @@ def test_the_workspace_block_has_defaults_and_names_a_bad_field():
         with pytest.raises(FederationError) as info:
             parse_federation(doc)
         assert f"centres[0].workspace.{field}:" in str(info.value), info.value
+
+
+def test_the_index_is_kept_in_the_hubs_database_and_says_where_the_bytes_are(tmp_path):
+    from sqlalchemy import create_engine
+
+    from fedhub.workspace.index import WorkspaceIndex
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}")
+    store = WorkspaceIndex(engine)
+    index = store.load("alice")
+    record(index, "alpha", {"a.ipynb": v("1"), "data.bin": v("2", 50 * MB)}, WHEN, NAMES["alpha"])
+    record(index, "gamma", {"a.ipynb": v("1")}, WHEN, NAMES["gamma"])
+    record(index, "gamma", {}, WHEN, NAMES["gamma"])  # a.ipynb deleted at gamma: a tombstone
+    store.save("alice", index)
+    store.save("bob", {})
+    again = WorkspaceIndex(engine).load("alice")  # as a restarted hub reads it
+    assert again == index and again["a.ipynb"].newest is None
+    assert store.holdings("alice") == {"alpha": 50 * MB} and store.holdings("bob") == {}
