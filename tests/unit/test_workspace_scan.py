@@ -53,3 +53,33 @@ def test_plain_files_are_listed_with_their_hash_and_links_and_foreign_names_are_
     assert calls == ["analysis.ipynb"]
     assert again["files"]["data.bin"] == found["files"]["data.bin"]
     assert scanner.scan(home / "none", home) == {"files": {}, "skipped": []}
+
+
+def test_the_agent_scans_sends_and_receives_between_two_homes_as_the_hub_runs_it(tmp_path):
+    """The agent as the hub runs it at two centres (here two homes on this machine): a scan, a
+    tar from one, unpacked into the other, the same bytes; a path out of the workspace refused."""
+    import json
+    import subprocess
+    import sys
+
+    alpha, gamma = tmp_path / "alpha", tmp_path / "gamma"
+    (alpha / "fedhub" / "work").mkdir(parents=True)
+    (alpha / "fedhub" / "work" / "analysis.ipynb").write_text('{"cells": []}')
+    (alpha / "fedhub" / "big.bin").write_bytes(os.urandom(300_000))
+    gamma.mkdir()
+    package = Path(__file__).resolve().parents[2] / "extensions/fedhub_lab"
+
+    def agent(home: Path, *argv: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "fedhub_lab.workspace", *argv], input=stdin,
+                              capture_output=True, env={"HOME": str(home), "PYTHONPATH": str(package)}, cwd=home)
+
+    listed = json.loads(agent(alpha, "scan", "fedhub").stdout)
+    assert set(listed["files"]) == {"work/analysis.ipynb", "big.bin"}
+    tar = agent(alpha, "send", "fedhub", *listed["files"]).stdout
+    got = agent(gamma, "receive", "fedhub", stdin=tar)
+    assert json.loads(got.stdout) == {"files": 2, "bytes": 300_000 + len('{"cells": []}')}, got.stderr
+    assert json.loads(agent(gamma, "scan", "fedhub").stdout)["files"] == listed["files"]
+    refused = agent(alpha, "send", "fedhub", "../.bashrc")
+    assert refused.returncode == 2 and "only paths inside" in refused.stderr.decode()
+    refused = agent(alpha, "scan", "../elsewhere")
+    assert refused.returncode == 2 and "refused:" in refused.stderr.decode()
