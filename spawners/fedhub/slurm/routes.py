@@ -78,6 +78,15 @@ async def _run(argv: list[str], *, stdin: str | None, env: dict[str, str], timeo
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
+async def _open(argv: list[str], what: str, **kwargs) -> asyncio.subprocess.Process:
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            start_new_session=True, **kwargs)
+    except OSError as e:
+        raise SchedulerUnreachable(f"{what} could not be run: {e.strerror or e}") from None
+
+
 async def _run_or_unreachable(argv: list[str], what: str, timeout: float, **kwargs) -> tuple[int, str, str]:
     try:
         return await _run(argv, timeout=timeout, **kwargs)
@@ -106,6 +115,19 @@ class LocalRoute:
     async def run(self, argv: list[str], *, user: str | None, stdin: str | None = None,
                   env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT_S,
                   make_dir: str | None = None) -> CommandResult:
+        command, full_env, cwd, kwargs = self._prepare(argv, user, env, make_dir)
+        rc, out, err = await _run_or_unreachable(command, argv[0], timeout, stdin=stdin, env=full_env,
+                                                 cwd=cwd, **kwargs)
+        return CommandResult(tuple(argv), rc, out, err)
+
+    async def open(self, argv: list[str], *, user: str) -> asyncio.subprocess.Process:
+        """``argv`` started as ``user`` with its stdin, stdout and stderr as pipes (a stream of
+        bytes through the hub: the workspace's transfers)."""
+        command, full_env, cwd, kwargs = self._prepare(argv, user, None, None)
+        return await _open(command, argv[0], env=full_env, cwd=cwd, **kwargs)
+
+    def _prepare(self, argv: list[str], user: str | None, env: dict[str, str] | None,
+                 make_dir: str | None) -> tuple[list[str], dict[str, str], str, dict]:
         full_env = {"PATH": f"{self.config.commands_dir}:{_SYSTEM_PATH}", "LANG": "C.UTF-8",
                     "SLURM_CONF": self.config.slurm_conf, **_job_env(env)}
         kwargs: dict = {}
@@ -127,9 +149,7 @@ class LocalRoute:
         command = list(argv)
         if make_dir is not None:
             command = ["/bin/sh", "-c", _MKDIR_THEN_EXEC, "fedhub", make_dir, *argv]
-        rc, out, err = await _run_or_unreachable(command, argv[0], timeout, stdin=stdin, env=full_env,
-                                                 cwd=cwd, **kwargs)
-        return CommandResult(tuple(argv), rc, out, err)
+        return command, full_env, cwd, kwargs
 
 
 class SshRoute:
@@ -158,6 +178,18 @@ class SshRoute:
                   env: dict[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT_S,
                   make_dir: str | None = None) -> CommandResult:
         user = user or self.config.query_user
+        full_argv, full_env, where = await self._prepare(argv, user, env, make_dir, timeout)
+        rc, out, err = await _run_or_unreachable(full_argv, where, timeout, stdin=stdin, env=full_env)
+        return self._answer(argv, user, where, rc, out, err)
+
+    async def open(self, argv: list[str], *, user: str) -> asyncio.subprocess.Process:
+        """``argv`` started on the login node as ``user``, over the hub's connection, with its
+        stdin, stdout and stderr as pipes (a stream of bytes through the hub)."""
+        full_argv, full_env, where = await self._prepare(argv, user, None, None, DEFAULT_TIMEOUT_S)
+        return await _open(full_argv, where, env=full_env)
+
+    async def _prepare(self, argv: list[str], user: str, env: dict[str, str] | None, make_dir: str | None,
+                       timeout: float) -> tuple[list[str], dict[str, str], str]:
         if user != self.config.query_user and user not in self.mapped:
             await self._check_account(_checked_login(user), timeout)
         job_env = _job_env(env)
@@ -170,8 +202,9 @@ class SshRoute:
             mux = master.client_options() if await master.ensure() else []
         full_argv = self.ssh_argv(remote, user, sorted(job_env), mux)
         full_env = {"PATH": _SYSTEM_PATH, "LANG": "C.UTF-8", "HOME": os.environ.get("HOME", "/root"), **job_env}
-        where = f"login node {self.config.host}:{self.config.port}"
-        rc, out, err = await _run_or_unreachable(full_argv, where, timeout, stdin=stdin, env=full_env)
+        return full_argv, full_env, f"login node {self.config.host}:{self.config.port}"
+
+    def _answer(self, argv: list[str], user: str, where: str, rc: int, out: str, err: str) -> CommandResult:
         if rc == 255:
             if "Permission denied" in err:
                 raise LoginRefused(f"{where} refused login {user!r} for the hub's key")

@@ -23,14 +23,15 @@ class FileRefused(ValueError):
     """A path that is not a plain file inside the home (the message names it)."""
 
 
-def inside(home: Path, relative: str) -> Path:
-    """``home / relative``, refused unless it stays inside the home without following a link out."""
+def inside(home: Path, relative: str, what: str = "your home") -> Path:
+    """``home / relative``, refused unless it stays inside ``home`` (``what`` names it in the
+    refusal) without following a link out."""
     pure = PurePosixPath(relative)
     if pure.is_absolute() or ".." in pure.parts or not pure.parts:
-        raise FileRefused(f"{relative!r}: only paths inside your home, without '..'")
+        raise FileRefused(f"{relative!r}: only paths inside {what}, without '..'")
     path = home.joinpath(*pure.parts)
     if not path.resolve().is_relative_to(home.resolve()):
-        raise FileRefused(f"{relative!r} leads out of your home through a link")
+        raise FileRefused(f"{relative!r} leads out of {what} through a link")
     return path
 
 
@@ -90,12 +91,12 @@ def lacking(home: Path, files: list[dict]) -> list[str]:
     return out
 
 
-def write_tar(home: Path, paths: list[str], out) -> int:
+def write_tar(home: Path, paths: list[str], out, what: str = "your home") -> int:
     """Stream the files into ``out`` (a binary file object) as a tar; answers the bytes of data."""
     total = 0
     with tarfile.open(fileobj=out, mode="w|") as tar:
         for relative in paths:
-            path = inside(home, relative)
+            path = inside(home, relative, what)
             if path.is_file() and not path.is_symlink():
                 info = tar.gettarinfo(str(path), arcname=relative)
                 info.uid = info.gid = 0
@@ -106,7 +107,7 @@ def write_tar(home: Path, paths: list[str], out) -> int:
     return total
 
 
-def read_tar(home: Path, stream) -> tuple[int, int]:
+def read_tar(home: Path, stream, what: str = "your home") -> tuple[int, int]:
     """Unpack a tar stream from ``stream`` into the home: plain files only, each written beside its
     place and renamed when whole (its mode kept, without set-id bits). Answers (files, bytes)."""
     files = size = 0
@@ -114,7 +115,7 @@ def read_tar(home: Path, stream) -> tuple[int, int]:
         for member in tar:
             if not member.isfile():
                 raise FileRefused(f"{member.name!r} is not a plain file")
-            path = inside(home, member.name)
+            path = inside(home, member.name, what)
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             partial = path.with_name(f".{path.name}.fedhub-partial")
             source = tar.extractfile(member)

@@ -2,7 +2,8 @@
 the user on a local centre) with the notebook environment's Python:
 
     python -m fedhub_lab.workspace scan <folder>            JSON: the workspace's files and what was skipped
-    python -m fedhub_lab.workspace send <folder> <path>...  a tar stream of those files on stdout
+    python -m fedhub_lab.workspace send <folder> [<path>...] a tar stream of those files on stdout
+                                                            (no paths: NUL-separated on stdin)
     python -m fedhub_lab.workspace receive <folder>         unpack a tar stream from stdin
 
 ``<folder>`` is the workspace, relative to the user's home (the federation file's
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tarfile
 from pathlib import Path
 
 from ..snapshots.files import FileRefused, inside, read_tar, write_tar
@@ -30,14 +32,18 @@ def main(argv: list[str]) -> int:
         if command == "scan":
             json.dump(scan(root, home), sys.stdout)
         elif command == "send":
-            write_tar(root, argv[2:], sys.stdout.buffer)
+            paths = argv[2:] or [p for p in sys.stdin.buffer.read().decode().split("\0") if p]
+            write_tar(root, paths, sys.stdout.buffer, "the workspace")
         else:
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            files, size = read_tar(root, sys.stdin.buffer)
+            files, size = read_tar(root, sys.stdin.buffer, "the workspace")
             json.dump({"files": files, "bytes": size}, sys.stdout)
     except FileRefused as e:
         print(f"refused: {e}", file=sys.stderr)
         return 2
+    except (tarfile.TarError, OSError) as e:  # a cut stream, a file that cannot be read or written
+        print(f"failed: {e}", file=sys.stderr)
+        return 1
     return 0
 
 

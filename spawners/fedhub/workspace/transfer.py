@@ -1,0 +1,85 @@
+"""Files carried from one centre's workspace to another's, as the user's own login at both ends.
+
+The hub starts the workspace agent (``python -m fedhub_lab.workspace``, the notebook
+environment's Python beside the centre's ``singleuser_cmd``) through each centre's route: on
+the login node over the hub's ssh connection, or as the user's Unix account on a local centre.
+The source sends a tar of the named files; the hub passes it on in 1 MB blocks (its memory
+holds one block, nothing is written to its disk); the target unpacks each file beside its place
+and renames it when whole, so a cut leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from dataclasses import dataclass
+
+from ..federation import Centre
+from ..slurm.routes import route_for
+
+BLOCK = 1 << 20
+
+
+class TransferError(RuntimeError):
+    """A transfer that did not complete (the message names the centre and what it said)."""
+
+
+@dataclass(frozen=True)
+class End:
+    centre: Centre
+    login: str  # the user's login at that centre
+
+
+def agent_argv(centre: Centre, *args: str) -> list[str]:
+    python = os.path.join(os.path.dirname(centre.singleuser_cmd), "python")
+    return [python, "-m", "fedhub_lab.workspace", *args]
+
+
+async def carry(source: End, target: End, paths: list[str], progress=None) -> dict:
+    """Carry ``paths`` (relative to the workspace) from ``source`` to ``target``; answers
+    {"files", "bytes"} as the target unpacked them. ``progress(bytes_so_far)`` after each block."""
+    receiver = await route_for(target.centre.scheduler, target.centre.logins).open(
+        agent_argv(target.centre, "receive", target.centre.workspace.folder), user=target.login)
+    try:
+        sender = await route_for(source.centre.scheduler, source.centre.logins).open(
+            agent_argv(source.centre, "send", source.centre.workspace.folder), user=source.login)
+    except BaseException:
+        receiver.kill()
+        await receiver.wait()
+        raise
+    errors = [asyncio.ensure_future(p.stderr.read()) for p in (sender, receiver)]
+    answer = asyncio.ensure_future(receiver.stdout.read())
+    moved = 0
+    try:
+        sender.stdin.write("\0".join(paths).encode())
+        sender.stdin.close()
+        while block := await sender.stdout.read(BLOCK):
+            receiver.stdin.write(block)
+            try:
+                await receiver.stdin.drain()
+            except (BrokenPipeError, ConnectionResetError):
+                await receiver.wait()
+                raise TransferError(f"{target.centre.name} stopped receiving: "
+                                    f"{(await errors[1]).decode().strip()}") from None
+            moved += len(block)
+            if progress is not None:
+                progress(moved)
+        sent = await sender.wait()
+        if sent != 0:  # the receiver sees a cut stream and keeps nothing of the last file
+            receiver.stdin.close()
+            await receiver.wait()
+            raise TransferError(f"{source.centre.name} could not send: {(await errors[0]).decode().strip()}")
+        receiver.stdin.close()
+        if await receiver.wait() != 0:
+            raise TransferError(f"{target.centre.name} could not receive: {(await errors[1]).decode().strip()}")
+        return json.loads(await answer)
+    except BaseException:
+        for process in (sender, receiver):
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+        raise
+    finally:
+        for task in (*errors, answer):
+            task.cancel()
