@@ -1,8 +1,9 @@
 """Files carried between two centres' workspaces (issue 25, the transfer underneath): the
 workspace agent runs as the user's own login at both ends, at alpha (local) and at the firewalled
 beta (on its login node, over the hub's kind of ssh connection), and the bytes pass through this
-process as they would through the hub. The test centres still share /home (issue 25 gives them
-homes of their own), so beta's workspace is another folder here."""
+process as they would through the hub; then the same through the hub's REST API. The test
+centres still share /home (issue 25 gives them homes of their own), so beta's and gamma's
+workspaces are other folders in it (the test federation's workspace.folder)."""
 
 from __future__ import annotations
 
@@ -10,15 +11,16 @@ import asyncio
 import hashlib
 import os
 import pwd
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from fedhub.federation import Workspace, load_federation
+import requests
+
+from fedhub.federation import load_federation
 from fedhub.slurm.sshmux import SshMasters
 from fedhub.workspace.transfer import End, TransferError, carry
-from helpers.testbed import TEST_USERS
+from helpers.testbed import TEST_USERS, HubAPI, wait_for
 
 USER = TEST_USERS[1]
 
@@ -40,12 +42,11 @@ def sha(path: Path) -> str:
 def ends(centres):
     import shutil
     fed = load_federation(centres.federation_file)  # ssh's control sockets: a private directory of this process
-    alpha = fed.centre("alpha")
-    beta = replace(fed.centre("beta"), workspace=Workspace(folder="fedhub-at-beta"))
+    alpha, beta = fed.centre("alpha"), fed.centre("beta")
     home = Path(pwd.getpwnam(USER).pw_dir)
-    yield End(alpha, USER), End(beta, USER), home / alpha.workspace.folder, home / "fedhub-at-beta"
+    yield End(alpha, USER), End(beta, USER), home / alpha.workspace.folder, home / beta.workspace.folder
     asyncio.run(SshMasters.close_all())
-    for folder in (home / alpha.workspace.folder, home / "fedhub-at-beta"):
+    for folder in (home / alpha.workspace.folder, home / beta.workspace.folder, home / "fedhub-at-gamma"):
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -81,3 +82,47 @@ def test_a_path_out_of_the_workspace_is_refused_and_a_cut_leaves_nothing_half_wr
     assert "could not send" in str(info.value) and "Permission denied" in str(info.value)
     assert sha(at_beta / "first.bin") == sha(at_alpha / "first.bin")
     assert sorted(p.name for p in at_beta.iterdir()) == ["first.bin"]
+
+
+def test_a_user_moves_files_between_centres_through_the_rest_api_and_nobody_else_may(hub, ends):
+    alpha, beta, at_alpha, at_beta = ends
+    at_gamma = at_alpha.parent / "fedhub-at-gamma"
+    owned(at_alpha / "runs" / "run1.csv", b"x,y\n" * 10_000)
+    owned(at_alpha / "runs" / "plots" / "fig.png", os.urandom(100_000))
+    owned(at_alpha / "elsewhere.txt", b"not asked for")
+    api = HubAPI(hub)
+    mine = {"Authorization": f"token {api.post(f'/users/{USER}/tokens', json={'note': 'transfers'}).json()['token']}"}
+    url = f"{hub.url}/hub/api/fedhub/users/{USER}/transfers"
+    r = requests.post(url, json={"from": "alpha", "to": "gamma", "paths": ["runs/"]}, headers=mine, timeout=30)
+    assert r.status_code == 202, r.text
+    started = r.json()
+    assert started["url"].endswith(f"/transfers/{started['id']}") and started["status"] in ("queued", "copying")
+
+    def finished():
+        t = requests.get(f"{hub.url}{started['url']}", headers=mine, timeout=30).json()
+        return t if t["status"] in ("done", "failed", "cancelled") else None
+    done = wait_for(finished, 60, "the transfer to finish", 0.3)
+    assert (done["status"], done["files"], done["total"]) == ("done", 2, 40_000 + 100_000), done
+    for name in ("runs/run1.csv", "runs/plots/fig.png"):
+        assert sha(at_gamma / name) == sha(at_alpha / name)
+    assert not (at_gamma / "elsewhere.txt").exists()
+    assert [t["id"] for t in requests.get(url, headers=mine, timeout=30).json()["transfers"]] == [started["id"]]
+
+    # what a script gets wrong is named; another user sees and starts nothing of USER's
+    for body, field in (({"from": "atlantis", "to": "gamma", "paths": ["runs/"]}, "from"),
+                        ({"from": "alpha", "to": "alpha", "paths": ["runs/"]}, "to"),
+                        ({"from": "alpha", "to": "gamma", "paths": ["../.ssh/id_rsa"]}, "paths"),
+                        ({"from": "alpha", "to": "gamma", "paths": "/etc/passwd"}, "paths")):
+        r = requests.post(url, json=body, headers=mine, timeout=30)
+        assert r.status_code == 400 and r.json()["field"] == field, r.text
+    other = TEST_USERS[2]
+    theirs = {"Authorization": f"token {api.post(f'/users/{other}/tokens', json={'note': 'transfers'}).json()['token']}"}
+    assert requests.post(url, json={"from": "alpha", "to": "gamma", "paths": ["runs/"]}, headers=theirs,
+                         timeout=30).status_code == 404
+    assert requests.get(f"{hub.url}{started['url']}", headers=theirs, timeout=30).status_code == 404
+    assert requests.get(url, headers=theirs, timeout=30).status_code == 404
+    # a path that is not there fails by name, nothing copied
+    r = requests.post(url, json={"from": "alpha", "to": "gamma", "paths": ["missing/"]}, headers=mine, timeout=30)
+    failed = wait_for(lambda: (t := requests.get(f"{hub.url}{r.json()['url']}", headers=mine, timeout=30).json())
+                      ["status"] in ("done", "failed") and t, 60, "the transfer to fail", 0.3)
+    assert failed["status"] == "failed" and "'missing' is not in your workspace there" in failed["reason"], failed

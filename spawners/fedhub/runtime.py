@@ -28,6 +28,8 @@ class Runtime:
         self.tls_contexts: dict = {}  # spawning.launch: (key, cert, CA) files -> the hub's probe SSLContext
         self.continuations: dict = {}  # spawning.continuation: id -> Continuation (a session moving on)
         self.continue_tasks: dict = {}  # spawning.continuation: id -> the asyncio task doing it
+        self.transfers: dict = {}  # workspace.transfers: id -> Transfer (files between two centres)
+        self.transfer_tasks: dict = {}  # workspace.transfers: id -> the asyncio task doing it
         self.signing_cas: dict = {}  # jobs.tls: the CA files' stamp -> (CA key, CA certificate, trust bundle)
         # caches and bookkeeping of lower layers
         self.hub_ids: dict = {}  # statedir.hub_id: state dir -> this hub's id

@@ -59,9 +59,13 @@ def centre_specs() -> list[CentreSpec]:
             # a classroom: up to 8 small servers per core; Slurm has it, the session's federation file not
             # (only the class tests' federation names it), so no other test's placement sees it
             PartitionSpec(CLASSROOM, 4, "8G", "02:00:00", charge_rate=3.0, oversubscribe=8)]),
-        CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", firewalled=True, partitions=[
+        # the centres share this machine's /home until issue 25 gives them homes of their own: their
+        # workspaces are other folders in it, so a transfer between them is a real copy
+        CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", firewalled=True,
+                   workspace_folder="fedhub-at-beta", partitions=[
             PartitionSpec("batch", 4, "4G", "08:00:00", default=True)]),
-        CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, accounting=True, private_tmp=True, partitions=[
+        CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, accounting=True, private_tmp=True,
+                   workspace_folder="fedhub-at-gamma", partitions=[
             PartitionSpec("small", 2, "2G", "01:00:00", charge_rate=0.5, default=True)]),
     ]
 

@@ -65,6 +65,7 @@ class CentreSpec:
     extend: str = ""  # how much in all the hub may add to a server's time limit there ("": it may not)
     idle_timeout: str = ""  # servers idle this long are culled ("": never, unless a partition says so)
     kernel_idle_timeout: str = ""  # kernels at other centres of its servers, likewise
+    workspace_folder: str = ""  # the federation file's workspace.folder there ("": the default, fedhub)
     node_nice: int = 0  # run the node's jobs at this niceness (a benchmark's compute node that is not the hub's machine)
 
     def __post_init__(self):
@@ -585,6 +586,8 @@ class LocalFederation:
                         **({"kernel_idle_timeout": spec.kernel_idle_timeout} if spec.kernel_idle_timeout else {})}
             if sessions:
                 entry["sessions"] = sessions
+            if spec.workspace_folder:
+                entry["workspace"] = {"folder": spec.workspace_folder}
             if running.network:
                 entry.pop("hub_connect_url", None)  # its nodes reach the hub through the login node
                 entry["network"] = {"mode": "tunnel", "login_node_address": running.network.login_inner_address,

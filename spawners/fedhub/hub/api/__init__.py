@@ -10,6 +10,7 @@ being imported. Each module below keeps one concern's handlers and its ``ROUTES`
     sessions      /api/fedhub/users/<user>/servers   (where each server runs, its job's time left)
     continues     /api/fedhub/users/<user>/server/continue, .../continues/<id>   (a session moves on)
     culling       /api/fedhub/users/<user>/server/cull   (the idle culler's word before a stop)
+    transfers     /api/fedhub/users/<user>/transfers...   (files between two centres' workspaces)
     quota         /api/fedhub/quota/...   (a server's way to the quota service)
     port_report   /api/batchspawner       (replaces batchspawner's handler)
 """
@@ -18,9 +19,9 @@ from __future__ import annotations
 
 from jupyterhub.apihandlers import default_handlers
 
-from . import classes, continues, culling, estimate, kernels, port_report, quota, sessions
+from . import classes, continues, culling, estimate, kernels, port_report, quota, sessions, transfers
 
-ROUTES = [*kernels.ROUTES, *classes.ROUTES, *estimate.ROUTES, *sessions.ROUTES, *continues.ROUTES, *culling.ROUTES, *quota.ROUTES, *port_report.ROUTES]
+ROUTES = [*kernels.ROUTES, *classes.ROUTES, *estimate.ROUTES, *sessions.ROUTES, *continues.ROUTES, *culling.ROUTES, *transfers.ROUTES, *quota.ROUTES, *port_report.ROUTES]
 
 
 def install_routes(handlers: list | None = None) -> list:

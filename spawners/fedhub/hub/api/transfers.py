@@ -1,0 +1,110 @@
+"""Files between two centres' workspaces (issue 25):
+
+    POST   /hub/api/fedhub/users/<user>/transfers        {"from": "<centre>", "to": "<centre>",
+           "paths": ["data/run1.csv", "notebooks/"]} -> 202 {"id", "url", ...}; a bad field is a
+           400 naming it ({"status", "field", "message"}), and nothing is started
+    GET    /hub/api/fedhub/users/<user>/transfers        the user's transfers
+    GET    /hub/api/fedhub/users/<user>/transfers/<id>   status (queued, copying, done, failed,
+           cancelled), bytes, total, files, reason
+    DELETE /hub/api/fedhub/users/<user>/transfers/<id>   cancel; the target keeps only whole files
+
+The bytes travel as the user's own login at both centres (``workspace/transfer.py``). Who may:
+whoever may start and stop the user's servers (JupyterHub's ``servers`` scope: the user,
+admins); anyone else gets 404.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+from jupyterhub.apihandlers import APIHandler
+from jupyterhub.scopes import has_scope
+from tornado import web
+
+from ...logins import NoLogin
+from ...workspace import transfers
+from .auth import api_authenticated
+
+
+class _TransfersHandler(APIHandler):
+    def checked_user(self, user_name: str):
+        user = self.find_user(user_name)
+        if user is None or not has_scope(f"servers!user={user_name}", self.parsed_scopes, db=self.db):
+            raise web.HTTPError(404, "No access to resources or resources not found")
+        return user
+
+    def refuse(self, status: int, field: str, message: str):
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"status": status, "field": field, "message": message}))
+
+    def answer(self, record, status: int = 200):
+        url = f"{self.hub.base_url}api/fedhub/users/{quote(record.user, safe='')}/transfers/{record.id}"
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        if status == 202:
+            self.set_header("Location", url)
+        self.finish(json.dumps({**record.public(), "url": url}))
+
+    def find(self, user_name: str, transfer_id: str):
+        self.checked_user(user_name)
+        record = transfers.transfers().get(transfer_id)
+        if record is None or record.user != user_name:
+            raise web.HTTPError(404, f"no transfer {transfer_id} of {user_name}'s")
+        return record
+
+
+class TransfersHandler(_TransfersHandler):
+    @api_authenticated
+    def get(self, user_name: str):
+        self.checked_user(user_name)
+        mine = [t.public() for t in transfers.transfers().values() if t.user == user_name]
+        self.finish(json.dumps({"transfers": mine}))
+
+    @api_authenticated
+    def post(self, user_name: str):
+        user = self.checked_user(user_name)
+        try:
+            body = json.loads(self.request.body or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return self.refuse(400, "body", 'the body must be a JSON object, e.g. {"from": "alpha", "to": "gamma", '
+                                            '"paths": ["data/"]}')
+        federation = user.spawner.federation
+        ends = {}
+        for name in ("from", "to"):
+            centre = federation.centre(body.get(name) or "")
+            if centre is None:
+                return self.refuse(400, name, f"{body.get(name)!r} is not a centre; choose one of: "
+                                              f"{', '.join(federation.centre_ids)}")
+            ends[name] = centre
+        if ends["from"].id == ends["to"].id:
+            return self.refuse(400, "to", "give another centre than the one the files come from")
+        try:
+            paths = transfers.checked_paths(body.get("paths"))
+        except transfers.PathRefused as e:
+            return self.refuse(400, "paths", str(e))
+        try:
+            record = transfers.begin(user_name, ends["from"], ends["to"], paths)
+        except NoLogin as e:
+            return self.refuse(403, "from" if e.centre.id == ends["from"].id else "to", str(e))
+        self.answer(record, 202)
+
+
+class TransferHandler(_TransfersHandler):
+    @api_authenticated
+    def get(self, user_name: str, transfer_id: str):
+        self.answer(self.find(user_name, transfer_id))
+
+    @api_authenticated
+    def delete(self, user_name: str, transfer_id: str):
+        record = self.find(user_name, transfer_id)
+        if not transfers.cancel(record):
+            return self.refuse(409, "status", f"the transfer is {record.status}; it can no longer be cancelled")
+        self.answer(record, 202)
+
+
+ROUTES = [(r"/api/fedhub/users/([^/]+)/transfers", TransfersHandler),
+          (r"/api/fedhub/users/([^/]+)/transfers/([0-9a-f]{16})", TransferHandler)]

@@ -1,0 +1,139 @@
+"""A user's transfers between two centres' workspaces, as the REST API starts and follows them
+(``hub/api/transfers.py``): what was asked, how far it is, and how it ended.
+
+A transfer first scans the source's workspace as the user (so a folder means its files, and
+the total is known), then carries the files (``transfer.py``); a cancel stops both ends, and
+the target keeps only the files that arrived whole.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+from .. import runtime
+from ..federation import Centre
+from ..logins import login_at
+from ..slurm.routes import route_for
+from .transfer import End, TransferError, agent_argv, carry
+
+log = logging.getLogger("JupyterHub.fedhub.transfers")
+QUEUED, COPYING, DONE, FAILED, CANCELLED = "queued", "copying", "done", "failed", "cancelled"
+FINISHED = (DONE, FAILED, CANCELLED)
+KEPT_S = 3600
+
+
+class PathRefused(ValueError):
+    """A path that is not inside the workspace (the message names it)."""
+
+
+def checked_paths(paths) -> list[str]:
+    """The asked paths, relative to the workspace: refused by name if absolute, with '..', or empty."""
+    if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
+        raise PathRefused("give paths as a list of strings, relative to your workspace, e.g. [\"data/run1.csv\"]")
+    out = []
+    for path in paths:
+        pure = PurePosixPath(path)
+        if not path or pure.is_absolute() or ".." in pure.parts or "\0" in path:
+            raise PathRefused(f"{path!r} is not a path inside your workspace (no '/' at the start, no '..')")
+        out.append(str(pure) if str(pure) != "." else "")
+    return out
+
+
+@dataclass
+class Transfer:
+    id: str
+    user: str
+    source: str
+    target: str
+    paths: list[str]
+    status: str = QUEUED
+    bytes: int = 0
+    total: int = 0
+    files: int = 0
+    reason: str = ""
+    started: float = field(default_factory=time.time)
+    ended: float = 0.0
+
+    def public(self) -> dict:
+        return {"id": self.id, "user": self.user, "from": self.source, "to": self.target, "paths": self.paths,
+                "status": self.status, "bytes": self.bytes, "total": self.total, "files": self.files,
+                "reason": self.reason}
+
+
+def transfers() -> dict:
+    return runtime.current().transfers
+
+
+async def _scan(end: End) -> dict:
+    process = await route_for(end.centre.scheduler, end.centre.logins).open(
+        agent_argv(end.centre, "scan", end.centre.workspace.folder), user=end.login)
+    out, err = await process.communicate()
+    if process.returncode != 0:
+        raise TransferError(f"{end.centre.name} could not list your workspace: {err.decode().strip()}")
+    return json.loads(out)["files"]
+
+
+def _chosen(listed: dict, paths: list[str]) -> list[str]:
+    """The workspace's files the asked paths name (a folder: every file in it); refused by name
+    when a path names nothing there."""
+    chosen: dict[str, None] = {}
+    for path in paths:
+        found = [f for f in listed if not path or f == path or f.startswith(path.rstrip("/") + "/")]
+        if not found:
+            raise TransferError(f"{path!r} is not in your workspace there")
+        chosen.update(dict.fromkeys(sorted(found)))
+    return list(chosen)
+
+
+async def _run(record: Transfer, source: End, target: End) -> None:
+    try:
+        listed = await _scan(source)
+        files = _chosen(listed, record.paths)
+        record.total = sum(listed[f]["size"] for f in files)
+        record.status = COPYING
+
+        def progress(moved: int) -> None:
+            record.bytes = moved
+
+        result = await carry(source, target, files, progress)
+        record.files, record.bytes, record.status = result["files"], result["bytes"], DONE
+        log.info("[%s] transfer %s: %d files (%d bytes) from %s to %s", record.user, record.id, record.files,
+                 record.bytes, source.centre.id, target.centre.id)
+    except asyncio.CancelledError:
+        record.status, record.reason = CANCELLED, "cancelled"
+    except TransferError as e:
+        record.status, record.reason = FAILED, str(e)
+        log.warning("[%s] transfer %s failed: %s", record.user, record.id, e)
+    except Exception as e:  # noqa: BLE001 - the record says what broke; the log has the trace
+        log.exception("[%s] transfer %s failed", record.user, record.id)
+        record.status, record.reason = FAILED, f"{type(e).__name__}: {e}"
+    finally:
+        record.ended = time.time()
+
+
+def begin(user: str, source: Centre, target: Centre, paths: list[str]) -> Transfer:
+    """Start a transfer of ``paths`` from ``source`` to ``target`` as ``user``'s logins there
+    (NoLogin, with the reason, when either has none)."""
+    for tid, t in list(transfers().items()):
+        if t.status in FINISHED and time.time() - t.ended > KEPT_S:
+            del transfers()[tid]
+            runtime.current().transfer_tasks.pop(tid, None)
+    ends = End(source, login_at(source, user)), End(target, login_at(target, user))
+    record = Transfer(secrets.token_hex(8), user, source.id, target.id, paths)
+    transfers()[record.id] = record
+    runtime.current().transfer_tasks[record.id] = asyncio.ensure_future(_run(record, *ends))
+    return record
+
+
+def cancel(record: Transfer) -> bool:
+    task = runtime.current().transfer_tasks.get(record.id)
+    if record.status in FINISHED or task is None or task.done():
+        return False
+    task.cancel()
+    return True
