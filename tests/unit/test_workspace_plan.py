@@ -119,3 +119,22 @@ def test_the_index_is_kept_in_the_hubs_database_and_says_where_the_bytes_are(tmp
     again = WorkspaceIndex(engine).load("alice")  # as a restarted hub reads it
     assert again == index and again["a.ipynb"].newest is None
     assert store.holdings("alice") == {"alpha": 50 * MB} and store.holdings("bob") == {}
+
+
+def test_the_hub_keeps_only_so_much_of_what_an_agent_prints():
+    """The agent runs as the user, who decides what it prints: the hub reads it all (the agent
+    never blocks) and keeps at most the limit."""
+    import asyncio
+
+    from fedhub.workspace.transfer import said
+
+    async def read(data: bytes, most: int) -> bytes:
+        stream = asyncio.StreamReader()
+        stream.feed_data(data)
+        stream.feed_eof()
+        kept = await said(stream, most)
+        assert stream.at_eof()
+        return kept
+
+    assert asyncio.run(read(b"x" * (5 * MB), 1000)) == b"x" * 1000
+    assert asyncio.run(read(b'{"files": 2}', 1000)) == b'{"files": 2}'

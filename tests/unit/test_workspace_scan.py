@@ -1,25 +1,28 @@
 """A workspace as the hub's index sees it (fedhub_lab/workspace/scan.py, standard library only,
-loaded by its path as the notebook environment has it): plain files with size and SHA-256,
+imported from the source tree): plain files with size and SHA-256,
 links and foreign names skipped by name, hashes reused while a file is unchanged."""
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
-SCAN = Path(__file__).resolve().parents[2] / "extensions/fedhub_lab/fedhub_lab/workspace/scan.py"
+LAB = Path(__file__).resolve().parents[2] / "extensions/fedhub_lab"
 
 
 @pytest.fixture(scope="module")
 def scanner():
-    spec = importlib.util.spec_from_file_location("fedhub_workspace_scan_under_test", SCAN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The module as the notebook environment has it (its package from the source tree)."""
+    sys.path.insert(0, str(LAB))
+    try:
+        return importlib.import_module("fedhub_lab.workspace.scan")
+    finally:
+        sys.path.remove(str(LAB))
 
 
 def test_plain_files_are_listed_with_their_hash_and_links_and_foreign_names_are_skipped(scanner, tmp_path):
@@ -43,7 +46,7 @@ def test_plain_files_are_listed_with_their_hash_and_links_and_foreign_names_are_
 
     # a rescan reads only what changed: an unchanged file's hash comes from the cache
     calls = []
-    real = scanner.sha256_of
+    real = scanner.sha256_of  # a spy on the hashing the scan does (the real function runs)
     scanner.sha256_of = lambda path: calls.append(path.name) or real(path)
     try:
         (root / "work" / "analysis.ipynb").write_text('{"cells": [1]}')
@@ -67,7 +70,7 @@ def test_the_agent_scans_sends_and_receives_between_two_homes_as_the_hub_runs_it
     (alpha / "fedhub" / "work" / "analysis.ipynb").write_text('{"cells": []}')
     (alpha / "fedhub" / "big.bin").write_bytes(os.urandom(300_000))
     gamma.mkdir()
-    package = Path(__file__).resolve().parents[2] / "extensions/fedhub_lab"
+    package = LAB
 
     def agent(home: Path, *argv: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "fedhub_lab.workspace", *argv], input=stdin,

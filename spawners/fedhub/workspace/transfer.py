@@ -19,6 +19,7 @@ from ..federation import Centre
 from ..slurm.routes import route_for
 
 BLOCK = 1 << 20
+MOST_SAID = 64 * 1024  # what the hub reads of an agent's answer or complaint (it runs as the user)
 
 
 class TransferError(RuntimeError):
@@ -29,6 +30,16 @@ class TransferError(RuntimeError):
 class End:
     centre: Centre
     login: str  # the user's login at that centre
+
+
+async def said(stream, most: int = MOST_SAID) -> bytes:
+    """What an agent printed, at most ``most`` bytes kept (the rest is read and dropped, so the
+    agent never blocks): the agent runs as the user, who decides what it prints."""
+    kept = bytearray()
+    while chunk := await stream.read(BLOCK):
+        if len(kept) < most:
+            kept += chunk[:most - len(kept)]
+    return bytes(kept)
 
 
 def agent_argv(centre: Centre, *args: str) -> list[str]:
@@ -48,8 +59,8 @@ async def carry(source: End, target: End, paths: list[str], progress=None) -> di
         receiver.kill()
         await receiver.wait()
         raise
-    errors = [asyncio.ensure_future(p.stderr.read()) for p in (sender, receiver)]
-    answer = asyncio.ensure_future(receiver.stdout.read())
+    errors = [asyncio.ensure_future(said(p.stderr)) for p in (sender, receiver)]
+    answer = asyncio.ensure_future(said(receiver.stdout))
     moved = 0
     try:
         sender.stdin.write("\0".join(paths).encode())

@@ -20,7 +20,7 @@ from .. import runtime
 from ..federation import Centre
 from ..logins import login_at
 from ..slurm.routes import route_for
-from .transfer import End, TransferError, agent_argv, carry
+from .transfer import End, TransferError, agent_argv, carry, said
 
 log = logging.getLogger("JupyterHub.fedhub.transfers")
 QUEUED, COPYING, DONE, FAILED, CANCELLED = "queued", "copying", "done", "failed", "cancelled"
@@ -70,13 +70,24 @@ def transfers() -> dict:
     return runtime.current().transfers
 
 
+MOST_LISTED = 64 * 1024 * 1024  # a scan's answer the hub reads (about 400,000 files)
+
+
 async def _scan(end: End) -> dict:
     process = await route_for(end.centre.scheduler, end.centre.logins).open(
         agent_argv(end.centre, "scan", end.centre.workspace.folder), user=end.login)
-    out, err = await process.communicate()
+    process.stdin.close()
+    out, err = await asyncio.gather(said(process.stdout, MOST_LISTED + 1), said(process.stderr))
+    await process.wait()
     if process.returncode != 0:
         raise TransferError(f"{end.centre.name} could not list your workspace: {err.decode().strip()}")
-    return json.loads(out)["files"]
+    if len(out) > MOST_LISTED:
+        raise TransferError(f"your workspace at {end.centre.name} lists more files than a transfer takes; "
+                            "move a folder of it at a time")
+    try:
+        return json.loads(out)["files"]
+    except (ValueError, KeyError, TypeError):
+        raise TransferError(f"{end.centre.name} answered the workspace listing with something else") from None
 
 
 def _chosen(listed: dict, paths: list[str]) -> list[str]:

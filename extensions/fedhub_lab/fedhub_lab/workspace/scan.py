@@ -9,20 +9,13 @@ reads only the files that changed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
+from ..snapshots.files import sha256_of
+
 HASHES = ".fedhub/workspace-hashes.json"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _load(cache: Path) -> dict:
