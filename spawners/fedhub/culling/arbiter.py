@@ -44,6 +44,9 @@ class FederationArbiter:
             log.info("Not culling %s: the hub says %s", server["full_name"], e.response.body.decode()[:300]
                      if e.response is not None else e)
             return False
+        except OSError as e:  # the hub's API unreachable for now: the next round asks again
+            log.warning("Not culling %s yet: the hub's API did not answer (%s)", server["full_name"], e)
+            return False
         log.info("Culling %s (idle %s s): %s", server["full_name"], int(inactive.total_seconds()),
                  answer.get("message", ""))
         return True

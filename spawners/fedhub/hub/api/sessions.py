@@ -55,12 +55,10 @@ class ServersHandler(APIHandler):
             raise web.HTTPError(404, "No access to resources or resources not found")
         now = datetime.now().astimezone()
         servers = []
-        report = await self.allocations(user, readable)
-        for name in readable:
-            spawner = user.spawners[name]
-            job = getattr(spawner, "job", None)
-            if job is None or not job.job_id or not (spawner.active or spawner.ready):
-                continue
+        running = [user.spawners[name] for name in readable if _running(user.spawners[name])]
+        report = await self.allocations(running) if running else None
+        for spawner in running:
+            name, job = spawner.name or "", spawner.job
             seen = await job.observe(fresh=False)
             info = seen.info if seen.answered else None
             started, ends = _aware(info.start_time if info else None), _aware(info.end_time if info else None)
@@ -76,14 +74,18 @@ class ServersHandler(APIHandler):
             })
         self.finish(json.dumps({"servers": servers}))
 
-    async def allocations(self, user, names: list[str]) -> dict | None:
-        """The user's allocations, read once for all their servers (the quota service's cached
-        figures, with a running server's token), or None."""
-        spawner = next((user.spawners[n] for n in names if getattr(user.spawners[n], "api_token", None)
-                        and getattr(user.spawners[n], "quota_service_url", "")), None)
+    async def allocations(self, running: list) -> dict | None:
+        """The user's allocations, read once for all their running servers (the quota service's
+        cached figures, with one of those servers' own token), or None."""
+        spawner = next((s for s in running if s.api_token and s.quota_service_url), None)
         if spawner is None:
             return None
-        return await fetch_report(spawner.quota_service_url, spawner.api_token, user.name, fresh=False)
+        return await fetch_report(spawner.quota_service_url, spawner.api_token, spawner.user.name, fresh=False)
+
+
+def _running(spawner) -> bool:
+    job = getattr(spawner, "job", None)
+    return job is not None and bool(job.job_id) and (spawner.active or spawner.ready)
 
 
 def _allocation(entry: dict | None) -> dict | None:
