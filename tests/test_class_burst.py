@@ -15,7 +15,6 @@ import requests
 
 from helpers.testbed import CLASSROOM, HUB_CONFIG, TEST_HUB_CONFIG, TEST_USERS, HubAPI, centre_entry, federation_variant, \
     live_jobs, slurm, wait_for
-from fedhub_testbed.centres import ensure_unix_user
 from fedhub_testbed.hub import LocalHub
 
 TEACHER = TEST_USERS[2]
@@ -25,8 +24,7 @@ COURSE = "course101"
 
 @pytest.fixture(scope="module")
 def burst_hub(centres):
-    for student in STUDENTS:
-        ensure_unix_user(student)
+    centres.add_users(STUDENTS)
     for centre in ("alpha", "gamma"):
         slurm(centres, centre, "sacctmgr", "-i", "add", "account", COURSE, f"cluster={centre}")
         slurm(centres, centre, "sacctmgr", "-i", "add", "user", ",".join(STUDENTS), f"account={COURSE}",

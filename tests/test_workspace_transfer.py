@@ -1,9 +1,9 @@
 """Files carried between two centres' workspaces (issue 25, the transfer underneath): the
 workspace agent runs as the user's own login at both ends, at alpha (local) and at the firewalled
 beta (on its login node, over the hub's kind of ssh connection), and the bytes pass through this
-process as they would through the hub; then the same through the hub's REST API. The test
-centres still share /home (issue 25 gives them homes of their own), so beta's and gamma's
-workspaces are other folders in it (the test federation's workspace.folder)."""
+process as they would through the hub; then the same through the hub's REST API. Beta and gamma
+have homes of their own (alpha's is this machine's): this process sees them where the test
+federation keeps them, the users' jobs and logins there at /home."""
 
 from __future__ import annotations
 
@@ -43,10 +43,10 @@ def ends(centres):
     import shutil
     fed = load_federation(centres.federation_file)  # ssh's control sockets: a private directory of this process
     alpha, beta = fed.centre("alpha"), fed.centre("beta")
-    home = Path(pwd.getpwnam(USER).pw_dir)
-    yield End(alpha, USER), End(beta, USER), home / alpha.workspace.folder, home / beta.workspace.folder
+    folders = [centres.centres[c].home_of(USER) / "fedhub" for c in ("alpha", "beta", "gamma")]
+    yield End(alpha, USER), End(beta, USER), folders[0], folders[1]
     asyncio.run(SshMasters.close_all())
-    for folder in (home / alpha.workspace.folder, home / beta.workspace.folder, home / "fedhub-at-gamma"):
+    for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -56,7 +56,8 @@ def test_files_travel_as_the_user_from_a_local_centre_to_one_behind_its_login_no
     owned(at_alpha / "data.bin", os.urandom(5 * 1024 * 1024))
     seen = []
     result = asyncio.run(carry(alpha, beta, ["work/analysis.ipynb", "data.bin"], seen.append))
-    assert result == {"files": 2, "bytes": 5 * 1024 * 1024 + 13}
+    assert (result["files"], result["bytes"]) == (2, 5 * 1024 * 1024 + 13)
+    assert result["sha256"] == {name: sha(at_alpha / name) for name in ("work/analysis.ipynb", "data.bin")}
     for name in ("work/analysis.ipynb", "data.bin"):
         arrived = at_beta / name
         assert sha(arrived) == sha(at_alpha / name)
@@ -84,9 +85,9 @@ def test_a_path_out_of_the_workspace_is_refused_and_a_cut_leaves_nothing_half_wr
     assert sorted(p.name for p in at_beta.iterdir()) == ["first.bin"]
 
 
-def test_a_user_moves_files_between_centres_through_the_rest_api_and_nobody_else_may(hub, ends):
+def test_a_user_moves_files_between_centres_through_the_rest_api_and_nobody_else_may(hub, centres, ends):
     alpha, beta, at_alpha, at_beta = ends
-    at_gamma = at_alpha.parent / "fedhub-at-gamma"
+    at_gamma = centres.centres["gamma"].home_of(USER) / "fedhub"
     owned(at_alpha / "runs" / "run1.csv", b"x,y\n" * 10_000)
     owned(at_alpha / "runs" / "plots" / "fig.png", os.urandom(100_000))
     owned(at_alpha / "elsewhere.txt", b"not asked for")

@@ -30,6 +30,8 @@ class Runtime:
         self.continue_tasks: dict = {}  # spawning.continuation: id -> the asyncio task doing it
         self.transfers: dict = {}  # workspace.transfers: id -> Transfer (files between two centres)
         self.transfer_tasks: dict = {}  # workspace.transfers: id -> the asyncio task doing it
+        self.workspace_indexes: dict = {}  # workspace.sync.index_of: database URL -> WorkspaceIndex
+        self.workspace_locks: dict = {}  # workspace.sync: user -> asyncio.Lock (one record or staging at a time)
         self.signing_cas: dict = {}  # jobs.tls: the CA files' stamp -> (CA key, CA certificate, trust bundle)
         # caches and bookkeeping of lower layers
         self.hub_ids: dict = {}  # statedir.hub_id: state dir -> this hub's id

@@ -52,20 +52,22 @@ CLASSROOM = "classroom"
 
 def centre_specs() -> list[CentreSpec]:
     return [
-        CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, accounting=True, extend="01:00:00", partitions=[
+        CentreSpec("alpha", "Alpha", cpus=4, memory_mb=8192, accounting=True, extend="01:00:00", private_tmp=True,
+                   partitions=[
             PartitionSpec("cpu", 4, "4G", "04:00:00", default=True),
             # culled when idle (tests/test_culling.py); no other test leaves a server idle there that long
             PartitionSpec("debug", 2, "1G", "00:30:00", idle_timeout="00:00:40", kernel_idle_timeout="00:00:10"),
             # a classroom: up to 8 small servers per core; Slurm has it, the session's federation file not
             # (only the class tests' federation names it), so no other test's placement sees it
             PartitionSpec(CLASSROOM, 4, "8G", "02:00:00", charge_rate=3.0, oversubscribe=8)]),
-        # the centres share this machine's /home until issue 25 gives them homes of their own: their
-        # workspaces are other folders in it, so a transfer between them is a real copy
-        CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", firewalled=True,
-                   workspace_folder="fedhub-at-beta", partitions=[
+        # beta and gamma have homes of their own (alpha's is this machine's, where the hub runs):
+        # files reach them only through their login nodes, as at real centres. Alpha gives each job
+        # its own /tmp (Slurm's job_container/tmpfs binds a job's namespace, which it cannot do
+        # from inside the mount namespace a centre with a home of its own runs its node in)
+        CentreSpec("beta", "Beta", cpus=4, memory_mb=8192, route="ssh", firewalled=True, own_home=True, partitions=[
             PartitionSpec("batch", 4, "4G", "08:00:00", default=True)]),
-        CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, accounting=True, private_tmp=True,
-                   workspace_folder="fedhub-at-gamma", partitions=[
+        CentreSpec("gamma", "Gamma", cpus=2, memory_mb=4096, accounting=True, route="ssh",
+                   own_home=True, partitions=[
             PartitionSpec("small", 2, "2G", "01:00:00", charge_rate=0.5, default=True)]),
     ]
 

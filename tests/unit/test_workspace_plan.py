@@ -66,6 +66,17 @@ def test_a_change_never_recorded_is_set_aside_before_the_newest_arrives():
         ("rename", "notes (Gamma 2026-12-03 10:14).txt", "gamma"), ("fetch", "notes.txt", "alpha")]
 
 
+def test_a_change_or_delete_made_only_here_stays_until_it_is_recorded():
+    index = {}
+    record(index, "alpha", {"notes.txt": v("1"), "old.txt": v("2")}, WHEN, NAMES["alpha"])
+    record(index, "gamma", {"notes.txt": v("1"), "old.txt": v("2")}, WHEN, NAMES["gamma"])
+    # gamma edited one and deleted the other since; nobody else changed them: nothing comes over it
+    assert staging(index, "gamma", {"notes.txt": v("g")}, MB, NAMES, WHEN) == []
+    record(index, "gamma", {"notes.txt": v("g")}, WHEN, NAMES["gamma"])
+    assert kinds(staging(index, "alpha", {"notes.txt": v("1"), "old.txt": v("2")}, MB, NAMES, WHEN)) == [
+        ("fetch", "notes.txt", "gamma"), ("delete", "old.txt", "")]
+
+
 def test_a_delete_travels_unless_another_centre_changed_the_file_meanwhile():
     index = {}
     record(index, "alpha", {"old.py": v("1"), "kept.py": v("k")}, WHEN, NAMES["alpha"])

@@ -35,6 +35,9 @@ def test_plain_files_are_listed_with_their_hash_and_links_and_foreign_names_are_
     (root / "out").symlink_to(tmp_path / "secret.txt")
     (root / "elsewhere").symlink_to(tmp_path, target_is_directory=True)
     (root / os.fsdecode(b"caf\xe9.txt")).write_text("latin-1 name")
+    (root / "work" / ".ipynb_checkpoints").mkdir()  # Jupyter's, each server its own
+    (root / "work" / ".ipynb_checkpoints" / "analysis-checkpoint.ipynb").write_text("{}")
+    (root / "work" / ".arriving.bin.fedhub-partial").write_bytes(b"half")  # a transfer under way
     found = scanner.scan(root, home)
     assert set(found["files"]) == {"work/analysis.ipynb", "data.bin"}
     assert found["files"]["data.bin"]["sha256"] == hashlib.sha256((root / "data.bin").read_bytes()).hexdigest()
@@ -80,8 +83,27 @@ def test_the_agent_scans_sends_and_receives_between_two_homes_as_the_hub_runs_it
     assert set(listed["files"]) == {"work/analysis.ipynb", "big.bin"}
     tar = agent(alpha, "send", "fedhub", *listed["files"]).stdout
     got = agent(gamma, "receive", "fedhub", stdin=tar)
-    assert json.loads(got.stdout) == {"files": 2, "bytes": 300_000 + len('{"cells": []}')}, got.stderr
+    arrived = json.loads(got.stdout)
+    assert arrived["files"] == 2 and arrived["bytes"] == 300_000 + len('{"cells": []}'), got.stderr
+    assert arrived["sha256"] == {p: f["sha256"] for p, f in listed["files"].items()}
     assert json.loads(agent(gamma, "scan", "fedhub").stdout)["files"] == listed["files"]
+    # the scan's hash travels in the tar: bytes changed on the way are not kept at the receiver
+    position = tar.index(b"FEDHUB.sha256")
+    damaged = tar[:-20_000] + bytes(b ^ 1 for b in tar[-20_000:-19_000]) + tar[-19_000:]
+    assert position < len(tar) - 20_000
+    (gamma / "fedhub" / "big.bin").unlink()
+    got = agent(gamma, "receive", "fedhub", stdin=damaged)
+    assert got.returncode == 2 and "arrived damaged" in got.stderr.decode()
+    assert not (gamma / "fedhub" / "big.bin").exists()
+    assert not list((gamma / "fedhub").glob(".*partial"))
+    # a version set aside and a deleted file, as staging asks before the newest arrives
+    asked = {"rename": [["work/analysis.ipynb", "work/analysis (Gamma 2026-12-05 10:14).ipynb"]],
+             "delete": ["gone.txt", "big.bin"]}
+    done = agent(gamma, "arrange", "fedhub", stdin=json.dumps(asked).encode())
+    assert json.loads(done.stdout) == {"renamed": 1, "deleted": 0}, done.stderr
+    assert sorted(p.name for p in (gamma / "fedhub" / "work").iterdir()) == ["analysis (Gamma 2026-12-05 10:14).ipynb"]
+    refused = agent(gamma, "arrange", "fedhub", stdin=b'{"delete": ["../.bashrc"]}')
+    assert refused.returncode == 2 and "only paths inside" in refused.stderr.decode()
     refused = agent(alpha, "send", "fedhub", "../.bashrc")
     assert refused.returncode == 2 and "only paths inside" in refused.stderr.decode()
     refused = agent(alpha, "scan", "../elsewhere")

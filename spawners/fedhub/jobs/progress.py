@@ -26,6 +26,11 @@ class ProgressLog:
         self.events.append(event)
         self._changed.set()
 
+    @property
+    def last_progress(self) -> int | None:
+        """The furthest the bar has gone (a later message without its own step keeps it there)."""
+        return max((e["progress"] for e in self.events if "progress" in e), default=None)
+
     def restart(self) -> None:
         self.events.clear()
         self.finished = False

@@ -65,7 +65,8 @@ def fedhub_exports(centre: Centre, quota_url: str, kernel_centres: list[dict] = 
                    kernel_encryption: bool = True, kernel_idle_timeout_s: int = 0) -> str:
     """Which centre the server runs at, where its quota service is (the lab extension), where
     its kernels may run (one kernelspec each), how long a kernel at another centre may be idle,
-    and (only with internal SSL off) that its kernels at centres speak plain ZeroMQ."""
+    (only with internal SSL off) that its kernels at centres speak plain ZeroMQ, and the
+    workspace: made if missing, and the file browser's root unless the centre shows the home."""
     values = {"FEDHUB_CENTRE": centre.id, "FEDHUB_CENTRE_NAME": centre.name}
     if kernel_idle_timeout_s:
         values["FEDHUB_KERNEL_IDLE_TIMEOUT"] = str(kernel_idle_timeout_s)
@@ -75,7 +76,13 @@ def fedhub_exports(centre: Centre, quota_url: str, kernel_centres: list[dict] = 
         values["FEDHUB_QUOTA_URL"] = quota_url
     if kernel_centres:
         values["FEDHUB_KERNEL_CENTRES"] = json.dumps(list(kernel_centres), separators=(",", ":"))
-    return "\n".join(f"export {name}={shlex.quote(value)}" for name, value in values.items())
+    folder = centre.workspace.folder  # the federation file's pattern keeps it to letters, digits, _ . - /
+    values["FEDHUB_WORKSPACE"] = folder
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+    lines.append(f'mkdir -p -m 0700 -- "$HOME"/{shlex.quote(folder)}')
+    if centre.workspace.show == "workspace":  # the file browser's root, unless the operator set notebook_dir
+        lines.append(f'export JUPYTERHUB_ROOT_DIR="${{JUPYTERHUB_ROOT_DIR:-$HOME/{folder}}}"')
+    return "\n".join(lines)
 
 
 def tidy_logs(output_dir: str, keep: int) -> str:

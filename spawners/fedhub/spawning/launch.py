@@ -130,7 +130,16 @@ class ServerLaunch:
             raise user_error(f"{name} refused the job: {e}", reason="job-refused") from None
         spawner.log.info("%s submitted job %s", spawner._where, spawner.job.job_id)
         spawner.progress_log.emit(f"Submitted to {name} as job {spawner.job.job_id}", 20)
+        spawner.workspace.begin_staging(centre, request.login)  # while the job waits in the queue
+        try:
+            return await self._serve(name, tunnel, move_on)
+        except BaseException:
+            spawner.workspace.cancel_staging()
+            raise
 
+    async def _serve(self, name: str, tunnel, move_on: bool):
+        """From a submitted job to a server that answers, with the workspace staged."""
+        spawner = self.spawner
         info = await self._wait_until_running(move_on)
         spawner.ip = await spawner.job.client.node_address(info.node) if info.node else "127.0.0.1"
         spawner.progress_log.emit(f"Job {spawner.job.job_id} running at {name} on node {info.node}; "
@@ -141,6 +150,7 @@ class ServerLaunch:
         await self._wait_for_listening()
         spawner.progress_log.emit(f"Notebook server on {info.node} is listening on port "
                                f"{spawner.tunnel['port'] if spawner.tunnel else spawner.port}", 90)
+        await spawner.workspace.finish_staging()
         spawner.log.info("%s job %s serving at %s:%s", spawner._where, spawner.job.job_id, spawner.ip, spawner.port)
         return spawner.ip, spawner.port
 

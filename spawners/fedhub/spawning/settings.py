@@ -81,6 +81,17 @@ class SpawnerSettings(LoggingConfigurable):
         "so the next start, at any centre, can restore it. 0: never.",
     ).tag(config=True)
 
+    workspace_follows = Bool(
+        True, help="Whether each user's workspace (the federation file's workspace.folder at each centre) follows "
+        "them: what changed at other centres is brought to a centre while its job waits in the queue, and what "
+        "changed at a centre is recorded when its server stops and every workspace_record_interval.",
+    ).tag(config=True)
+
+    workspace_record_interval = Integer(
+        300, min=0, help="Seconds between two recordings of a running server's workspace (its changes reach a "
+        "start elsewhere even if the server is not stopped first). 0: only when it stops.",
+    ).tag(config=True)
+
     snapshot_max_bytes = Integer(
         2 * 1024**3, min=0, help="A kernel whose variables take more than this is not saved in a snapshot "
         "(listed, with its size, instead): a home's space is the user's.",

@@ -42,6 +42,7 @@ from .failover import Failover
 from .form import render_options_form
 from .intake import RequestIntake
 from .ending import SessionEnding
+from .workspace import SpawnerWorkspace
 from .launch import ServerLaunch
 from .settings import SpawnerSettings
 from .state import StateError, make_state, upgrade_state
@@ -67,6 +68,7 @@ class FederatedSpawner(SpawnerSettings, Spawner):
         self.failover = Failover(self)
         self.launch = ServerLaunch(self)
         self.ending = SessionEnding(self)
+        self.workspace = SpawnerWorkspace(self)
         super().__init__(**kwargs)
         quiet_user_error_tracebacks(self.log)
         self.listen_ip = self.ip  # where servers bind at direct centres; self.ip then names the node
@@ -281,6 +283,8 @@ class FederatedSpawner(SpawnerSettings, Spawner):
         if alive:
             seen = await self.job.observe(fresh=False)
             await self.ending.check(seen.info if seen.answered else None)  # near the end: save the session
+            if self.ready:
+                self.workspace.record_soon(self.job.centre, self.job.login, every=self.workspace_record_interval)
             return None
         self.log.info("%s job %s is gone", self._where, self.job.job_id)
         return 1
@@ -289,11 +293,14 @@ class FederatedSpawner(SpawnerSettings, Spawner):
         """JupyterHub's contract: stop the server. Ends its kernels at centres, cancels the job
         (waiting, bounded, for a submission still in flight) and confirms it ended, unless ``now``;
         a centre that does not answer is owed the scancel until it does. Closes the tunnel."""
+        job = self.job
         try:
             await self.kernels.stop_all()
             await self.launch.cancel_job(now)
         finally:
             await self.launch.close_tunnel()
+        if job is not None and job.job_id:  # what the server changed reaches the next start, anywhere
+            self.workspace.record_soon(job.centre, job.login)
 
     async def progress(self):
         """JupyterHub's contract: the start's progress events ({"progress", "message"}) for the

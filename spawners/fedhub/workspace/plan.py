@@ -10,7 +10,8 @@ that holds it) and, per centre, which version that centre last had (``seen``). T
   that centre, and every centre then has both under the same names);
 - ``staging`` before a server starts at a centre: each file whose newest version is elsewhere
   is fetched (or only listed, above the large-file size); a file changed here that was never
-  recorded, while another centre changed it too, is first renamed the same way.
+  recorded, while another centre changed it too, is first renamed the same way; a file changed
+  or deleted only here stays as it is (the next record makes it the newest).
 
 A delete travels like a change: a file gone at a centre that had the newest version is gone
 everywhere, unless another centre changed it meanwhile (the change wins).
@@ -102,7 +103,10 @@ def staging(index: dict[str, Entry], centre: str, scan: dict[str, Version], larg
             continue
         if entry.centre == centre or (here is not None and here.sha256 == entry.newest.sha256):
             continue
-        if here is None or here.sha256 == entry.seen.get(centre):
+        seen = entry.seen.get(centre, "")
+        if seen == entry.newest.sha256 and (here is None or here.sha256 != seen):
+            continue  # changed (or deleted) only here since: it stays, and the next record says so
+        if here is None or here.sha256 == seen:
             kind = "list" if entry.newest.size > large_file_bytes else "fetch"
             actions.append(Action(kind, path, entry.centre, path, entry.newest))
         else:  # changed here, never recorded, and changed elsewhere too: keep this one aside

@@ -30,6 +30,11 @@ class TransferError(RuntimeError):
 class End:
     centre: Centre
     login: str  # the user's login at that centre
+    folder: str = ""  # inside the home: the centre's workspace folder unless named (a saved session's)
+
+    @property
+    def where(self) -> str:
+        return self.folder or self.centre.workspace.folder
 
 
 async def said(stream, most: int = MOST_SAID) -> bytes:
@@ -51,10 +56,10 @@ async def carry(source: End, target: End, paths: list[str], progress=None) -> di
     """Carry ``paths`` (relative to the workspace) from ``source`` to ``target``; answers
     {"files", "bytes"} as the target unpacked them. ``progress(bytes_so_far)`` after each block."""
     receiver = await route_for(target.centre.scheduler, target.centre.logins).open(
-        agent_argv(target.centre, "receive", target.centre.workspace.folder), user=target.login)
+        agent_argv(target.centre, "receive", target.where), user=target.login)
     try:
         sender = await route_for(source.centre.scheduler, source.centre.logins).open(
-            agent_argv(source.centre, "send", source.centre.workspace.folder), user=source.login)
+            agent_argv(source.centre, "send", source.where), user=source.login)
     except BaseException:
         receiver.kill()
         await receiver.wait()
@@ -94,3 +99,48 @@ async def carry(source: End, target: End, paths: list[str], progress=None) -> di
     finally:
         for task in (*errors, answer):
             task.cancel()
+
+
+MOST_LISTED = 64 * 1024 * 1024  # a scan's answer the hub reads (about 400,000 files)
+
+
+async def _agent(end: End, command: str, stdin: bytes, most: int = MOST_SAID) -> bytes:
+    """Run one agent command at ``end`` with ``stdin``; answers what it printed (at most ``most``)."""
+    process = await route_for(end.centre.scheduler, end.centre.logins).open(
+        agent_argv(end.centre, command, end.where), user=end.login)
+    try:
+        process.stdin.write(stdin)
+        process.stdin.close()
+        out, err = await asyncio.gather(said(process.stdout, most), said(process.stderr))
+        await process.wait()
+    except BaseException:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        raise
+    if process.returncode != 0:
+        verb = "list" if command == "scan" else "arrange"
+        raise TransferError(f"{end.centre.name} could not {verb} your workspace: {err.decode().strip()}")
+    return out
+
+
+async def scan(end: End) -> dict:
+    """The workspace at ``end``: {path: {"size", "mtime", "sha256"}} (links and names it cannot
+    carry are left out by the agent)."""
+    out = await _agent(end, "scan", b"", MOST_LISTED + 1)
+    if len(out) > MOST_LISTED:
+        raise TransferError(f"your workspace at {end.centre.name} lists more files than a transfer takes; "
+                            "move a folder of it at a time")
+    try:
+        return json.loads(out)["files"]
+    except (ValueError, KeyError, TypeError):
+        raise TransferError(f"{end.centre.name} answered the workspace listing with something else") from None
+
+
+async def arrange(end: End, renames: list[tuple[str, str]] = (), deletes: list[str] = ()) -> dict:
+    """Rename (a version set aside) and delete (gone elsewhere) files in the workspace at ``end``."""
+    asked = json.dumps({"rename": [list(r) for r in renames], "delete": list(deletes)}).encode()
+    try:
+        return json.loads(await _agent(end, "arrange", asked))
+    except ValueError:
+        raise TransferError(f"{end.centre.name} answered with something else") from None

@@ -9,7 +9,6 @@ the target keeps only the files that arrived whole.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 import time
@@ -19,8 +18,7 @@ from pathlib import PurePosixPath
 from .. import runtime
 from ..federation import Centre
 from ..logins import login_at
-from ..slurm.routes import route_for
-from .transfer import End, TransferError, agent_argv, carry, said
+from .transfer import End, TransferError, carry, scan
 
 log = logging.getLogger("JupyterHub.fedhub.transfers")
 QUEUED, COPYING, DONE, FAILED, CANCELLED = "queued", "copying", "done", "failed", "cancelled"
@@ -70,26 +68,6 @@ def transfers() -> dict:
     return runtime.current().transfers
 
 
-MOST_LISTED = 64 * 1024 * 1024  # a scan's answer the hub reads (about 400,000 files)
-
-
-async def _scan(end: End) -> dict:
-    process = await route_for(end.centre.scheduler, end.centre.logins).open(
-        agent_argv(end.centre, "scan", end.centre.workspace.folder), user=end.login)
-    process.stdin.close()
-    out, err = await asyncio.gather(said(process.stdout, MOST_LISTED + 1), said(process.stderr))
-    await process.wait()
-    if process.returncode != 0:
-        raise TransferError(f"{end.centre.name} could not list your workspace: {err.decode().strip()}")
-    if len(out) > MOST_LISTED:
-        raise TransferError(f"your workspace at {end.centre.name} lists more files than a transfer takes; "
-                            "move a folder of it at a time")
-    try:
-        return json.loads(out)["files"]
-    except (ValueError, KeyError, TypeError):
-        raise TransferError(f"{end.centre.name} answered the workspace listing with something else") from None
-
-
 def _chosen(listed: dict, paths: list[str]) -> list[str]:
     """The workspace's files the asked paths name (a folder: every file in it); refused by name
     when a path names nothing there."""
@@ -104,7 +82,7 @@ def _chosen(listed: dict, paths: list[str]) -> list[str]:
 
 async def _run(record: Transfer, source: End, target: End) -> None:
     try:
-        listed = await _scan(source)
+        listed = await scan(source)
         files = _chosen(listed, record.paths)
         record.total = sum(listed[f]["size"] for f in files)
         record.status = COPYING

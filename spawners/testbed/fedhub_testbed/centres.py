@@ -5,7 +5,10 @@ all sharing one munged. A centre may be reached "through its login node": an ssh
 sessions see that centre's SLURM_CONF, as on a real login node. A firewalled centre's login
 node and compute node each live in their own network namespace (``firewall.py``): the hub
 reaches it only through ssh, and its jobs reach the hub only through the hub's forwards. The
-result is a federation file that FedHub's hub reads like any operator's.
+result is a federation file that FedHub's hub reads like any operator's. A centre may have a home
+of its own: its slurmd and login sshd run in a mount namespace with its own directory bound over
+/home, so, as between real centres, a file written there is not seen anywhere else; the hub's
+machine shares its /home only with the centre it runs Slurm commands for locally.
 """
 
 from __future__ import annotations
@@ -66,27 +69,35 @@ class CentreSpec:
     idle_timeout: str = ""  # servers idle this long are culled ("": never, unless a partition says so)
     kernel_idle_timeout: str = ""  # kernels at other centres of its servers, likewise
     workspace_folder: str = ""  # the federation file's workspace.folder there ("": the default, fedhub)
+    own_home: bool = False  # its nodes and login node see a /home of their own, not this machine's
     node_nice: int = 0  # run the node's jobs at this niceness (a benchmark's compute node that is not the hub's machine)
 
     def __post_init__(self):
+        if self.private_tmp and self.own_home:
+            raise ValueError(f"centre {self.id}: job_container/tmpfs fails about every other job inside the mount "
+                             "namespace that gives a centre its own home; give one of the two to another centre")
         if self.firewalled and self.route != "ssh":
             raise ValueError(f"centre {self.id}: a firewalled centre is reached through its login node (route='ssh')")
+        if self.own_home and self.route != "ssh":
+            # a local route runs the hub's commands with this machine's /home, as the hub's own centre
+            raise ValueError(f"centre {self.id}: a centre with a home of its own is reached through its login node")
 
 
 def demo_centres() -> list[CentreSpec]:
     """Three small centres that differ in size, partitions, route and accounting."""
     return [
         CentreSpec("alpha", "Alpha Supercomputing Centre", cpus=4, memory_mb=8192, accounting=True, extend="02:00:00",
-                   idle_timeout="01:00:00", kernel_idle_timeout="00:30:00", partitions=[
+                   private_tmp=True, idle_timeout="01:00:00", kernel_idle_timeout="00:30:00", partitions=[
             PartitionSpec("cpu", 4, "6G", "08:00:00", 1.0, default=True),
             PartitionSpec("debug", 2, "2G", "00:30:00", 0.5, idle_timeout="00:15:00"),
         ]),
         CentreSpec("beta", "Beta National Lab (behind its login node)", cpus=8, memory_mb=16384, route="ssh",
-                   firewalled=True, partitions=[
+                   firewalled=True, own_home=True, partitions=[
             PartitionSpec("batch", 8, "12G", "1-00:00:00", 1.0, default=True),
             PartitionSpec("short", 2, "4G", "01:00:00", 0.8),
         ]),
-        CentreSpec("gamma", "Gamma University HPC", cpus=2, memory_mb=4096, accounting=True, private_tmp=True, partitions=[
+        CentreSpec("gamma", "Gamma University HPC", cpus=2, memory_mb=4096, accounting=True,
+                   route="ssh", own_home=True, partitions=[
             PartitionSpec("small", 2, "3G", "02:00:00", 1.5, default=True),
         ]),
     ]
@@ -102,6 +113,13 @@ def ensure_unix_user(name: str) -> None:
         subprocess.run(["useradd", "-m", "-s", "/bin/bash", name], check=True)
     # '*' = no password but not locked, so key-only sshd logins work (UsePAM no refuses '!')
     subprocess.run(["usermod", "-p", "*", name], check=True)
+
+
+def _people() -> list[str]:
+    """This machine's people (uid 1000 and up, homes under /home): each has a home at every centre,
+    as a centre makes one with each account."""
+    return [p.pw_name for p in pwd.getpwall()
+            if 1000 <= p.pw_uid < 60000 and p.pw_dir.startswith("/home/") and p.pw_dir.count("/") == 2]
 
 
 def _wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
@@ -170,6 +188,34 @@ class RunningCentre:
     def scratch(self) -> Path:
         """Each user's storage at this centre (what the storage command measures)."""
         return self.dir / "scratch"
+
+    @property
+    def home(self) -> Path:
+        """Where this machine sees the centre's /home: its own directory, or this machine's /home
+        (the local route's centre, whose login node the hub runs on)."""
+        return self.dir / "home" if self.spec.own_home else Path("/home")
+
+    def home_of(self, user: str) -> Path:
+        return self.home / Path(pwd.getpwnam(user).pw_dir).relative_to("/home")
+
+    def make_homes(self, users) -> None:
+        """Each user's (and the query login's) home at a centre with a home of its own: empty, theirs, 0700."""
+        if not self.spec.own_home:
+            return
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.home.chmod(0o755)
+        for user in users:
+            home = self.home_of(user)
+            if not home.exists():
+                home.mkdir(mode=0o700)
+                shutil.chown(home, user, pwd.getpwnam(user).pw_gid)
+
+    def with_home(self, argv: list[str]) -> list[str]:
+        """``argv`` (a daemon of the centre) in a mount namespace where /home is the centre's own."""
+        if not self.spec.own_home:
+            return list(argv)
+        return ["unshare", "--mount", "--propagation", "slave", "/bin/sh", "-c",
+                'mount --bind "$0" /home && exec "$@"', str(self.home), *argv]
 
     def make_scratch(self, users) -> None:
         self.scratch.mkdir(exist_ok=True)
@@ -288,6 +334,7 @@ class RunningCentre:
         slurmd = ["/usr/sbin/slurmd", "-N", self.node]
         if self.spec.node_nice:  # its jobs inherit it: the node yields the machine's CPUs to the hub
             slurmd = ["nice", "-n", str(self.spec.node_nice), *slurmd]
+        slurmd = self.with_home(slurmd)
         subprocess.run(self.network.in_node(slurmd) if self.network else slurmd, env=self.env, check=True)
 
     def node_state(self) -> str:
@@ -422,7 +469,7 @@ class LoginNode:
             "LogLevel ERROR",
         ]) + "\n")
         Path("/run/sshd").mkdir(exist_ok=True)
-        subprocess.run(self.centre.command(["/usr/sbin/sshd", "-f", str(config)]), check=True)
+        subprocess.run(self.centre.command(self.centre.with_home(["/usr/sbin/sshd", "-f", str(config)])), check=True)
         _wait_for(lambda: _port_open(self.port, self.address), 10, f"sshd for {self.centre.spec.id}")
         self.centre.ssh_port = self.port
         pub = (self.dir / "host_ed25519.pub").read_text().split()
@@ -486,6 +533,8 @@ class LocalFederation:
                 )
         for user in self.users:
             ensure_unix_user(user)
+        if any(s.route == "ssh" for s in self.specs):
+            ensure_unix_user(QUERY_USER)
         self._start_munge()
         if any(s.accounting for s in self.specs):
             self.accounting = Accounting(self.root)
@@ -505,15 +554,23 @@ class LocalFederation:
             everyone = {QUERY_USER: "fedhub", **{u: self.slurm_account(u) for u in self.users}}
             self.accounting.register(accounted, everyone)
         for centre in self.centres.values():
+            centre.make_homes([*self.users, QUERY_USER] if centre.spec.route == "ssh" else self.users)
+            centre.make_homes(_people())
             centre.start()
             if centre.spec.accounting:
                 centre.make_scratch(self.users)
         if any(s.route == "ssh" for s in self.specs):
-            ensure_unix_user(QUERY_USER)
             self._start_login_nodes()
         for centre in self.centres.values():
             centre.wait_ready()
         self.write_federation_file()
+
+    def add_users(self, users) -> None:
+        """Unix users made after the centres started (a class's students): their homes at every centre."""
+        for user in users:
+            ensure_unix_user(user)
+        for centre in self.centres.values():
+            centre.make_homes(users)
 
     @staticmethod
     def slurm_account(user: str) -> str:

@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path, PurePosixPath
 
 LARGEST_FILE = 100 * 1024 * 1024  # a folder's bigger files stay behind (the next issue fetches them on demand)
+SHA256_HEADER = "FEDHUB.sha256"    # a carried file's hash, in its tar header
 MOST_FILES = 2000                  # a folder with more (a dataset) is not carried whole
 
 
@@ -91,25 +92,32 @@ def lacking(home: Path, files: list[dict]) -> list[str]:
     return out
 
 
-def write_tar(home: Path, paths: list[str], out, what: str = "your home") -> int:
-    """Stream the files into ``out`` (a binary file object) as a tar; answers the bytes of data."""
+def write_tar(home: Path, paths: list[str], out, what: str = "your home", known_sha256=None) -> int:
+    """Stream the files into ``out`` (a binary file object) as a tar; answers the bytes of data.
+    ``known_sha256(relative, stat)``, when given, names a file's SHA-256 if already known (a
+    scan's cache): it travels in the member's header, and the receiver checks the bytes against it."""
     total = 0
-    with tarfile.open(fileobj=out, mode="w|") as tar:
+    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for relative in paths:
             path = inside(home, relative, what)
             if path.is_file() and not path.is_symlink():
                 info = tar.gettarinfo(str(path), arcname=relative)
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
+                sha = known_sha256(relative, path.stat()) if known_sha256 else None
+                if sha:
+                    info.pax_headers = {SHA256_HEADER: sha}
                 with open(path, "rb") as f:
                     tar.addfile(info, f)
                 total += info.size
     return total
 
 
-def read_tar(home: Path, stream, what: str = "your home") -> tuple[int, int]:
+def read_tar(home: Path, stream, what: str = "your home", arrived: dict | None = None) -> tuple[int, int]:
     """Unpack a tar stream from ``stream`` into the home: plain files only, each written beside its
-    place and renamed when whole (its mode kept, without set-id bits). Answers (files, bytes)."""
+    place and renamed when whole (its mode kept, without set-id bits). A file whose bytes differ
+    from the SHA-256 its header names is not kept (refused by name). Answers (files, bytes);
+    ``arrived``, when given, gets each file's SHA-256."""
     files = size = 0
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
@@ -119,10 +127,16 @@ def read_tar(home: Path, stream, what: str = "your home") -> tuple[int, int]:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             partial = path.with_name(f".{path.name}.fedhub-partial")
             source = tar.extractfile(member)
+            digest = hashlib.sha256()
             try:
                 with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
                     for block in iter(lambda: source.read(1 << 20), b""):
+                        digest.update(block)
                         out.write(block)
+                expected = member.pax_headers.get(SHA256_HEADER)
+                if expected and expected != digest.hexdigest():
+                    raise FileRefused(f"{member.name!r} arrived damaged (its SHA-256 differs from the sender's); "
+                                      "nothing of it was kept")
                 os.chmod(partial, member.mode & 0o777)
                 os.utime(partial, (member.mtime, member.mtime))
                 os.replace(partial, path)
@@ -130,4 +144,6 @@ def read_tar(home: Path, stream, what: str = "your home") -> tuple[int, int]:
                 partial.unlink(missing_ok=True)
                 raise
             files, size = files + 1, size + member.size
+            if arrived is not None:
+                arrived[member.name] = digest.hexdigest()
     return files, size

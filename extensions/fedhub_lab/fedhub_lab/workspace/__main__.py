@@ -4,25 +4,49 @@ the user on a local centre) with the notebook environment's Python:
     python -m fedhub_lab.workspace scan <folder>            JSON: the workspace's files and what was skipped
     python -m fedhub_lab.workspace send <folder> [<path>...] a tar stream of those files on stdout
                                                             (no paths: NUL-separated on stdin)
-    python -m fedhub_lab.workspace receive <folder>         unpack a tar stream from stdin
+    python -m fedhub_lab.workspace receive <folder>         unpack a tar stream from stdin; JSON: what arrived
+    python -m fedhub_lab.workspace arrange <folder>         JSON on stdin: {"rename": [[from, to]...],
+                                                            "delete": [path...]}; JSON: what was done
 
 ``<folder>`` is the workspace, relative to the user's home (the federation file's
 ``workspace.folder``). Paths stay inside it; a refusal is said on stderr by name, exit status 2.
+A file sent carries its SHA-256 (from the last scan) and is kept at the receiver only if its
+bytes match; ``arrange`` sets aside a version kept beside another and removes what was deleted
+at another centre, before the newest versions arrive.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tarfile
 from pathlib import Path
 
 from ..snapshots.files import FileRefused, inside, read_tar, write_tar
-from .scan import scan
+from .scan import known_hashes, scan
+
+
+def arrange(root: Path, asked: dict) -> dict:
+    """Rename and delete files inside the workspace (``asked`` from the hub); a file already
+    gone is not an error, a path out of the workspace is refused by name."""
+    renamed = deleted = 0
+    for old, new in asked.get("rename", []):
+        source, target = inside(root, old, "the workspace"), inside(root, new, "the workspace")
+        if source.is_file() and not source.is_symlink():
+            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            os.replace(source, target)
+            renamed += 1
+    for path in asked.get("delete", []):
+        gone = inside(root, path, "the workspace")
+        if gone.is_file() or gone.is_symlink():
+            gone.unlink()
+            deleted += 1
+    return {"renamed": renamed, "deleted": deleted}
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("scan", "send", "receive"):
+    if len(argv) < 2 or argv[0] not in ("scan", "send", "receive", "arrange"):
         print(__doc__, file=sys.stderr)
         return 2
     home = Path.home()
@@ -33,11 +57,14 @@ def main(argv: list[str]) -> int:
             json.dump(scan(root, home), sys.stdout)
         elif command == "send":
             paths = argv[2:] or [p for p in sys.stdin.buffer.read().decode().split("\0") if p]
-            write_tar(root, paths, sys.stdout.buffer, "the workspace")
-        else:
+            write_tar(root, paths, sys.stdout.buffer, "the workspace", known_hashes(home, root))
+        elif command == "receive":
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
-            files, size = read_tar(root, sys.stdin.buffer, "the workspace")
-            json.dump({"files": files, "bytes": size}, sys.stdout)
+            arrived: dict = {}
+            files, size = read_tar(root, sys.stdin.buffer, "the workspace", arrived)
+            json.dump({"files": files, "bytes": size, "sha256": arrived}, sys.stdout)
+        else:
+            json.dump(arrange(root, json.load(sys.stdin)), sys.stdout)
     except FileRefused as e:
         print(f"refused: {e}", file=sys.stderr)
         return 2

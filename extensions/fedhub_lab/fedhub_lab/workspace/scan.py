@@ -2,9 +2,9 @@
 SHA-256, as the hub's index wants it (``fedhub.workspace.plan``).
 
 A link is not followed (it is listed as skipped, with the reason), nor is anything outside the
-workspace; a name the hub could not carry (not UTF-8) is skipped by name. Hashes are kept in
-``~/.fedhub/workspace-hashes.json`` (0600) by path, size and modification time, so a rescan
-reads only the files that changed.
+workspace; Jupyter's checkpoints and files still arriving are not the user's files to carry; a name the hub could not carry (not UTF-8) is skipped by name. Hashes are kept in
+``~/.fedhub/workspace-hashes.json`` (0600) by folder, path, size and modification time, so a
+rescan reads only the files that changed.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from pathlib import Path
 from ..snapshots.files import sha256_of
 
 HASHES = ".fedhub/workspace-hashes.json"
+OWN_FOLDERS = {".ipynb_checkpoints"}  # each server's own (Jupyter's checkpoints): they do not travel
+PARTIAL = ".fedhub-partial"  # a file still arriving
 
 
 def _load(cache: Path) -> dict:
@@ -37,12 +39,16 @@ def scan(root: Path, home: Path) -> dict:
     """{"files": {path: {"size", "mtime", "sha256"}}, "skipped": [{"path", "reason"}]} for the
     workspace ``root`` (paths relative to it); a missing workspace holds nothing."""
     cache_file = home / HASHES
-    cached, hashes = _load(cache_file), {}
+    every = _load(cache_file)  # {folder: {path: [size, mtime_ns, sha256]}}: each scanned folder its own
+    folder_key = root.relative_to(home).as_posix() if root.is_relative_to(home) else str(root)
+    cached, hashes = every.get(folder_key, {}), {}
     files, skipped = {}, []
     if not root.is_dir() or root.is_symlink():
         return {"files": files, "skipped": skipped}
     for folder, dirs, names in os.walk(root, followlinks=False):
         here = Path(folder)
+        dirs[:] = [d for d in dirs if d not in OWN_FOLDERS]
+        names = [n for n in names if not n.endswith(PARTIAL)]
         for name in sorted(dirs):
             if (here / name).is_symlink():
                 skipped.append({"path": _shown(here / name, root), "reason": "a link (not followed)"})
@@ -68,8 +74,21 @@ def scan(root: Path, home: Path) -> dict:
             hashes[relative] = [*key, sha]
             files[relative] = {"size": stat.st_size, "mtime": stat.st_mtime, "sha256": sha}
     if hashes != cached:
-        _save(cache_file, hashes)
+        _save(cache_file, {**every, folder_key: hashes} if hashes else
+              {k: v for k, v in every.items() if k != folder_key})
     return {"files": files, "skipped": skipped}
+
+
+def known_hashes(home: Path, root: Path):
+    """A lookup of the hashes the last scan kept: (path in the workspace, os.stat_result) -> its
+    SHA-256, or None when the file changed since (the sender then sends it without one)."""
+    key = root.relative_to(home).as_posix() if root.is_relative_to(home) else str(root)
+    cached = _load(home / HASHES).get(key, {})
+
+    def known(relative: str, stat: os.stat_result) -> str | None:
+        entry = cached.get(relative)
+        return entry[2] if entry and entry[:2] == [stat.st_size, stat.st_mtime_ns] else None
+    return known
 
 
 def _shown(path: Path, root: Path) -> str:
