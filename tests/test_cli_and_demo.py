@@ -231,7 +231,7 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         pids = [int(p.read_text()) for p in state.glob("*/slurm*.pid")] + [int(p.read_text()) for p in state.glob("ssh/*/sshd.pid")]
         pids.append(int((state / "accounting" / "run" / "mysql.pid").read_text()))
         pids.append(int((state / "postgres" / "data" / "postmaster.pid").read_text().split()[0]))
-        assert len(pids) == 10  # 3 x (slurmctld, slurmd) + slurmdbd + MariaDB + 1 login node + PostgreSQL
+        assert len(pids) == 11  # 3 x (slurmctld, slurmd) + slurmdbd + MariaDB + 2 login nodes + PostgreSQL
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(90)

@@ -95,8 +95,7 @@ def test_a_kernel_moves_with_its_variables_to_another_centre_and_on(server, note
 
 
 def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebook, centres, scratch):
-    # gamma gives each job its own /tmp: a file there at the source does not exist at gamma, while
-    # the user's home does (reopened at the same place)
+    # alpha gives each job its own /tmp, and gamma has a home of its own: neither file exists there
     server.run(notebook, f"data = open({scratch + '/data.csv'!r}, 'w+'); data.write('x\\n'); data.close()\n"
                          f"data = open({scratch + '/data.csv'!r})\n"
                          "notes = open(os.path.expanduser('~/fedhub-move-notes.txt'), 'w+')\n"
@@ -112,8 +111,9 @@ def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebo
     move = server.follow(server.move(notebook, centre="gamma", memory="1G"), until=("choosing", "failed"))
     assert move["status"] == "choosing", move
     reasons = {u["name"]: u["reason"] for u in move["unmovable"]}
-    assert set(reasons) == {"sock", "gen", "db", "log", "worker", "holder", "data"}, reasons
+    assert set(reasons) == {"sock", "gen", "db", "log", "worker", "holder", "data", "notes"}, reasons
     assert reasons["data"] == f"a file whose path {scratch}/data.csv does not exist at Gamma"
+    assert reasons["notes"].startswith("a file whose path /home/") and reasons["notes"].endswith("does not exist at Gamma")
     assert reasons["sock"].startswith("an open socket")
     assert reasons["gen"].startswith("a running generator")
     assert reasons["db"].startswith("a database connection")
@@ -138,9 +138,9 @@ def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebo
     assert done["status"] == "switched", done
     moved = done["new_kernel_id"]
     assert server.digest(moved) == before
-    assert server.run(moved, "print(sorted(k for k in ('sock', 'gen', 'db', 'log', 'worker', 'holder', 'data') "
-                             "if k in globals()))")["stdout"] == "[]\n"
-    assert server.run(moved, "print(notes.readline().strip())")["stdout"] == "second\n"
+    assert server.run(moved, "print(sorted(k for k in ('sock', 'gen', 'db', 'log', 'worker', 'holder', 'data', "
+                             "'notes') if k in globals()))")["stdout"] == "[]\n"
+    assert server.run(moved, "print(sorted(k for k in ('os',) if k in globals()))")["stdout"] == "['os']\n"
 
 
 def test_a_module_missing_at_the_target_stops_the_move_before_anything_changes(server, notebook, centres, scratch):
@@ -251,7 +251,7 @@ def test_a_move_cancelled_while_its_target_waits_ends_the_target(server, noteboo
 
 def test_a_restore_that_fails_at_the_target_leaves_the_source_as_it_was(server, notebook, centres, scratch):
     # an object that pickles at the source but whose rebuilding needs a file only the source has
-    # (gamma's jobs have their own /tmp)
+    # (alpha's jobs have their own /tmp)
     server.run(notebook, f"open({scratch + '/here.txt'!r}, 'w').close()\n"
                          "class Local:\n    def __reduce__(self):\n"
                          f"        return (open, ({scratch + '/here.txt'!r},))\n"

@@ -252,7 +252,7 @@ def test_a_fake_hub_on_betas_login_node_gets_no_token_and_the_hub_comes_back_by_
         assert any(f"{network.login_inner_address}:{TUNNEL_HUB_API_PORT}" in f["spec"] for f in refused), refused
 
         # the kernel's job starts and asks the fake: its launcher refuses the certificate, sends nothing
-        job_log = Path(f"~{ALICE}").expanduser() / ".fedhub" / "jobs" / f"fedhub-kernel-{record['job_id']}.log"
+        job_log = centres.centres["beta"].home_of(ALICE) / ".fedhub" / "jobs" / f"fedhub-kernel-{record['job_id']}.log"
         job_log.unlink(missing_ok=True)  # an earlier run's job of the same number wrote there
         slurm(centres, "beta", "scancel", full)
         wait_for(lambda: job_log.exists() and "certificate failed the check against the hub's CA"

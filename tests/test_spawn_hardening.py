@@ -4,7 +4,6 @@ see it, and where job output goes."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ U1, U2, U3 = TEST_USERS
 
 
 @pytest.mark.parametrize("hub_user,centre,login,reason", [
-    ("zed1", "gamma", "zed1", "there is no such account; ask the centre for one"),
+    ("zed1", "alpha", "zed1", "there is no such account; ask the centre for one"),
     ("root", "alpha", "root", "FedHub never acts as root"),
     ("daemon", "alpha", "daemon", "that is a system account (uid 1 is outside"),
     ("fedhub", "beta", "fedhub", "that is the hub's own query login there"),
@@ -47,9 +46,9 @@ def test_any_centre_skips_centres_without_a_login_for_the_user(api, centres):
         messages = api.progress("zed1")
         decision = next(m for m in messages if "chosen" in m or "No centre" in m)
         assert "alpha: no login (there is no such account; ask the centre for one)." in decision
-        assert "gamma: no login (there is no such account; ask the centre for one)." in decision
-        # beta's login node refuses zed1 (no such account there): said so, not "down"
-        assert "beta: " in decision and "login 'zed1' at 10.30.1.2 is not used: there is no such account" in decision, decision
+        # beta's and gamma's login nodes refuse zed1 (no such account there): said so, not "down"
+        assert "beta: " in decision and "at 10.30.1.2 is not used: there is no such account" in decision, decision
+        assert "gamma: login 'zed1' at 127.0.0.1 is not used: there is no such account" in decision, decision
         wait_for(lambda: api.server("zed1") is None, 30, "the refused spawn to leave no record")
     finally:
         api.delete("/users/zed1")
@@ -75,7 +74,7 @@ def test_jobs_reach_the_hub_at_the_centres_hub_connect_url(api, centres):
 
 def test_job_output_goes_to_a_fedhub_directory_and_only_recent_logs_are_kept(api, centres):
     """Defect B11: every spawn left fedhub-<job>.log in the user's home, first in the file browser."""
-    home = Path(os.path.expanduser(f"~{U3}"))
+    home = centres.centres["gamma"].home_of(U3)  # gamma's own home, as this machine sees it
     logs = home / ".fedhub" / "jobs"
     subprocess.run(["runuser", "-u", U3, "--", "mkdir", "-p", str(logs)], check=True)
     for earlier in logs.glob("fedhub-*.log"):  # from other tests' spawns: this test sets its own scene

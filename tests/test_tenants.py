@@ -92,7 +92,7 @@ def teaching(hub):
     """Class hpc-t in session: TEACHER teaches STUDENT; every server stopped afterwards. The
     homes start without what earlier tests handed out or collected (homes outlive tests)."""
     for user in TEST_USERS:
-        home = Path(pwd.getpwnam(user).pw_dir)
+        home = Path(pwd.getpwnam(user).pw_dir) / "fedhub"  # the workspace: the servers' file browser
         for leftover in ("day1", "collected", "notes.txt"):
             shutil.rmtree(home / leftover, ignore_errors=True)
             (home / leftover).unlink(missing_ok=True) if (home / leftover).is_file() else None
@@ -433,7 +433,7 @@ def test_a_jobs_secrets_wait_in_a_private_file_that_a_cancel_removes(api, hub, c
     """Finding 10: while a server's job waits in the queue its token waits in a file only the
     user can read (0600 in a 0700 folder; another real Unix user cannot open it); stopping the
     server before the job ran removes the file."""
-    home = Path(pwd.getpwnam(STUDENT).pw_dir)
+    home = centres.centres["gamma"].home_of(STUDENT)  # gamma's own home, as this machine sees it
     waiting = home / ".fedhub" / "secrets"
     before = set(waiting.iterdir()) if waiting.exists() else set()
     full = blocker(centres, "gamma", 2, 10)

@@ -107,6 +107,9 @@ def test_a_file_changed_at_two_centres_keeps_both_versions(hub, centres):
         api.stop(OTHER)
         as_user("echo at alpha > ~/fedhub/notes.txt", OTHER)
         api.spawn(OTHER, {"centre": "alpha", "cores": 1, "memory": "1G", "walltime": "00:20:00"})
+        messages = api.progress(OTHER, timeout=90)
+        assert any(m.startswith("Changed here and at another centre, so both are kept: yours from Alpha as "
+                                "notes (Alpha ") for m in messages), messages
         api.wait_ready(OTHER, 90)
         kept, newest = sorted(os.listdir(alpha / "fedhub"))
         assert newest == "notes.txt" and kept.startswith("notes (Alpha ") and kept.endswith(").txt"), kept

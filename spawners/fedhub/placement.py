@@ -3,7 +3,8 @@
 ``fitting_options`` keeps the (centre, partition) pairs that satisfy the request, that the user
 has a login at, and that the monitor says are up; ``estimate_all`` asks each one, at the
 same time, when Slurm would start such a job (``sbatch --test-only``); ``rank`` orders them by
-that estimate, then by quota left (a hook the quota service plugs into), then by charge rate.
+that estimate, then by whether the centre already holds a gigabyte or more of the user's
+workspace, then by quota left (a hook the quota service plugs into), then by charge rate.
 Everything but ``estimate_all`` is pure, so it is tested and benchmarked on snapshots.
 """
 
@@ -30,6 +31,7 @@ QuotaHook = Callable[[str, str], "float | None"]
 
 ESTIMATE_SCRIPT = "#!/bin/bash\ntrue\n"
 NOW_SLACK_S = 60  # an estimate within a minute of now counts as "starts now"
+LARGE_DATA_BYTES = 1 << 30  # a user's data at a centre worth starting there for (when the starts are close)
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class Estimate:
     charge_rate: float
     quota_left: float | None = None
     error: str | None = None
+    data_bytes: int = 0  # of the user's workspace the centre already holds (the hub's index)
 
     def wait_s(self, now: datetime) -> float | None:
         return None if self.start is None else max(0.0, (self.start - now).total_seconds())
@@ -145,13 +148,14 @@ def _fitting_at(centre: Centre, request: SpawnRequest, hub_user: str, health: di
 
 
 def rank(estimates: list[Estimate], now: datetime) -> tuple[Estimate, ...]:
-    """Soonest start first; then most quota left; then cheapest; unknown starts last."""
+    """Soonest start first; then the centre already holding the user's large data (none need
+    travel); then most quota left; then cheapest; unknown starts last."""
     def key(e: Estimate):
         wait = e.wait_s(now)
-        # starts within the slack are equally "now": then quota and price decide
+        # starts within the slack are equally "now": then data, quota and price decide
         bucket = float("inf") if wait is None else (0.0 if wait <= NOW_SLACK_S else wait)
         left = e.quota_left if e.quota_left is not None else 1.0  # no limit: nothing in the way
-        return (bucket, -left, e.charge_rate, e.centre, e.partition)
+        return (bucket, -(e.data_bytes >= LARGE_DATA_BYTES), -left, e.charge_rate, e.centre, e.partition)
     return tuple(sorted(estimates, key=key))
 
 

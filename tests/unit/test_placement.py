@@ -33,6 +33,18 @@ def test_soonest_start_wins_then_quota_then_price():
     assert [e.centre for e in ranked] == ["b", "a"]
 
 
+def test_when_starts_are_close_the_centre_holding_the_users_large_data_wins():
+    import dataclasses
+    holder = dataclasses.replace(est("a", 0, rate=2.0, quota=0.2), data_bytes=5 << 30)
+    ranked = rank([holder, est("b", 0, rate=1.0, quota=0.9)], NOW)
+    assert [e.centre for e in ranked] == ["a", "b"]  # 5 GB need not travel: before quota and price
+    # a few notebooks are not worth it; and a sooner start still comes first
+    few = dataclasses.replace(est("a", 0, rate=2.0), data_bytes=20 << 20)
+    assert [e.centre for e in rank([few, est("b", 0)], NOW)] == ["b", "a"]
+    assert [e.centre for e in rank([dataclasses.replace(holder, start=NOW + timedelta(minutes=30)),
+                                    est("b", 0)], NOW)] == ["b", "a"]
+
+
 def test_decision_explains_itself():
     d = decide([est("gamma", 0), est("alpha", 40), est("delta", None, error="Requested node configuration is not available")],
                {"beta": "down"}, NOW)

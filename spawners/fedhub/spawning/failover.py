@@ -6,6 +6,7 @@ students before it."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import datetime
 
@@ -43,6 +44,8 @@ class Failover:
         options, rejected = fitting_options(spawner.federation, request, spawner.user.name, spawner.monitor.health(), hook)
         clients = {cid: w.client for cid, w in spawner.monitor.watchers.items()}
         estimates = await estimate_all(options, request, spawner.user.name, clients, hook)
+        held = spawner.workspace.holdings()
+        estimates = [dataclasses.replace(e, data_bytes=held.get(e.centre, 0)) for e in estimates]
         decision = decide(estimates, rejected, now=_now())
         PLACEMENT_SECONDS.observe(time.monotonic() - started)
         return decision

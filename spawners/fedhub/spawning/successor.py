@@ -17,9 +17,10 @@ from jupyterhub.utils import fmt_ip_url
 from ..jobs.progress import ProgressLog
 from .failover import Failover
 from .launch import ServerLaunch
+from .workspace import SpawnerWorkspace
 
 OWN = {"request", "job", "ip", "port", "tunnel", "_tunnel_open", "_port_reported", "_submitting", "progress_log",
-       "launch", "failover", "_where"}
+       "launch", "failover", "workspace", "_where"}
 
 
 class Successor:
@@ -30,6 +31,7 @@ class Successor:
                     _port_reported=asyncio.Event(), _submitting=None, progress_log=ProgressLog(),
                     _where=f"[{spawner.user.name}/{spawner.name or '-'} -> {label}]")
         seat["launch"], seat["failover"] = ServerLaunch(self), Failover(self)
+        seat["workspace"] = SpawnerWorkspace(self)  # staged at the successor's centre, said on its own progress
 
     def __getattr__(self, name):  # only what the successor does not hold itself
         return getattr(self.__dict__["spawner"], name)

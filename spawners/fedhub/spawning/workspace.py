@@ -32,6 +32,12 @@ class SpawnerWorkspace:
     def store(self):
         return index_of(self.spawner.db.get_bind())
 
+    def holdings(self) -> dict[str, int]:
+        """Bytes of the user's workspace each centre holds (placement prefers a large holder)."""
+        if not self.spawner.workspace_follows or self.spawner.db is None:
+            return {}
+        return self.store.holdings(self.spawner.user.name)
+
     def begin_staging(self, centre, login: str) -> None:
         """Start bringing the workspace to ``centre`` (called once the job is submitted)."""
         if self.spawner.workspace_follows and self.spawner.db is not None:
@@ -75,6 +81,10 @@ class SpawnerWorkspace:
         if done.files:
             spawner.progress_log.emit(f"Brought {done.files} file{'s' if done.files != 1 else ''} from "
                                       f"{', '.join(done.sources)}", spawner.progress_log.last_progress)
+        if done.kept_both:  # said once, on this start's progress page
+            spawner.progress_log.emit(
+                f"Changed here and at another centre, so both are kept: yours from {centre.name} as "
+                f"{', '.join(done.kept_both)}", spawner.progress_log.last_progress)
         if done.large:
             size = sum(s for _, s, _ in done.large)
             spawner.progress_log.emit(

@@ -90,7 +90,8 @@ def cmd_demo(args) -> int:
         federation.start()
         offer_projects(federation, "alpha", projects)
         if teacher:  # the class's materials, and a student whose server records what it receives
-            teacher_folder(teacher)
+            for centre in federation.centres.values():  # where she prepared it, at each of the class's centres
+                teacher_folder(centre.home_of(teacher))
             recording = recorder.install()
         print(f"Starting the federation's login, an OpenID Connect provider (log: {provider.log_file})...",
               flush=True)

@@ -37,14 +37,16 @@ def _own(path: Path, user: pwd.struct_passwd) -> None:
     shutil.chown(path, user.pw_uid, user.pw_gid)
 
 
-def teacher_folder(teacher: str) -> Path:
-    """``~teacher/day1`` with a first notebook, unless the teacher has a day1 already."""
-    account = pwd.getpwnam(teacher)
-    folder = Path(account.pw_dir) / "day1"
+def teacher_folder(home: Path) -> Path:
+    """``fedhub/day1`` in the teacher's ``home`` at a centre (the workspace, the lab's file
+    browser) with a first notebook, unless the teacher has a day1 there already."""
+    account = pwd.getpwuid(home.stat().st_uid)
+    workspace = home / "fedhub"
+    folder = workspace / "day1"
     if not folder.exists():
-        folder.mkdir()
+        folder.mkdir(parents=True)
         (folder / "welcome.ipynb").write_text(json.dumps(WELCOME, indent=1))
-        for path in (folder, folder / "welcome.ipynb"):
+        for path in (workspace, folder, folder / "welcome.ipynb"):
             _own(path, account)
     return folder
 
