@@ -57,6 +57,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/class_start.py
 	$(VENV)/bin/python benchmarks/lab_quota.py
 	$(VENV)/bin/python benchmarks/private_traffic.py
+	$(VENV)/bin/python benchmarks/workspace_transfer.py
 
 deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(PROXY) $(OIDC_PROVIDER)
 

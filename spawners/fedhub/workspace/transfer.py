@@ -20,6 +20,7 @@ from ..slurm.routes import route_for
 
 BLOCK = 1 << 20
 MOST_SAID = 64 * 1024  # what the hub reads of an agent's answer or complaint (it runs as the user)
+MOST_LISTED = 64 * 1024 * 1024  # of a scan's listing or a receiver's hashes (about 400,000 files)
 
 
 class TransferError(RuntimeError):
@@ -65,7 +66,7 @@ async def carry(source: End, target: End, paths: list[str], progress=None) -> di
         await receiver.wait()
         raise
     errors = [asyncio.ensure_future(said(p.stderr)) for p in (sender, receiver)]
-    answer = asyncio.ensure_future(said(receiver.stdout))
+    answer = asyncio.ensure_future(said(receiver.stdout, MOST_LISTED))  # a hash per file it received
     moved = 0
     try:
         sender.stdin.write("\0".join(paths).encode())
@@ -100,8 +101,6 @@ async def carry(source: End, target: End, paths: list[str], progress=None) -> di
         for task in (*errors, answer):
             task.cancel()
 
-
-MOST_LISTED = 64 * 1024 * 1024  # a scan's answer the hub reads (about 400,000 files)
 
 
 async def _agent(end: End, command: str, stdin: bytes, most: int = MOST_SAID) -> bytes:
