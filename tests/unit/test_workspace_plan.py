@@ -149,3 +149,26 @@ def test_the_hub_keeps_only_so_much_of_what_an_agent_prints():
 
     assert asyncio.run(read(b"x" * (5 * MB), 1000)) == b"x" * 1000
     assert asyncio.run(read(b'{"files": 2}', 1000)) == b'{"files": 2}'
+
+
+def test_the_job_script_makes_the_workspace_and_shows_it_unless_the_centre_shows_the_home(tmp_path):
+    """The lines the server's job runs (bash, as at a centre): the workspace made 0700 if missing,
+    the file browser's root unless the operator named one (notebook_dir) or the centre shows the home."""
+    import os
+    import subprocess
+    from fedhub.jobs.server import fedhub_exports
+
+    def run(show: str, root_dir: str = "") -> tuple[str, int]:
+        doc = copy.deepcopy(GOOD)
+        doc["centres"][0]["workspace"] = {"folder": "work/fedhub", "show": show}
+        centre = parse_federation(doc).centre("north")
+        home = tmp_path / show / ("named" if root_dir else "plain")
+        home.mkdir(parents=True)
+        env = {"HOME": str(home), "PATH": "/usr/bin:/bin", **({"JUPYTERHUB_ROOT_DIR": root_dir} if root_dir else {})}
+        out = subprocess.run(["bash", "-euc", fedhub_exports(centre, "") + '\necho "${JUPYTERHUB_ROOT_DIR:-}"'],
+                             env=env, capture_output=True, text=True, check=True).stdout.strip()
+        return out.replace(str(home), "~"), os.stat(home / "work" / "fedhub").st_mode & 0o777
+
+    assert run("workspace") == ("~/work/fedhub", 0o700)
+    assert run("workspace", "/srv/teaching") == ("/srv/teaching", 0o700)
+    assert run("home") == ("", 0o700)
