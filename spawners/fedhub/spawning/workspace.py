@@ -10,6 +10,7 @@ lab opens with the files.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 
 from ..logins import NoLogin
@@ -26,7 +27,10 @@ class SpawnerWorkspace:
         self.staging: asyncio.Task | None = None
         self.staged: Staged | None = None
         self.recording: asyncio.Task | None = None
-        self.recorded_at = 0.0
+        # the first periodic recording one interval (and a random part of one) after this object
+        # is made, so a restarted hub does not scan every running server's workspace at once
+        self.recorded_at = time.monotonic()
+        self.spread = random.uniform(0, 0.5)
 
     @property
     def store(self):
@@ -116,7 +120,7 @@ class SpawnerWorkspace:
             return
         if self.recording is not None and not self.recording.done():
             return
-        if every is not None and (not every or time.monotonic() - self.recorded_at < every):
+        if every is not None and (not every or time.monotonic() - self.recorded_at < every * (1 + self.spread)):
             return
         self.recorded_at = time.monotonic()
         self.recording = asyncio.ensure_future(self._record(centre, login))
