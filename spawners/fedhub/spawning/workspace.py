@@ -14,7 +14,7 @@ import random
 import time
 
 from ..logins import NoLogin
-from ..workspace.sync import Staged, carry_folder, index_of, record, stage
+from ..workspace.sync import Staged, carry_folder, human_bytes, index_of, record, stage
 from ..workspace.transfer import TransferError
 
 SESSIONS_FOLDER = ".fedhub/sessions"  # where a server saves a session (fedhub_lab's sessions, in the home)
@@ -74,8 +74,11 @@ class SpawnerWorkspace:
         await self._bring_snapshot(centre, login)
         try:
             done = await stage(self.store, spawner.federation, spawner.user.name, centre, login, progress)
-        except (NoLogin, TransferError, OSError) as e:
-            spawner.log.warning("%s workspace not brought to %s: %s", spawner._where, centre.id, e)
+        except Exception as e:  # noqa: BLE001 - staging never stops a server from starting
+            if isinstance(e, (NoLogin, TransferError, OSError)):
+                spawner.log.warning("%s workspace not brought to %s: %s", spawner._where, centre.id, e)
+            else:
+                spawner.log.exception("%s workspace not brought to %s", spawner._where, centre.id)
             spawner.progress_log.emit(f"Your workspace could not be brought to {centre.name} ({e}); "
                                       "your files stay where they are", spawner.progress_log.last_progress)
             return
@@ -93,7 +96,7 @@ class SpawnerWorkspace:
             size = sum(s for _, s, _ in done.large)
             spawner.progress_log.emit(
                 f"{len(done.large)} large file{'s' if len(done.large) != 1 else ''} "
-                f"({size / 1e6:.0f} MB) stay at {', '.join(sorted({c for _, _, c in done.large}))} until you "
+                f"({human_bytes(size)}) stay at {', '.join(sorted({c for _, _, c in done.large}))} until you "
                 "fetch them", spawner.progress_log.last_progress)
 
     async def _bring_snapshot(self, centre, login: str) -> None:
@@ -131,3 +134,5 @@ class SpawnerWorkspace:
             await record(self.store, spawner.user.name, centre, login)
         except (NoLogin, TransferError, OSError) as e:
             spawner.log.warning("%s workspace at %s not recorded: %s", spawner._where, centre.id, e)
+        except Exception:  # noqa: BLE001 - a background task: its failure is logged, not lost
+            spawner.log.exception("%s workspace at %s not recorded", spawner._where, centre.id)
