@@ -127,3 +127,44 @@ def test_a_user_moves_files_between_centres_through_the_rest_api_and_nobody_else
     failed = wait_for(lambda: (t := requests.get(f"{hub.url}{r.json()['url']}", headers=mine, timeout=30).json())
                       ["status"] in ("done", "failed") and t, 60, "the transfer to fail", 0.3)
     assert failed["status"] == "failed" and "'missing' is not in your workspace there" in failed["reason"], failed
+
+
+def test_a_transfer_cut_midway_goes_on_from_where_it_stopped_and_a_cancel_leaves_nothing(hub, centres, ends):
+    """500 MB from the firewalled beta to gamma, both behind their login nodes. The cut is made by
+    killing the sending agent at beta (as a login node's restart or a dropped connection would end
+    it): the hub tries again and sends only the rest."""
+    import subprocess
+    alpha, beta, at_alpha, at_beta = ends
+    at_gamma = centres.centres["gamma"].home_of(USER) / "fedhub"
+    big = at_beta / "data" / "big.bin"
+    owned(big, os.urandom(500 * 1024 * 1024))
+    api = HubAPI(hub)
+    mine = {"Authorization": f"token {api.post(f'/users/{USER}/tokens', json={'note': 'resume'}).json()['token']}"}
+    url = f"{hub.url}/hub/api/fedhub/users/{USER}/transfers"
+
+    def status(started):
+        return requests.get(f"{hub.url}{started['url']}", headers=mine, timeout=30).json()
+
+    started = requests.post(url, json={"from": "beta", "to": "gamma", "paths": ["data"]}, headers=mine,
+                            timeout=30).json()
+    halfway = wait_for(lambda: (t := status(started))["bytes"] > 200 * 1024 * 1024 or t["status"] != "copying" and
+                       t["status"] != "queued" and t, 120, "half of the transfer", 0.1)
+    assert halfway is True or halfway["status"] == "copying", halfway
+    assert subprocess.run(["pkill", "-KILL", "-u", USER, "-f", "fedhub_lab.workspace send"]).returncode == 0
+    done = wait_for(lambda: (t := status(started))["status"] in ("done", "failed", "cancelled") and t, 180,
+                    "the transfer to end", 0.3)
+    assert done["status"] == "done", done
+    assert done["files"] == 1 and done["bytes"] == done["total"] == 500 * 1024 * 1024
+    assert 200 * 1024 * 1024 - 2 * 1024 * 1024 < done["resumed"] < 500 * 1024 * 1024, done  # not sent twice
+    assert sha(at_gamma / "data" / "big.bin") == sha(big)
+    assert not list(at_gamma.rglob("*fedhub-partial"))
+
+    # a cancel midway: the target keeps neither the file nor what arrived of it
+    started = requests.post(url, json={"from": "beta", "to": "alpha", "paths": ["data/big.bin"]}, headers=mine,
+                            timeout=30).json()
+    assert wait_for(lambda: (t := status(started))["bytes"] > 100 * 1024 * 1024 or t["status"] in ("done", "failed")
+                    and t, 120, "a fifth of the transfer", 0.1) is True
+    assert requests.delete(f"{hub.url}{started['url']}", headers=mine, timeout=30).status_code in (200, 202, 204)
+    wait_for(lambda: status(started)["status"] == "cancelled", 60, "the cancel")
+    wait_for(lambda: not list(at_alpha.rglob("*fedhub-partial")), 30, "the partial file to be removed")
+    assert not (at_alpha / "data" / "big.bin").exists()

@@ -91,3 +91,44 @@ def test_a_stream_that_is_cut_or_hostile_leaves_nothing_half_written(files, home
     with pytest.raises(files.FileRefused):
         files.read_tar(gamma, hostile)
     assert not (tmp_path.parent / "escaped.txt").exists()
+
+
+def test_a_cut_file_whose_hash_was_named_resumes_where_it_stopped_and_only_for_that_content(files, homes):
+    alpha, gamma = homes
+    big = alpha / "work" / "big.bin"
+    big.write_bytes(os.urandom(3 * 1024 * 1024))
+    sha = files.sha256_of(big)
+
+    def known(relative, stat):
+        return sha if relative == "work/big.bin" else None
+    stream = io.BytesIO()
+    files.write_tar(alpha, ["work/big.bin"], stream, known_sha256=known)
+    with pytest.raises(Exception):
+        files.read_tar(gamma, io.BytesIO(stream.getvalue()[:2 * 1024 * 1024]))  # cut after about 2 MB
+    assert not (gamma / "work" / "big.bin").exists()  # nothing half-written in its place
+    held = files.partials(gamma, {"work/big.bin": sha})
+    assert 1024 * 1024 <= held["work/big.bin"] < 2 * 1024 * 1024  # the whole blocks that arrived
+    assert files.partials(gamma, {"work/big.bin": "0" * 64}) == {}  # another content resumes nothing
+
+    rest = io.BytesIO()
+    sent = files.write_tar(alpha, ["work/big.bin"], rest, known_sha256=known,
+                           resume={"work/big.bin": [held["work/big.bin"], sha]})
+    assert sent == big.stat().st_size - held["work/big.bin"]  # only the rest travels
+    rest.seek(0)
+    arrived = {}
+    assert files.read_tar(gamma, rest, arrived=arrived) == (1, big.stat().st_size)
+    assert files.sha256_of(gamma / "work" / "big.bin") == sha == arrived["work/big.bin"]
+    assert list(gamma.rglob("*fedhub-partial")) == []
+
+    # a resume the receiver cannot honour (its partial gone) is refused by name, and a cancel forgets partials
+    stream.seek(0)
+    with pytest.raises(Exception):
+        files.read_tar(gamma, io.BytesIO(stream.getvalue()[:2 * 1024 * 1024]))
+    files.forget_partials(gamma, {"work/big.bin": sha})
+    assert files.partials(gamma, {"work/big.bin": sha}) == {}
+    resumed = io.BytesIO()
+    files.write_tar(alpha, ["work/big.bin"], resumed, known_sha256=known, resume={"work/big.bin": [1000, sha]})
+    resumed.seek(0)
+    with pytest.raises(files.FileRefused) as refused:
+        files.read_tar(gamma, resumed)
+    assert "'work/big.bin'" in str(refused.value) and "resumed at byte 1000" in str(refused.value)

@@ -139,7 +139,8 @@ async def _fetch(federation: Federation, user: str, source_id: str, target: End,
 
     try:
         end = End(source, login_at(source, user))
-        result = await carry(end, target, [a.source_path for a in group], moved)
+        result = await carry(end, target, [a.source_path for a in group], moved,  # a staging cut short resumes next time
+                             {a.source_path: a.version.sha256 for a in group if a.version.sha256})
     except (NoLogin, TransferError) as e:
         log.warning("[%s] workspace: could not bring %d files from %s to %s: %s", user, len(group), source.id,
                     target.centre.id, e)

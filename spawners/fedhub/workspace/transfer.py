@@ -5,7 +5,8 @@ environment's Python beside the centre's ``singleuser_cmd``) through each centre
 the login node over the hub's ssh connection, or as the user's Unix account on a local centre.
 The source sends a tar of the named files; the hub passes it on in 1 MB blocks (its memory
 holds one block, nothing is written to its disk); the target unpacks each file beside its place
-and renames it when whole, so a cut leaves nothing half-written.
+and renames it when whole, so a cut leaves nothing half-written. Given each file's SHA-256, the
+target keeps what arrived before a cut, and the next carry sends only the rest.
 """
 
 from __future__ import annotations
@@ -23,8 +24,16 @@ MOST_SAID = 64 * 1024  # what the hub reads of an agent's answer or complaint (i
 MOST_LISTED = 64 * 1024 * 1024  # of a scan's listing or a receiver's hashes (about 400,000 files)
 
 
+REFUSED = 2  # an agent's exit status when it refuses (a path out of the workspace, a damaged file)
+
+
 class TransferError(RuntimeError):
-    """A transfer that did not complete (the message names the centre and what it said)."""
+    """A transfer that did not complete (the message names the centre and what it said);
+    ``resumable`` when the stream was cut rather than refused, so trying again goes on."""
+
+    def __init__(self, message: str, resumable: bool = False):
+        super().__init__(message)
+        self.resumable = resumable
 
 
 @dataclass(frozen=True)
@@ -53,23 +62,33 @@ def agent_argv(centre: Centre, *args: str) -> list[str]:
     return [python, "-m", "fedhub_lab.workspace", *args]
 
 
-async def carry(source: End, target: End, paths: list[str], progress=None) -> dict:
+async def carry(source: End, target: End, paths: list[str], progress=None, expected: dict | None = None) -> dict:
     """Carry ``paths`` (relative to the workspace) from ``source`` to ``target``; answers
-    {"files", "bytes"} as the target unpacked them. ``progress(bytes_so_far)`` after each block."""
+    {"files", "bytes", "sha256", "resumed"} as the target unpacked them. ``progress(bytes_so_far)``
+    after each block. ``expected`` ({path: SHA-256}, the source's scan) lets a file cut short
+    before resume where it stopped ("resumed": the bytes not sent again)."""
+    held = {}
+    if expected:
+        asked = {p: expected[p] for p in paths if expected.get(p)}
+        held = json.loads(await _agent(target, "partials", json.dumps(asked).encode())) if asked else {}
     receiver = await route_for(target.centre.scheduler, target.centre.logins).open(
         agent_argv(target.centre, "receive", target.where), user=target.login)
     try:
         sender = await route_for(source.centre.scheduler, source.centre.logins).open(
-            agent_argv(source.centre, "send", source.where), user=source.login)
+            agent_argv(source.centre, "send", source.where, *(["--resume"] if held else [])), user=source.login)
     except BaseException:
         receiver.kill()
         await receiver.wait()
         raise
     errors = [asyncio.ensure_future(said(p.stderr)) for p in (sender, receiver)]
     answer = asyncio.ensure_future(said(receiver.stdout, MOST_LISTED))  # a hash per file it received
-    moved = 0
+    moved = resumed = sum(held.values())
     try:
-        sender.stdin.write("\0".join(paths).encode())
+        if held:
+            sender.stdin.write(json.dumps({"paths": paths,
+                                           "resume": {p: [n, expected[p]] for p, n in held.items()}}).encode())
+        else:
+            sender.stdin.write("\0".join(paths).encode())
         sender.stdin.close()
         while block := await sender.stdout.read(BLOCK):
             receiver.stdin.write(block)
@@ -78,7 +97,8 @@ async def carry(source: End, target: End, paths: list[str], progress=None) -> di
             except (BrokenPipeError, ConnectionResetError):
                 await receiver.wait()
                 raise TransferError(f"{target.centre.name} stopped receiving: "
-                                    f"{(await errors[1]).decode().strip()}") from None
+                                    f"{(await errors[1]).decode().strip()}",
+                                    receiver.returncode != REFUSED) from None
             moved += len(block)
             if progress is not None:
                 progress(moved)
@@ -86,11 +106,13 @@ async def carry(source: End, target: End, paths: list[str], progress=None) -> di
         if sent != 0:  # the receiver sees a cut stream and keeps nothing of the last file
             receiver.stdin.close()
             await receiver.wait()
-            raise TransferError(f"{source.centre.name} could not send: {(await errors[0]).decode().strip()}")
+            raise TransferError(f"{source.centre.name} could not send: {(await errors[0]).decode().strip()}",
+                                sent != REFUSED)
         receiver.stdin.close()
-        if await receiver.wait() != 0:
-            raise TransferError(f"{target.centre.name} could not receive: {(await errors[1]).decode().strip()}")
-        return json.loads(await answer)
+        if (received := await receiver.wait()) != 0:
+            raise TransferError(f"{target.centre.name} could not receive: {(await errors[1]).decode().strip()}",
+                                received != REFUSED)
+        return {**json.loads(await answer), "resumed": resumed}
     except BaseException:
         for process in (sender, receiver):
             if process.returncode is None:
@@ -118,7 +140,7 @@ async def _agent(end: End, command: str, stdin: bytes, most: int = MOST_SAID) ->
             await process.wait()
         raise
     if process.returncode != 0:
-        verb = "list" if command == "scan" else "arrange"
+        verb = {"scan": "list", "arrange": "arrange"}.get(command, "resume a transfer into")
         raise TransferError(f"{end.centre.name} could not {verb} your workspace: {err.decode().strip()}")
     return out
 
@@ -143,3 +165,9 @@ async def arrange(end: End, renames: list[tuple[str, str]] = (), deletes: list[s
         return json.loads(await _agent(end, "arrange", asked))
     except ValueError:
         raise TransferError(f"{end.centre.name} answered with something else") from None
+
+
+async def forget(end: End, expected: dict) -> None:
+    """Remove at ``end`` what arrived of ``expected``'s files before a cut (after a cancel)."""
+    if expected:
+        await _agent(end, "forget", json.dumps(expected).encode())

@@ -2,8 +2,9 @@
 (``hub/api/transfers.py``): what was asked, how far it is, and how it ended.
 
 A transfer first scans the source's workspace as the user (so a folder means its files, and
-the total is known), then carries the files (``transfer.py``); a cancel stops both ends, and
-the target keeps only the files that arrived whole.
+the total is known), then carries the files (``transfer.py``). A stream cut short (a login node
+restarted, a connection dropped) is tried again, up to ``TRIES`` times, from where it stopped;
+a cancel stops both ends, and the target keeps only the files that arrived whole.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from pathlib import PurePosixPath
 from .. import runtime
 from ..federation import Centre
 from ..logins import login_at
-from .transfer import End, TransferError, carry, scan
+from .transfer import End, TransferError, carry, forget, scan
 
 log = logging.getLogger("JupyterHub.fedhub.transfers")
 QUEUED, COPYING, DONE, FAILED, CANCELLED = "queued", "copying", "done", "failed", "cancelled"
 FINISHED = (DONE, FAILED, CANCELLED)
 KEPT_S = 3600
+TRIES = 3
+RETRY_AFTER_S = (2.0, 5.0)  # before the second and the third try
 
 
 class PathRefused(ValueError):
@@ -55,13 +58,14 @@ class Transfer:
     total: int = 0
     files: int = 0
     reason: str = ""
+    resumed: int = 0  # bytes not sent again after an interruption
     started: float = field(default_factory=time.time)
     ended: float = 0.0
 
     def public(self) -> dict:
         return {"id": self.id, "user": self.user, "from": self.source, "to": self.target, "paths": self.paths,
                 "status": self.status, "bytes": self.bytes, "total": self.total, "files": self.files,
-                "reason": self.reason}
+                "reason": self.reason, "resumed": self.resumed}
 
 
 def transfers() -> dict:
@@ -81,23 +85,42 @@ def _chosen(listed: dict, paths: list[str]) -> list[str]:
 
 
 async def _run(record: Transfer, source: End, target: End) -> None:
+    expected: dict = {}
     try:
         listed = await scan(source)
         files = _chosen(listed, record.paths)
+        expected = {f: listed[f]["sha256"] for f in files}
         record.total = sum(listed[f]["size"] for f in files)
         record.status = COPYING
 
         def progress(moved: int) -> None:
             record.bytes = moved
 
-        result = await carry(source, target, files, progress)
-        record.files, record.bytes, record.status = result["files"], result["bytes"], DONE
-        log.info("[%s] transfer %s: %d files (%d bytes) from %s to %s", record.user, record.id, record.files,
-                 record.bytes, source.centre.id, target.centre.id)
+        for attempt in range(1, TRIES + 1):
+            try:
+                result = await carry(source, target, files, progress, expected)
+                break
+            except TransferError as e:
+                if not e.resumable or attempt == TRIES:
+                    raise
+                record.reason = f"interrupted ({e}); going on from where it stopped, try {attempt + 1} of {TRIES}"
+                log.warning("[%s] transfer %s interrupted, trying again: %s", record.user, record.id, e)
+                await asyncio.sleep(RETRY_AFTER_S[attempt - 1])
+        record.files, record.bytes, record.status, record.reason = result["files"], result["bytes"], DONE, ""
+        record.resumed = result.get("resumed", 0)
+        log.info("[%s] transfer %s: %d files (%d bytes, %d of them resumed) from %s to %s", record.user, record.id,
+                 record.files, record.bytes, record.resumed, source.centre.id, target.centre.id)
     except asyncio.CancelledError:
         record.status, record.reason = CANCELLED, "cancelled"
+        try:  # what arrived of a file cut short is not kept after a cancel
+            await asyncio.shield(forget(target, expected))
+        except (TransferError, OSError) as e:
+            log.warning("[%s] transfer %s: could not remove partial files at %s: %s", record.user, record.id,
+                        target.centre.id, e)
     except TransferError as e:
         record.status, record.reason = FAILED, str(e)
+        if e.resumable:
+            record.reason += "; start it again to go on from where it stopped"
         log.warning("[%s] transfer %s failed: %s", record.user, record.id, e)
     except Exception as e:  # noqa: BLE001 - the record says what broke; the log has the trace
         log.exception("[%s] transfer %s failed", record.user, record.id)

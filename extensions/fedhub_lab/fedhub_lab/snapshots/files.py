@@ -5,7 +5,8 @@ SHA-256); the target answers which of them it lacks or holds in another version 
 that share a filesystem lack nothing, so nothing is copied onto itself); only those travel.
 Unpacking refuses any member that is not a regular file inside the home (an absolute path, a
 ``..``, a link), and writes each file beside its place first, so a cut stream leaves no file
-half-written.
+half-written. A file whose SHA-256 the sender named keeps what arrived of it when the stream is
+cut (in a hidden partial named after that hash), so the next transfer resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path, PurePosixPath
 
 LARGEST_FILE = 100 * 1024 * 1024  # a folder's bigger files stay behind (the next issue fetches them on demand)
 SHA256_HEADER = "FEDHUB.sha256"    # a carried file's hash, in its tar header
+OFFSET_HEADER = "FEDHUB.offset"    # a resumed file: the bytes before this the receiver already holds
 MOST_FILES = 2000                  # a folder with more (a dataset) is not carried whole
 
 
@@ -92,11 +94,48 @@ def lacking(home: Path, files: list[dict]) -> list[str]:
     return out
 
 
-def write_tar(home: Path, paths: list[str], out, what: str = "your home", known_sha256=None) -> int:
+def partial_of(path: Path, sha256: str | None) -> Path:
+    """Where a file is written while it arrives (hidden, beside its place): named after its
+    SHA-256 when known, so what arrived before a cut is resumed only for the same content."""
+    return path.with_name(f".{path.name}.{sha256[:16]}.fedhub-partial" if sha256 else f".{path.name}.fedhub-partial")
+
+
+def partials(home: Path, expected: dict, what: str = "your home") -> dict:
+    """Of ``expected`` ({path: SHA-256}), the bytes already arrived of each by an earlier, cut
+    transfer: {path: bytes} (only those with some)."""
+    held = {}
+    for relative, sha in expected.items():
+        if isinstance(sha, str) and sha:
+            try:
+                size = partial_of(inside(home, relative, what), sha).stat().st_size
+            except (FileRefused, OSError):
+                continue
+            if size:
+                held[relative] = size
+    return held
+
+
+def forget_partials(home: Path, expected: dict, what: str = "your home") -> int:
+    """Remove what arrived of ``expected``'s files before a cut (a cancelled transfer keeps nothing)."""
+    removed = 0
+    for relative, sha in expected.items():
+        try:
+            partial_of(inside(home, relative, what), sha if isinstance(sha, str) else None).unlink()
+            removed += 1
+        except (FileRefused, OSError):
+            continue
+    return removed
+
+
+def write_tar(home: Path, paths: list[str], out, what: str = "your home", known_sha256=None,
+              resume: dict | None = None) -> int:
     """Stream the files into ``out`` (a binary file object) as a tar; answers the bytes of data.
     ``known_sha256(relative, stat)``, when given, names a file's SHA-256 if already known (a
-    scan's cache): it travels in the member's header, and the receiver checks the bytes against it."""
+    scan's cache): it travels in the member's header, and the receiver checks the bytes against it.
+    ``resume`` ({path: [bytes, SHA-256]}): the receiver holds that many bytes of that content, so
+    only the rest is sent (when the file still has that content)."""
     total = 0
+    resume = resume or {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         for relative in paths:
             path = inside(home, relative, what)
@@ -105,19 +144,41 @@ def write_tar(home: Path, paths: list[str], out, what: str = "your home", known_
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
                 sha = known_sha256(relative, path.stat()) if known_sha256 else None
+                offset = 0
                 if sha:
                     info.pax_headers = {SHA256_HEADER: sha}
+                    held = resume.get(relative)
+                    if isinstance(held, list) and len(held) == 2 and held[1] == sha and 0 < held[0] < info.size:
+                        offset = int(held[0])
+                        info.pax_headers[OFFSET_HEADER] = str(offset)
+                        info.size -= offset
                 with open(path, "rb") as f:
+                    f.seek(offset)
                     tar.addfile(info, f)
                 total += info.size
     return total
 
 
+def _resumed(partial: Path, offset: int, name: str, digest) -> None:
+    """Keep the first ``offset`` bytes of what arrived before (hashing them), or refuse by name."""
+    try:
+        held = partial.stat().st_size
+    except OSError:
+        held = 0
+    if held < offset:
+        raise FileRefused(f"{name!r}: the sender resumed at byte {offset}, but only {held} had arrived here")
+    with open(partial, "r+b") as f:
+        f.truncate(offset)
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+
+
 def read_tar(home: Path, stream, what: str = "your home", arrived: dict | None = None) -> tuple[int, int]:
     """Unpack a tar stream from ``stream`` into the home: plain files only, each written beside its
     place and renamed when whole (its mode kept, without set-id bits). A file whose bytes differ
-    from the SHA-256 its header names is not kept (refused by name). Answers (files, bytes);
-    ``arrived``, when given, gets each file's SHA-256."""
+    from the SHA-256 its header names is not kept (refused by name); one cut short keeps what
+    arrived for a resume when that hash was named. Answers (files, bytes); ``arrived``, when
+    given, gets each file's SHA-256."""
     files = size = 0
     with tarfile.open(fileobj=stream, mode="r|") as tar:
         for member in tar:
@@ -125,25 +186,33 @@ def read_tar(home: Path, stream, what: str = "your home", arrived: dict | None =
                 raise FileRefused(f"{member.name!r} is not a plain file")
             path = inside(home, member.name, what)
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            partial = path.with_name(f".{path.name}.fedhub-partial")
+            expected = member.pax_headers.get(SHA256_HEADER)
+            offset = int(member.pax_headers.get(OFFSET_HEADER, 0) or 0) if expected else 0
+            partial = partial_of(path, expected)
             source = tar.extractfile(member)
             digest = hashlib.sha256()
             try:
-                with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
+                if offset:
+                    _resumed(partial, offset, member.name, digest)
+                flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
+                with open(os.open(partial, flags, 0o600), "wb") as out:
                     for block in iter(lambda: source.read(1 << 20), b""):
                         digest.update(block)
                         out.write(block)
-                expected = member.pax_headers.get(SHA256_HEADER)
                 if expected and expected != digest.hexdigest():
                     raise FileRefused(f"{member.name!r} arrived damaged (its SHA-256 differs from the sender's); "
                                       "nothing of it was kept")
                 os.chmod(partial, member.mode & 0o777)
                 os.utime(partial, (member.mtime, member.mtime))
                 os.replace(partial, path)
-            except BaseException:
+            except FileRefused:
                 partial.unlink(missing_ok=True)
                 raise
-            files, size = files + 1, size + member.size
+            except BaseException:
+                if not expected:  # nothing to resume it against
+                    partial.unlink(missing_ok=True)
+                raise
+            files, size = files + 1, size + offset + member.size
             if arrived is not None:
                 arrived[member.name] = digest.hexdigest()
     return files, size

@@ -4,6 +4,11 @@ the user on a local centre) with the notebook environment's Python:
     python -m fedhub_lab.workspace scan <folder>            JSON: the workspace's files and what was skipped
     python -m fedhub_lab.workspace send <folder> [<path>...] a tar stream of those files on stdout
                                                             (no paths: NUL-separated on stdin)
+    python -m fedhub_lab.workspace send <folder> --resume   the same, JSON on stdin: {"paths": [...],
+                                                            "resume": {path: [bytes held, sha256]}}
+    python -m fedhub_lab.workspace partials <folder>        JSON on stdin {path: sha256}; JSON: the bytes
+                                                            of each that arrived before a cut
+    python -m fedhub_lab.workspace forget <folder>          the same input; removes those partials
     python -m fedhub_lab.workspace receive <folder>         unpack a tar stream from stdin; JSON: what arrived
     python -m fedhub_lab.workspace arrange <folder>         JSON on stdin: {"rename": [[from, to]...],
                                                             "delete": [path...]}; JSON: what was done
@@ -23,7 +28,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from ..snapshots.files import FileRefused, inside, read_tar, write_tar
+from ..snapshots.files import FileRefused, forget_partials, inside, partials, read_tar, write_tar
 from .scan import known_hashes, scan
 
 
@@ -46,7 +51,7 @@ def arrange(root: Path, asked: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("scan", "send", "receive", "arrange"):
+    if len(argv) < 2 or argv[0] not in ("scan", "send", "receive", "arrange", "partials", "forget"):
         print(__doc__, file=sys.stderr)
         return 2
     home = Path.home()
@@ -55,6 +60,10 @@ def main(argv: list[str]) -> int:
         root = inside(home, folder)
         if command == "scan":
             json.dump(scan(root, home), sys.stdout)
+        elif command == "send" and argv[2:] == ["--resume"]:
+            asked = json.load(sys.stdin)
+            write_tar(root, asked["paths"], sys.stdout.buffer, "the workspace", known_hashes(home, root),
+                      asked.get("resume") or {})
         elif command == "send":
             paths = argv[2:] or [p for p in sys.stdin.buffer.read().decode().split("\0") if p]
             write_tar(root, paths, sys.stdout.buffer, "the workspace", known_hashes(home, root))
@@ -63,10 +72,17 @@ def main(argv: list[str]) -> int:
             arrived: dict = {}
             files, size = read_tar(root, sys.stdin.buffer, "the workspace", arrived)
             json.dump({"files": files, "bytes": size, "sha256": arrived}, sys.stdout)
+        elif command == "partials":
+            json.dump(partials(root, json.load(sys.stdin), "the workspace"), sys.stdout)
+        elif command == "forget":
+            json.dump({"removed": forget_partials(root, json.load(sys.stdin), "the workspace")}, sys.stdout)
         else:
             json.dump(arrange(root, json.load(sys.stdin)), sys.stdout)
     except FileRefused as e:
         print(f"refused: {e}", file=sys.stderr)
+        return 2
+    except (ValueError, KeyError, TypeError) as e:  # what came on stdin was not the hub's request
+        print(f"refused: the request on stdin was not understood ({e})", file=sys.stderr)
         return 2
     except (tarfile.TarError, OSError) as e:  # a cut stream, a file that cannot be read or written
         print(f"failed: {e}", file=sys.stderr)
