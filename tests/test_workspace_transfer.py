@@ -118,10 +118,22 @@ def test_a_user_moves_files_between_centres_through_the_rest_api_and_nobody_else
         assert r.status_code == 400 and r.json()["field"] == field, r.text
     other = TEST_USERS[2]
     theirs = {"Authorization": f"token {api.post(f'/users/{other}/tokens', json={'note': 'transfers'}).json()['token']}"}
-    assert requests.post(url, json={"from": "alpha", "to": "gamma", "paths": ["runs/"]}, headers=theirs,
-                         timeout=30).status_code == 404
-    assert requests.get(f"{hub.url}{started['url']}", headers=theirs, timeout=30).status_code == 404
-    assert requests.get(url, headers=theirs, timeout=30).status_code == 404
+    for refused in (requests.post(url, json={"from": "alpha", "to": "gamma", "paths": ["runs/"]}, headers=theirs,
+                                  timeout=30),
+                    requests.get(f"{hub.url}{started['url']}", headers=theirs, timeout=30),
+                    requests.delete(f"{hub.url}{started['url']}", headers=theirs, timeout=30),
+                    requests.get(url, headers=theirs, timeout=30)):
+        assert refused.status_code == 403 and f"may not see or move {USER}'s files" in refused.json()["message"]
+    # a link in the workspace is never followed, out of it or not
+    secret = at_alpha.parent / "outside-secret.txt"
+    owned(secret, b"not in the workspace")
+    (at_alpha / "escape").symlink_to(secret)
+    r = requests.post(url, json={"from": "alpha", "to": "gamma", "paths": ["escape"]}, headers=mine, timeout=30)
+    failed = wait_for(lambda: (t := requests.get(f"{hub.url}{r.json()['url']}", headers=mine, timeout=30).json())
+                      ["status"] in ("done", "failed") and t, 60, "the transfer to fail", 0.3)
+    assert failed["status"] == "failed" and "'escape' is not carried: a link (not followed)" in failed["reason"]
+    assert not (at_gamma / "escape").exists()
+    secret.unlink()
     # a path that is not there fails by name, nothing copied
     r = requests.post(url, json={"from": "alpha", "to": "gamma", "paths": ["missing/"]}, headers=mine, timeout=30)
     failed = wait_for(lambda: (t := requests.get(f"{hub.url}{r.json()['url']}", headers=mine, timeout=30).json())

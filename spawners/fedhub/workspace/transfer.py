@@ -145,15 +145,18 @@ async def _agent(end: End, command: str, stdin: bytes, most: int = MOST_SAID) ->
     return out
 
 
-async def scan(end: End) -> dict:
+async def scan(end: End, skipped: list | None = None) -> dict:
     """The workspace at ``end``: {path: {"size", "mtime", "sha256"}} (links and names it cannot
-    carry are left out by the agent)."""
+    carry are left out by the agent, and added to ``skipped`` as {"path", "reason"} when given)."""
     out = await _agent(end, "scan", b"", MOST_LISTED + 1)
     if len(out) > MOST_LISTED:
         raise TransferError(f"your workspace at {end.centre.name} lists more files than a transfer takes; "
                             "move a folder of it at a time")
     try:
-        return json.loads(out)["files"]
+        listing = json.loads(out)
+        if skipped is not None:
+            skipped.extend(s for s in listing.get("skipped", []) if isinstance(s, dict))
+        return listing["files"]
     except (ValueError, KeyError, TypeError):
         raise TransferError(f"{end.centre.name} answered the workspace listing with something else") from None
 

@@ -72,11 +72,14 @@ def transfers() -> dict:
     return runtime.current().transfers
 
 
-def _chosen(listed: dict, paths: list[str]) -> list[str]:
+def _chosen(listed: dict, paths: list[str], skipped: list = ()) -> list[str]:
     """The workspace's files the asked paths name (a folder: every file in it); refused by name
-    when a path names nothing there."""
+    when a path names nothing there, or a link (never followed, in or out of the workspace)."""
     chosen: dict[str, None] = {}
+    not_carried = {s.get("path"): s.get("reason", "") for s in skipped}
     for path in paths:
+        if path.rstrip("/") in not_carried:
+            raise TransferError(f"{path!r} is not carried: {not_carried[path.rstrip('/')]}")
         found = [f for f in listed if not path or f == path or f.startswith(path.rstrip("/") + "/")]
         if not found:
             raise TransferError(f"{path!r} is not in your workspace there")
@@ -87,8 +90,9 @@ def _chosen(listed: dict, paths: list[str]) -> list[str]:
 async def _run(record: Transfer, source: End, target: End) -> None:
     expected: dict = {}
     try:
-        listed = await scan(source)
-        files = _chosen(listed, record.paths)
+        skipped: list = []
+        listed = await scan(source, skipped)
+        files = _chosen(listed, record.paths, skipped)
         expected = {f: listed[f]["sha256"] for f in files}
         record.total = sum(listed[f]["size"] for f in files)
         record.status = COPYING

@@ -29,9 +29,12 @@ from .auth import api_authenticated
 
 class _TransfersHandler(APIHandler):
     def checked_user(self, user_name: str):
+        if not has_scope(f"servers!user={user_name}", self.parsed_scopes, db=self.db):  # said alike whether or not
+            raise web.HTTPError(403, f"you may not see or move {user_name}'s files: "  # the user exists
+                                     "a user moves their own files (a teacher their class's, an admin anyone's)")
         user = self.find_user(user_name)
-        if user is None or not has_scope(f"servers!user={user_name}", self.parsed_scopes, db=self.db):
-            raise web.HTTPError(404, "No access to resources or resources not found")
+        if user is None:
+            raise web.HTTPError(404, f"there is no user {user_name}")
         return user
 
     def refuse(self, status: int, field: str, message: str):
