@@ -55,6 +55,7 @@ def _load_jupyter_server_extension(serverapp):
     from .server.time_left import setup_time_left_handler
     from .server.handoff import setup_handoff_handlers
     from .server.continues import setup_continue_handlers
+    from .server.workspace import setup_workspace_handlers
     from .server.visitors import watch_visitors
     from .server.culling import setup_kernel_culling
 
@@ -64,5 +65,6 @@ def _load_jupyter_server_extension(serverapp):
     setup_time_left_handler(serverapp)
     setup_handoff_handlers(serverapp)
     setup_continue_handlers(serverapp)
+    setup_workspace_handlers(serverapp)
     watch_visitors(serverapp)
     setup_kernel_culling(serverapp)

@@ -5,4 +5,6 @@ export namespace CommandIDs {
   export const moveKernel = 'fedhub-lab:move-kernel';
   export const continueElsewhere = 'fedhub-lab:continue-elsewhere';
   export const extendSession = 'fedhub-lab:extend-session';
+  export const openWorkspace = 'fedhub-lab:open-workspace';
+  export const copyToCentre = 'fedhub-lab:copy-to-centre';
 }

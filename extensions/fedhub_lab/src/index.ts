@@ -8,9 +8,11 @@
  *                       suggests; uses both
  *   fedhub-lab:time-left  how long this server's job has left, warnings before its end (timeLeft.ts),
  *                       and "Continue at another centre…" (continueSession.ts)
+ *   fedhub-lab:workspace  the user's files at other centres, copies between centres (workspace.ts)
  */
 import { ILabShell, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
@@ -26,6 +28,7 @@ import { QuotaStatus } from './status';
 import { TimeLeftModel, TimeLeftStatus, warnBeforeTheEnd } from './timeLeft';
 import { IKernelWatch, IQuotaModel } from './tokens';
 import { watchThresholds } from './warnings';
+import { addCopyToCommand, WorkspacePanel } from './workspace';
 
 const QUOTA_PLUGIN = 'fedhub-lab:quota'; // also the id of the settings (schema/quota.json)
 /** The lab's translation domain: every user-visible string goes through it. */
@@ -204,4 +207,45 @@ const timeLeft: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [quota, kernels, moves, timeLeft];
+const workspace: JupyterFrontEndPlugin<void> = {
+  id: 'fedhub-lab:workspace',
+  description: "The user's files at other centres, and copies between centres with their progress.",
+  autoStart: true,
+  requires: [ILabShell],
+  optional: [IDefaultFileBrowser, ICommandPalette, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    shell: ILabShell,
+    browser: IDefaultFileBrowser | null,
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
+  ) => {
+    const trans = (translator ?? nullTranslator).load(DOMAIN);
+    const panel = new WorkspacePanel(app, trans);
+    app.commands.addCommand(CommandIDs.openWorkspace, {
+      label: trans.__('Show Files at Other Centres'),
+      execute: () => {
+        if (!panel.isAttached) {
+          shell.add(panel, 'right', { rank: 910 });
+        }
+        shell.activateById(panel.id);
+        void panel.refresh();
+      }
+    });
+    addCopyToCommand(app, trans, panel, () => (browser ? Array.from(browser.selectedItems()).map(i => i.path) : []));
+    app.contextMenu.addItem({
+      command: CommandIDs.copyToCentre,
+      selector: '.jp-DirListing-item[data-isdir]',
+      rank: 12
+    });
+    palette?.addItem({ command: CommandIDs.openWorkspace, category: trans.__('FedHub') });
+    // the panel joins the sidebar once the hub answers (a server FedHub did not start has none)
+    void panel.refresh().then(() => {
+      if (panel.workspace && !panel.isAttached) {
+        shell.add(panel, 'right', { rank: 910 });
+      }
+    });
+  }
+};
+
+export default [quota, kernels, moves, timeLeft, workspace];

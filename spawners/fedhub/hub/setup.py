@@ -19,6 +19,7 @@ from ..federation import Federation, FederationError, load_federation
 from ..kernels import KERNEL_SCOPE
 from .api.classes import CLASSES_SCOPE, TEACH_SCOPE
 from .api.continues import CONTINUE_SCOPE
+from .api.transfers import WORKSPACE_SCOPE
 from .api.culling import CULL_SCOPE
 from ..culling.decide import shortest_timeout
 from ..classes.service import SERVICE_NAME as CLASS_SERVICE, ClassService
@@ -52,6 +53,7 @@ def configure_hub(c) -> Federation:
     add_named_servers(c)
     add_kernel_scope(c)
     add_continue_scope(c)
+    add_workspace_scope(c)
     add_class_scope(c)
     # a server reads its own record (the lab's "time left": hub/api/sessions.py), nothing more
     _grant(c, user=[], server=["read:servers!server"])
@@ -195,6 +197,14 @@ def add_continue_scope(c) -> None:
         "description": "Continue a running server at another centre, with its kernels and files."}}
     # a token never holds more than its owner: the user holds it for their own servers
     _grant(c, user=[f"{CONTINUE_SCOPE}!user"], server=[f"{CONTINUE_SCOPE}!server"])
+
+
+def add_workspace_scope(c) -> None:
+    """The workspace at every centre and transfers between them (``hub/api/transfers.py``): the
+    lab's panel asks with the server's own token, for its own user's files only."""
+    c.JupyterHub.custom_scopes = {**c.JupyterHub.get("custom_scopes", {}), WORKSPACE_SCOPE: {
+        "description": "See the user's workspace at every centre and copy its files between centres."}}
+    _grant(c, user=[f"{WORKSPACE_SCOPE}!user"], server=[f"{WORKSPACE_SCOPE}!user"])
 
 
 def add_class_scope(c) -> None:

@@ -156,6 +156,56 @@ async def _fetch(federation: Federation, user: str, source_id: str, target: End,
              source.id, target.centre.id)
 
 
+async def arrived(store: WorkspaceIndex, user: str, centre: str, sha256: dict[str, str]) -> None:
+    """A transfer brought these files to ``centre``: where a file is the newest version the
+    index knows, the centre now has it (so staging there does not bring it again)."""
+    async with _lock(user):
+        index = store.load(user)
+        changed = False
+        for path, sha in sha256.items():
+            entry = index.get(path)
+            if entry is not None and entry.newest is not None and entry.newest.sha256 == sha:
+                changed = changed or entry.seen.get(centre) != sha
+                entry.seen[centre] = sha
+        if changed:
+            store.save(user, index)
+
+
+async def record_everywhere(store: WorkspaceIndex, federation: Federation, user: str) -> list[str]:
+    """Record the user's workspace at every centre where they have a login, now (the lab's
+    "Refresh"); answers what could not be read, by centre."""
+    async def one(centre: Centre) -> str:
+        try:
+            await record(store, user, centre, login_at(centre, user))
+        except NoLogin:
+            return ""  # no account there: nothing of theirs to list
+        except TransferError as e:
+            log.warning("[%s] workspace at %s could not be read: %s", user, centre.id, e)
+            return str(e)
+        return ""
+    said = await asyncio.gather(*(one(c) for c in federation.centres))
+    return [problem for problem in said if problem]
+
+
+def listing(store: WorkspaceIndex, federation: Federation, user: str) -> dict:
+    """The user's workspace at every centre, as the hub last recorded it: per file its newest
+    version (size, time, the centre holding it) and, per centre, whether it has that version
+    ("newest"), an older one ("older") or none (absent); large files are marked."""
+    index = store.load(user)
+    files = []
+    for path in sorted(index):
+        entry = index[path]
+        if entry.newest is None:
+            continue
+        at = {c: ("newest" if sha == entry.newest.sha256 else "older") for c, sha in entry.seen.items() if sha}
+        holder = federation.centre(entry.centre)
+        large = holder is not None and entry.newest.size > holder.workspace.large_file_mb * 1024 * 1024
+        files.append({"path": path, "size": entry.newest.size, "mtime": entry.newest.mtime, "centre": entry.centre,
+                      "at": at, "large": large})
+    return {"centres": [{"id": c.id, "name": c.name, "folder": c.workspace.folder} for c in federation.centres],
+            "files": files}
+
+
 async def carry_folder(user: str, source: Centre, target: Centre, target_login: str, folder: str) -> int:
     """Carry a whole folder of the home (a saved session's) from ``source`` to ``target``; answers
     the files carried (none when the target already has them all)."""

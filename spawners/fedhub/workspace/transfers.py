@@ -19,6 +19,8 @@ from pathlib import PurePosixPath
 from .. import runtime
 from ..federation import Centre
 from ..logins import login_at
+from . import sync
+from .index import WorkspaceIndex
 from .transfer import End, TransferError, carry, forget, scan
 
 log = logging.getLogger("JupyterHub.fedhub.transfers")
@@ -87,7 +89,7 @@ def _chosen(listed: dict, paths: list[str], skipped: list = ()) -> list[str]:
     return list(chosen)
 
 
-async def _run(record: Transfer, source: End, target: End) -> None:
+async def _run(record: Transfer, source: End, target: End, store: WorkspaceIndex | None) -> None:
     expected: dict = {}
     try:
         skipped: list = []
@@ -112,6 +114,8 @@ async def _run(record: Transfer, source: End, target: End) -> None:
                 await asyncio.sleep(RETRY_AFTER_S[attempt - 1])
         record.files, record.bytes, record.status, record.reason = result["files"], result["bytes"], DONE, ""
         record.resumed = result.get("resumed", 0)
+        if store is not None:  # staging at the target need not bring these again
+            await sync.arrived(store, record.user, target.centre.id, result.get("sha256", {}))
         log.info("[%s] transfer %s: %d files (%d bytes, %d of them resumed) from %s to %s", record.user, record.id,
                  record.files, record.bytes, record.resumed, source.centre.id, target.centre.id)
     except asyncio.CancelledError:
@@ -133,7 +137,7 @@ async def _run(record: Transfer, source: End, target: End) -> None:
         record.ended = time.time()
 
 
-def begin(user: str, source: Centre, target: Centre, paths: list[str]) -> Transfer:
+def begin(user: str, source: Centre, target: Centre, paths: list[str], store: WorkspaceIndex | None = None) -> Transfer:
     """Start a transfer of ``paths`` from ``source`` to ``target`` as ``user``'s logins there
     (NoLogin, with the reason, when either has none)."""
     for tid, t in list(transfers().items()):
@@ -143,7 +147,7 @@ def begin(user: str, source: Centre, target: Centre, paths: list[str]) -> Transf
     ends = End(source, login_at(source, user)), End(target, login_at(target, user))
     record = Transfer(secrets.token_hex(8), user, source.id, target.id, paths)
     transfers()[record.id] = record
-    runtime.current().transfer_tasks[record.id] = asyncio.ensure_future(_run(record, *ends))
+    runtime.current().transfer_tasks[record.id] = asyncio.ensure_future(_run(record, *ends, store))
     return record
 
 

@@ -1,4 +1,10 @@
-"""Files between two centres' workspaces (issue 25):
+"""The user's workspace at every centre, and files between two centres' workspaces (issue 25):
+
+    GET    /hub/api/fedhub/users/<user>/workspace        the files the hub last recorded at each
+           centre: {"centres": [{"id", "name", "folder"}], "files": [{"path", "size", "mtime",
+           "centre" (holding the newest version), "at": {centre: "newest" | "older"}, "large"}]}
+    POST   /hub/api/fedhub/users/<user>/workspace/scan   read the workspace at every centre now (as
+           the user), record it, and answer the same, with "problems" (a centre that did not answer)
 
     POST   /hub/api/fedhub/users/<user>/transfers        {"from": "<centre>", "to": "<centre>",
            "paths": ["data/run1.csv", "notebooks/"]} -> 202 {"id", "url", ...}; a bad field is a
@@ -6,11 +12,15 @@
     GET    /hub/api/fedhub/users/<user>/transfers        the user's transfers
     GET    /hub/api/fedhub/users/<user>/transfers/<id>   status (queued, copying, done, failed,
            cancelled), bytes, total, files, reason
-    DELETE /hub/api/fedhub/users/<user>/transfers/<id>   cancel; the target keeps only whole files
+    DELETE /hub/api/fedhub/users/<user>/transfers/<id>   cancel; the target keeps nothing of it
+           but the files that arrived whole
 
-The bytes travel as the user's own login at both centres (``workspace/transfer.py``). Who may:
-whoever may start and stop the user's servers (JupyterHub's ``servers`` scope: the user,
-admins); anyone else gets 404.
+A transfer cut short (a dropped connection) is tried again from where it stopped; ``resumed``
+says how many bytes were not sent again. The bytes travel as the user's own login at both
+centres (``workspace/transfer.py``). Who may: whoever may start and stop the user's servers
+(JupyterHub's ``servers`` scope: the user, admins, a class's teachers), and the user's own
+servers with their token (``custom:fedhub:workspace!user``, for the lab's panel). Anyone else
+gets 403, said alike whether or not the user exists.
 """
 
 from __future__ import annotations
@@ -23,13 +33,16 @@ from jupyterhub.scopes import has_scope
 from tornado import web
 
 from ...logins import NoLogin
-from ...workspace import transfers
+from ...workspace import sync, transfers
 from .auth import api_authenticated
+
+WORKSPACE_SCOPE = "custom:fedhub:workspace"
 
 
 class _TransfersHandler(APIHandler):
     def checked_user(self, user_name: str):
-        if not has_scope(f"servers!user={user_name}", self.parsed_scopes, db=self.db):  # said alike whether or not
+        if not any(has_scope(f"{scope}!user={user_name}", self.parsed_scopes, db=self.db)  # said alike whether or not
+                   for scope in ("servers", WORKSPACE_SCOPE)):
             raise web.HTTPError(403, f"you may not see or move {user_name}'s files: "  # the user exists
                                      "a user moves their own files (a teacher their class's, an admin anyone's)")
         user = self.find_user(user_name)
@@ -90,10 +103,29 @@ class TransfersHandler(_TransfersHandler):
         except transfers.PathRefused as e:
             return self.refuse(400, "paths", str(e))
         try:
-            record = transfers.begin(user_name, ends["from"], ends["to"], paths)
+            record = transfers.begin(user_name, ends["from"], ends["to"], paths,
+                                     sync.index_of(self.db.get_bind()))
         except NoLogin as e:
             return self.refuse(403, "from" if e.centre.id == ends["from"].id else "to", str(e))
         self.answer(record, 202)
+
+
+class WorkspaceHandler(_TransfersHandler):
+    @api_authenticated
+    def get(self, user_name: str):
+        user = self.checked_user(user_name)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(sync.listing(sync.index_of(self.db.get_bind()), user.spawner.federation, user_name)))
+
+
+class WorkspaceScanHandler(_TransfersHandler):
+    @api_authenticated
+    async def post(self, user_name: str):
+        user = self.checked_user(user_name)
+        store, federation = sync.index_of(self.db.get_bind()), user.spawner.federation
+        problems = await sync.record_everywhere(store, federation, user_name)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({**sync.listing(store, federation, user_name), "problems": problems}))
 
 
 class TransferHandler(_TransfersHandler):
@@ -109,5 +141,7 @@ class TransferHandler(_TransfersHandler):
         self.answer(record, 202)
 
 
-ROUTES = [(r"/api/fedhub/users/([^/]+)/transfers", TransfersHandler),
+ROUTES = [(r"/api/fedhub/users/([^/]+)/workspace", WorkspaceHandler),
+          (r"/api/fedhub/users/([^/]+)/workspace/scan", WorkspaceScanHandler),
+          (r"/api/fedhub/users/([^/]+)/transfers", TransfersHandler),
           (r"/api/fedhub/users/([^/]+)/transfers/([0-9a-f]{16})", TransferHandler)]
