@@ -180,3 +180,28 @@ def test_a_transfer_cut_midway_goes_on_from_where_it_stopped_and_a_cancel_leaves
     wait_for(lambda: status(started)["status"] == "cancelled", 60, "the cancel")
     wait_for(lambda: not list(at_alpha.rglob("*fedhub-partial")), 30, "the partial file to be removed")
     assert not (at_alpha / "data" / "big.bin").exists()
+
+
+def test_a_copy_that_would_exceed_the_storage_limit_is_refused_before_it_starts(hub, centres, ends):
+    """gamma limits each user's storage to 1 GiB, measured by its accounting's storage command (the
+    figures of the quota panel); the user already holds 950 MiB there."""
+    import subprocess
+    alpha, beta, at_alpha, at_beta = ends
+    at_gamma = centres.centres["gamma"].home_of(USER) / "fedhub"
+    held = centres.centres["gamma"].scratch / USER / "held.bin"
+    subprocess.run(["truncate", "-s", str(950 * 1024 * 1024), str(held)], check=True)
+    try:
+        owned(at_alpha / "data" / "run.bin", os.urandom(120 * 1024 * 1024))
+        api = HubAPI(hub)
+        mine = {"Authorization": f"token {api.post(f'/users/{USER}/tokens', json={'note': 'room'}).json()['token']}"}
+        r = requests.post(f"{hub.url}/hub/api/fedhub/users/{USER}/transfers",
+                          json={"from": "alpha", "to": "gamma", "paths": ["data"]}, headers=mine, timeout=30)
+        assert r.status_code == 202, r.text
+        done = wait_for(lambda: (t := requests.get(f"{hub.url}{r.json()['url']}", headers=mine, timeout=30).json())
+                        ["status"] in ("done", "failed") and t, 60, "the transfer to end", 0.3)
+        assert (done["status"], done["code"], done["bytes"]) == ("failed", "storage_quota", 0), done
+        assert done["reason"] == ("Gamma: this copy needs 126 MB more, but your storage there has "
+                                  "78 MB left of 1.1 GB; free some space there or copy fewer files"), done
+        assert not (at_gamma / "data").exists()
+    finally:
+        held.unlink()

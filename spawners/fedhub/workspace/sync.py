@@ -17,7 +17,9 @@ from datetime import datetime
 from .. import runtime
 from ..federation import Centre, Federation
 from ..logins import NoLogin, login_at
+from ..units import human_bytes
 from . import plan
+from .storage import StorageFull, check_room
 from .index import WorkspaceIndex
 from .transfer import End, TransferError, arrange, carry, scan
 
@@ -70,13 +72,6 @@ class Staged:
     problems: list[str] = field(default_factory=list)  # a source that could not send (its files stay there)
 
 
-def human_bytes(n: int) -> str:
-    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}" if n < 10 * size else f"{n / size:.0f} {unit}"
-    return f"{n} bytes"
-
-
 def bringing(files: int, size: int, source: str) -> str:
     return f"Bringing {files} file{'s' if files != 1 else ''} ({human_bytes(size)}) from {source}"
 
@@ -93,8 +88,15 @@ async def stage(store: WorkspaceIndex, federation: Federation, user: str, centre
             return done  # nothing recorded yet: nothing to bring
         target = End(centre, login)
         names = {c.id: c.name for c in federation.centres}
-        actions = plan.staging(index, centre.id, _versions(await scan(target)), centre.workspace.large_file_mb * 1024 * 1024,
+        there = await scan(target)
+        actions = plan.staging(index, centre.id, _versions(there), centre.workspace.large_file_mb * 1024 * 1024,
                                names, datetime.now())
+        fetches = [a for a in actions if a.kind == "fetch"]
+        try:
+            await check_room(target, {a.path: a.version.size for a in fetches}, there)
+        except StorageFull as e:  # the files stay where they are, and the user is told why
+            done.problems.append(f"{len(fetches)} files were not brought: {e}")
+            actions = [a for a in actions if a.kind != "fetch"]
         renames = [(a.source_path, a.path) for a in actions if a.kind == "rename"]
         deletes = [a.path for a in actions if a.kind == "delete"]
         try:

@@ -21,6 +21,7 @@ from ..federation import Centre
 from ..logins import login_at
 from . import sync
 from .index import WorkspaceIndex
+from .storage import StorageFull, check_room
 from .transfer import End, TransferError, carry, forget, scan
 
 log = logging.getLogger("JupyterHub.fedhub.transfers")
@@ -61,13 +62,14 @@ class Transfer:
     files: int = 0
     reason: str = ""
     resumed: int = 0  # bytes not sent again after an interruption
+    code: str = ""  # why it failed, for scripts: "storage_quota", "interrupted", "refused" ("" otherwise)
     started: float = field(default_factory=time.time)
     ended: float = 0.0
 
     def public(self) -> dict:
         return {"id": self.id, "user": self.user, "from": self.source, "to": self.target, "paths": self.paths,
                 "status": self.status, "bytes": self.bytes, "total": self.total, "files": self.files,
-                "reason": self.reason, "resumed": self.resumed}
+                "reason": self.reason, "resumed": self.resumed, "code": self.code}
 
 
 def transfers() -> dict:
@@ -97,6 +99,7 @@ async def _run(record: Transfer, source: End, target: End, store: WorkspaceIndex
         files = _chosen(listed, record.paths, skipped)
         expected = {f: listed[f]["sha256"] for f in files}
         record.total = sum(listed[f]["size"] for f in files)
+        await check_room(target, {f: listed[f]["size"] for f in files}, await scan(target))
         record.status = COPYING
 
         def progress(moved: int) -> None:
@@ -127,6 +130,7 @@ async def _run(record: Transfer, source: End, target: End, store: WorkspaceIndex
                         target.centre.id, e)
     except TransferError as e:
         record.status, record.reason = FAILED, str(e)
+        record.code = "storage_quota" if isinstance(e, StorageFull) else "interrupted" if e.resumable else "refused"
         if e.resumable:
             record.reason += "; start it again to go on from where it stopped"
         log.warning("[%s] transfer %s failed: %s", record.user, record.id, e)
