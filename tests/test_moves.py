@@ -34,12 +34,14 @@ def server(hub):
 
 
 @pytest.fixture
-def scratch(server):
+def scratch(server, centres):
     """A directory in the host's /tmp, where the server's kernel at alpha writes (gone at gamma)."""
     path = f"/tmp/fedhub-move-{secrets.token_hex(4)}"
     yield path
     shutil.rmtree(path, ignore_errors=True)
     Path(f"/home/{USER}/fedhub-move-notes.txt").unlink(missing_ok=True)
+    Path(f"/home/{USER}/fedhub/move-reading.txt").unlink(missing_ok=True)
+    (centres.centres["gamma"].home_of(USER) / "fedhub" / "move-reading.txt").unlink(missing_ok=True)
 
 
 @pytest.fixture
@@ -100,7 +102,9 @@ def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebo
                          f"data = open({scratch + '/data.csv'!r})\n"
                          "notes = open(os.path.expanduser('~/fedhub-move-notes.txt'), 'w+')\n"
                          "notes.write('first\\nsecond\\n'); notes.close()\n"
-                         "notes = open(os.path.expanduser('~/fedhub-move-notes.txt')); notes.readline()")
+                         "notes = open(os.path.expanduser('~/fedhub-move-notes.txt')); notes.readline()\n"
+                         "import pathlib; pathlib.Path(os.path.expanduser('~/fedhub/move-reading.txt')).write_text('one\\ntwo\\n')\n"
+                         "reading = open(os.path.expanduser('~/fedhub/move-reading.txt')); reading.readline()")
     server.run(notebook, "import socket, sqlite3, threading\n"
                          "sock = socket.socket()\n"
                          "gen = (i for i in range(3))\n"
@@ -112,8 +116,10 @@ def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebo
     assert move["status"] == "choosing", move
     reasons = {u["name"]: u["reason"] for u in move["unmovable"]}
     assert set(reasons) == {"sock", "gen", "db", "log", "worker", "holder", "data", "notes"}, reasons
-    assert reasons["data"] == f"a file whose path {scratch}/data.csv does not exist at Gamma"
-    assert reasons["notes"].startswith("a file whose path /home/") and reasons["notes"].endswith("does not exist at Gamma")
+    assert reasons["data"] == (f"a file whose path {scratch}/data.csv does not exist at Gamma "
+                               "(only files in your workspace are copied along)")
+    assert reasons["notes"].startswith("a file whose path /home/") and reasons["notes"].endswith(
+        "does not exist at Gamma (only files in your workspace are copied along)")  # "reading" is: it is copied
     assert reasons["sock"].startswith("an open socket")
     assert reasons["gen"].startswith("a running generator")
     assert reasons["db"].startswith("a database connection")
@@ -141,6 +147,10 @@ def test_objects_that_cannot_move_are_listed_and_the_user_chooses(server, notebo
     assert server.run(moved, "print(sorted(k for k in ('sock', 'gen', 'db', 'log', 'worker', 'holder', 'data', "
                              "'notes') if k in globals()))")["stdout"] == "[]\n"
     assert server.run(moved, "print(sorted(k for k in ('os',) if k in globals()))")["stdout"] == "['os']\n"
+    # the file of the workspace open for reading was copied to gamma and reopened where it was read to
+    assert server.run(moved, "print(reading.readline().strip(), reading.name)")["stdout"] == \
+        f"two /home/{USER}/fedhub/move-reading.txt\n"
+    assert (centres.centres["gamma"].home_of(USER) / "fedhub" / "move-reading.txt").read_text() == "one\ntwo\n"
 
 
 def test_a_module_missing_at_the_target_stops_the_move_before_anything_changes(server, notebook, centres, scratch):

@@ -119,6 +119,7 @@ def pack(move_id: str) -> Text:
         "size": out.size, "segments": [s.nbytes for s in segments], "chunk_size": CHUNK_SIZE,
         "chunks": -(-out.size // CHUNK_SIZE), "python": platform.python_version(),
         "packages": _packages(moving, screened.modules), "cwd": os.getcwd(),
+        "home": os.path.expanduser("~"),
         "pack_seconds": round(time.perf_counter() - started, 3),
     })
 

@@ -6,6 +6,9 @@ variables saved (how many, how large), the pieces copied (bytes done / total), r
 Until the switch nothing of the source changes; any failure or a cancel before the switch ends
 the target kernel (its job is cancelled) and drops the snapshot on both sides, so the source runs
 on as it was. A cell run at the source after the snapshot stops the switch for the same reason.
+A file open for reading in the user's workspace that the target lacks is copied there first (the
+hub's transfer, as the user at both centres), so it is reopened at its position; one outside the
+workspace is listed as unmovable.
 After the switch every session (notebook, console) of the source kernel uses the new one, and
 the source kernel is shut down (its job ends).
 """
@@ -16,6 +19,8 @@ import asyncio
 import base64
 import json
 import logging
+import os
+import posixpath
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -234,13 +239,59 @@ class Movers:
                   for m in answer.get("mismatched", [])]
         if wrong:
             raise MoveError("the environment at the target differs: " + "; ".join(wrong))
-        for f in answer.get("missing_files", []):
+        missing = answer.get("missing_files", [])
+        if missing:
+            missing = await self._carry_files(move, manifest, missing)
+        for f in missing:
             move.unmovable.append({"name": f["name"], "reason": f"a file whose path {f['path']} does not exist at "
-                                                               f"{move.centre}"})
-        move.skip_files = [f["name"] for f in answer.get("missing_files", [])]
+                                                               f"{move.centre}{f.get('why', '')}"})
+        move.skip_files = [f["name"] for f in missing]
         target.open_comm(answer["comm_target"])
         if move.unmovable:
             await self._choose(move)
+
+    def _centre_of(self, kernel_id: str) -> str:
+        """The centre a kernel runs at: its kernelspec's, or this server's for a kernel beside it."""
+        name = self.app.kernel_manager.get_kernel(kernel_id).kernel_name
+        try:
+            return self.app.kernel_spec_manager.get_kernel_spec(name).metadata["fedhub"]["centre"]
+        except (KeyError, TypeError, AttributeError):  # a plain kernelspec: the kernel runs beside the server
+            return os.environ.get("FEDHUB_CENTRE", "")
+
+    async def _carry_files(self, move: Move, manifest: dict, missing: list[dict]) -> list[dict]:
+        """Copy the open files of the user's workspace that the target lacks (the hub's transfer);
+        answers those still missing, each with why."""
+        hub, home = HubKernels(), manifest.get("home", "")
+        source = self._centre_of(move.kernel_id)
+        target = self.app.kernel_spec_manager.get_kernel_spec(move.spec).metadata["fedhub"]["centre"]
+        try:
+            folders = {c["id"]: c.get("folder", "") for c in (await hub.call("GET", "workspace"))["centres"]}
+        except (HubKernelError, KeyError, TypeError):
+            return [{**f, "why": " (the hub's workspace listing did not answer)"} for f in missing]
+        folder = folders.get(source, "")
+        carried, still = {}, []
+        for f in missing:
+            relative = posixpath.relpath(f["path"], home) if home and f["path"].startswith(home + "/") else ""
+            if folder and folder == folders.get(target) and relative.startswith(folder + "/"):
+                carried[relative[len(folder) + 1:]] = f
+            else:
+                still.append({**f, "why": " (only files in your workspace are copied along)"})
+        if not carried or not source or source == target:
+            return still + list(carried.values())
+        move.enter("queued", f"Copying {len(carried)} open file{'s' if len(carried) != 1 else ''} "
+                             f"to {move.centre}")
+        try:
+            transfer = await hub.call("POST", "transfers", {"from": source, "to": target, "paths": sorted(carried)})
+            while transfer["status"] in ("queued", "copying"):
+                await asyncio.sleep(0.5)
+                transfer = await hub.call("GET", f"transfers/{transfer['id']}")
+        except HubKernelError as e:
+            transfer = {"status": "failed", "reason": str(e)}
+        if transfer["status"] != "done":
+            why = f" (copying it failed: {transfer.get('reason') or transfer['status']})"
+            return still + [{**f, "why": why} for f in carried.values()]
+        log.info("Move %s: copied %d open files from %s to %s", move.id, len(carried), source, target)
+        return still
 
     async def _choose(self, move: Move) -> None:
         names = ", ".join(u["name"] for u in move.unmovable)
