@@ -78,11 +78,14 @@ async def _run(argv: list[str], *, stdin: str | None, env: dict[str, str], timeo
     return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
 
-async def _open(argv: list[str], what: str, **kwargs) -> asyncio.subprocess.Process:
+async def _open(argv: list[str], what: str, stdin=None, stdout=None, **kwargs) -> asyncio.subprocess.Process:
+    """``stdin``/``stdout``: a file descriptor to use instead of a pipe to the hub (one end of a
+    pipe between two such processes, so their bytes pass no Python on the way)."""
+    pipe = asyncio.subprocess.PIPE
     try:
         return await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True, **kwargs)
+            *argv, stdin=pipe if stdin is None else stdin, stdout=pipe if stdout is None else stdout,
+            stderr=pipe, start_new_session=True, **kwargs)
     except OSError as e:
         raise SchedulerUnreachable(f"{what} could not be run: {e.strerror or e}") from None
 
@@ -120,11 +123,11 @@ class LocalRoute:
                                                  cwd=cwd, **kwargs)
         return CommandResult(tuple(argv), rc, out, err)
 
-    async def open(self, argv: list[str], *, user: str) -> asyncio.subprocess.Process:
+    async def open(self, argv: list[str], *, user: str, stdin=None, stdout=None) -> asyncio.subprocess.Process:
         """``argv`` started as ``user`` with its stdin, stdout and stderr as pipes (a stream of
-        bytes through the hub: the workspace's transfers)."""
+        bytes through the hub: the workspace's transfers), or ``stdin``/``stdout`` as given."""
         command, full_env, cwd, kwargs = self._prepare(argv, user, None, None)
-        return await _open(command, argv[0], env=full_env, cwd=cwd, **kwargs)
+        return await _open(command, argv[0], stdin, stdout, env=full_env, cwd=cwd, **kwargs)
 
     def _prepare(self, argv: list[str], user: str | None, env: dict[str, str] | None,
                  make_dir: str | None) -> tuple[list[str], dict[str, str], str, dict]:
@@ -182,11 +185,12 @@ class SshRoute:
         rc, out, err = await _run_or_unreachable(full_argv, where, timeout, stdin=stdin, env=full_env)
         return self._answer(argv, user, where, rc, out, err)
 
-    async def open(self, argv: list[str], *, user: str) -> asyncio.subprocess.Process:
+    async def open(self, argv: list[str], *, user: str, stdin=None, stdout=None) -> asyncio.subprocess.Process:
         """``argv`` started on the login node as ``user``, over the hub's connection, with its
-        stdin, stdout and stderr as pipes (a stream of bytes through the hub)."""
+        stdin, stdout and stderr as pipes (a stream of bytes through the hub), or
+        ``stdin``/``stdout`` as given."""
         full_argv, full_env, where = await self._prepare(argv, user, None, None, DEFAULT_TIMEOUT_S)
-        return await _open(full_argv, where, env=full_env)
+        return await _open(full_argv, where, stdin, stdout, env=full_env)
 
     async def _prepare(self, argv: list[str], user: str, env: dict[str, str] | None, make_dir: str | None,
                        timeout: float) -> tuple[list[str], dict[str, str], str]:

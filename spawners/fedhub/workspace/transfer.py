@@ -3,8 +3,8 @@
 The hub starts the workspace agent (``python -m fedhub_lab.workspace``, the notebook
 environment's Python beside the centre's ``singleuser_cmd``) through each centre's route: on
 the login node over the hub's ssh connection, or as the user's Unix account on a local centre.
-The source sends a tar of the named files; the hub passes it on in 1 MB blocks (its memory
-holds one block, nothing is written to its disk); the target unpacks each file beside its place
+The source sends a tar of the named files straight into the target (one pipe between the two
+processes the hub started: nothing of it in the hub's memory or on its disk); the target unpacks each file beside its place
 and renames it when whole, so a cut leaves nothing half-written. Given each file's SHA-256, the
 target keeps what arrived before a cut, and the next carry sends only the rest.
 """
@@ -62,27 +62,55 @@ def agent_argv(centre: Centre, *args: str) -> list[str]:
     return [python, "-m", "fedhub_lab.workspace", *args]
 
 
+async def _answered(stdout, progress) -> bytes:
+    """The receiver's answer (its last line, at most MOST_LISTED bytes kept), calling
+    ``progress(bytes)`` for each "#<bytes>" line before it."""
+    kept, pending = bytearray(), b""
+    while chunk := await stdout.read(BLOCK):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            if line.startswith(b"#"):
+                if progress is not None and line[1:].isdigit():
+                    progress(int(line[1:]))
+            elif len(kept) <= MOST_LISTED:
+                kept += line[:MOST_LISTED + 1 - len(kept)]
+        if len(pending) > MOST_LISTED:  # an answer longer than any the hub takes: read on, keep none
+            pending, kept = b"", bytearray(b"-")
+    return bytes(kept + pending[:MOST_LISTED + 1])
+
+
 async def carry(source: End, target: End, paths: list[str], progress=None, expected: dict | None = None) -> dict:
     """Carry ``paths`` (relative to the workspace) from ``source`` to ``target``; answers
     {"files", "bytes", "sha256", "resumed"} as the target unpacked them. ``progress(bytes_so_far)``
-    after each block. ``expected`` ({path: SHA-256}, the source's scan) lets a file cut short
-    before resume where it stopped ("resumed": the bytes not sent again)."""
+    as the target says its files arrive. ``expected`` ({path: SHA-256}, the source's scan) lets a
+    file cut short before resume where it stopped ("resumed": the bytes not sent again).
+
+    The sender's output is the receiver's input, one pipe between the two processes the hub
+    started (the ssh clients, or the agents on a local centre): the bytes pass the hub's kernel,
+    not its Python, and the hub holds none of them."""
     held = {}
     if expected:
         asked = {p: expected[p] for p in paths if expected.get(p)}
         held = json.loads(await _agent(target, "partials", json.dumps(asked).encode())) if asked else {}
-    receiver = await route_for(target.centre.scheduler, target.centre.logins).open(
-        agent_argv(target.centre, "receive", target.where), user=target.login)
+    reading, writing = os.pipe()
     try:
-        sender = await route_for(source.centre.scheduler, source.centre.logins).open(
-            agent_argv(source.centre, "send", source.where, *(["--resume"] if held else [])), user=source.login)
-    except BaseException:
-        receiver.kill()
-        await receiver.wait()
-        raise
+        receiver = await route_for(target.centre.scheduler, target.centre.logins).open(
+            agent_argv(target.centre, "receive", target.where, "--progress"), user=target.login, stdin=reading)
+        try:
+            sender = await route_for(source.centre.scheduler, source.centre.logins).open(
+                agent_argv(source.centre, "send", source.where, *(["--resume"] if held else [])),
+                user=source.login, stdout=writing)
+        except BaseException:
+            receiver.kill()
+            await receiver.wait()
+            raise
+    finally:
+        os.close(reading)
+        os.close(writing)
     errors = [asyncio.ensure_future(said(p.stderr)) for p in (sender, receiver)]
-    answer = asyncio.ensure_future(said(receiver.stdout, MOST_LISTED))  # a hash per file it received
-    moved = resumed = sum(held.values())
+    answer = asyncio.ensure_future(_answered(receiver.stdout, progress))
+    resumed = sum(held.values())
     try:
         if held:
             sender.stdin.write(json.dumps({"paths": paths,
@@ -90,29 +118,18 @@ async def carry(source: End, target: End, paths: list[str], progress=None, expec
         else:
             sender.stdin.write("\0".join(paths).encode())
         sender.stdin.close()
-        while block := await sender.stdout.read(BLOCK):
-            receiver.stdin.write(block)
-            try:
-                await receiver.stdin.drain()
-            except (BrokenPipeError, ConnectionResetError):
-                await receiver.wait()
-                raise TransferError(f"{target.centre.name} stopped receiving: "
-                                    f"{(await errors[1]).decode().strip()}",
-                                    receiver.returncode != REFUSED) from None
-            moved += len(block)
-            if progress is not None:
-                progress(moved)
-        sent = await sender.wait()
-        if sent != 0:  # the receiver sees a cut stream and keeps nothing of the last file
-            receiver.stdin.close()
-            await receiver.wait()
-            raise TransferError(f"{source.centre.name} could not send: {(await errors[0]).decode().strip()}",
-                                sent != REFUSED)
-        receiver.stdin.close()
-        if (received := await receiver.wait()) != 0:
-            raise TransferError(f"{target.centre.name} could not receive: {(await errors[1]).decode().strip()}",
-                                received != REFUSED)
-        return {**json.loads(await answer), "resumed": resumed}
+        sent, received = await asyncio.gather(sender.wait(), receiver.wait())
+        sender_said, receiver_said = [(await e).decode().strip() for e in errors]
+        if received == REFUSED:  # a damaged file, a path out of the workspace: trying again would not help
+            raise TransferError(f"{target.centre.name} could not receive: {receiver_said}")
+        if sent != 0 and not (received != 0 and "Broken pipe" in sender_said):
+            raise TransferError(f"{source.centre.name} could not send: {sender_said}", sent != REFUSED)
+        if received != 0:  # it stopped first (the sender then saw a broken pipe)
+            raise TransferError(f"{target.centre.name} could not receive: {receiver_said}", True)
+        result = {**json.loads(await answer), "resumed": resumed}
+        if progress is not None:
+            progress(result.get("bytes", 0))  # the last lines come at most five a second
+        return result
     except BaseException:
         for process in (sender, receiver):
             if process.returncode is None:
@@ -122,7 +139,6 @@ async def carry(source: End, target: End, paths: list[str], progress=None, expec
     finally:
         for task in (*errors, answer):
             task.cancel()
-
 
 
 async def _agent(end: End, command: str, stdin: bytes, most: int = MOST_SAID) -> bytes:

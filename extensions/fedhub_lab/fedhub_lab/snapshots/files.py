@@ -12,14 +12,17 @@ cut (in a hidden partial named after that hash), so the next transfer resumes wh
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 
 LARGEST_FILE = 100 * 1024 * 1024  # a folder's bigger files stay behind (the next issue fetches them on demand)
 SHA256_HEADER = "FEDHUB.sha256"    # a carried file's hash, in its tar header
 OFFSET_HEADER = "FEDHUB.offset"    # a resumed file: the bytes before this the receiver already holds
 MOST_FILES = 2000                  # a folder with more (a dataset) is not carried whole
+COPY_BUFFER = 1 << 20              # a file's bytes are copied in blocks this large
 
 
 class FileRefused(ValueError):
@@ -36,6 +39,71 @@ def inside(home: Path, relative: str, what: str = "your home") -> Path:
     if not path.resolve().is_relative_to(home.resolve()):
         raise FileRefused(f"{relative!r} leads out of {what} through a link")
     return path
+
+
+class _Confined:
+    """``inside()`` for many paths under one root: each folder's real path is resolved once
+    (a tar of 10,000 files in a few folders resolves a few folders, not 10,000 paths)."""
+
+    def __init__(self, home: Path, what: str):
+        self.home, self.what, self.root = home, what, home.resolve()
+        self.folders: dict[tuple, bool] = {}
+
+    def __call__(self, relative: str) -> Path:
+        pure = PurePosixPath(relative)
+        if pure.is_absolute() or ".." in pure.parts or not pure.parts:
+            raise FileRefused(f"{relative!r}: only paths inside {self.what}, without '..'")
+        path = self.home.joinpath(*pure.parts)
+        folder = pure.parts[:-1]
+        if folder not in self.folders:
+            self.folders[folder] = path.parent.resolve().is_relative_to(self.root)
+        if not self.folders[folder] or (path.is_symlink() and not path.resolve().is_relative_to(self.root)):
+            raise FileRefused(f"{relative!r} leads out of {self.what} through a link")
+        return path
+
+
+class _Counted:
+    """A write-only stream that knows its position, so tarfile writes straight to it (its own
+    stream mode copies every write into a buffer, which costs more than the files' bytes)."""
+
+    def __init__(self, out):
+        self.out, self.position = out, 0
+
+    def write(self, data) -> int:
+        self.out.write(data)
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        self.out.flush()
+
+
+class _Forward:
+    """A read-only stream that tarfile may "seek" forward in (by reading on): so it reads a pipe
+    as a file, straight from a large buffer, instead of its stream mode's 10 kB blocks joined
+    and sliced for every header."""
+
+    def __init__(self, stream):
+        self.stream, self.position = stream, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.position += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        target = offset if whence == 0 else self.position + offset if whence == 1 else None
+        if target is None or target < self.position:
+            raise OSError("a stream read once cannot go back")
+        while self.position < target and self.read(min(target - self.position, COPY_BUFFER)):
+            pass
+        return self.position
 
 
 def sha256_of(path: Path) -> str:
@@ -136,9 +204,10 @@ def write_tar(home: Path, paths: list[str], out, what: str = "your home", known_
     only the rest is sent (when the file still has that content)."""
     total = 0
     resume = resume or {}
-    with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+    confined = _Confined(home, what)
+    with tarfile.open(fileobj=_Counted(out), mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER) as tar:
         for relative in paths:
-            path = inside(home, relative, what)
+            path = confined(relative)
             if path.is_file() and not path.is_symlink():
                 info = tar.gettarinfo(str(path), arcname=relative)
                 info.uid = info.gid = 0
@@ -173,19 +242,52 @@ def _resumed(partial: Path, offset: int, name: str, digest) -> None:
             digest.update(block)
 
 
-def read_tar(home: Path, stream, what: str = "your home", arrived: dict | None = None) -> tuple[int, int]:
+def _copy(source, out, digest, size: int, progress, done: int) -> None:
+    """A member's bytes from the tar into ``out``, hashed on the way. A large file is hashed in a
+    second thread, a block behind (SHA-256 in software costs about as much as the disk write),
+    so hashing, writing and reading the next block overlap."""
+    def wrote(block: bytes) -> None:
+        nonlocal done
+        if progress is not None:
+            done += len(block)
+            progress(done)
+    if size < 4 * COPY_BUFFER:
+        for block in iter(lambda: source.read(COPY_BUFFER), b""):
+            digest.update(block)
+            out.write(block)
+            wrote(block)
+        return
+    with ThreadPoolExecutor(1) as hasher:
+        hashing = None
+        for block in iter(lambda: source.read(COPY_BUFFER), b""):
+            if hashing is not None:
+                hashing.result()
+            hashing = hasher.submit(digest.update, block)  # hashlib lets go of the GIL for large blocks
+            out.write(block)
+            wrote(block)
+        if hashing is not None:
+            hashing.result()
+
+
+def read_tar(home: Path, stream, what: str = "your home", arrived: dict | None = None,
+             progress=None) -> tuple[int, int]:
     """Unpack a tar stream from ``stream`` into the home: plain files only, each written beside its
     place and renamed when whole (its mode kept, without set-id bits). A file whose bytes differ
     from the SHA-256 its header names is not kept (refused by name); one cut short keeps what
     arrived for a resume when that hash was named. Answers (files, bytes); ``arrived``, when
-    given, gets each file's SHA-256."""
+    given, gets each file's SHA-256; ``progress(bytes)``, when given, is called as blocks arrive."""
     files = size = 0
-    with tarfile.open(fileobj=stream, mode="r|") as tar:
+    confined, made = _Confined(home, what), set()
+    reader = io.BufferedReader(stream, COPY_BUFFER) if isinstance(stream, io.RawIOBase) else stream
+    with tarfile.open(fileobj=_Forward(reader), mode="r:") as tar:
         for member in tar:
             if not member.isfile():
                 raise FileRefused(f"{member.name!r} is not a plain file")
-            path = inside(home, member.name, what)
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path = confined(member.name)
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                made.add(path.parent)
+                confined.folders.pop(PurePosixPath(member.name).parts[:-1], None)  # made now: resolve again
             expected = member.pax_headers.get(SHA256_HEADER)
             offset = int(member.pax_headers.get(OFFSET_HEADER, 0) or 0) if expected else 0
             partial = partial_of(path, expected)
@@ -196,9 +298,7 @@ def read_tar(home: Path, stream, what: str = "your home", arrived: dict | None =
                     _resumed(partial, offset, member.name, digest)
                 flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
                 with open(os.open(partial, flags, 0o600), "wb") as out:
-                    for block in iter(lambda: source.read(1 << 20), b""):
-                        digest.update(block)
-                        out.write(block)
+                    _copy(source, out, digest, member.size, progress, size + offset)
                 if expected and expected != digest.hexdigest():
                     raise FileRefused(f"{member.name!r} arrived damaged (its SHA-256 differs from the sender's); "
                                       "nothing of it was kept")

@@ -10,6 +10,8 @@ the user on a local centre) with the notebook environment's Python:
                                                             of each that arrived before a cut
     python -m fedhub_lab.workspace forget <folder>          the same input; removes those partials
     python -m fedhub_lab.workspace receive <folder>         unpack a tar stream from stdin; JSON: what arrived
+    python -m fedhub_lab.workspace receive <folder> --progress  the same, after lines "#<bytes so far>"
+                                                            (at most five a second)
     python -m fedhub_lab.workspace arrange <folder>         JSON on stdin: {"rename": [[from, to]...],
                                                             "delete": [path...]}; JSON: what was done
 
@@ -26,6 +28,7 @@ import json
 import os
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 from ..snapshots.files import FileRefused, forget_partials, inside, partials, read_tar, write_tar
@@ -50,6 +53,19 @@ def arrange(root: Path, asked: dict) -> dict:
     return {"renamed": renamed, "deleted": deleted}
 
 
+def _progress_lines(every: float = 0.2):
+    """A progress callback printing "#<bytes>" lines on stdout, at most one per ``every`` seconds."""
+    last = [0.0]
+
+    def said(done: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            sys.stdout.write(f"#{done}\n")
+            sys.stdout.flush()
+    return said
+
+
 def main(argv: list[str]) -> int:
     if len(argv) < 2 or argv[0] not in ("scan", "send", "receive", "arrange", "partials", "forget"):
         print(__doc__, file=sys.stderr)
@@ -70,7 +86,8 @@ def main(argv: list[str]) -> int:
         elif command == "receive":
             root.mkdir(parents=True, exist_ok=True, mode=0o700)
             arrived: dict = {}
-            files, size = read_tar(root, sys.stdin.buffer, "the workspace", arrived)
+            files, size = read_tar(root, sys.stdin.buffer.raw, "the workspace", arrived,  # read_tar buffers it
+                                   _progress_lines() if argv[2:] == ["--progress"] else None)
             json.dump({"files": files, "bytes": size, "sha256": arrived}, sys.stdout)
         elif command == "partials":
             json.dump(partials(root, json.load(sys.stdin), "the workspace"), sys.stdout)
