@@ -58,6 +58,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/lab_quota.py
 	$(VENV)/bin/python benchmarks/private_traffic.py
 	$(VENV)/bin/python benchmarks/workspace_transfer.py
+	$(VENV)/bin/python benchmarks/workspace_staging.py
 
 deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(PROXY) $(OIDC_PROVIDER)
 
