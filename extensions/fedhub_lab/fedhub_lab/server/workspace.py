@@ -23,20 +23,8 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..provisioner.hub_client import HubKernelError
+from ..workspace.where import browser_prefix
 from .kernels import _HubHandler, json_object_body
-
-
-def browser_prefix(root_dir: str, home: Path, folder: str) -> str | None:
-    """The workspace's path in the file browser (relative to the server's root, "" when it is the
-    root, ending in "/" otherwise); None when the file browser does not reach it."""
-    if not folder:
-        return None
-    root, workspace = Path(root_dir).expanduser().resolve(), (home / folder).resolve()
-    if workspace == root:
-        return ""
-    if workspace.is_relative_to(root):
-        return workspace.relative_to(root).as_posix() + "/"
-    return None
 
 
 class WorkspaceHandler(_HubHandler):
