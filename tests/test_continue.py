@@ -91,6 +91,11 @@ def test_a_session_continues_at_another_centre_with_its_variables_and_files(hub,
     assert check["stdout"].strip() == "True [1, 2, {'x': 3}] 1"
     assert check["execution_count"] == count + 1
     assert server.call("GET", f"api/contents/{NOTE}").json()["content"] == "written at alpha\n"
+    # alpha's workspace, as it was at the switch, is recorded (the next start anywhere has it)
+    listed = wait_for(lambda: {f["path"]: f for f in requests.get(
+        f"{hub.url}/hub/api/fedhub/users/{USER}/workspace", headers={"Authorization": f"token {token}"},
+        timeout=30).json()["files"]}.get(NOTE), 30, "alpha's workspace to be recorded at the switch")
+    assert listed["at"].get("alpha") == "newest" and listed["size"] == len("written at alpha\n"), listed
 
     # the snapshot stays in the user's home, private
     folder = Path(f"/home/{USER}/.fedhub/sessions/{done['id']}")

@@ -219,6 +219,8 @@ class ContinueRun:
         log.info("[%s/%s] continue %s: now job %s at %s; cancelling job %s at %s", record.user, record.server or "-",
                  record.id, record.job_id, record.centre_name, old_job.job_id, old_job.centre.name)
         await end_old_job(spawner, old_job, old_tunnel)
+        # what the user changed at the old centre until the switch is recorded (as at a stop)
+        spawner.workspace.record_soon(old_job.centre, old_job.login)
 
     async def _roll_back(self, status: str, message: str) -> None:
         record = self.record
