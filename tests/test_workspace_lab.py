@@ -56,6 +56,9 @@ def test_files_at_another_centre_are_listed_in_the_lab_and_copied_here_and_there
     big = gamma.locator("li[data-path='big.bin']")
     assert "106 MB" in big.inner_text() and "large: left there" in big.inner_text()
     assert not (workspaces["alpha"] / "big.bin").exists()
+    # the test federation's "broken" centre has no notebook environment: said by name, the rest listed
+    problem = panel.locator(".fedhub-workspace-problem").inner_text()
+    assert problem.startswith("Broken has no FedHub notebook environment at /nonexistent/bin"), problem
 
     # "Copy here": the notification follows it to its end; the file browser shows it
     big.get_by_role("button", name="Copy here").click()

@@ -57,6 +57,16 @@ async def said(stream, most: int = MOST_SAID) -> bytes:
     return bytes(kept)
 
 
+MISSING = 127  # the shell's status when the agent's Python is not there
+
+
+def missing_agent(centre: Centre) -> str:
+    """What the user (and the operator, in the log) reads when a centre lacks the notebook
+    environment the workspace agent runs in."""
+    return (f"{centre.name} has no FedHub notebook environment at {os.path.dirname(centre.singleuser_cmd)} "
+            "(the federation file's singleuser_cmd), so your files there cannot be read or written")
+
+
 def agent_argv(centre: Centre, *args: str) -> list[str]:
     python = os.path.join(os.path.dirname(centre.singleuser_cmd), "python")
     return [python, "-m", "fedhub_lab.workspace", *args]
@@ -120,6 +130,9 @@ async def carry(source: End, target: End, paths: list[str], progress=None, expec
         sender.stdin.close()
         sent, received = await asyncio.gather(sender.wait(), receiver.wait())
         sender_said, receiver_said = [(await e).decode().strip() for e in errors]
+        for end, status in ((target, received), (source, sent)):
+            if status == MISSING:
+                raise TransferError(missing_agent(end.centre))
         if received == REFUSED:  # a damaged file, a path out of the workspace: trying again would not help
             raise TransferError(f"{target.centre.name} could not receive: {receiver_said}")
         if sent != 0 and not (received != 0 and "Broken pipe" in sender_said):
@@ -155,6 +168,8 @@ async def _agent(end: End, command: str, stdin: bytes, most: int = MOST_SAID) ->
             process.kill()
             await process.wait()
         raise
+    if process.returncode == MISSING:
+        raise TransferError(missing_agent(end.centre))
     if process.returncode != 0:
         verb = {"scan": "list", "arrange": "arrange"}.get(command, "resume a transfer into")
         raise TransferError(f"{end.centre.name} could not {verb} your workspace: {err.decode().strip()}")
