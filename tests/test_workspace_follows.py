@@ -51,16 +51,18 @@ def test_a_workspace_written_at_alpha_is_at_gamma_and_beta_when_their_labs_open(
                     "content": {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
         r = Server(hub, USER, token).call("PUT", "api/contents/analysis.ipynb", json=notebook)
         assert r.status_code in (200, 201), r.text
-        as_user("head -c 52428800 /dev/urandom > ~/fedhub/data.bin && echo mine > ~/outside.txt")
+        as_user("head -c 52428800 /dev/urandom > ~/fedhub/data.bin && echo mine > ~/outside.txt && "
+                "truncate -s 101M ~/fedhub/dataset.bin")  # over the large-file size: listed, left at alpha
         api.stop(USER)  # the stop records alpha's workspace
 
         # gamma is full for now: the server's job waits, and the files come meanwhile
         held = blocker(centres, "gamma", 2, 10)
         assert api.spawn(USER, {"centre": "gamma", "cores": 1, "memory": "1G", "walltime": "00:20:00"}).status_code \
             in (201, 202)
-        messages = api.progress(USER, until=lambda e: e.get("message", "").startswith("Brought"), timeout=90)
+        messages = api.progress(USER, until=lambda e: "large file" in e.get("message", ""), timeout=90)
         assert "Bringing 2 files (52 MB) from Alpha: 0%" in messages, messages
-        assert messages[-1] == "Brought 2 files from Alpha", messages
+        assert messages[-2:] == ["Brought 2 files from Alpha", "1 large file (106 MB) stays at Alpha until you copy "
+                                 "it (the lab's Centres panel: Copy here)"], messages
         assert [j["state"] for j in live_jobs(centres, "gamma", USER)] == ["PENDING"]  # all while in the queue
         for name in ("analysis.ipynb", "data.bin"):
             assert sha(gamma / "fedhub" / name) == sha(alpha / "fedhub" / name)

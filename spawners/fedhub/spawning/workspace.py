@@ -93,11 +93,12 @@ class SpawnerWorkspace:
                 f"Changed here and at another centre, so both are kept: yours from {centre.name} as "
                 f"{', '.join(done.kept_both)}", spawner.progress_log.last_progress)
         if done.large:
-            size = sum(s for _, s, _ in done.large)
+            size, one = sum(s for _, s, _ in done.large), len(done.large) == 1
+            where = ", ".join(sorted({c for _, _, c in done.large}))
             spawner.progress_log.emit(
-                f"{len(done.large)} large file{'s' if len(done.large) != 1 else ''} "
-                f"({human_bytes(size)}) stay at {', '.join(sorted({c for _, _, c in done.large}))} until you "
-                "fetch them", spawner.progress_log.last_progress)
+                f"{len(done.large)} large file{'' if one else 's'} ({human_bytes(size)}) {'stays' if one else 'stay'} "
+                f"at {where} until you copy {'it' if one else 'them'} (the lab's Centres panel: Copy here)",
+                spawner.progress_log.last_progress)
 
     async def _bring_snapshot(self, centre, login: str) -> None:
         """A session saved at another centre, to be restored here: its folder comes first."""
