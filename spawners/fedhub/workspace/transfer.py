@@ -139,7 +139,11 @@ async def carry(source: End, target: End, paths: list[str], progress=None, expec
             raise TransferError(f"{source.centre.name} could not send: {sender_said}", sent != REFUSED)
         if received != 0:  # it stopped first (the sender then saw a broken pipe)
             raise TransferError(f"{target.centre.name} could not receive: {receiver_said}", True)
-        result = {**json.loads(await answer), "resumed": resumed}
+        try:
+            result = {**json.loads(await answer), "resumed": resumed}
+        except (ValueError, TypeError):
+            raise TransferError(f"{target.centre.name} answered the copy with something else (or more than the "
+                                "hub reads); the files that arrived whole are kept") from None
         if progress is not None:
             progress(result.get("bytes", 0))  # the last lines come at most five a second
         return result
