@@ -5,17 +5,9 @@
 import type { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
+import { el } from './dom';
 import { cullingText, figureText, fraction, readAtText, remainingText } from './format';
 import { ICentreQuota, IFigure, QuotaModel } from './model';
-
-function el(tag: string, className: string, text?: string): HTMLElement {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 function bar(
   label: string,

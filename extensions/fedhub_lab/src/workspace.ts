@@ -12,19 +12,11 @@ import type { TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { CommandIDs } from './commands';
+import { el } from './dom';
 import { messageOf, requestAPI } from './request';
 import { heldAt, ITransfer, IWorkspace, IWorkspaceCentre, newerThanHere, sizeText } from './workspaceModel';
 
 const SHOWN_PER_CENTRE = 200; // a long listing ends with "and N more"
-
-function el(tag: string, className: string, text?: string): HTMLElement {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 function button(label: string, className: string, onClick: () => void, title = ''): HTMLButtonElement {
   const node = el('button', `jp-Button jp-mod-styled jp-mod-minimal ${className}`, label) as HTMLButtonElement;

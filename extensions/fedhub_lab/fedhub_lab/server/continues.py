@@ -20,7 +20,6 @@ from urllib.parse import quote
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..provisioner.hub_client import HubKernelError
 from .kernels import _HubHandler, json_object_body
 
 
@@ -48,18 +47,12 @@ class ExtendHandler(_HubHandler):
 class ContinueHandler(_HubHandler):
     @web.authenticated
     async def get(self, continue_id):
-        await self._pass("GET", continue_id)
+        await self.pass_on("GET", f"continues/{continue_id}")
 
     @web.authenticated
     async def delete(self, continue_id):
-        await self._pass("DELETE", continue_id)
+        await self.pass_on("DELETE", f"continues/{continue_id}")
 
-    async def _pass(self, method: str, continue_id: str) -> None:
-        try:
-            answer = await self.hub().call(method, f"continues/{continue_id}")
-        except HubKernelError as e:
-            raise web.HTTPError(404 if e.gone else 409, str(e)) from None
-        self.finish(json.dumps(answer))
 
 
 def setup_continue_handlers(serverapp) -> None:

@@ -52,6 +52,15 @@ class _HubHandler(APIHandler):
             self.finish(json.dumps({"message": str(e)}))
             return None
 
+    async def pass_on(self, method: str, path: str) -> None:
+        """The hub's answer about one record (a continuation, a transfer), as it is: 404 when the
+        hub no longer knows it, 409 when it refused."""
+        try:
+            answer = await self.hub().call(method, path)
+        except HubKernelError as e:
+            raise web.HTTPError(404 if e.gone else 409, str(e)) from None
+        self.finish(json.dumps(answer))
+
 
 class KernelCentresHandler(_HubHandler):
     @web.authenticated

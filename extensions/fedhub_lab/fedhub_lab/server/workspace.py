@@ -22,7 +22,6 @@ from pathlib import Path
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..provisioner.hub_client import HubKernelError
 from ..workspace.where import browser_prefix
 from .kernels import _HubHandler, json_object_body
 
@@ -57,18 +56,12 @@ class StartTransferHandler(_HubHandler):
 class TransferHandler(_HubHandler):
     @web.authenticated
     async def get(self, transfer_id):
-        await self._pass("GET", transfer_id)
+        await self.pass_on("GET", f"transfers/{transfer_id}")
 
     @web.authenticated
     async def delete(self, transfer_id):
-        await self._pass("DELETE", transfer_id)
+        await self.pass_on("DELETE", f"transfers/{transfer_id}")
 
-    async def _pass(self, method: str, transfer_id: str) -> None:
-        try:
-            answer = await self.hub().call(method, f"transfers/{transfer_id}")
-        except HubKernelError as e:
-            raise web.HTTPError(404 if e.gone else 409, str(e)) from None
-        self.finish(json.dumps(answer))
 
 
 def setup_workspace_handlers(serverapp) -> None:
