@@ -23,11 +23,17 @@ class StorageFull(TransferError):
     """A copy that would exceed the user's storage limit at the target."""
 
 
+def limited(end: End) -> bool:
+    """Whether ``end``'s centre limits each user's storage (only then is a copy measured first)."""
+    accounting = end.centre.accounting
+    return bool(accounting and accounting.storage_limit_mb and accounting.storage_command)
+
+
 async def room_left(end: End) -> tuple[int, int] | None:
     """(bytes left, limit) of the user's storage at ``end``'s centre; None where it sets no limit."""
-    accounting = end.centre.accounting
-    if accounting is None or not accounting.storage_limit_mb or not accounting.storage_command:
+    if not limited(end):
         return None
+    accounting = end.centre.accounting
     limit = accounting.storage_limit_mb * 1024 * 1024
     out = await SlurmClient(end.centre, timeout=60).query(list(accounting.storage_command))
     return limit - parse_storage(out).get(end.login, 0), limit

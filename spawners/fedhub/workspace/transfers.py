@@ -21,7 +21,7 @@ from ..federation import Centre
 from ..logins import login_at
 from . import sync
 from .index import WorkspaceIndex
-from .storage import StorageFull, check_room
+from .storage import StorageFull, check_room, limited
 from .transfer import End, TransferError, carry, forget, scan
 
 log = logging.getLogger("JupyterHub.fedhub.transfers")
@@ -99,7 +99,8 @@ async def _run(record: Transfer, source: End, target: End, store: WorkspaceIndex
         files = _chosen(listed, record.paths, skipped)
         expected = {f: listed[f]["sha256"] for f in files}
         record.total = sum(listed[f]["size"] for f in files)
-        await check_room(target, {f: listed[f]["size"] for f in files}, await scan(target))
+        if limited(target):  # the target's workspace is scanned only where its storage is limited
+            await check_room(target, {f: listed[f]["size"] for f in files}, await scan(target))
         record.status = COPYING
 
         def progress(moved: int) -> None:
