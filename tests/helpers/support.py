@@ -77,21 +77,24 @@ def execute_in_kernel(hub_url: str, user: str, token: str, kernel_id: str, code:
         return pool.submit(asyncio.run, go()).result()
 
 
-def run_lab_command(page, label: str, tries: int = 3) -> None:
-    """Run a JupyterLab command by its label through the command palette, as a user does. The
-    palette's shortcut is pressed again when the lab had not taken the keyboard yet (seen under
-    load: the first press went nowhere)."""
+def run_lab_command(page, label: str, tries: int = 4) -> None:
+    """Run a JupyterLab command by its label through the command palette, as a user does. Under
+    load the lab may not have taken the keyboard yet (the shortcut goes nowhere), or the modal
+    palette closes again when a panel still loading takes the focus (seen in a clean clone: the
+    input was visible, then gone before it was typed into): the whole open-type-enter is tried
+    again then."""
     palette = page.locator(".lm-CommandPalette-input")
     for attempt in range(tries):
-        page.keyboard.press("Control+Shift+c")
         try:
+            if not palette.is_visible():
+                page.keyboard.press("Control+Shift+c")
             palette.wait_for(state="visible", timeout=5_000)
-            break
-        except Exception:  # playwright's TimeoutError: press again
+            palette.fill(label, timeout=5_000)
+            palette.press("Enter", timeout=5_000)
+            return
+        except Exception:  # playwright's TimeoutError: open the palette again
             if attempt == tries - 1:
                 raise
-    palette.fill(label)
-    page.keyboard.press("Enter")
 
 
 def write_as(user: str, path: Path, data: bytes, mode: int = 0o644) -> None:
