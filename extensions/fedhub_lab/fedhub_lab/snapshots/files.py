@@ -94,6 +94,14 @@ class _Forward:
         self.position += len(data)
         return data
 
+    def fill(self, buffer: memoryview) -> int:
+        """Read into ``buffer`` until it is full or the stream ends (no new bytes object per block)."""
+        filled = 0
+        while filled < len(buffer) and (n := self.stream.readinto(buffer[filled:])):
+            filled += n
+        self.position += filled
+        return filled
+
     def tell(self) -> int:
         return self.position
 
@@ -212,6 +220,7 @@ def write_tar(home: Path, paths: list[str], out, what: str = "your home", known_
                 info = tar.gettarinfo(str(path), arcname=relative)
                 info.uid = info.gid = 0
                 info.uname = info.gname = ""
+                info.mtime = int(info.mtime)  # a fraction of a second would cost each member a pax header
                 sha = known_sha256(relative, path.stat()) if known_sha256 else None
                 offset = 0
                 if sha:
@@ -242,31 +251,42 @@ def _resumed(partial: Path, offset: int, name: str, digest) -> None:
             digest.update(block)
 
 
-def _copy(source, out, digest, size: int, progress, done: int) -> None:
-    """A member's bytes from the tar into ``out``, hashed on the way. A large file is hashed in a
-    second thread, a block behind (SHA-256 in software costs about as much as the disk write),
-    so hashing, writing and reading the next block overlap."""
-    def wrote(block: bytes) -> None:
-        nonlocal done
-        if progress is not None:
-            done += len(block)
-            progress(done)
-    if size < 4 * COPY_BUFFER:
-        for block in iter(lambda: source.read(COPY_BUFFER), b""):
-            digest.update(block)
-            out.write(block)
-            wrote(block)
-        return
-    with ThreadPoolExecutor(1) as hasher:
-        hashing = None
-        for block in iter(lambda: source.read(COPY_BUFFER), b""):
+def _write(fd: int, block: memoryview) -> None:
+    while block:
+        block = block[os.write(fd, block):]
+
+
+def _copy(stream: _Forward, size: int, fd: int, digest, progress, done: int) -> None:
+    """A member's ``size`` bytes from the tar stream into ``fd``, hashed on the way, read straight
+    into two blocks used in turn (a new 1 MB object per block costs its page faults). A large file
+    is hashed in a second thread, a block behind (hashlib lets go of the GIL), so hashing, writing
+    and reading the next block overlap."""
+    threaded = size >= 4 * COPY_BUFFER
+    blocks = [memoryview(bytearray(min(size, COPY_BUFFER))) for _ in range(2 if threaded else 1)]
+    hasher = ThreadPoolExecutor(1) if threaded else None
+    try:
+        hashing, turn, left = None, 0, size
+        while left:
+            block = blocks[turn][:min(left, COPY_BUFFER)]
+            got = stream.fill(block)
             if hashing is not None:
-                hashing.result()
-            hashing = hasher.submit(digest.update, block)  # hashlib lets go of the GIL for large blocks
-            out.write(block)
-            wrote(block)
+                hashing.result()  # the other block's: it is read into next
+            if got < len(block):
+                raise tarfile.ReadError("unexpected end of data")  # as tarfile says it: a cut stream
+            if hasher is None:
+                digest.update(block)
+            else:
+                hashing = hasher.submit(digest.update, block)
+                turn = 1 - turn
+            _write(fd, block)
+            left, done = left - got, done + got
+            if progress is not None:
+                progress(done)
         if hashing is not None:
             hashing.result()
+    finally:
+        if hasher is not None:
+            hasher.shutdown()
 
 
 def read_tar(home: Path, stream, what: str = "your home", arrived: dict | None = None,
@@ -279,7 +299,8 @@ def read_tar(home: Path, stream, what: str = "your home", arrived: dict | None =
     files = size = 0
     confined, made = _Confined(home, what), set()
     reader = io.BufferedReader(stream, COPY_BUFFER) if isinstance(stream, io.RawIOBase) else stream
-    with tarfile.open(fileobj=_Forward(reader), mode="r:") as tar:
+    forward = _Forward(reader)
+    with tarfile.open(fileobj=forward, mode="r:") as tar:
         for member in tar:
             if not member.isfile():
                 raise FileRefused(f"{member.name!r} is not a plain file")
@@ -291,19 +312,22 @@ def read_tar(home: Path, stream, what: str = "your home", arrived: dict | None =
             expected = member.pax_headers.get(SHA256_HEADER)
             offset = int(member.pax_headers.get(OFFSET_HEADER, 0) or 0) if expected else 0
             partial = partial_of(path, expected)
-            source = tar.extractfile(member)
             digest = hashlib.sha256()
             try:
                 if offset:
                     _resumed(partial, offset, member.name, digest)
                 flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if offset else os.O_TRUNC)
-                with open(os.open(partial, flags, 0o600), "wb") as out:
-                    _copy(source, out, digest, member.size, progress, size + offset)
-                if expected and expected != digest.hexdigest():
-                    raise FileRefused(f"{member.name!r} arrived damaged (its SHA-256 differs from the sender's); "
-                                      "nothing of it was kept")
-                os.chmod(partial, member.mode & 0o777)
-                os.utime(partial, (member.mtime, member.mtime))
+                fd = os.open(partial, flags, 0o600)
+                try:
+                    forward.seek(member.offset_data)  # where tarfile left it: right after the header
+                    _copy(forward, member.size, fd, digest, progress, size + offset)
+                    if expected and expected != digest.hexdigest():
+                        raise FileRefused(f"{member.name!r} arrived damaged (its SHA-256 differs from the "
+                                          "sender's); nothing of it was kept")
+                    os.fchmod(fd, member.mode & 0o777)
+                    os.utime(fd, (member.mtime, member.mtime))
+                finally:
+                    os.close(fd)
                 os.replace(partial, path)
             except FileRefused:
                 partial.unlink(missing_ok=True)

@@ -88,7 +88,7 @@ def main(argv: list[str]) -> int:
             arrived: dict = {}
             files, size = read_tar(root, sys.stdin.buffer.raw, "the workspace", arrived,  # read_tar buffers it
                                    _progress_lines() if argv[2:] == ["--progress"] else None)
-            json.dump({"files": files, "bytes": size, "sha256": arrived}, sys.stdout)
+            sys.stdout.write(json.dumps({"files": files, "bytes": size, "sha256": arrived}))  # one write
         elif command == "partials":
             json.dump(partials(root, json.load(sys.stdin), "the workspace"), sys.stdout)
         elif command == "forget":
