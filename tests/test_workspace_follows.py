@@ -13,7 +13,7 @@ import os
 import subprocess
 
 from helpers.moves import Server
-from helpers.testbed import TEST_USERS, HubAPI, blocker, live_jobs, slurm
+from helpers.testbed import TEST_USERS, HubAPI, blocker, live_jobs, slurm, wait_for
 
 USER, OTHER = TEST_USERS[0], TEST_USERS[2]  # each test its own user: the hub's index of them is the session's
 MB = 1024 * 1024
@@ -122,3 +122,29 @@ def test_a_file_changed_at_two_centres_keeps_both_versions(hub, centres):
         if api.server(OTHER) is not None:
             api.stop(OTHER)
         forget(centres, OTHER)
+
+
+def test_a_running_servers_changes_are_recorded_every_interval_without_a_stop(hub, centres):
+    """The tests' hub records a running server's workspace every 10 s (workspace_record_interval,
+    plus up to half of it so that servers spread out): a file written at alpha while the server
+    runs is in the user's listing, as alpha's newest, with no stop, continue or Refresh."""
+    user = TEST_USERS[1]
+    api = HubAPI(hub)
+    forget(centres, user)
+    try:
+        assert api.spawn(user, {"centre": "alpha", "cores": 1, "memory": "1G", "walltime": "00:20:00"}).status_code \
+            in (201, 202)
+        api.wait_ready(user, 90)
+        as_user("mkdir -p ~/fedhub && head -c 20000 /dev/urandom > ~/fedhub/while-running.bin", user)
+        token = api.post(f"/users/{user}/tokens", json={"note": "listing"}).json()["token"]
+
+        def listed():
+            files = HubAPI(hub, token).get(f"/fedhub/users/{user}/workspace").json()["files"]
+            return next((f for f in files if f["path"] == "while-running.bin"), None)
+        entry = wait_for(listed, 40, "the running server's workspace to be recorded")
+        assert entry["at"] == {"alpha": "newest"} and entry["size"] == 20000, entry
+        assert api.server(user) is not None  # still running: recorded without a stop
+    finally:
+        if api.server(user) is not None:
+            api.stop(user)
+        forget(centres, user)

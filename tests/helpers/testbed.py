@@ -33,6 +33,7 @@ c.FederatedSpawner.failover_pending_timeout = 12
 c.FederatedSpawner.class_failover_pending_timeout = 12
 c.QuotaService.max_age = 3
 c.FederatedSpawner.sweep_interval = 5
+c.FederatedSpawner.workspace_record_interval = 10  # a running server's workspace recorded within 15 s
 c.ClassService.reservation_interval = 2
 c.ClassService.materials_interval = 1
 c.ClassService.server_token_lifetime = 15
