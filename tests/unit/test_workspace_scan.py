@@ -8,6 +8,7 @@ import hashlib
 import importlib
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -61,6 +62,19 @@ def test_plain_files_are_listed_with_their_hash_and_links_and_foreign_names_are_
     assert scanner.scan(home / "none", home) == {"files": {}, "skipped": []}
 
 
+def test_what_arrived_of_a_copy_never_started_again_is_removed_after_a_week_and_not_before(scanner, tmp_path):
+    home = tmp_path / "home"
+    (home / "fedhub" / "data").mkdir(parents=True)
+    fresh = home / "fedhub" / "data" / ".big.bin.0123456789abcdef.fedhub-partial"
+    stale = home / "fedhub" / ".old.bin.fedcba9876543210.fedhub-partial"
+    for partial in (fresh, stale):
+        partial.write_bytes(b"what arrived before the cut")
+    week_ago = time.time() - scanner.PARTIAL_KEPT_S - 60
+    os.utime(stale, (week_ago, week_ago))
+    assert scanner.scan(home / "fedhub", home)["files"] == {}
+    assert fresh.exists() and not stale.exists()
+
+
 def test_the_agent_scans_sends_and_receives_between_two_homes_as_the_hub_runs_it(tmp_path):
     """The agent as the hub runs it at two centres (here two homes on this machine): a scan, a
     tar from one, unpacked into the other, the same bytes; a path out of the workspace refused."""
@@ -86,7 +100,9 @@ def test_the_agent_scans_sends_and_receives_between_two_homes_as_the_hub_runs_it
     arrived = json.loads(got.stdout)
     assert arrived["files"] == 2 and arrived["bytes"] == 300_000 + len('{"cells": []}'), got.stderr
     assert arrived["sha256"] == {p: f["sha256"] for p, f in listed["files"].items()}
-    assert json.loads(agent(gamma, "scan", "fedhub").stdout)["files"] == listed["files"]
+    # the same files at gamma, with their times to the second (tar's own precision)
+    whole_seconds = {p: {**f, "mtime": int(f["mtime"])} for p, f in listed["files"].items()}
+    assert json.loads(agent(gamma, "scan", "fedhub").stdout)["files"] == whole_seconds
     # the scan's hash travels in the tar: bytes changed on the way are not kept at the receiver
     position = tar.index(b"FEDHUB.sha256")
     damaged = tar[:-20_000] + bytes(b ^ 1 for b in tar[-20_000:-19_000]) + tar[-19_000:]

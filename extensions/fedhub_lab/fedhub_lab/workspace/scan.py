@@ -2,7 +2,10 @@
 SHA-256, as the hub's index wants it (``fedhub.workspace.plan``).
 
 A link is not followed (it is listed as skipped, with the reason), nor is anything outside the
-workspace; Jupyter's checkpoints and files still arriving are not the user's files to carry; a name the hub could not carry (not UTF-8) is skipped by name. Hashes are kept in
+workspace; Jupyter's checkpoints and files still arriving are not the user's files to carry; a
+name the hub could not carry (not UTF-8) is skipped by name. What arrived of a file before a copy
+was cut is kept for its resume, and removed by the first scan after PARTIAL_KEPT_S without one
+(a copy that failed and was never started again). Hashes are kept in
 ``~/.fedhub/workspace-hashes.json`` (0600) by folder, path, size and modification time, so a
 rescan reads only the files that changed.
 """
@@ -11,13 +14,16 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
+from stat import S_ISREG
 
 from ..snapshots.files import sha256_of
 
 HASHES = ".fedhub/workspace-hashes.json"
 OWN_FOLDERS = {".ipynb_checkpoints"}  # each server's own (Jupyter's checkpoints): they do not travel
 PARTIAL = ".fedhub-partial"  # a file still arriving
+PARTIAL_KEPT_S = 7 * 24 * 3600  # how long what arrived of a cut copy waits for the copy to be started again
 
 
 def _load(cache: Path) -> dict:
@@ -48,6 +54,7 @@ def scan(root: Path, home: Path) -> dict:
     for folder, dirs, names in os.walk(root, followlinks=False):
         here = Path(folder)
         dirs[:] = [d for d in dirs if d not in OWN_FOLDERS]
+        _sweep(here, [n for n in names if n.endswith(PARTIAL)])
         names = [n for n in names if not n.endswith(PARTIAL)]
         for name in sorted(dirs):
             if (here / name).is_symlink():
@@ -77,6 +84,18 @@ def scan(root: Path, home: Path) -> dict:
         _save(cache_file, {**every, folder_key: hashes} if hashes else
               {k: v for k, v in every.items() if k != folder_key})
     return {"files": files, "skipped": skipped}
+
+
+def _sweep(folder: Path, partials: list[str]) -> None:
+    """Remove the partials no copy has written to for PARTIAL_KEPT_S (one being written is fresh)."""
+    before = time.time() - PARTIAL_KEPT_S
+    for name in partials:
+        try:
+            stat = os.lstat(folder / name)
+            if stat.st_mtime < before and S_ISREG(stat.st_mode):
+                os.unlink(folder / name)
+        except OSError:  # gone meanwhile, or not ours to remove: the next scan tries again
+            pass
 
 
 def known_hashes(home: Path, root: Path):
