@@ -93,6 +93,25 @@ def test_a_stream_that_is_cut_or_hostile_leaves_nothing_half_written(files, home
     assert not (tmp_path.parent / "escaped.txt").exists()
 
 
+def test_names_and_modes_a_plain_tar_header_cannot_hold_arrive_too(files, homes):
+    """Most members get tar's short header; a long name, a name beyond ASCII and a file whose hash
+    travels take the longer one, and every one arrives with its bytes, mode and time (to the second)."""
+    alpha, gamma = homes
+    names = ["work/" + "long-" * 25 + ".txt", "work/数据 café.csv", "work/plain.txt"]
+    for i, name in enumerate(names):
+        (alpha / name).write_bytes(os.urandom(1000 + i))
+        os.chmod(alpha / name, 0o640 + i)
+    stream = io.BytesIO()
+    files.write_tar(alpha, names, stream, known_sha256=lambda relative, stat: (
+        files.sha256_of(alpha / relative) if relative.endswith("plain.txt") else None))
+    stream.seek(0)
+    assert files.read_tar(gamma, stream) == (3, sum(1000 + i for i in range(3)))
+    for name in names:
+        there, here = (alpha / name).stat(), (gamma / name).stat()
+        assert (gamma / name).read_bytes() == (alpha / name).read_bytes()
+        assert (there.st_mode, int(there.st_mtime)) == (here.st_mode, here.st_mtime)
+
+
 def test_a_cut_file_whose_hash_was_named_resumes_where_it_stopped_and_only_for_that_content(files, homes):
     alpha, gamma = homes
     big = alpha / "work" / "big.bin"

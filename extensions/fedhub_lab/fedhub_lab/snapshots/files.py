@@ -17,6 +17,7 @@ import os
 import tarfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 
 LARGEST_FILE = 100 * 1024 * 1024  # a folder's bigger files stay behind (the next issue fetches them on demand)
 SHA256_HEADER = "FEDHUB.sha256"    # a carried file's hash, in its tar header
@@ -216,25 +217,48 @@ def write_tar(home: Path, paths: list[str], out, what: str = "your home", known_
     with tarfile.open(fileobj=_Counted(out), mode="w", format=tarfile.PAX_FORMAT, copybufsize=COPY_BUFFER) as tar:
         for relative in paths:
             path = confined(relative)
-            if path.is_file() and not path.is_symlink():
-                info = tar.gettarinfo(str(path), arcname=relative)
-                info.uid = info.gid = 0
-                info.uname = info.gname = ""
-                info.mtime = int(info.mtime)  # a fraction of a second would cost each member a pax header
-                sha = known_sha256(relative, path.stat()) if known_sha256 else None
-                offset = 0
-                if sha:
-                    info.pax_headers = {SHA256_HEADER: sha}
-                    held = resume.get(relative)
-                    if isinstance(held, list) and len(held) == 2 and held[1] == sha and 0 < held[0] < info.size:
-                        offset = int(held[0])
-                        info.pax_headers[OFFSET_HEADER] = str(offset)
-                        info.size -= offset
-                with open(path, "rb") as f:
-                    f.seek(offset)
-                    tar.addfile(info, f)
-                total += info.size
+            try:
+                stat = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            if not S_ISREG(stat.st_mode):  # a link, a folder, a device: not carried
+                continue
+            # one lstat, no owner names looked up (tarfile's gettarinfo asks the password database
+            # for every file); whole seconds, so a member needs no pax header for its time
+            info = tarfile.TarInfo(relative)
+            info.size, info.mtime, info.mode = stat.st_size, int(stat.st_mtime), stat.st_mode & 0o7777
+            sha = known_sha256(relative, stat) if known_sha256 else None
+            offset = 0
+            if sha:
+                info.pax_headers = {SHA256_HEADER: sha}
+                held = resume.get(relative)
+                if isinstance(held, list) and len(held) == 2 and held[1] == sha and 0 < held[0] < info.size:
+                    offset = int(held[0])
+                    info.pax_headers[OFFSET_HEADER] = str(offset)
+                    info.size -= offset
+            with open(path, "rb") as f:
+                f.seek(offset)
+                _add(tar, info, f)
+            total += info.size
     return total
+
+
+def _add(tar: tarfile.TarFile, info: tarfile.TarInfo, f) -> None:
+    """``tar.addfile(info, f)``, its header made the cheaper ustar way when ustar can say it all
+    (no pax header of FedHub's, a short ASCII name), as tarfile's pax format would leave it."""
+    name = info.name
+    if info.pax_headers or len(name) > 99 or not name.isascii() or info.size >= 8 ** 11:  # ustar's limits
+        tar.addfile(info, f)
+        return
+    header = info.tobuf(tarfile.USTAR_FORMAT)
+    tar.fileobj.write(header)
+    tar.offset += len(header)
+    tarfile.copyfileobj(f, tar.fileobj, info.size, bufsize=COPY_BUFFER)
+    blocks, remainder = divmod(info.size, tarfile.BLOCKSIZE)
+    if remainder:
+        tar.fileobj.write(tarfile.NUL * (tarfile.BLOCKSIZE - remainder))
+        blocks += 1
+    tar.offset += blocks * tarfile.BLOCKSIZE
 
 
 def _resumed(partial: Path, offset: int, name: str, digest) -> None:
