@@ -98,7 +98,16 @@ class _Forward:
     def fill(self, buffer: memoryview) -> int:
         """Read into ``buffer`` until it is full or the stream ends (no new bytes object per block)."""
         filled = 0
-        while filled < len(buffer) and (n := self.stream.readinto(buffer[filled:])):
+        readinto = getattr(self.stream, "readinto", None)
+        while filled < len(buffer):
+            if readinto is not None:
+                n = readinto(buffer[filled:])
+            else:  # a stream that only reads (a continue's pieces, as the event loop receives them)
+                data = self.stream.read(len(buffer) - filled)
+                n = len(data)
+                buffer[filled:filled + n] = data
+            if not n:
+                break
             filled += n
         self.position += filled
         return filled
