@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from html import unescape
 from pathlib import Path
+import time
 
 import pytest
 import requests
@@ -270,6 +271,68 @@ def test_a_class_runs_in_its_reservations_made_by_the_hub_or_by_the_centre(class
     finally:
         admin.session.put(admin.url("/fedhub/classes/hpc-a"), json=current, timeout=30)
         slurm(centres, "gamma", "scontrol", "delete", "ReservationName=gamma-course")
+
+
+def test_a_reservation_held_across_its_start_and_changed_while_active_never_shows_the_teacher_an_error(
+        classes, hub, centres):
+    """The hub's reservation at alpha for a session that starts a few seconds from now: the
+    dashboard says "inactive", then "active until HH:MM", and never an error, while the service
+    checks it every 2 s across its start (it used to ask Slurm to move the start of a reservation
+    that had begun, which Slurm refuses). A later end reaches Slurm while it is active; a
+    session that began before the reservation was made leaves it alone (the demo's case)."""
+    admin, teacher = classes
+    token = teacher.session.headers["Authorization"].split()[1]
+    current = admin.get("/fedhub/classes/hpc-a").json()
+    reserved = {**current, "centres": [{"centre": "alpha", "partition": "cpu", "reservation": {"create": {"cores": 1}}}]}
+
+    def sessions(start: datetime, end: datetime) -> None:
+        r = teacher.session.put(teacher.url("/fedhub/classes/hpc-a"), timeout=30, json={
+            **teacher.get("/fedhub/classes/hpc-a").json(), "sessions": [{"start": start.isoformat(), "end": end.isoformat()}]})
+        assert r.status_code == 200, r.text
+
+    def view() -> dict:
+        views = service(hub, token, "GET", "classes/hpc-a").json()["reservations"]
+        return next((v for v in views if v["name"] == "fedhub-hpc-a"), {"state": "none yet", "until": "", "note": ""})
+
+    def watch(seconds: float, seen: list) -> None:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            seen.append(view())
+            time.sleep(0.5)
+
+    try:
+        assert admin.session.put(admin.url("/fedhub/classes/hpc-a"), json=reserved, timeout=30).status_code == 200
+        now = datetime.now(timezone.utc)
+        start, end = now + timedelta(seconds=8), now + timedelta(minutes=20)
+        sessions(start, end)
+        seen: list[dict] = []
+        wait_for(lambda: view()["state"] == "inactive", 20, "the reservation to be made, not yet begun")
+        watch((start - datetime.now(timezone.utc)).total_seconds() + 8, seen)
+        assert [v for v in seen if v["state"] not in ("inactive", "active") or v["note"]] == []
+        assert seen[0]["state"] == "inactive" and seen[-1]["state"] == "active", seen
+        local_end = end.astimezone().strftime("%Y-%m-%dT%H:%M")
+        assert seen[-1]["until"].startswith(local_end), seen[-1]
+
+        # while it is active: a later end is sent to Slurm (and only that), the start stays
+        later = end + timedelta(minutes=10)
+        sessions(start, later)
+        wait_for(lambda: view()["until"].startswith(later.astimezone().strftime("%Y-%m-%dT%H:%M")), 20,
+                 "the reservation's new end")
+        shown = slurm(centres, "alpha", "scontrol", "show", "reservation", "fedhub-hpc-a", "--oneliner")
+        assert f"StartTime={start.astimezone():%Y-%m-%dT%H:%M:%S}" in shown, shown
+
+        # the demo's case: a session that began 5 minutes before its reservation was made
+        slurm(centres, "alpha", "scontrol", "delete", "ReservationName=fedhub-hpc-a")
+        in_session(teacher, "hpc-a")
+        seen = []
+        wait_for(lambda: view()["state"] == "active", 20, "the reservation to be made again")
+        watch(8, seen)
+        assert all(v["state"] == "active" and not v["note"] for v in seen), seen
+    finally:  # no session: the hub removes its reservation; then the class as it was
+        admin.session.put(admin.url("/fedhub/classes/hpc-a"), json={**reserved, "sessions": []}, timeout=30)
+        wait_for(lambda: "fedhub-hpc-a" not in slurm(centres, "alpha", "scontrol", "show", "reservation"), 30,
+                 "the hub's reservation to be removed")
+        admin.session.put(admin.url("/fedhub/classes/hpc-a"), json=current, timeout=30)
 
 
 def test_materials_are_handed_out_and_collected_without_a_shared_filesystem(classes, hub, centres):

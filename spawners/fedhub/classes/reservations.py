@@ -44,9 +44,30 @@ def create_argv(name: str, session: Session, place: ClassCentre, logins: list[st
     return argv + ["Flags=IGNORE_JOBS"]
 
 
-def update_argv(name: str, session: Session, place: ClassCentre, logins: list[str]) -> list[str]:
-    return ["scontrol", "update", f"ReservationName={_name(name, 'reservation')}",
-            f"StartTime={_local(session.start)}", f"EndTime={_local(session.end)}", *_who(place, logins)]
+def update_argv(name: str, changes: list[str]) -> list[str]:
+    return ["scontrol", "update", f"ReservationName={_name(name, 'reservation')}", *changes]
+
+
+def changes_to(fields: dict[str, str], session: Session, place: ClassCentre, logins: list[str],
+               now: datetime) -> list[str]:
+    """What Slurm must change in the reservation it shows (``fields``) to match ``session``: only
+    what differs. A reservation that has begun keeps its start (Slurm refuses to move it: a session
+    that began before the reservation was made starts it when it is made); its end, users and
+    accounts may still change."""
+    changes = []
+    if fields.get("State", "").upper() != "ACTIVE":
+        if session.start > now and fields.get("StartTime") != _local(session.start):
+            changes.append(f"StartTime={_local(session.start)}")
+        elif session.start <= now:
+            changes.append("StartTime=now")  # moved to a start that has come: it begins now
+    if fields.get("EndTime") != _local(session.end):
+        changes.append(f"EndTime={_local(session.end)}")
+    if place.project:
+        if fields.get("Accounts") != place.project:
+            changes += _who(place, logins)
+    elif set(fields.get("Users", "").split(",")) != set(logins):
+        changes += _who(place, logins)
+    return changes
 
 
 def _who(place: ClassCentre, logins: list[str]) -> list[str]:
@@ -96,52 +117,76 @@ def parse_show(stdout: str) -> dict[str, str]:
 
 @dataclass
 class ReservationView:
-    """What the dashboard and the form say about one reservation."""
+    """What the dashboard and the form say about one reservation, in words a teacher can act on
+    (Slurm's own words go to the operator's log)."""
     name: str
     centre: str
     centre_name: str
-    state: str  # "active", "inactive" (made, not begun), "missing", "unknown" (no answer), or an error
+    state: str  # "active", "inactive" (made, not begun), "missing", "unknown" (no answer), "not made"
     made_by_hub: bool
+    until: str = ""  # its end as Slurm keeps it (the controller's local time), when it has one
+    note: str = ""   # what went wrong and what it means for the class, when something did
 
     def as_json(self) -> dict:
         return asdict(self)
 
 
-async def look(client, name: str) -> str:
-    """Slurm's word on a reservation: active, inactive, missing, or unknown (no answer)."""
+REFUSED_CHANGE = "could not be changed: the centre refused; your students can still start in it"
+REFUSED_MAKING = "could not be made: the centre refused; the hub's log has Slurm's words for its operator"
+
+
+async def read(client, name: str) -> tuple[str, dict[str, str]]:
+    """Slurm's word on a reservation (active, inactive, missing, or unknown: no answer) and the
+    fields it shows."""
     try:
         result = await client.command(show_argv(name), None)
     except SchedulerUnreachable:
-        return "unknown"
+        return "unknown", {}
     if result.returncode != 0:
-        return "missing" if "not found" in (result.stderr + result.stdout).lower() else "unknown"
-    state = parse_show(result.stdout).get("State", "")
-    return state.lower() or "unknown"
+        return ("missing" if "not found" in (result.stderr + result.stdout).lower() else "unknown"), {}
+    fields = parse_show(result.stdout)
+    return fields.get("State", "").lower() or "unknown", fields
 
 
-async def keep(client, spec: ClassSpec, place: ClassCentre, session: Session | None, logins: list[str]) -> str:
-    """Make, move or end the hub's reservation for ``spec`` at ``place`` to match ``session``
-    (None: no session now or within a day, so none should exist). Returns its state after."""
+async def look(client, name: str) -> str:
+    """Slurm's word on a reservation: active, inactive, missing, or unknown (no answer)."""
+    return (await read(client, name))[0]
+
+
+async def keep(client, spec: ClassSpec, place: ClassCentre, session: Session | None, logins: list[str],
+               now: datetime | None = None) -> tuple[str, dict[str, str], str]:
+    """Make, change or end the hub's reservation for ``spec`` at ``place`` to match ``session``
+    (None: no session now or within a day, so none should exist), sending Slurm only what
+    differs. Answers its state after, its fields, and a note when Slurm refused a change to a
+    reservation that stays in place (its words are logged for the operator)."""
     name = spec.reservation_at(place.centre)
-    fields = {}
-    result = await client.command(show_argv(name), None)
-    if result.returncode == 0:
-        fields = parse_show(result.stdout)
+    now = now or datetime.now().astimezone()
+    state, fields = await read(client, name)
+    if state == "unknown":
+        return state, fields, ""
     if session is None:
         if fields:
             await _run(client, delete_argv(name))
             log.info("Reservation %s at %s removed: class %s has no session now", name, place.centre, spec.name)
-        return "none planned"
+        return "none planned", {}, ""
     if not fields:
         await _run(client, create_argv(name, session, place, logins))
         log.info("Reservation %s at %s made for class %s: %s to %s, %s", name, place.centre, spec.name,
                  _local(session.start), _local(session.end),
                  f"{place.reserve_cores} cores" if place.reserve_cores else f"{place.reserve_nodes} nodes")
-    elif (fields.get("StartTime"), fields.get("EndTime")) != (_local(session.start), _local(session.end)) \
-            or (not place.project and set(fields.get("Users", "").split(",")) != set(logins)):
-        await _run(client, update_argv(name, session, place, logins))
-        log.info("Reservation %s at %s updated for class %s", name, place.centre, spec.name)
-    return await look(client, name)
+    elif changes := changes_to(fields, session, place, logins, now):
+        try:
+            await _run(client, update_argv(name, changes))
+        except SchedulerError as e:  # it stays as it was, and the class goes on in it
+            log.warning("Reservation %s at %s for class %s not changed (%s): %s", name, place.centre, spec.name,
+                        " ".join(changes), e)
+            state, fields = await read(client, name)
+            return state, fields, REFUSED_CHANGE
+        log.info("Reservation %s at %s changed for class %s: %s", name, place.centre, spec.name, " ".join(changes))
+    else:
+        return state, fields, ""
+    state, fields = await read(client, name)
+    return state, fields, ""
 
 
 async def _run(client, argv: list[str]) -> None:

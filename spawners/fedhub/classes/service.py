@@ -50,7 +50,7 @@ from ..slurm.commands import SchedulerError, SchedulerUnreachable
 from .bulk import BulkResult, HubCaller, start_all, stop_all
 from .materials import ClassMaterials, MaterialsError, ServerFiles, check_folder, deliver
 from .model import ClassError, load_class_file, parse_class
-from .reservations import ReservationView, keep, look
+from .reservations import REFUSED_MAKING, ReservationView, keep, read
 from .roles import SERVICE_NAME
 
 log = logging.getLogger("fedhub.classes")
@@ -304,17 +304,19 @@ class ReservationKeeper:
                     continue
                 centre = self.federation.centre(place.centre)
                 client = self.clients[place.centre]
+                note = ""
                 try:
                     if place.creates_reservation:
-                        state = await keep(client, spec, place, session, await self.logins(spec, centre))
+                        state, fields, note = await keep(client, spec, place, session,
+                                                         await self.logins(spec, centre))
                     else:
-                        state = await look(client, name)
+                        state, fields = await read(client, name)
                 except (SchedulerError, SchedulerUnreachable, ValueError) as e:
-                    log.error("Reservation %s at %s for class %s: %s", name,
-                                                              centre.id, spec.name, e)
-                    state = f"error: {e}"
-                views.setdefault(spec.name, []).append(
-                    ReservationView(name, centre.id, centre.name, state, place.creates_reservation))
+                    log.error("Reservation %s at %s for class %s: %s", name, centre.id, spec.name, e)
+                    state, fields, note = "not made", {}, REFUSED_MAKING
+                views.setdefault(spec.name, []).append(ReservationView(
+                    name, centre.id, centre.name, state, place.creates_reservation,
+                    until=fields.get("EndTime", "") if state == "active" else "", note=note))
         self.views = views
 
     async def logins(self, spec, centre) -> list[str]:
