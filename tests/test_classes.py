@@ -199,6 +199,14 @@ def test_in_chromium_a_student_starts_with_one_click_and_the_teacher_watches_and
         assert admin.server(STUDENT)["user_options"]["class"] == "hpc-a"
 
         teacher_page.wait_for_url(f"{hub.url}/services/fedhub-classes/**")
+        # the hub's own page around the roster: its header and logo, its user menu, its styles
+        # and its dark mode (issue 26: the dashboard was a bare page)
+        assert teacher_page.locator("#jupyterhub-logo img").evaluate("img => img.naturalWidth") > 0
+        assert TEACHER in teacher_page.locator("nav .navbar-nav").last.inner_text()
+        assert teacher_page.locator("a[href='/hub/logout'], #logout").count() >= 1
+        assert teacher_page.evaluate("() => getComputedStyle(document.querySelector('#fh-start-all')).borderRadius") \
+            not in ("", "0px")  # Bootstrap's button, from the hub's style.min.css
+        assert teacher_page.locator("html").get_attribute("data-bs-theme") in ("light", "dark")
         row = teacher_page.locator(f"#fh-roster tr[data-student={STUDENT}]")
         row.locator(".fh-state", has_text="running").wait_for(timeout=30_000)
         teacher_page.locator("#fh-session", has_text="In session until").wait_for()

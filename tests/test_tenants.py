@@ -332,8 +332,8 @@ def test_the_class_dashboard_shows_a_hostile_username_as_text(browser):
     page.set_content(dashboard_page(name, prefix, 'x"</script><script>window.pwned=4</script>'))
     page.wait_for_timeout(300)
     assert page.evaluate("window.pwned") is None
-    assert page.evaluate("document.querySelectorAll('img').length") == 0
-    assert page.locator("strong").first.text_content() == name
+    assert page.evaluate("document.querySelectorAll('img[src=x]').length") == 0  # only the hub's logo
+    assert page.locator("nav span.me-1").first.text_content() == name  # the hub's user menu, as text
 
 
 def test_a_claim_cannot_take_the_template_login_of_someone_who_never_logged_in(unix_users, tmp_path):

@@ -25,16 +25,18 @@ hand-outs and collections send to each server (never its own: a server may recor
 from __future__ import annotations
 
 import asyncio
-import html
 import json
 import logging
 import os
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
 
+import jinja2
+from jupyterhub._data import DATA_FILES_PATH
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import ioloop, web
@@ -54,7 +56,8 @@ from .reservations import REFUSED_MAKING, ReservationView, keep, read
 from .roles import SERVICE_NAME
 
 log = logging.getLogger("fedhub.classes")
-PAGE = Path(__file__).with_name("dashboard.html")
+TEMPLATES = Path(__file__).with_name("templates")
+HUB_TEMPLATES = Path(__file__).parents[1] / "hub" / "templates"  # FedHub's additions to the hub's pages
 
 
 class Classes:
@@ -108,14 +111,37 @@ def allocation_left(report: dict, centre: str | None) -> str:
     return f"{core['limit'] - core['used']:.1f} core-h left in {entry.get('charge_account')}"
 
 
+class _PageUser:
+    """The signed-in user as JupyterHub's page template reads one."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.json_escaped_name = json.dumps(name)[1:-1].replace("<", "\\u003c").replace(">", "\\u003e") \
+            .replace("&", "\\u0026")
+
+
+@lru_cache(maxsize=1)
+def _pages() -> jinja2.Environment:
+    """FedHub's templates, then the hub's own (FedHub's additions to them, then JupyterHub's), so
+    the dashboard extends the very page.html the hub's pages extend."""
+    return jinja2.Environment(autoescape=True, loader=jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader(TEMPLATES), jinja2.FileSystemLoader(HUB_TEMPLATES),
+        jinja2.FileSystemLoader(os.path.join(DATA_FILES_PATH, "templates"))]))
+
+
 def dashboard_page(user: str, prefix: str, xsrf: str) -> str:
-    """The dashboard's page for ``user``. Every value is escaped for where it goes (HTML text, a
-    script's string): a username may hold '<' and quotes. What the page later shows of the
-    roster it sets as text, never as HTML."""
-    def in_script(value: str) -> str:
-        return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    return PAGE.read_text().replace('"{{xsrf}}"', in_script(xsrf)).replace('"{{prefix}}"', in_script(prefix)) \
-        .replace("{{user}}", html.escape(user))
+    """The dashboard's page for ``user``: JupyterHub's page (header, styles, dark mode, the user
+    menu) around the roster. The hub's paths are those the hub's own pages use, through the proxy."""
+    base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
+    hub = url_path_join(base, "hub/")
+
+    def static_url(path: str, include_version: bool = True) -> str:
+        return url_path_join(hub, "static", path)
+    return _pages().get_template("class_dashboard.html").render(
+        base_url=hub, prefix=base, static_url=static_url, user=_PageUser(user), no_spawner_check=True,
+        login_url=url_path_join(hub, "login"), logout_url=url_path_join(hub, "logout"), logo_url="",
+        services=[], parsed_scopes=set(), admin_access=False, announcement="", version_hash="",
+        xsrf_token=xsrf, dashboard={"prefix": prefix, "xsrf": xsrf})
 
 
 class _Handler(HubOAuthenticated, web.RequestHandler):
