@@ -139,9 +139,12 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
             r = requests.get(f"http://127.0.0.1:{port}/services/fedhub-classes/api/classes/demo-class",
                              headers=admin, timeout=10)
             return r.status_code == 200 and r.json()["reservations"]
-        assert wait_for(reservations, 60, "the demo class's reservation") == [
-            {"name": "fedhub-demo-class", "centre": "alpha", "centre_name": "Alpha Supercomputing Centre",
-             "state": "active", "made_by_hub": True}]
+        [made] = wait_for(reservations, 60, "the demo class's reservation")
+        until, note = made.pop("until"), made.pop("note")
+        assert time.strftime("%Y-%m-%dT%H:%M:%S") < until, until  # the session's end, still ahead
+        assert note == ""  # no refusal to report
+        assert made == {"name": "fedhub-demo-class", "centre": "alpha", "centre_name": "Alpha Supercomputing Centre",
+                        "state": "active", "made_by_hub": True}
         # the README's scripted block, as written, before anyone has logged in (issue 21, finding 11):
         # alice's login at beta comes from the federation file's template, so no login is needed first
         for command in readme_script_block():
