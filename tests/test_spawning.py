@@ -112,6 +112,22 @@ def test_bad_options_get_400_with_message_and_nothing_runs(api, centres, options
     assert all(live_jobs(centres, c, U2) == [] for c in ("alpha", "beta", "gamma"))
 
 
+def test_a_rest_spawn_is_refused_in_the_requests_language_with_the_same_field(api, centres):
+    """Issue 26: Accept-Language zh-CN gets the refusal in Chinese; the option at fault and the
+    refusal's code are the same machine-readable values in every language."""
+    answers = {}
+    for language in ("zh-CN,zh;q=0.9", "en-US"):
+        r = api.post(f"/users/{U2}/server", json={"centre": "alpha", "cores": 64},
+                     headers={"Accept-Language": language})
+        assert r.status_code == 400, r.text
+        answers[language] = (r.json()["message"], r.headers.get("X-FedHub-Field"), r.headers.get("X-FedHub-Code"))
+    chinese, english = answers["zh-CN,zh;q=0.9"], answers["en-US"]
+    assert chinese[0] == "cores 无效：64 超出了 Alpha 的分区 'cpu' 允许的范围；请填写 1-4", chinese[0]
+    assert english[0] == "Invalid cores: 64 is outside what partition 'cpu' at Alpha allows; choose 1-4"
+    assert chinese[1:] == english[1:] == ("cores", "invalid-options")
+    assert api.server(U2) is None
+
+
 HOSTILE = st.one_of(
     st.text(alphabet=st.sampled_from(list(";|&$`'\"\\\n *<>(){}#") + ["a", "1", "G", "-"]), min_size=1, max_size=40),
     st.integers(min_value=5, max_value=10**40), st.integers(max_value=0),

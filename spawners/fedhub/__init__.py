@@ -3,7 +3,8 @@
 Layers, lowest first; a module imports only from its own layer or below (tests/unit/test_layers.py
 holds the code to it):
 
-    foundation  runtime (the one holder of shared state), units, metrics, statedir, hub_tls, errors
+    foundation  runtime (the one holder of shared state), units, metrics, statedir, hub_tls, errors,
+                i18n (the user's language and FedHub's words in it)
     model       federation, claims; logins, projects (who a hub user is at each centre)
     scheduler   slurm/ (speaking to Slurm, one job's lifecycle, ssh, tunnels)
     requests    request (user options: the one schema), jobs/ (server and kernel job builders,

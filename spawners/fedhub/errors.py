@@ -10,9 +10,14 @@ import logging
 from jupyterhub.spawner import SpawnException
 
 
-def user_error(message: str, *, reason: str, status_code: int = 400, log_message: str = "") -> SpawnException:
+def user_error(message: str, *, reason: str, status_code: int = 400, log_message: str = "",
+               field: str = "") -> SpawnException:
+    """``message`` in the user's language; ``reason`` (and ``field``, the option at fault) stay the
+    same in every language, and a REST answer carries them as the X-FedHub-Code and
+    X-FedHub-Field headers (JupyterHub's error body holds only ``status`` and ``message``)."""
     exc = SpawnException(message, reason=reason, status_code=status_code, log_message=log_message or message)
     exc.jupyterhub_message = message
+    exc.headers = {"X-FedHub-Code": reason, **({"X-FedHub-Field": field} if field else {})}
     return exc
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from . import runtime
+from .i18n import _
 from .units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
 CENTRE_ID_RE = re.compile(r"[a-z][a-z0-9-]{0,31}")
@@ -82,10 +83,9 @@ class Partition:
         return f"{kind.gres}:{count}" if kind else None
 
     def limits_text(self) -> str:
-        text = (
-            f"up to {self.max_cores} cores, {format_memory_mb(self.max_memory_mb)} memory, "
-            f"{format_walltime(self.max_walltime_s)} walltime"
-        )
+        text = _("up to {cores} cores, {memory} memory, {walltime} walltime").format(
+            cores=self.max_cores, memory=format_memory_mb(self.max_memory_mb),
+            walltime=format_walltime(self.max_walltime_s))
         if self.gpus:
             text += ", " + ", ".join(f"{g.max} x {g.type}" for g in self.gpus)
         return text

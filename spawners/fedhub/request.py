@@ -13,6 +13,7 @@ from typing import Any
 from .federation import CENTRE_ID_RE, SLURM_NAME_RE, Centre, Federation, GpuKind, Partition
 from .logins import NoLogin, login_at, usable_login
 from . import claims
+from .i18n import _, ngettext
 from .projects import projects_at
 from .units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
 
@@ -110,18 +111,18 @@ class SpawnRequest:
         return opts
 
     def describe(self) -> str:
-        text = (
-            f"partition {self.partition}, {self.cores} core{'s' if self.cores != 1 else ''}, "
-            f"{format_memory_mb(self.memory_mb)} memory, {format_walltime(self.walltime_s)} walltime"
-        )
+        text = ngettext("partition {partition}, {n} core, {memory} memory, {walltime} walltime",
+                        "partition {partition}, {n} cores, {memory} memory, {walltime} walltime", self.cores).format(
+            partition=self.partition, n=self.cores, memory=format_memory_mb(self.memory_mb),
+            walltime=format_walltime(self.walltime_s))
         if self.gpus:
             text += f", {self.gpus} x {self.gpu_type}"
         if self.project:
-            text += f", charged to {self.project}"
+            text += _(", charged to {project}").format(project=self.project)
         if self.reservation:
-            text += f", in reservation {self.reservation}"
+            text += _(", in reservation {reservation}").format(reservation=self.reservation)
         if self.klass:
-            text += f", for class {self.klass}"
+            text += _(", for class {name}").format(name=self.klass)
         return text
 
     def as_dict(self) -> dict[str, Any]:
@@ -152,26 +153,28 @@ def parse_user_options(federation: Federation, options: Any, hub_user: str, allo
     if options is None:
         options = {}
     if not isinstance(options, dict):
-        raise OptionError("user_options", "must be a JSON object such as {\"centre\": \"a\", \"cores\": 2}")
+        raise OptionError("user_options", _('must be a JSON object such as {example}').format(
+            example='{"centre": "a", "cores": 2}'))
     unknown = sorted(str(k) for k in options if k not in ALLOWED_OPTIONS)
     if unknown:
         raise OptionError(
-            _short(unknown[0]), f"unknown option; allowed options are: {', '.join(ALLOWED_OPTIONS)}"
+            _short(unknown[0]), _("unknown option; allowed options are: {options}").format(options=", ".join(ALLOWED_OPTIONS))
         )
     centre_value = options.get("centre")
     if allow_auto and (centre_value == AUTO or (centre_value in (None, "") and not federation.default_centre)):
         return _parse_auto(federation, options, hub_user)
     if centre_value == AUTO:
-        raise OptionError("centre", f"automatic placement is not enabled here; choose one of: "
-                                    f"{', '.join(federation.centre_ids)}")
+        raise OptionError("centre", _("automatic placement is not enabled here; choose one of: {centres}").format(
+            centres=", ".join(federation.centre_ids)))
     centre = _choose_centre(federation, centre_value)
     try:
         login = login_at(centre, hub_user)
     except NoLogin as e:
-        raise OptionError("centre", f"{e}. Choose another centre, or ask {centre.name} for a login") from None
+        raise OptionError("centre", _("{problem}. Choose another centre, or ask {centre} for a login").format(
+            problem=e, centre=centre.name)) from None
     project = _project(centre, hub_user, options.get("project"))
     partition = _choose_partition(centre, options.get("partition"))
-    where = f"partition {partition.name!r} at {centre.name}"
+    where = _("partition {partition!r} at {centre}").format(partition=partition.name, centre=centre.name)
 
     cores = _whole_number("cores", options.get("cores", DEFAULT_CORES), 1, partition.max_cores, where)
     memory_mb = _memory(options.get("memory"), partition, where)
@@ -189,30 +192,33 @@ def _project(centre: Centre, hub_user: str, value: Any) -> str | None:
     projects = projects_at(centre, hub_user)
     if projects is None:
         if value not in (None, ""):
-            raise OptionError("project", f"{centre.name} offers no choice of project; leave project out")
+            raise OptionError("project", _("{centre} offers no choice of project; leave project out").format(
+                centre=centre.name))
         return None
     if not projects:
         if centre.projects.claim and not claims.known(hub_user):
-            raise OptionError("project", f"only the federation's login gives projects at {centre.name}, and "
-                                         f"{hub_user} has never logged in to this hub: they log in once, then the "
-                                         "server can be started (or choose a centre that needs no login first)")
-        raise OptionError("project", f"you have no project to charge at {centre.name}; ask your project's "
-                                     "manager to add you to one, or choose another centre")
+            raise OptionError("project", _(
+                "only the federation's login gives projects at {centre}, and {user} has never logged in to this hub: "
+                "they log in once, then the server can be started (or choose a centre that needs no login first)"
+            ).format(centre=centre.name, user=hub_user))
+        raise OptionError("project", _("you have no project to charge at {centre}; ask your project's manager to add "
+                                       "you to one, or choose another centre").format(centre=centre.name))
     if value in (None, ""):
         return projects[0]
     text = _text("project", value)
     if text not in projects:
-        raise OptionError("project", f"{_short(text)!r} is not one of your projects at {centre.name}; choose one "
-                                     f"of: {', '.join(projects)}")
+        raise OptionError("project", _("{value!r} is not one of your projects at {centre}; choose one of: "
+                                       "{projects}").format(value=_short(text), centre=centre.name,
+                                                            projects=", ".join(projects)))
     return text
 
 
 def _parse_auto(federation: Federation, options: dict, hub_user: str) -> SpawnRequest:
     if options.get("project") not in (None, ""):
-        raise OptionError("project", "a project belongs to one centre: choose the centre, then the project")
+        raise OptionError("project", _("a project belongs to one centre: choose the centre, then the project"))
     centres = [c for c in federation.centres if usable_login(c, hub_user) is not None]
     if not centres:
-        raise OptionError("centre", "you have no usable login at any centre of this federation")
+        raise OptionError("centre", _("you have no usable login at any centre of this federation"))
     partitions = [p for c in centres for p in c.partitions]
     name = options.get("partition")
     if name not in (None, ""):
@@ -220,10 +226,10 @@ def _parse_auto(federation: Federation, options: dict, hub_user: str) -> SpawnRe
         partitions = [p for p in partitions if p.name == text]
         if not partitions:
             known = sorted({p.name for c in centres for p in c.partitions})
-            raise OptionError("partition", f"no centre of yours has a partition {_short(text)!r}; "
-                                           f"choose one of: {', '.join(known)} or leave it empty")
+            raise OptionError("partition", _("no centre of yours has a partition {value!r}; choose one of: {known} or "
+                                                 "leave it empty").format(value=_short(text), known=", ".join(known)))
     widest = widest_partition(partitions)
-    where = "any centre where you have a login"
+    where = _("any centre where you have a login")
     cores = _whole_number("cores", options.get("cores", DEFAULT_CORES), 1, widest.max_cores, where)
     memory_mb = _memory(options.get("memory"), widest, where)
     walltime_s = _walltime(options.get("walltime"), widest, where)
@@ -254,10 +260,10 @@ def _short(value: Any) -> str:
 
 def _text(field: str, value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise OptionError(field, f"must be a string, got {type(value).__name__}")
+        raise OptionError(field, _("must be a string, got {kind}").format(kind=type(value).__name__))
     text = str(value)
     if len(text) > _MAX_TEXT:
-        raise OptionError(field, f"is too long ({len(text)} characters)")
+        raise OptionError(field, _("is too long ({n} characters)").format(n=len(text)))
     return text
 
 
@@ -269,11 +275,12 @@ def _choose_centre(federation: Federation, value: Any) -> Centre:
         elif len(federation.centres) == 1:
             value = federation.centres[0].id
         else:
-            raise OptionError("centre", f"choose a centre: one of {choices}")
+            raise OptionError("centre", _("choose a centre: one of {centres}").format(centres=choices))
     text = _text("centre", value)
     centre = federation.centre(text) if CENTRE_ID_RE.fullmatch(text) else None
     if centre is None:
-        raise OptionError("centre", f"unknown centre {_short(text)!r}; choose one of: {choices}")
+        raise OptionError("centre", _("unknown centre {value!r}; choose one of: {centres}").format(
+            value=_short(text), centres=choices))
     return centre
 
 
@@ -285,23 +292,26 @@ def _choose_partition(centre: Centre, value: Any) -> Partition:
     if partition is None:
         raise OptionError(
             "partition",
-            f"{centre.name} has no partition {_short(text)!r}; choose one of: {', '.join(centre.partition_names)}",
+            _("{centre} has no partition {value!r}; choose one of: {partitions}").format(
+                centre=centre.name, value=_short(text), partitions=", ".join(centre.partition_names)),
         )
     return partition
 
 
 def _whole_number(field: str, value: Any, low: int, high: int, where: str) -> int:
     if isinstance(value, bool):
-        raise OptionError(field, "must be a whole number")
+        raise OptionError(field, _("must be a whole number"))
     if isinstance(value, int):
         number = value
     else:
         text = _text(field, value).strip()
         if not re.fullmatch(r"\d{1,7}", text):
-            raise OptionError(field, f"{_short(text)!r} is not a whole number; choose {low}-{high}")
+            raise OptionError(field, _("{value!r} is not a whole number; choose {low}-{high}").format(
+                value=_short(text), low=low, high=high))
         number = int(text)
     if not low <= number <= high:
-        raise OptionError(field, f"{_short(number)} is outside what {where} allows; choose {low}-{high}")
+        raise OptionError(field, _("{value} is outside what {where} allows; choose {low}-{high}").format(
+            value=_short(number), where=where, low=low, high=high))
     return number
 
 
@@ -316,7 +326,8 @@ def _memory(value: Any, partition: Partition, where: str) -> int:
         raise OptionError("memory", str(e)) from None
     if mb > limit:
         raise OptionError(
-            "memory", f"{_short(text)} is more than {where} allows; ask for at most {format_memory_mb(limit)}"
+            "memory", _("{value} is more than {where} allows; ask for at most {limit}").format(
+                value=_short(text), where=where, limit=format_memory_mb(limit))
         )
     return mb
 
@@ -332,7 +343,8 @@ def _walltime(value: Any, partition: Partition, where: str) -> int:
         raise OptionError("walltime", str(e)) from None
     if seconds > limit:
         raise OptionError(
-            "walltime", f"{_short(text)} is longer than {where} allows; ask for at most {format_walltime(limit)}"
+            "walltime", _("{value} is longer than {where} allows; ask for at most {limit}").format(
+                value=_short(text), where=where, limit=format_walltime(limit))
         )
     return seconds
 
@@ -343,9 +355,9 @@ def _gpus(type_value: Any, count_value: Any, partition: Partition, where: str) -
     if not partition.gpus:
         count = _whole_number("gpus", count_value, 0, 1_000_000, where)
         if count:
-            raise OptionError("gpus", f"{where} has no GPUs; ask for 0 or choose a partition with GPUs")
+            raise OptionError("gpus", _("{where} has no GPUs; ask for 0 or choose a partition with GPUs").format(where=where))
         if type_value not in (None, ""):
-            raise OptionError("gpu_type", f"{where} has no GPUs; leave gpu_type empty")
+            raise OptionError("gpu_type", _("{where} has no GPUs; leave gpu_type empty").format(where=where))
         return None, 0
     kinds = ", ".join(g.type for g in partition.gpus)
     if type_value in (None, ""):
@@ -354,6 +366,7 @@ def _gpus(type_value: Any, count_value: Any, partition: Partition, where: str) -
         text = _text("gpu_type", type_value)
         kind = partition.gpu(text) if SLURM_NAME_RE.fullmatch(text) else None
         if kind is None:
-            raise OptionError("gpu_type", f"{where} has no GPU type {_short(text)!r}; choose one of: {kinds}")
-    count = _whole_number("gpus", count_value, 0, kind.max, f"{where} for {kind.type}")
+            raise OptionError("gpu_type", _("{where} has no GPU type {value!r}; choose one of: {kinds}").format(
+                where=where, value=_short(text), kinds=kinds))
+    count = _whole_number("gpus", count_value, 0, kind.max, _("{where} for {gpu}").format(where=where, gpu=kind.type))
     return (kind.type, count) if count else (None, 0)

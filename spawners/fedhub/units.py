@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from .i18n import _
+
 _MEMORY_RE = re.compile(r"^\s*(\d{1,9})\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
 _MEMORY_FACTOR_MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024 * 1024}
 _WALLTIME_RE = re.compile(r"^\s*(?:(\d{1,3})-)?(\d{1,3}):(\d{2}):(\d{2})\s*$")
@@ -19,11 +21,11 @@ def parse_memory_mb(text: str) -> int:
     """'2G' -> 2048, '512M' -> 512, '1024' -> 1024 (MB, like Slurm's --mem)."""
     m = _MEMORY_RE.match(str(text))
     if not m:
-        raise ValueError(f"{text!r} is not a memory size; write e.g. 512M, 4G or 1T")
+        raise ValueError(_("{value!r} is not a memory size; write e.g. 512M, 4G or 1T").format(value=text))
     number, unit = int(m.group(1)), m.group(2).upper()
     mb = number * _MEMORY_FACTOR_MB[unit]
     if mb < 1 or mb > MAX_MEMORY_MB or mb != int(mb):
-        raise ValueError(f"{text!r} is out of range; give at least 1M and whole megabytes")
+        raise ValueError(_("{value!r} is out of range; give at least 1M and whole megabytes").format(value=text))
     return int(mb)
 
 
@@ -44,16 +46,16 @@ def parse_walltime(text: str, minimum: int = 60) -> int:
     else:
         m = _WALLTIME_RE.match(text)
         if not m:
-            raise ValueError(f"{text!r} is not a walltime; write HH:MM:SS, D-HH:MM:SS or minutes")
+            raise ValueError(_("{value!r} is not a walltime; write HH:MM:SS, D-HH:MM:SS or minutes").format(value=text))
         days, hours, minutes, secs = (int(g) if g else 0 for g in m.groups())
         if minutes > 59 or secs > 59:
-            raise ValueError(f"{text!r} is not a walltime; minutes and seconds go up to 59")
+            raise ValueError(_("{value!r} is not a walltime; minutes and seconds go up to 59").format(value=text))
         seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
     if seconds < minimum:
-        raise ValueError(f"{text!r} is too short; ask for at least one minute" if minimum == 60
-                         else f"{text!r} is too short; give at least {minimum} seconds")
+        raise ValueError(_("{value!r} is too short; ask for at least one minute").format(value=text) if minimum == 60
+                         else _("{value!r} is too short; give at least {n} seconds").format(value=text, n=minimum))
     if seconds > 365 * 24 * 3600:
-        raise ValueError(f"{text!r} is longer than a year")
+        raise ValueError(_("{value!r} is longer than a year").format(value=text))
     return seconds
 
 

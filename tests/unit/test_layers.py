@@ -15,7 +15,7 @@ PACKAGES = {"fedhub": REPO / "spawners" / "fedhub", "fedhub_lab": REPO / "extens
 # lowest first; each name is a top-level module or subpackage of the package
 LAYERS = {
     "fedhub": [
-        ("foundation", {"runtime", "units", "metrics", "statedir", "hub_tls", "errors"}),
+        ("foundation", {"runtime", "units", "metrics", "statedir", "hub_tls", "errors", "i18n"}),
         ("model", {"federation", "claims"}),
         ("identity", {"logins", "projects"}),
         ("scheduler", {"slurm"}),

@@ -45,6 +45,8 @@ from traitlets.config import Application
 
 from .. import claims
 from ..federation import load_federation
+from ..i18n import DEFAULT as DEFAULT_LANGUAGE, from_request
+from ..i18n.jinja import FedHubI18n
 from ..service_app import listen, run_until_stopped, ssh_sockets_in
 from ..logins import usable_login
 from ..slurm.client import SlurmClient
@@ -124,12 +126,15 @@ class _PageUser:
 def _pages() -> jinja2.Environment:
     """FedHub's templates, then the hub's own (FedHub's additions to them, then JupyterHub's), so
     the dashboard extends the very page.html the hub's pages extend."""
-    return jinja2.Environment(autoescape=True, loader=jinja2.ChoiceLoader([
+    jupyterhub_templates = os.path.join(DATA_FILES_PATH, "templates")
+    return jinja2.Environment(autoescape=True, extensions=[FedHubI18n], loader=jinja2.ChoiceLoader([
+        # as the hub's own loader: "templates/page.html" is JupyterHub's, which FedHub's page.html extends
+        jinja2.PrefixLoader({"templates": jinja2.FileSystemLoader(jupyterhub_templates)}, "/"),
         jinja2.FileSystemLoader(TEMPLATES), jinja2.FileSystemLoader(HUB_TEMPLATES),
-        jinja2.FileSystemLoader(os.path.join(DATA_FILES_PATH, "templates"))]))
+        jinja2.FileSystemLoader(jupyterhub_templates)]))
 
 
-def dashboard_page(user: str, prefix: str, xsrf: str) -> str:
+def dashboard_page(user: str, prefix: str, xsrf: str, language: str = DEFAULT_LANGUAGE) -> str:
     """The dashboard's page for ``user``: JupyterHub's page (header, styles, dark mode, the user
     menu) around the roster. The hub's paths are those the hub's own pages use, through the proxy."""
     base = os.environ.get("JUPYTERHUB_BASE_URL", "/")
@@ -141,7 +146,7 @@ def dashboard_page(user: str, prefix: str, xsrf: str) -> str:
         base_url=hub, prefix=base, static_url=static_url, user=_PageUser(user), no_spawner_check=True,
         login_url=url_path_join(hub, "login"), logout_url=url_path_join(hub, "logout"), logo_url="",
         services=[], parsed_scopes=set(), admin_access=False, announcement="", version_hash="",
-        xsrf_token=xsrf, dashboard={"prefix": prefix, "xsrf": xsrf})
+        xsrf_token=xsrf, dashboard={"prefix": prefix, "xsrf": xsrf}, fedhub_language=language)
 
 
 class _Handler(HubOAuthenticated, web.RequestHandler):
@@ -210,7 +215,8 @@ class DashboardHandler(_Handler):
     @web.authenticated
     def get(self):
         self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(dashboard_page(self.current_user["name"], self.settings["prefix"], self.xsrf_token.decode()))
+        self.finish(dashboard_page(self.current_user["name"], self.settings["prefix"], self.xsrf_token.decode(),
+                                   from_request(self)))
 
 
 class ClassListHandler(_Handler):

@@ -59,6 +59,7 @@ def configure_hub(c) -> Federation:
     _grant(c, user=[], server=["read:servers!server"])
     # FedHub's additions to JupyterHub's pages (the home page's "time left"), extending them
     c.JupyterHub.template_paths = [str(Path(__file__).parent / "templates"), *c.JupyterHub.get("template_paths", [])]
+    add_languages(c)
     if any(centre.accounting for centre in federation.centres):
         add_quota_service(c, path, state_dir)
     add_class_service(c, path, state_dir)
@@ -90,6 +91,17 @@ def add_internal_ssl(c, federation: Federation, state_dir: str) -> None:
     names = list(dict.fromkeys([*c.JupyterHub.get("trusted_alt_names", []), *hub_alt_names(hosts)]))
     c.JupyterHub.trusted_alt_names = names
     forget_hub_certificate_without(location, names)
+
+
+def add_languages(c) -> None:
+    """The hub's pages in the user's language (``i18n/``): Jinja's i18n extension on JupyterHub's
+    own environment, so FedHub's templates and its extensions of JupyterHub's use ``_()``."""
+    options = dict(c.JupyterHub.get("jinja_environment_options", {}))
+    options["extensions"] = list(dict.fromkeys([*options.get("extensions", []), I18N_EXTENSION]))
+    c.JupyterHub.jinja_environment_options = options
+
+
+I18N_EXTENSION = "fedhub.i18n.jinja.FedHubI18n"
 
 
 def add_quota_service(c, federation_file: str, state_dir: str = "") -> None:

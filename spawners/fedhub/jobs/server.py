@@ -82,7 +82,18 @@ def fedhub_exports(centre: Centre, quota_url: str, kernel_centres: list[dict] = 
     lines.append(f'mkdir -p -m 0700 -- "$HOME"/{shlex.quote(folder)}')
     if centre.workspace.show == "workspace":  # the file browser's root, unless the operator set notebook_dir
         lines.append(f'export JUPYTERHUB_ROOT_DIR="${{JUPYTERHUB_ROOT_DIR:-$HOME/{folder}}}"')
+    lines.append(lab_language_lines(centre))
     return "\n".join(lines)
+
+
+def lab_language_lines(centre: Centre) -> str:
+    """JupyterLab's default language, the user's on the hub (JUPYTERHUB_FEDHUB_LANGUAGE, sent with the job):
+    the notebook environment's fedhub_lab ships a Jupyter config directory per language whose
+    labconfig sets it; a language the user picks in the lab's own menu still wins."""
+    prefix = os.path.dirname(os.path.dirname(centre.singleuser_cmd))
+    languages = shlex.quote(f"{prefix}/share/jupyter/fedhub_lab/languages")
+    return ('case "${JUPYTERHUB_FEDHUB_LANGUAGE:-}" in zh_CN) export JUPYTER_CONFIG_PATH='
+            f'{languages}/"$JUPYTERHUB_FEDHUB_LANGUAGE"' '"${JUPYTER_CONFIG_PATH:+:$JUPYTER_CONFIG_PATH}";; esac')
 
 
 def tidy_logs(output_dir: str, keep: int) -> str:

@@ -10,6 +10,7 @@ import dataclasses
 import time
 from datetime import datetime
 
+from ..i18n import _
 from .. import runtime
 from ..classes.reservations import admit
 from ..errors import user_error
@@ -66,7 +67,7 @@ class Failover:
         """A student whose membership came with their first login is not yet in the reservations
         the hub made for the class: added before Slurm is asked (its estimate refuses otherwise)."""
         spawner = self.spawner
-        for centre_id, _, _, reservation in request.places:
+        for centre_id, _partition, _login, reservation in request.places:
             if reservation != f"fedhub-{request.klass}":
                 continue  # a reservation the centre made: its users are the centre's business
             watcher = spawner.monitor.watchers.get(centre_id)
@@ -82,7 +83,7 @@ class Failover:
 
     async def _place_and_start(self, request: SpawnRequest):
         spawner = self.spawner
-        spawner.progress_log.emit("Asking every centre when such a job would start", 5)
+        spawner.progress_log.emit(_("Asking every centre when such a job would start"), 5)
         await self._admit_to_reservations(request)
         decision = await self.place(request)
         spawner.log.info("[%s] placement: %s", spawner.user.name, decision.summary())

@@ -12,6 +12,8 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from ..federation import Federation
+from ..i18n import _, current_language, format_number
+from ..i18n.jinja import FedHubI18n
 from ..logins import NoLogin, login_at
 from ..projects import projects_at
 from ..units import format_memory_mb, format_walltime
@@ -20,6 +22,7 @@ from ..request import ALLOWED_OPTIONS, AUTO, SpawnRequest, default_resources, pa
 _env = Environment(
     loader=PackageLoader("fedhub.spawning", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
+    extensions=[FedHubI18n],
 )
 
 
@@ -39,7 +42,7 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
     for c in federation.centres:
         try:
             login_at(c, hub_user)
-            no_login[c.id] = None if projects_at(c, hub_user) != [] else "you have no project to charge there"
+            no_login[c.id] = None if projects_at(c, hub_user) != [] else _("you have no project to charge there")
         except NoLogin as e:
             no_login[c.id] = e.reason
     usable = [c for c in federation.centres if no_login[c.id] is None]
@@ -63,14 +66,14 @@ def render_options_form(federation: Federation, hub_user: str, previous: dict | 
         }
     if allow_auto and mine:
         widest = widest_partition(mine)
-        centres_json[AUTO] = {"name": "Any centre", "no_login": None, "up": True,
+        centres_json[AUTO] = {"name": _("Any centre"), "no_login": None, "up": True,
                               "partitions": {"": {**_partition_json(widest),
-                                                  "limits": "the largest any of your centres allows: "
-                                                            + widest.limits_text()}}}
+                                                  "limits": _("the largest any of your centres allows: {limits}")
+                                                  .format(limits=widest.limits_text())}}}
     return _env.get_template("options_form.html").render(
         centres=centres, centres_json=centres_json, selected=selected, allow_auto=allow_auto and bool(mine),
         estimate_url=estimate_url, classes=classes or [], option_names=list(ALLOWED_OPTIONS),
-        snapshots=snapshots or [],
+        snapshots=snapshots or [], fedhub_language=current_language(),
     )
 
 
@@ -132,12 +135,13 @@ def options_from_form(federation: Federation, form_data: dict[str, list], hub_us
 def allocation_text(entry: dict) -> str:
     """An allocation as the form shows it beside a centre: what is left, in words."""
     if entry.get("level") == "used-up":
-        return "allocation used up"
+        return _("allocation used up")
     core = entry.get("core_hours") or {}
     if core.get("limit"):
-        return f"{max(0.0, core['limit'] - core['used']):.1f} of {core['limit']:g} core-h left"
+        return _("{left} of {limit} core-h left").format(left=format_number(max(0.0, core["limit"] - core["used"])),
+                                                         limit=format_number(core["limit"], None))
     if "used" in core:
-        return f"{core['used']:.1f} core-h used, no limit"
+        return _("{used} core-h used, no limit").format(used=format_number(core["used"]))
     return ""
 
 

@@ -17,6 +17,7 @@ from ..classes.reservations import ReservationCache
 from ..classes.roles import TEACH_SCOPE, stored_class
 from ..classes.spawn import class_request
 from ..errors import user_error
+from ..i18n import _, from_request, use_language
 from ..projects import refresh_associations
 from ..quota.client import fetch_report
 from ..quota.service import SERVICE_NAME as QUOTA_SERVICE
@@ -34,7 +35,8 @@ def reservation_states() -> ReservationCache:
 
 
 def invalid_options(error: OptionError):
-    return user_error(f"Invalid {error.field}: {error.message}", reason="invalid-options")
+    return user_error(_("Invalid {field}: {problem}").format(field=error.field, problem=error.message),
+                      reason="invalid-options", field=error.field)
 
 
 class RequestIntake:
@@ -88,10 +90,20 @@ class RequestIntake:
             self._form_token_until = time.time() + 3000
         return self._form_token_value
 
+    def take_language(self) -> str:
+        """The language of the request being served (its cookie, its Accept-Language), for what
+        this spawner says from now on: the form, its refusals, the start's progress, the lab."""
+        spawner = self.spawner
+        handler = getattr(spawner, "handler", None)
+        if handler is not None:
+            spawner.language = from_request(handler)
+        return use_language(spawner.language)
+
     def options_from_form(self, form_data) -> dict:
         """The form's fields as user options ("Start for <class>": the class's name only, its
         settings are checked on apply); a bad field is a 400 naming it."""
         spawner = self.spawner
+        self.take_language()
         if form_data.get("class"):
             return {"class": str(form_data["class"][0])[:64]}
         form_data = dict(form_data)
@@ -104,6 +116,7 @@ class RequestIntake:
         return {**options, "restore": str(restore)[:40]} if restore else options
 
     async def apply_request_async(self, user_options) -> SpawnRequest:
+        self.take_language()
         self.check_requester(user_options)
         await self.refresh_projects()
         return self.apply_request(user_options)

@@ -12,6 +12,7 @@ import time
 
 from .. import runtime
 from ..errors import user_error
+from ..i18n import _
 from ..federation import Centre
 from ..jobs import tls
 from ..jobs.kernel import kernel_centres
@@ -69,13 +70,13 @@ class ServerLaunch:
         try:
             await tunnel.ensure_return_path(self.spawner.hub.api_url)
         except ForwardError as e:
-            raise user_error(f"{e}. Nothing was submitted.", reason="tunnel", status_code=503) from None
+            raise user_error(_("{problem}. Nothing was submitted.").format(problem=e), reason="tunnel", status_code=503) from None
         return tunnel
 
     async def _run_server_job(self, centre: Centre, request: SpawnRequest, move_on: bool):
         spawner = self.spawner
         name = centre.name
-        spawner.progress_log.emit(f"Submitting to {name}: {request.describe()}", 10)
+        spawner.progress_log.emit(_("Submitting to {centre}: {request}").format(centre=name, request=request.describe()), 10)
         tunnel = None
         # a tunnel centre's node is on a private network reached only through the login node's forward
         spawner.ip = "0.0.0.0" if centre.network.tunnel else spawner.listen_ip
@@ -99,8 +100,8 @@ class ServerLaunch:
                                                JobSubmission(spec, script, env, centre))
         except JobHookError as e:
             spawner.log.error("%s %s", spawner._where, e)
-            raise user_error(f"This hub's job settings are broken, nothing was submitted ({e}). Tell the hub's "
-                             "operators.", reason="job-hook", status_code=500) from None
+            raise user_error(_("This hub's job settings are broken, nothing was submitted ({problem}). Tell the "
+                               "hub's operators.").format(problem=e), reason="job-hook", status_code=500) from None
         spawner.log.info("%s submitting to %s via %s: %s", spawner._where, name,
                               spawner.job.client.route.describe(), request.describe())
         # Shielded: if the hub gives up on this start while sbatch runs, the job id is still
@@ -114,22 +115,25 @@ class ServerLaunch:
             await asyncio.shield(spawner._submitting)
         except SubmissionUncertain as e:
             raise user_error(
-                f"{name} did not confirm the submission in time. If it accepted the job, FedHub will find it "
-                "and cancel it. Try again later or choose another centre.",
+                _("{centre} did not confirm the submission in time. If it accepted the job, FedHub will find it "
+                  "and cancel it. Try again later or choose another centre.").format(centre=name),
                 log_message=f"{spawner._where} submission unconfirmed: {e}", reason="centre-unreachable",
                 status_code=503) from None
         except SchedulerUnreachable as e:
             raise user_error(
-                f"{name} is not answering, nothing was submitted. Try again later or choose another centre.",
+                _("{centre} is not answering, nothing was submitted. Try again later or choose another "
+                  "centre.").format(centre=name),
                 log_message=f"{spawner._where} submission failed: {e}", reason="centre-unreachable", status_code=503,
             ) from None
         except LoginRefused as e:
-            raise user_error(f"{name} refused your login {request.login!r}: {e}. Ask the centre to enable it, "
-                             "or choose another centre.", reason="login-refused", status_code=403) from None
+            raise user_error(_("{centre} refused your login {login!r}: {problem}. Ask the centre to enable it, "
+                               "or choose another centre.").format(centre=name, login=request.login, problem=e),
+                             reason="login-refused", status_code=403) from None
         except SchedulerError as e:
-            raise user_error(f"{name} refused the job: {e}", reason="job-refused") from None
+            raise user_error(_("{centre} refused the job: {problem}").format(centre=name, problem=e),
+                             reason="job-refused") from None
         spawner.log.info("%s submitted job %s", spawner._where, spawner.job.job_id)
-        spawner.progress_log.emit(f"Submitted to {name} as job {spawner.job.job_id}", 20)
+        spawner.progress_log.emit(_("Submitted to {centre} as job {job}").format(centre=name, job=spawner.job.job_id), 20)
         spawner.workspace.begin_staging(centre, request.login)  # while the job waits in the queue
         try:
             return await self._serve(name, tunnel, move_on)
@@ -142,14 +146,14 @@ class ServerLaunch:
         spawner = self.spawner
         info = await self._wait_until_running(move_on)
         spawner.ip = await spawner.job.client.node_address(info.node) if info.node else "127.0.0.1"
-        spawner.progress_log.emit(f"Job {spawner.job.job_id} running at {name} on node {info.node}; "
-                               "waiting for the notebook server to start", 60)
+        spawner.progress_log.emit(_("Job {job} running at {centre} on node {node}; waiting for the notebook "
+                                    "server to start").format(job=spawner.job.job_id, centre=name, node=info.node), 60)
         await self._wait_for_port()
         if tunnel is not None:
             await self._open_tunnel(tunnel, spawner.ip, spawner.port)
         await self._wait_for_listening()
-        spawner.progress_log.emit(f"Notebook server on {info.node} is listening on port "
-                               f"{spawner.tunnel['port'] if spawner.tunnel else spawner.port}", 90)
+        spawner.progress_log.emit(_("Notebook server on {node} is listening on port {port}").format(
+            node=info.node, port=spawner.tunnel["port"] if spawner.tunnel else spawner.port), 90)
         await spawner.workspace.finish_staging()
         spawner.log.info("%s job %s serving at %s:%s", spawner._where, spawner.job.job_id, spawner.ip, spawner.port)
         return spawner.ip, spawner.port
@@ -164,7 +168,7 @@ class ServerLaunch:
             if not seen.answered:
                 if may_move_on and not seen.centre_up:
                     raise MoveOn("down", f"{name} stopped answering while job {job.job_id} waited")
-                message = f"{name}'s scheduler is not answering; still waiting"
+                message = _("{centre}'s scheduler is not answering; still waiting").format(centre=name)
                 spawner.log.warning("%s %s (%s)", spawner._where, message, seen.error)
                 if message != last_message:
                     spawner.progress_log.emit(message)
@@ -177,8 +181,9 @@ class ServerLaunch:
             if info.is_running:
                 return info
             if info.held_by_allocation:
-                message = (f"Slurm will not start job {job.job_id} at {name}: the allocation's limit is "
-                           f"reached ({info.reason}). Choose another centre, or ask the centre for more allocation.")
+                message = _("Slurm will not start job {job} at {centre}: the allocation's limit is reached "
+                            "({reason}). Choose another centre, or ask the centre for more allocation.").format(
+                    job=job.job_id, centre=name, reason=info.reason)
                 if may_move_on:
                     raise MoveOn("allocation", message.rstrip("."))
                 raise user_error(message, reason="allocation-used-up", status_code=403)

@@ -28,6 +28,7 @@ from traitlets import default
 
 from ..errors import quiet_user_error_tracebacks
 from ..federation import Centre, Federation, federation_at
+from ..i18n import DEFAULT as DEFAULT_LANGUAGE, use_language
 from ..jobs import tls
 from ..kernels.server_kernels import ServerKernels
 from ..request import AUTO, SpawnRequest
@@ -60,6 +61,7 @@ class FederatedSpawner(SpawnerSettings, Spawner):
         self._port_reported = asyncio.Event()
         self._submitting: asyncio.Task | None = None
         self._starting = False
+        self.language = DEFAULT_LANGUAGE  # the user's language at the last start (i18n/): progress, the lab
         self.continuing = None  # continuation.ContinueRun while the server continues at another centre
         self._tls_pems: dict[str, str] = {}  # internal SSL: the server's key and certificates (move_certs)
         self.kernels = ServerKernels(self)  # this server's kernels at centres (kernels/)
@@ -162,6 +164,7 @@ class FederatedSpawner(SpawnerSettings, Spawner):
     @default("options_form")
     def _default_options_form(self):
         async def form(spawner):
+            spawner.intake.take_language()
             await spawner.refresh_projects()
             return render_options_form(
                 spawner.federation, spawner.user.name, spawner.user_options,
@@ -239,6 +242,7 @@ class FederatedSpawner(SpawnerSettings, Spawner):
         its job submitted and followed through Slurm; progress messages go to ``progress``. An
         error a user can act on is a ``SpawnException`` whose message names the cause and the fix;
         nothing is left running after a failed start (the job is cancelled, or owed a scancel)."""
+        use_language(self.language)  # the progress page's messages, in the words of who started it
         if self.request is None:  # apply_user_options was configured away: validate here
             self.apply_request(self.user_options)
         self._starting = True
@@ -258,6 +262,14 @@ class FederatedSpawner(SpawnerSettings, Spawner):
         finally:
             self._starting = False
             self.progress_log.finish()
+
+    def get_env(self):
+        """JupyterHub's environment for the server, and the user's language for the lab
+        (``jobs/server.py`` makes it JupyterLab's default). Its name starts with JUPYTERHUB_ as
+        every variable sent to a job must (``slurm/routes.py``: what login nodes' sshd accept)."""
+        env = super().get_env()
+        env["JUPYTERHUB_FEDHUB_LANGUAGE"] = self.language
+        return env
 
     async def poll(self):
         """JupyterHub's contract: None while the server runs, an exit status once it has stopped.

@@ -13,6 +13,7 @@ import asyncio
 import random
 import time
 
+from ..i18n import _, ngettext
 from ..logins import NoLogin
 from ..workspace.sync import Staged, carry_folder, human_bytes, index_of, record, stage
 from ..workspace.transfer import TransferError
@@ -79,25 +80,28 @@ class SpawnerWorkspace:
                 spawner.log.warning("%s workspace not brought to %s: %s", spawner._where, centre.id, e)
             else:
                 spawner.log.exception("%s workspace not brought to %s", spawner._where, centre.id)
-            spawner.progress_log.emit(f"Your workspace could not be brought to {centre.name} ({e}); "
-                                      "your files stay where they are", spawner.progress_log.last_progress)
+            spawner.progress_log.emit(_("Your workspace could not be brought to {centre} ({problem}); your files "
+                                        "stay where they are").format(centre=centre.name, problem=e),
+                                      spawner.progress_log.last_progress)
             return
         self.staged = done
         for problem in done.problems:
             spawner.progress_log.emit(problem, spawner.progress_log.last_progress)
         if done.files:
-            spawner.progress_log.emit(f"Brought {done.files} file{'s' if done.files != 1 else ''} from "
-                                      f"{', '.join(done.sources)}", spawner.progress_log.last_progress)
+            spawner.progress_log.emit(ngettext("Brought {n} file from {centres}", "Brought {n} files from {centres}",
+                                               done.files).format(n=done.files, centres=", ".join(done.sources)),
+                                      spawner.progress_log.last_progress)
         if done.kept_both:  # said once, on this start's progress page
             spawner.progress_log.emit(
-                f"Changed here and at another centre, so both are kept: yours from {centre.name} as "
-                f"{', '.join(done.kept_both)}", spawner.progress_log.last_progress)
+                _("Changed here and at another centre, so both are kept: yours from {centre} as {names}").format(
+                    centre=centre.name, names=", ".join(done.kept_both)), spawner.progress_log.last_progress)
         if done.large:
-            size, one = sum(s for _, s, _ in done.large), len(done.large) == 1
+            size = sum(s for _, s, _ in done.large)
             where = ", ".join(sorted({c for _, _, c in done.large}))
-            spawner.progress_log.emit(
-                f"{len(done.large)} large file{'' if one else 's'} ({human_bytes(size)}) {'stays' if one else 'stay'} "
-                f"at {where} until you copy {'it' if one else 'them'} (the lab's Centres panel: Copy here)",
+            spawner.progress_log.emit(ngettext(
+                "{n} large file ({size}) stays at {centres} until you copy it (the lab's Centres panel: Copy here)",
+                "{n} large files ({size}) stay at {centres} until you copy them (the lab's Centres panel: Copy here)",
+                len(done.large)).format(n=len(done.large), size=human_bytes(size), centres=where),
                 spawner.progress_log.last_progress)
 
     async def _bring_snapshot(self, centre, login: str) -> None:
@@ -109,8 +113,8 @@ class SpawnerWorkspace:
         source = spawner.federation.centre(snapshot["centre"])
         if source is None:
             return  # the restore itself says it cannot find the session
-        spawner.progress_log.emit(f"Bringing the session of {snapshot.get('centre_name', source.name)} to "
-                                  f"{centre.name}", spawner.progress_log.last_progress)
+        spawner.progress_log.emit(_("Bringing the session of {source} to {centre}").format(
+            source=snapshot.get("centre_name", source.name), centre=centre.name), spawner.progress_log.last_progress)
         try:
             await carry_folder(spawner.user.name, source, centre, login, f"{SESSIONS_FOLDER}/{snapshot['id']}")
         except (NoLogin, TransferError, OSError) as e:

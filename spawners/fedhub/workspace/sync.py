@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..i18n import _, ngettext
 from .. import runtime
 from ..federation import Centre, Federation
 from ..logins import NoLogin, login_at
@@ -73,7 +74,8 @@ class Staged:
 
 
 def bringing(files: int, size: int, source: str) -> str:
-    return f"Bringing {files} file{'s' if files != 1 else ''} ({human_bytes(size)}) from {source}"
+    return ngettext("Bringing {n} file ({size}) from {centre}", "Bringing {n} files ({size}) from {centre}",
+                    files).format(n=files, size=human_bytes(size), centre=source)
 
 
 async def stage(store: WorkspaceIndex, federation: Federation, user: str, centre: Centre, login: str,
@@ -95,7 +97,7 @@ async def stage(store: WorkspaceIndex, federation: Federation, user: str, centre
         try:
             await check_room(target, {a.path: a.version.size for a in fetches}, there)
         except StorageFull as e:  # the files stay where they are, and the user is told why
-            done.problems.append(f"{len(fetches)} files were not brought: {e}")
+            done.problems.append(_("{n} files were not brought: {problem}").format(n=len(fetches), problem=e))
             actions = [a for a in actions if a.kind != "fetch"]
         renames = [(a.source_path, a.path) for a in actions if a.kind == "rename"]
         deletes = [a.path for a in actions if a.kind == "delete"]
@@ -127,7 +129,8 @@ async def _fetch(federation: Federation, user: str, source_id: str, target: End,
                  index: dict, done: Staged, total: int, progress) -> None:
     source = federation.centre(source_id)
     if source is None:
-        done.problems.append(f"{source_id} is no longer in the federation; {len(group)} files stay there")
+        done.problems.append(_("{centre} is no longer in the federation; {n} files stay there").format(
+            centre=source_id, n=len(group)))
         return
     size = sum(a.version.size for a in group)
     before = done.bytes
@@ -146,7 +149,8 @@ async def _fetch(federation: Federation, user: str, source_id: str, target: End,
     except (NoLogin, TransferError) as e:
         log.warning("[%s] workspace: could not bring %d files from %s to %s: %s", user, len(group), source.id,
                     target.centre.id, e)
-        done.problems.append(f"{len(group)} files could not be brought from {source.name}: {e}")
+        done.problems.append(_("{n} files could not be brought from {centre}: {problem}").format(
+            n=len(group), centre=source.name, problem=e))
         return
     for path, sha in result.get("sha256", {}).items():
         if path in index:

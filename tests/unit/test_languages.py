@@ -1,0 +1,91 @@
+"""The user's language (issue 26): which one a request gets, the catalogue holding every message
+FedHub marks for translation, and the hub's pages and messages in Chinese."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+
+from fedhub.federation import parse_federation
+from fedhub.i18n import _, choose, use_language
+from fedhub.i18n.catalogue import LOCALE_DIR
+from fedhub.jobs.progress import pending_message
+from fedhub.request import OptionError, parse_user_options
+from fedhub.slurm.commands import JobInfo
+from helpers.federations import GOOD
+
+REPO = Path(__file__).resolve().parents[2]
+PO = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "fedhub.po"
+
+
+@pytest.mark.parametrize("cookie,header,expected", [
+    (None, "zh-CN,zh;q=0.9,en;q=0.8", "zh_CN"),
+    (None, "zh", "zh_CN"),
+    (None, "en-US,en;q=0.9,zh-CN;q=0.8", "en"),
+    (None, "fr-FR,zh-Hans;q=0.5", "zh_CN"),
+    (None, "zh-TW", "en"),  # no traditional-Chinese catalogue: English, not simplified
+    (None, "de", "en"),
+    (None, None, "en"),
+    ("en", "zh-CN", "en"),  # the choice made on the hub's pages wins over the browser
+    ("zh_CN", "en-US", "zh_CN"),
+    ("klingon", "zh-CN", "zh_CN"),  # a cookie naming no language of FedHub's is ignored
+])
+def test_the_language_follows_the_choice_then_the_browser(cookie, header, expected):
+    assert choose(cookie, header) == expected
+
+
+def test_every_marked_message_is_in_the_catalogue_and_translated(tmp_path):
+    """pybabel extract over the Python and the templates, against the zh_CN catalogue."""
+    pot = tmp_path / "fedhub.pot"
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "fedhub/i18n/babel.cfg",
+                    "-k", "_", "-k", "ngettext:1,2", "--no-location", "-o", str(pot), "fedhub"],
+                   cwd=REPO / "spawners", check=True, capture_output=True)
+    extracted = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(pot.open("rb")) if m.id}
+    catalogue = read_po(PO.open("rb"))
+    translated = {m.id if isinstance(m.id, str) else m.id[0] for m in catalogue
+                  if m.id and all(m.string if isinstance(m.string, tuple) else [m.string]) and not m.fuzzy}
+    assert len(extracted) > 100
+    assert sorted(extracted - translated) == [], "not in zh_CN's fedhub.po, or not translated"
+    assert sorted({m.id if isinstance(m.id, str) else m.id[0] for m in catalogue if m.id} - extracted) == [], \
+        "in the catalogue but no longer in the code"
+
+
+def test_the_installed_catalogue_is_compiled_from_the_po():
+    compiled = read_mo((PO.with_suffix(".mo")).open("rb"))
+    source = read_po(PO.open("rb"))
+    def entries(catalogue):
+        return {tuple(m.id) if isinstance(m.id, (list, tuple)) else m.id:
+                tuple(m.string) if isinstance(m.string, (list, tuple)) else m.string for m in catalogue if m.id}
+    assert entries(compiled) == entries(source), \
+        "fedhub.mo is older than fedhub.po: run make deps (or reinstall FedHub)"
+
+
+def test_an_option_refused_in_chinese_names_the_same_field(unix_users):
+    federation = parse_federation(GOOD)
+    use_language("zh_CN")
+    try:
+        with pytest.raises(OptionError) as refused:
+            parse_user_options(federation, {"centre": "north", "cores": 999}, "alice")
+    finally:
+        use_language("en")
+    assert refused.value.field == "cores"
+    assert "超出了" in refused.value.message and "允许的范围" in refused.value.message, refused.value.message
+    with pytest.raises(OptionError) as english:
+        parse_user_options(federation, {"centre": "north", "cores": 999}, "alice")
+    assert english.value.field == "cores" and "is outside what" in english.value.message
+
+
+def test_slurms_pending_reason_is_explained_in_the_users_language():
+    info = JobInfo(job_id="12", state="PENDING", reason="Resources", node=None, start_time=None)
+    assert pending_message("Alpha", info) == "Pending at Alpha as job 12: waiting for Resources (the nodes it needs are busy)"
+    use_language("zh_CN")
+    try:
+        assert pending_message("Alpha", info) == "在 Alpha 排队，作业号 12：等待 Resources（所需节点正忙）"
+        assert _("Centre") == "中心"
+    finally:
+        use_language("en")
