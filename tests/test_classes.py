@@ -182,6 +182,26 @@ def test_a_teacher_starts_and_stops_the_class_from_the_class_service(classes, hu
     assert action["action"] == "stop" and action["done"] and action["counts"] == {"stopped": 1}, action
 
 
+def test_in_chromium_a_chinese_browser_gets_the_spawn_form_in_chinese_until_the_user_chooses(classes, hub, browser):
+    """Issue 26: Accept-Language zh-CN (the browser's locale) gives the form and its class button
+    in Chinese; the language menu's choice then wins over the browser, on every page."""
+    admin, teacher = classes
+    in_session(teacher, "hpc-a")
+    context = browser.new_context(locale="zh-CN")
+    try:
+        page = log_in(context, hub, STUDENT, "/hub/spawn")
+        page.get_by_role("button", name="为 Class hpc-a 启动").wait_for()
+        assert page.locator("label[for=fedhub-centre]").inner_text() == "中心"
+        assert page.locator("label[for=fedhub-cores]").inner_text() == "核数"
+        assert "限制：最多" in page.locator("#fedhub-limits").inner_text()
+        page.select_option("#fedhub-language", "en")
+        page.get_by_role("button", name="Start for Class hpc-a").wait_for()
+        page.goto(f"{hub.url}/hub/home")
+        assert page.locator("html").get_attribute("lang") == "en"
+    finally:
+        context.close()
+
+
 def test_in_chromium_a_student_starts_with_one_click_and_the_teacher_watches_and_stops(classes, hub, centres, browser):
     """The student's spawn page offers "Start for Class hpc-a" during the session; the teacher's
     dashboard (through the hub's OAuth, with the teacher's own scopes) shows the server running,
@@ -219,6 +239,14 @@ def test_in_chromium_a_student_starts_with_one_click_and_the_teacher_watches_and
         assert centre is not None and admin.server(STUDENT) is None
         wait_for(lambda: live_jobs(centres, "alpha", STUDENT) + live_jobs(centres, "gamma", STUDENT) == [], 30,
                  "the student's job to end")
+        # issue 26: the language menu in the hub's header; the choice is remembered across the site
+        teacher_page.select_option("#fedhub-language", "zh_CN")
+        teacher_page.locator("#fh-stop-all", has_text="全部停止").wait_for()
+        row.locator(".fh-state", has_text="已停止").wait_for()
+        assert teacher_page.locator("html").get_attribute("lang") == "zh-CN"
+        assert "正在上课，直到" in teacher_page.locator("#fh-session").inner_text()
+        teacher_page.goto(f"{hub.url}/hub/home")
+        assert teacher_page.locator("#fedhub-language").input_value() == "zh_CN"
     except Exception:
         teacher_page.screenshot(path="/tmp/fedhub-classes-teacher-failure.png")
         student.screenshot(path="/tmp/fedhub-classes-student-failure.png")
