@@ -101,7 +101,8 @@ FORCE:
 # committed yarn.lock, then installed into the jobenv with its server part and quota().
 LABEXT := extensions/fedhub_lab
 LABEXT_SOURCES := $(wildcard $(LABEXT)/src/*.ts $(LABEXT)/src/*.tsx $(LABEXT)/style/* $(LABEXT)/schema/*) $(LABEXT)/package.json $(LABEXT)/yarn.lock
-LABEXT_PYTHON := $(wildcard $(LABEXT)/fedhub_lab/*.py $(LABEXT)/fedhub_lab/*/*.py $(LABEXT)/jupyter-config/*/*) $(LABEXT)/pyproject.toml
+LABEXT_PYTHON := $(wildcard $(LABEXT)/fedhub_lab/*.py $(LABEXT)/fedhub_lab/*/*.py $(LABEXT)/fedhub_lab/locale/*/LC_MESSAGES/*.po) \
+	$(shell find $(LABEXT)/jupyter-config -type f) $(LABEXT)/pyproject.toml $(LABEXT)/hatch_catalogues.py
 
 $(LABEXT)/fedhub_lab/labextension/package.json: $(LABEXT_SOURCES) | $(JOBENV)/.installed
 	cd $(LABEXT) && export PATH=$(abspath $(JOBENV))/bin:$$PATH && jlpm install --silent && jlpm build:prod

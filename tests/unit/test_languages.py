@@ -3,6 +3,8 @@ FedHub marks for translation, and the hub's pages and messages in Chinese."""
 
 from __future__ import annotations
 
+import re
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +23,7 @@ from helpers.federations import GOOD
 
 REPO = Path(__file__).resolve().parents[2]
 PO = LOCALE_DIR / "zh_CN" / "LC_MESSAGES" / "fedhub.po"
+LAB_PO = REPO / "extensions" / "fedhub_lab" / "fedhub_lab" / "locale" / "zh_CN" / "LC_MESSAGES" / "fedhub_lab.po"
 
 
 @pytest.mark.parametrize("cookie,header,expected", [
@@ -39,20 +42,48 @@ def test_the_language_follows_the_choice_then_the_browser(cookie, header, expect
     assert choose(cookie, header) == expected
 
 
-def test_every_marked_message_is_in_the_catalogue_and_translated(tmp_path):
-    """pybabel extract over the Python and the templates, against the zh_CN catalogue."""
-    pot = tmp_path / "fedhub.pot"
-    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "fedhub/i18n/babel.cfg",
-                    "-k", "_", "-k", "ngettext:1,2", "--no-location", "-o", str(pot), "fedhub"],
-                   cwd=REPO / "spawners", check=True, capture_output=True)
-    extracted = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(pot.open("rb")) if m.id}
-    catalogue = read_po(PO.open("rb"))
-    translated = {m.id if isinstance(m.id, str) else m.id[0] for m in catalogue
-                  if m.id and all(m.string if isinstance(m.string, tuple) else [m.string]) and not m.fuzzy}
+def _ids(catalogue, translated_only=False):
+    return {m.id if isinstance(m.id, str) else m.id[0] for m in catalogue
+            if m.id and (not translated_only or (not m.fuzzy and all(
+                m.string if isinstance(m.string, tuple) else [m.string])))}
+
+
+@pytest.mark.parametrize("where,keywords,po", [
+    # the hub: Python messages and Jinja templates
+    ("spawners", ["_", "ngettext:1,2"], PO),
+    # the lab: the TypeScript's trans.__ / trans._n / trans._p (JupyterLab's ITranslator)
+    ("extensions/fedhub_lab", ["__", "_n:1,2", "_p:1c,2"], LAB_PO),
+], ids=["hub", "lab"])
+def test_every_marked_message_is_in_the_catalogue_and_translated(tmp_path, where, keywords, po):
+    """pybabel extract over the sources, against the zh_CN catalogue: fails on a message missing,
+    untranslated, or left in the catalogue after the code dropped it."""
+    pot = tmp_path / "messages.pot"
+    config = "fedhub/i18n/babel.cfg" if where == "spawners" else "babel.cfg"
+    sources, defaults = ("fedhub", []) if where == "spawners" else (".", ["--no-default-keywords"])
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", config, *defaults,
+                    *[f"-k{k}" for k in keywords], "--no-location", "-o", str(pot), sources],
+                   cwd=REPO / where, check=True, capture_output=True)
+    extracted = _ids(read_po(pot.open("rb")))
+    catalogue = read_po(po.open("rb"))
     assert len(extracted) > 100
-    assert sorted(extracted - translated) == [], "not in zh_CN's fedhub.po, or not translated"
-    assert sorted({m.id if isinstance(m.id, str) else m.id[0] for m in catalogue if m.id} - extracted) == [], \
-        "in the catalogue but no longer in the code"
+    assert sorted(extracted - _ids(catalogue, translated_only=True)) == [], f"not in {po.name}, or not translated"
+    assert sorted(_ids(catalogue) - extracted) == [], "in the catalogue but no longer in the code"
+
+
+def test_the_labs_catalogue_is_what_jupyterlabs_translator_reads():
+    """The JSON the lab's build hook makes: the header the lab requires, two forms for a plural
+    (or JupyterLab ignores the entry), and a place for every %N of the English."""
+    hook = runpy.run_path(str(REPO / "extensions" / "fedhub_lab" / "hatch_catalogues.py"))
+    data = hook["lab_catalogue"](LAB_PO)
+    assert data[""]["language"] == "zh-CN" and data[""]["domain"] == "fedhub_lab"
+    assert data[""]["plural_forms"].startswith("nplurals=1")
+    assert data["Show Allocations"] == ["显示配额"]
+    assert data["Kernel moved to %2 with %1 variable"] == ["内核已迁移到 %2，带有 %1 个变量", ""]
+    for message in read_po(LAB_PO.open("rb")):
+        if message.id:
+            english = " ".join(message.id) if isinstance(message.id, tuple) else message.id
+            key = message.id[0] if isinstance(message.id, tuple) else message.id
+            assert set(re.findall(r"%\d", data[key][0])) == set(re.findall(r"%\d", english)), (key, data[key][0])
 
 
 def test_the_installed_catalogue_is_compiled_from_the_po():

@@ -203,10 +203,13 @@ export class KernelCentreStatus extends Widget {
       this.node.textContent = '';
     } else {
       const centre = fedhub.centre_name ?? '';
-      const status = this._context?.kernelDisplayStatus ?? '';
-      this.node.textContent = ['starting', 'initializing', 'restarting'].includes(status)
-        ? trans.__('Kernel at %1 (%2)', centre, trans.__(status))
-        : trans.__('Kernel at %1', centre);
+      const waiting: Record<string, string> = {
+        starting: trans.__('starting'),
+        initializing: trans.__('initializing'),
+        restarting: trans.__('restarting')
+      };
+      const status = waiting[this._context?.kernelDisplayStatus ?? ''];
+      this.node.textContent = status ? trans.__('Kernel at %1 (%2)', centre, status) : trans.__('Kernel at %1', centre);
       this.node.title = trans.__("This notebook's kernel runs at %1 as a Slurm job. Click to move it", centre);
     }
     this._activeChanged.emit(undefined);

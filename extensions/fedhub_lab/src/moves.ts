@@ -262,7 +262,7 @@ export class MoveAdvisor {
     const response = await requestAPI(`kernel-centres?suggest_from=${encodeURIComponent(centre)}`);
     const suggested = response.ok ? (await response.json()).suggested : null;
     if (!suggested) {
-      Notification.warning(`${why} ${this._trans.__('No other centre can take it now.')}`, { autoClose: false });
+      Notification.warning(this._trans.__('%1 No other centre can take it now.', why), { autoClose: false });
       return;
     }
     const offer = this._trans.__('Move it, with its variables, to %1 (%2)?', suggested.name, suggested.why);
