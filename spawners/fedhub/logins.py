@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 from . import claims, runtime
 from .federation import LOGIN_RE, Centre, LocalScheduler
+from .i18n import _
 
 CACHE_SECONDS = 60.0
 _DEFAULT_UID_RANGE = (1000, 60000)
@@ -55,11 +56,11 @@ def remote_refusal(uid: int | None, min_uid: int | None) -> str | None:
     """Why a login with ``uid`` at an ssh centre may not be used (None: it may)."""
     low = min_uid if min_uid is not None else SSH_MIN_UID
     if uid is None:
-        return "there is no such account at the centre; ask the centre for one"
+        return _("there is no such account at the centre; ask the centre for one")
     if uid == 0:
-        return "FedHub never acts as uid 0"
+        return _("FedHub never acts as uid 0")
     if uid < low:
-        return f"that is a system account at the centre (uid {uid} is below {low})"
+        return _("that is a system account at the centre (uid {uid} is below {low})").format(uid=uid, low=low)
     return None
 
 
@@ -70,8 +71,9 @@ class NoLogin(ValueError):
         self.centre = centre
         self.login = login
         self.reason = reason
-        looked = f" (looked for login {login!r})" if login else ""
-        super().__init__(f"you have no usable login at {centre.name}{looked}: {reason}")
+        message = _("you have no usable login at {centre} (looked for login {login}): {reason}") if login else \
+            _("you have no usable login at {centre}: {reason}")
+        super().__init__(message.format(centre=centre.name, login=repr(login), reason=reason))
 
 
 @dataclass(frozen=True)
@@ -126,18 +128,18 @@ def login_at(centre: Centre, hub_user: str) -> str:
         login = claimed
     if login is None:
         if mapping.claim and not claims.known(hub_user):
-            raise NoLogin(centre, None, f"only the federation's login gives logins there, and {hub_user} has never "
-                                        "logged in to this hub: they log in once, then the server can be started")
+            raise NoLogin(centre, None, _("only the federation's login gives logins there, and {user} has never logged in "
+                                          "to this hub: they log in once, then the server can be started").format(user=hub_user))
         if mapping.claim:
-            raise NoLogin(centre, None, "the federation's records give you no login there")
-        raise NoLogin(centre, None, "the centre maps only listed users, and you are not listed")
+            raise NoLogin(centre, None, _("the federation's records give you no login there"))
+        raise NoLogin(centre, None, _("the centre maps only listed users, and you are not listed"))
     if not LOGIN_RE.fullmatch(login):
-        raise NoLogin(centre, login, "that is not a valid login name")
+        raise NoLogin(centre, login, _("that is not a valid login name"))
     if login == "root":
-        raise NoLogin(centre, login, "FedHub never acts as root")
+        raise NoLogin(centre, login, _("FedHub never acts as root"))
     if not explicit:
         if login == centre.query_user:
-            raise NoLogin(centre, login, "that is the hub's own query login there")
+            raise NoLogin(centre, login, _("that is the hub's own query login there"))
         owner = next((u for u, mapped in mapping.map.items() if mapped == login), None)
         if owner is None and claimed is not None:  # a claim never takes another user's login
             made_for = template_user(mapping.template, login)
@@ -148,7 +150,7 @@ def login_at(centre: Centre, hub_user: str) -> str:
             elif claims.claim_owner(mapping.claim, centre.id, login) - {hub_user}:
                 owner = "another claimant"
         if owner is not None:
-            raise NoLogin(centre, login, "that login belongs to another user")
+            raise NoLogin(centre, login, _("that login belongs to another user"))
     if not isinstance(centre.scheduler, LocalScheduler) and not explicit:
         known, uid = remote_uid(f"{centre.scheduler.host}:{centre.scheduler.port}", login)
         reason = remote_refusal(uid, mapping.min_uid) if known else None
@@ -157,13 +159,14 @@ def login_at(centre: Centre, hub_user: str) -> str:
     if isinstance(centre.scheduler, LocalScheduler):
         account = local_account(login)
         if account is None:
-            raise NoLogin(centre, login, "there is no such account; ask the centre for one")
+            raise NoLogin(centre, login, _("there is no such account; ask the centre for one"))
         if account.uid == 0:
-            raise NoLogin(centre, login, "FedHub never acts as uid 0")
+            raise NoLogin(centre, login, _("FedHub never acts as uid 0"))
         low, high = ordinary_uids()
         low = centre.logins.min_uid if centre.logins.min_uid is not None else low
         if not low <= account.uid <= high and not explicit:
-            raise NoLogin(centre, login, f"that is a system account (uid {account.uid} is outside {low}-{high})")
+            raise NoLogin(centre, login, _("that is a system account (uid {uid} is outside {low}-{high})").format(
+                uid=account.uid, low=low, high=high))
     return login
 
 
@@ -171,7 +174,7 @@ def template_user(template: str | None, login: str) -> str | None:
     """The hub user name from which ``template`` makes ``login`` (None if it makes it from none)."""
     if not template or "{username}" not in template:
         return None
-    before, _, after = template.partition("{username}")
+    before, _sep, after = template.partition("{username}")
     found = re.fullmatch(re.escape(before) + "(.+)" + re.escape(after), login)
     return found.group(1) if found else None
 

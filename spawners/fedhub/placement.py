@@ -23,6 +23,7 @@ from .slurm.client import SlurmClient
 from .slurm.commands import SchedulerError, SchedulerUnreachable
 from .request import SpawnRequest
 from .jobs.server import job_spec
+from .i18n import _, format_number, lazy
 
 log = logging.getLogger("JupyterHub.fedhub.placement")  # the hub's handlers and level
 
@@ -59,19 +60,19 @@ class Estimate:
     def describe(self, now: datetime) -> str:
         wait = self.wait_s(now)
         if wait is None:
-            return f"cannot say ({self.error})"
+            return _("cannot say ({problem})").format(problem=self.error)
         if wait <= NOW_SLACK_S:
-            return "starts now"
+            return _("starts now")
         minutes = round(wait / 60)
         if minutes < 90:
-            return f"about {minutes} min wait"
-        return f"about {wait / 3600:.1f} h wait"
+            return _("about {minutes} min wait").format(minutes=minutes)
+        return _("about {hours} h wait").format(hours=format_number(wait / 3600))
 
 
 @dataclass(frozen=True)
 class Decision:
     ranked: tuple[Estimate, ...]  # centres that can run it, best first
-    rejected: dict[str, str] = field(default_factory=dict)  # centre id -> why not
+    rejected: dict[str, object] = field(default_factory=dict)  # centre id -> why not (str() words it)
     now: datetime = field(default_factory=datetime.now)
 
     @property
@@ -82,14 +83,14 @@ class Decision:
         """'Centre gamma chosen: starts now. alpha: about 40 min wait. beta: down.'"""
         parts = []
         if self.chosen:
-            parts.append(f"Centre {self.chosen.centre} chosen ({self.chosen.partition}): "
-                         f"{self.chosen.describe(self.now)}.")
+            parts.append(_("Centre {centre} chosen ({partition}): {wait}.").format(
+                centre=self.chosen.centre, partition=self.chosen.partition, wait=self.chosen.describe(self.now)))
         else:
-            parts.append("No centre can run this request now.")
+            parts.append(_("No centre can run this request now."))
         for e in self.ranked[1:]:
-            parts.append(f"{e.centre}: {e.describe(self.now)}.")
+            parts.append(_("{centre}: {why}.").format(centre=e.centre, why=e.describe(self.now)))
         for centre, reason in self.rejected.items():
-            parts.append(f"{centre}: {reason}.")
+            parts.append(_("{centre}: {why}.").format(centre=centre, why=reason))
         return " ".join(parts)
 
 
@@ -103,17 +104,17 @@ def partition_fits(p: Partition, r: SpawnRequest) -> bool:
 
 
 def fitting_options(federation: Federation, request: SpawnRequest, hub_user: str,
-                    health: dict[str, bool], quota: QuotaHook | None = None) -> tuple[list[Option], dict[str, str]]:
+                    health: dict[str, bool], quota: QuotaHook | None = None) -> tuple[list[Option], dict[str, object]]:
     """The (centre, partition) pairs that can run ``request``; why each other centre cannot.
     An unexpected error at one centre rejects that centre only."""
     options: list[Option] = []
-    rejected: dict[str, str] = {}
+    rejected: dict[str, object] = {}
     for centre in federation.centres:
         try:
             fitting, why = _fitting_at(centre, request, hub_user, health, quota)
         except Exception as e:
             log.exception("Placement: checking %s failed unexpectedly", centre.id)
-            fitting, why = [], f"could not be checked ({type(e).__name__})"
+            fitting, why = [], lazy("could not be checked ({problem})", problem=type(e).__name__)
         options += fitting
         if why:
             rejected[centre.id] = why
@@ -121,29 +122,29 @@ def fitting_options(federation: Federation, request: SpawnRequest, hub_user: str
 
 
 def _fitting_at(centre: Centre, request: SpawnRequest, hub_user: str, health: dict[str, bool],
-                quota: QuotaHook | None) -> tuple[list[Option], str | None]:
+                quota: QuotaHook | None) -> tuple[list[Option], lazy | None]:
     try:
         login = login_at(centre, hub_user)
     except NoLogin as e:
-        return [], f"no login ({e.reason})"
+        return [], lazy("no login ({reason})", reason=e.reason)
     if not health.get(centre.id, True):
-        return [], "down"
+        return [], lazy("down")
     if projects_at(centre, hub_user) == []:
-        return [], "no project to charge"
+        return [], lazy("no project to charge")
     if quota is not None:
         left = quota(hub_user, centre.id)
         if left is not None and left <= 0:
-            return [], "allocation used up"
+            return [], lazy("allocation used up")
     wanted = request.partition
     if request.places:  # a class start: only the class's centres, each with the class's partition
         place = next((p for p in request.places if p[0] == centre.id), None)
         if place is None:
-            return [], f"not one of class {request.klass}'s centres"
+            return [], lazy("not one of class {name}'s centres", name=request.klass)
         wanted = place[1]
     partitions = [p for p in centre.partitions if partition_fits(p, request)
                   and (not wanted or p.name == wanted)]
     if not partitions:
-        return [], "no partition fits this request"
+        return [], lazy("no partition fits this request")
     return [Option(centre, p, login) for p in partitions], None
 
 

@@ -50,9 +50,9 @@ def _ids(catalogue, translated_only=False):
 
 @pytest.mark.parametrize("where,keywords,po", [
     # the hub: Python messages and Jinja templates
-    ("spawners", ["_", "ngettext:1,2"], PO),
-    # the lab: the TypeScript's trans.__ / trans._n / trans._p (JupyterLab's ITranslator)
-    ("extensions/fedhub_lab", ["__", "_n:1,2", "_p:1c,2"], LAB_PO),
+    ("spawners", ["_", "ngettext:1,2", "lazy"], PO),
+    # the lab: the TypeScript's trans.__ / _n / _p (JupyterLab's ITranslator), the move's N_ sentences
+    ("extensions/fedhub_lab", ["__", "_n:1,2", "_p:1c,2", "N_"], LAB_PO),
 ], ids=["hub", "lab"])
 def test_every_marked_message_is_in_the_catalogue_and_translated(tmp_path, where, keywords, po):
     """pybabel extract over the sources, against the zh_CN catalogue: fails on a message missing,

@@ -16,9 +16,10 @@ import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { IMainMenu } from '@jupyterlab/mainmenu';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
-import { ITranslator, nullTranslator } from '@jupyterlab/translation';
+import { ITranslator, nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 
 import { CommandIDs } from './commands';
+import { useLanguage } from './request';
 import { addContinueCommand, addExtendCommand } from './continueSession';
 import { activateKernels, KernelWatch } from './kernels';
 import { QuotaModel } from './model';
@@ -34,6 +35,14 @@ const QUOTA_PLUGIN = 'fedhub-lab:quota'; // also the id of the settings (schema/
 /** The lab's translation domain: every user-visible string goes through it. */
 const DOMAIN = 'fedhub_lab';
 
+/** FedHub's words in the lab's language, and the hub's answers in it too (request.ts). */
+function translation(translator: ITranslator | null): TranslationBundle {
+  const chosen = translator ?? nullTranslator;
+  const trans = chosen.load(DOMAIN);
+  useLanguage(chosen.languageCode, trans);
+  return trans;
+}
+
 const quota: JupyterFrontEndPlugin<QuotaModel> = {
   id: QUOTA_PLUGIN,
   description: "Allocations at the federation's centres: status bar, panel and warnings.",
@@ -48,7 +57,7 @@ const quota: JupyterFrontEndPlugin<QuotaModel> = {
     settings: ISettingRegistry | null,
     translator: ITranslator | null
   ): QuotaModel => {
-    const trans = (translator ?? nullTranslator).load(DOMAIN);
+    const trans = translation(translator);
     const model = new QuotaModel(60);
     const panel = new QuotaPanel(model, trans);
     // The panel joins the sidebar only when there is something to show (figures, or the user
@@ -115,7 +124,7 @@ const kernels: JupyterFrontEndPlugin<KernelWatch> = {
     mainMenu: IMainMenu | null,
     translator: ITranslator | null
   ): KernelWatch => {
-    const trans = (translator ?? nullTranslator).load(DOMAIN);
+    const trans = translation(translator);
     const watch = activateKernels(app, shell, statusBar, trans);
     palette?.addItem({ command: CommandIDs.kernelAtCentre, category: trans.__('Kernel') });
     mainMenu?.kernelMenu.addGroup([{ command: CommandIDs.kernelAtCentre }], 50);
@@ -139,7 +148,7 @@ const moves: JupyterFrontEndPlugin<void> = {
     mainMenu: IMainMenu | null,
     translator: ITranslator | null
   ) => {
-    const trans = (translator ?? nullTranslator).load(DOMAIN);
+    const trans = translation(translator);
     addMoveCommand(app, shell, trans);
     const advisor = new MoveAdvisor(app, shell, model, watch, trans);
     palette?.addItem({ command: CommandIDs.moveKernel, category: trans.__('Kernel') });
@@ -171,7 +180,7 @@ const timeLeft: JupyterFrontEndPlugin<void> = {
     mainMenu: IMainMenu | null,
     translator: ITranslator | null
   ) => {
-    const trans = (translator ?? nullTranslator).load(DOMAIN);
+    const trans = translation(translator);
     const model = new TimeLeftModel();
     addContinueCommand(app, trans, () => model.current?.centre ?? '');
     addExtendCommand(
@@ -220,7 +229,7 @@ const workspace: JupyterFrontEndPlugin<void> = {
     palette: ICommandPalette | null,
     translator: ITranslator | null
   ) => {
-    const trans = (translator ?? nullTranslator).load(DOMAIN);
+    const trans = translation(translator);
     const panel = new WorkspacePanel(app, trans);
     app.commands.addCommand(CommandIDs.openWorkspace, {
       label: trans.__('Show Files at Other Centres'),

@@ -26,10 +26,53 @@ interface IMove {
   message: string;
   progress: { done: number; total: number };
   variables: number;
-  unmovable: { name: string; reason: string }[];
+  unmovable: IUnmovable[];
+  words?: string[];
   new_kernel_id: string;
   centre: string;
   error: string;
+}
+
+/** A variable that will not move: ``code`` (and ``detail``) say why in words the lab translates;
+ * ``reason`` is the kernel's English, shown for a code this lab does not know. */
+export interface IUnmovable {
+  name: string;
+  reason: string;
+  code?: string;
+  detail?: string;
+}
+
+export function unmovableReason(item: IUnmovable, centre: string, trans: TranslationBundle): string {
+  switch (item.code) {
+    case 'socket':
+      return trans.__('an open socket: its connection cannot leave this node');
+    case 'generator':
+      return trans.__('a running generator or coroutine: its paused frame cannot be copied');
+    case 'database':
+      return trans.__('a database connection: connect again at the target');
+    case 'thread':
+      return trans.__('a thread: threads do not move; start it again at the target');
+    case 'closed-file':
+      return trans.__('a closed file: nothing to reopen');
+    case 'file-for-writing':
+      return trans.__('a file open for writing: reopening it elsewhere would not be the same file');
+    case 'stream':
+      return trans.__('a stream without a path (a pipe or an in-memory buffer tied to this process)');
+    case 'file-position':
+      return trans.__('a file that cannot tell its position');
+    case 'not-copyable':
+      return trans.__('cannot be copied (%1)', item.detail ?? '');
+    case 'file-missing':
+      return trans.__('a file whose path %1 does not exist at %2', item.detail ?? '', centre);
+    default:
+      return item.reason;
+  }
+}
+
+/** The move's message in the lab's language: the server sends its sentence and values
+ * (``words``, from the lab's own catalogue) beside the English. */
+export function moveText(move: IMove, trans: TranslationBundle): string {
+  return move.words?.length ? trans.__(move.words[0], ...move.words.slice(1)) : move.message;
 }
 
 function listOfUnmovable(move: IMove, trans: TranslationBundle): Widget {
@@ -42,7 +85,7 @@ function listOfUnmovable(move: IMove, trans: TranslationBundle): Widget {
     const entry = document.createElement('li');
     const name = document.createElement('code');
     name.textContent = item.name;
-    entry.append(name, document.createTextNode(`: ${item.reason}`));
+    entry.append(name, document.createTextNode(trans.__(': %1', unmovableReason(item, move.centre, trans))));
     list.append(entry);
   }
   body.node.append(intro, list);
@@ -63,7 +106,7 @@ async function follow(app: JupyterFrontEnd, first: IMove, trans: TranslationBund
     }
   };
   const cancelAction = { label: trans.__('Cancel move'), callback: () => void cancel() };
-  const notice = Notification.emit(move.message || trans.__('Moving the kernel'), 'in-progress', {
+  const notice = Notification.emit(moveText(move, trans) || trans.__('Moving the kernel'), 'in-progress', {
     autoClose: false,
     actions: [cancelAction]
   });
@@ -119,7 +162,7 @@ async function follow(app: JupyterFrontEnd, first: IMove, trans: TranslationBund
     if (move.status === 'failed' || move.status === 'cancelled') {
       Notification.update({
         id: notice,
-        message: move.message,
+        message: moveText(move, trans),
         type: move.status === 'failed' ? 'error' : 'info',
         autoClose: move.status === 'failed' ? false : 8000,
         actions: []
@@ -128,7 +171,7 @@ async function follow(app: JupyterFrontEnd, first: IMove, trans: TranslationBund
     }
     Notification.update({
       id: notice,
-      message: move.message,
+      message: moveText(move, trans),
       type: 'in-progress',
       progress: progressOf(move),
       autoClose: false,

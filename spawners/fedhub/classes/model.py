@@ -23,6 +23,7 @@ import yaml
 
 from ..federation import SLURM_NAME_RE, FieldError, FieldReader, Federation
 from ..units import format_memory_mb, format_walltime, parse_memory_mb, parse_walltime
+from ..i18n import _
 
 # the group's name; also in the teachers' role (fedhub-teacher-<name>) and a created reservation
 CLASS_NAME_RE = re.compile(r"[a-z][a-z0-9-]{1,46}")
@@ -195,40 +196,43 @@ def week_hours(sessions: tuple[Session, ...], first: Session) -> float:
 def beyond_limits(spec: ClassSpec, limits: ClassLimits, now: datetime) -> tuple[str, str] | None:
     """(field, message) for the first thing a teacher's version of a class asks beyond the
     admin's caps, else None. The message names the cap and says whom to ask."""
-    ask = "; ask an admin to raise the class's limits"
+    ask = _("; ask an admin to raise the class's limits")
     for i, c in enumerate(spec.centres):
         here = f"centres[{i}]"
         place = limits.place(c.centre)
         if place is None:
             allowed = ", ".join(p.centre for p in limits.places)
-            return f"{here}.centre", f"{c.centre!r} is not one of the centres this class may use ({allowed}){ask}"
+            return f"{here}.centre", _("{centre} is not one of the centres this class may use ({allowed})").format(
+                centre=repr(c.centre), allowed=allowed) + ask
         if c.partition not in place.partitions:
-            return (f"{here}.partition", f"{c.partition!r} is not a partition this class may use at {c.centre} "
-                                         f"({', '.join(place.partitions)}){ask}")
+            return f"{here}.partition", _("{partition} is not a partition this class may use at {centre} ({allowed})").format(
+                partition=repr(c.partition), centre=c.centre, allowed=", ".join(place.partitions)) + ask
         if c.project is not None and c.project not in place.projects:
-            allowed = ", ".join(place.projects) or "none"
-            return f"{here}.project", f"{c.project!r} is not a project this class may charge at {c.centre} ({allowed}){ask}"
+            return f"{here}.project", _("{project} is not a project this class may charge at {centre} ({allowed})").format(
+                project=repr(c.project), centre=c.centre, allowed=", ".join(place.projects) or _("none")) + ask
         if c.project is None and place.projects:
-            return f"{here}.project", f"the class charges one of {', '.join(place.projects)} at {c.centre}; name it"
+            return f"{here}.project", _("the class charges one of {projects} at {centre}; name it").format(
+                projects=", ".join(place.projects), centre=c.centre)
         if c.reservation is not None and c.reservation not in place.reservations:
-            allowed = ", ".join(place.reservations) or "none"
-            return (f"{here}.reservation", f"{c.reservation!r} is not a reservation this class may use at "
-                                           f"{c.centre} ({allowed}){ask}")
+            return f"{here}.reservation", _("{reservation} is not a reservation this class may use at {centre} "
+                                            "({allowed})").format(reservation=repr(c.reservation), centre=c.centre,
+                                                                  allowed=", ".join(place.reservations) or _("none")) + ask
         if c.reserve_cores > limits.reserve_cores:
-            return (f"{here}.reservation.create.cores", f"{c.reserve_cores} cores is more than this class may "
-                                                        f"reserve ({limits.reserve_cores}){ask}")
+            return f"{here}.reservation.create.cores", _("{cores} cores is more than this class may reserve ({most})").format(
+                cores=c.reserve_cores, most=limits.reserve_cores) + ask
         if c.reserve_nodes > limits.reserve_nodes:
-            return (f"{here}.reservation.create.nodes", f"{c.reserve_nodes} nodes is more than this class may "
-                                                        f"reserve ({limits.reserve_nodes}){ask}")
+            return f"{here}.reservation.create.nodes", _("{nodes} nodes is more than this class may reserve ({most})").format(
+                nodes=c.reserve_nodes, most=limits.reserve_nodes) + ask
     horizon = now + timedelta(days=limits.days_ahead)
     for i, session in enumerate(spec.sessions):
         if session.start > horizon:
-            return (f"sessions[{i}].start", f"starts more than {limits.days_ahead} days ahead, the most this class "
-                                            f"may plan{ask}")
+            return f"sessions[{i}].start", _("starts more than {days} days ahead, the most this class may plan").format(
+                days=limits.days_ahead) + ask
         hours = week_hours(spec.sessions, session)
         if hours > limits.hours_per_week + 1e-9:
-            return (f"sessions[{i}]", f"the sessions in the 7 days from this one last {hours:g} hours, more than the "
-                                      f"{limits.hours_per_week:g} hours a week this class may have{ask}")
+            return f"sessions[{i}]", _("the sessions in the 7 days from this one last {hours} hours, more than the "
+                                       "{most} hours a week this class may have").format(
+                hours=f"{hours:g}", most=f"{limits.hours_per_week:g}") + ask
     return None
 
 

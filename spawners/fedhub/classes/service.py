@@ -45,7 +45,7 @@ from traitlets.config import Application
 
 from .. import claims
 from ..federation import load_federation
-from ..i18n import DEFAULT as DEFAULT_LANGUAGE, from_request
+from ..i18n import InRequestLanguage, DEFAULT as DEFAULT_LANGUAGE, from_request
 from ..i18n.jinja import FedHubI18n
 from ..service_app import listen, run_until_stopped, ssh_sockets_in
 from ..logins import usable_login
@@ -149,7 +149,7 @@ def dashboard_page(user: str, prefix: str, xsrf: str, language: str = DEFAULT_LA
         xsrf_token=xsrf, dashboard={"prefix": prefix, "xsrf": xsrf}, fedhub_language=language)
 
 
-class _Handler(HubOAuthenticated, web.RequestHandler):
+class _Handler(InRequestLanguage, HubOAuthenticated, web.RequestHandler):
     def initialize(self, classes: Classes, keeper: "ReservationKeeper", courier: "Courier"):
         self.classes = classes
         self.keeper = keeper

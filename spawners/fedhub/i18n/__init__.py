@@ -4,11 +4,13 @@
 ``catalogue.py`` holds the gettext catalogues (``locale/<language>/LC_MESSAGES/fedhub.po``,
 compiled to ``.mo`` when FedHub is installed) and ``_``/``ngettext``, which read the language of
 the request or spawn being served; ``jinja.py`` gives JupyterHub's pages and FedHub's own the
-same words through Jinja's i18n extension. docs/operators/languages.md says how to add one.
+same words through Jinja's i18n extension; ``handlers.py`` makes a Tornado handler answer in
+the request's language. docs/operators/languages.md says how to add one.
 """
 
-from .catalogue import _, current_language, format_number, ngettext, use_language
+from .catalogue import _, current_language, format_number, in_language, lazy, ngettext, use_language
+from .handlers import InRequestLanguage
 from .language import COOKIE, DEFAULT, LANGUAGES, choose, from_request
 
-__all__ = ["_", "COOKIE", "DEFAULT", "LANGUAGES", "choose", "current_language", "format_number", "from_request",
+__all__ = ["_", "COOKIE", "DEFAULT", "InRequestLanguage", "LANGUAGES", "choose", "current_language", "format_number", "from_request", "in_language", "lazy",
            "ngettext", "use_language"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gettext
 import logging
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
@@ -46,6 +47,33 @@ def use_language(language: str | None) -> str:
 
 def current_language() -> str:
     return _language.get()
+
+
+class lazy:  # noqa: N801 - used like _()
+    """A message worded only when shown (``str()``), in the language current then: kept in a
+    result that both a user (their language) and the operator's log (English) read."""
+
+    def __init__(self, message: str, **values):
+        self.message, self.values = message, values
+
+    def __str__(self) -> str:
+        return _(self.message).format(**self.values)
+
+    def __eq__(self, other) -> bool:
+        return str(self) == str(other)
+
+    __hash__ = None
+
+
+@contextmanager
+def in_language(language: str):
+    """Words made inside the block are in ``language`` (e.g. English for the operator's log line
+    beside a user's message); the request's language again after it."""
+    token = _language.set(language if language in LANGUAGES else DEFAULT)
+    try:
+        yield
+    finally:
+        _language.reset(token)
 
 
 def _(message: str) -> str:

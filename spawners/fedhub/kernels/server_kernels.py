@@ -34,6 +34,7 @@ from ..jobs.progress import pending_message
 from ..jobs.server import nodes_api_url
 from ..jobs.tls import NOTEBOOKS_CA, client_pair, secret_env
 from ..jobs.kernel import kernel_environment, kernel_job_spec, kernel_script
+from ..i18n import _
 from .relay import PORT_NAMES, Relay, close_relay, open_relay, restore_relay
 
 log = logging.getLogger("JupyterHub.fedhub.kernels")
@@ -168,14 +169,14 @@ class ServerKernels:
         ``keys`` (HMAC key, CurveZMQ pair) wait here for the launcher: never in the job."""
         spawner = self.spawner
         if not self.accepting or spawner.job is None or spawner.centre is None:
-            raise KernelError("the notebook server is not running (or is stopping); no kernel was started", 409)
+            raise KernelError(_("the notebook server is not running (or is stopping); no kernel was started"), 409)
         centre = spawner.federation.centre(request.centre)
         await spawner.check_allocation(request)
         if centre.network.tunnel:
             try:
                 await CentreTunnel(centre).ensure_return_path(spawner.hub.api_url)
             except ForwardError as e:
-                raise KernelError(f"{e}. Nothing was submitted.", 503) from None
+                raise KernelError(_("{problem}. Nothing was submitted.").format(problem=e), 503) from None
         nodes_api = nodes_api_url(centre, spawner.hub.api_url) or spawner.hub.api_url
         kernel_id, token = secrets.token_hex(8), secrets.token_urlsafe(32)
         job = self._job(centre, request.login)
@@ -189,9 +190,10 @@ class ServerKernels:
                              kernel_script(centre, request.login, output_dir, spawner.job_logs_kept,
                                            tls=spawner.internal_ssl), env, output_dir)
         except Exception as e:
-            raise KernelError(f"{centre.name} did not accept the kernel's job: {e}", 503) from None
+            raise KernelError(_("{centre} did not accept the kernel's job: {problem}").format(centre=centre.name, problem=e),
+                              503) from None
         record = KernelRecord(kernel_id, centre.id, request.as_dict(), job.to_state(), _hash(token),
-                              message=f"Submitted to {centre.name} as job {job.job_id}", keys=dict(keys))
+                              message=_("Submitted to {centre} as job {job}").format(centre=centre.name, job=job.job_id), keys=dict(keys))
         self.records[kernel_id], self.jobs[kernel_id] = record, job
         kernels_by_id()[kernel_id] = self
         self._reported[kernel_id] = asyncio.Event()
@@ -216,12 +218,13 @@ class ServerKernels:
             while record.live and record.status in ("submitted", "pending"):
                 seen = await job.observe()
                 if seen.answered and seen.gone:
-                    return await self._ended(kernel_id, seen.info, "before the kernel started")
+                    return await self._ended(kernel_id, seen.info, _("before the kernel started"))
                 if seen.answered and seen.info.is_running:
                     record.status, record.node = "starting", seen.info.node or ""
                     start = seen.info.start_time or datetime.now(timezone.utc)
                     record.running_since = (start if start.tzinfo else start.astimezone()).isoformat()
-                    record.message = f"Job {job.job_id} running at {centre.name} on {record.node}; starting the kernel"
+                    record.message = _("Job {job} running at {centre} on {node}; starting the kernel").format(
+                        job=job.job_id, centre=centre.name, node=record.node)
                     self._save()
                     break
                 if seen.answered:
@@ -234,7 +237,7 @@ class ServerKernels:
                 except asyncio.TimeoutError:
                     seen = await job.observe()
                     if seen.answered and seen.gone:
-                        return await self._ended(kernel_id, seen.info, "before the kernel reported its ports")
+                        return await self._ended(kernel_id, seen.info, _("before the kernel reported its ports"))
             if record.live:
                 await self._open(kernel_id)
         except Exception:
@@ -246,12 +249,13 @@ class ServerKernels:
         try:
             relay = await open_relay(job.centre, address, record.node_ports, self.spawner.centre)
         except ForwardError as e:
-            record.message = f"the hub cannot reach the kernel at {job.centre.name}: {e}"
+            record.message = _("the hub cannot reach the kernel at {centre}: {problem}").format(centre=job.centre.name, problem=e)
             log.error("%s kernel %s: %s", self.spawner._where, kernel_id, record.message)
             await self.shutdown(kernel_id, reason=record.message)
             return
         record.relay, record.status = relay.to_state(), "ready"
-        record.message = f"Kernel running at {job.centre.name} on {record.node} (job {job.job_id})"
+        record.message = _("Kernel running at {centre} on {node} (job {job})").format(centre=job.centre.name, node=record.node,
+                                                                                      job=job.job_id)
         self._relays_open.add(kernel_id)
         self._save()
         log.info("%s kernel %s ready at %s:%s via %s", self.spawner._where, kernel_id, record.node,
@@ -304,7 +308,8 @@ class ServerKernels:
         record = self.records[kernel_id]
         if record.live and not record.restart:
             record.status, record.exit_code = "exited", int(code)
-            record.message = f"The kernel at {self.jobs[kernel_id].centre.name} exited with {code}"
+            record.message = _("The kernel at {centre} exited with {code}").format(centre=self.jobs[kernel_id].centre.name,
+                                                                                  code=code)
             self._save()
         return self.instruction(kernel_id)
 
@@ -313,7 +318,7 @@ class ServerKernels:
     def get(self, kernel_id: str) -> KernelRecord:
         record = self.records.get(kernel_id)
         if record is None:
-            raise KernelError(f"no kernel {kernel_id} on this server", 404)
+            raise KernelError(_("no kernel {kernel} on this server").format(kernel=kernel_id), 404)
         return record
 
     def request_restart(self, kernel_id: str) -> None:
@@ -321,9 +326,10 @@ class ServerKernels:
         if record.status == "restarting":
             return
         if record.status not in ("ready", "exited"):
-            raise KernelError(f"kernel {kernel_id} is {record.status}; only a started kernel restarts", 409)
+            raise KernelError(_("kernel {kernel} is {status}; only a started kernel restarts").format(
+                kernel=kernel_id, status=record.status), 409)
         record.restart, record.status = True, "restarting"
-        record.message = f"Restarting the kernel at {self.jobs[kernel_id].centre.name} (same job)"
+        record.message = _("Restarting the kernel at {centre} (same job)").format(centre=self.jobs[kernel_id].centre.name)
         self._save()
 
     async def shutdown(self, kernel_id: str, reason: str = "shut down") -> None:
@@ -348,9 +354,11 @@ class ServerKernels:
         # a job still COMPLETING after its time limit ends as TIMEOUT: say what Slurm will record
         final = "TIMEOUT" if info and info.state == "COMPLETING" and info.reason == "TimeLimit" else getattr(info, "state", "")
         state = f"{final}" + (f" ({info.reason})" if info and info.reason and info.reason != "None" else "") \
-            if info else "no longer listed by Slurm"
+            if info else _("no longer listed by Slurm")
         record.status = "ended"
-        record.message = f"Kernel job {job.job_id} at {job.centre.name} ended {when}: {state}".replace(" :", ":")
+        record.message = (_("Kernel job {job} at {centre} ended {when}: {state}") if when else
+                          _("Kernel job {job} at {centre} ended: {state}")).format(job=job.job_id, centre=job.centre.name,
+                                                                                   when=when, state=state)
         log.warning("%s kernel %s: %s", self.spawner._where, kernel_id, record.message)
         if record.relay:
             await close_relay(Relay.from_state(record.relay), self.spawner.federation)

@@ -29,6 +29,7 @@ from urllib.parse import quote
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 
 from .. import runtime
+from ..i18n import _, format_number
 from ..request import AUTO, SpawnRequest
 from .server_calls import ContinueError, ServerCalls, said as _said
 from .successor import Successor, take_over
@@ -149,25 +150,28 @@ class ContinueRun:
             await self._move(new, saved)
             await self._switch(old, saved)
             record.status = DONE
-            record.enter(DONE, f"Continued at {record.centre_name}: job {record.job_id}; the old job at "
-                               f"{spawner.federation.centre(record.source_centre).name} ended")
+            record.enter(DONE, _("Continued at {centre}: job {job}; the old job at {old} ended").format(
+                centre=record.centre_name, job=record.job_id, old=spawner.federation.centre(record.source_centre).name))
         except asyncio.CancelledError:
             record.reason = record.reason or "cancelled"
-            await self._roll_back(CANCELLED, "Cancelled; the session runs on at the old centre")
+            await self._roll_back(CANCELLED, _("Cancelled; the session runs on at the old centre"))
         except Exception as e:  # noqa: BLE001 - whatever broke, the old session must run on
             if not isinstance(e, ContinueError):
                 log.exception("[%s] continue %s failed", record.user, record.id)
             record.reason = str(e) or type(e).__name__
-            await self._roll_back(FAILED, f"Could not continue: {record.reason}. The session runs on where it was")
+            await self._roll_back(FAILED, _("Could not continue: {problem}. The session runs on where it was").format(
+                problem=record.reason))
         finally:
             spawner.continuing = None
             record.ended = time.time()
 
     async def _queue(self) -> None:
         record, successor = self.record, self.successor
-        target = "the soonest centre" if self.request.centre == AUTO else \
-            self.spawner.federation.centre(self.request.centre).name
-        record.enter(QUEUED, f"Starting your server at {target}")
+        if self.request.centre == AUTO:
+            record.enter(QUEUED, _("Starting your server at the soonest centre"))
+        else:
+            record.enter(QUEUED, _("Starting your server at {centre}").format(
+                centre=self.spawner.federation.centre(self.request.centre).name))
         start = asyncio.ensure_future(successor.start(self.request, self.spawner.check_allocation))
         try:
             while not start.done():
@@ -186,21 +190,23 @@ class ContinueRun:
 
     async def _copy(self, old: ServerCalls, new: ServerCalls) -> dict:
         record = self.record
-        record.enter(COPYING, "Saving your kernels' variables")
+        record.enter(COPYING, _("Saving your kernels' variables"))
         saved = await old.call("save", {"id": record.id, "centre": record.source_centre, "again": True})
         record.kernels = [{"id": k["id"], "variables": k["variables"], "size": k["size"],
                            "unmovable": k["unmovable"]} for k in saved["kernels"]]
         lacking = (await new.call("lacking", {"files": saved["files"]}))["paths"]
         size = sum(f["size"] for f in saved["files"] if f["path"] in set(lacking))
-        record.enter(COPYING, f"Copying {len(lacking)} files ({size / 1e6:.1f} MB) to {record.centre_name}"
-                     if lacking else f"{record.centre_name} already has your files")
+        record.enter(COPYING, _("Copying {files} files ({size} MB) to {centre}").format(
+            files=len(lacking), size=format_number(size / 1e6), centre=record.centre_name)
+                     if lacking else _("{centre} already has your files").format(centre=record.centre_name))
         if lacking:
             record.files = await carry_files(old, new, lacking)
         return saved
 
     async def _move(self, new: ServerCalls, saved: dict) -> None:
         record = self.record
-        record.enter(MOVING, f"Restoring {len(saved['kernels'])} kernels at {record.centre_name}")
+        record.enter(MOVING, _("Restoring {kernels} kernels at {centre}").format(kernels=len(saved["kernels"]),
+                                                                                  centre=record.centre_name))
         restored = await new.call("restore", {"id": record.id, "where": f"at {record.centre_name}"})
         by_old = {k["id"]: k for k in restored["kernels"]}
         for k in record.kernels:
@@ -209,7 +215,7 @@ class ContinueRun:
 
     async def _switch(self, old: ServerCalls, saved: dict) -> None:
         record, spawner, successor = self.record, self.spawner, self.successor
-        record.enter(SWITCHING, f"Switching to {record.centre_name}")
+        record.enter(SWITCHING, _("Switching to {centre}").format(centre=record.centre_name))
         await old.call("end", {"id": record.id}, timeout=120)
         await spawner.kernels.stop_all()  # what the old server started at centres, if it could not
         spawner.kernels.accepting = True
@@ -225,7 +231,8 @@ class ContinueRun:
     async def _roll_back(self, status: str, message: str) -> None:
         record = self.record
         if not self.switched:
-            record.enter("rolling back", f"Cancelling the job at {record.centre_name or 'the target'}")
+            record.enter("rolling back", _("Cancelling the job at {centre}").format(centre=record.centre_name)
+                         if record.centre_name else _("Cancelling the job at the target"))
             try:
                 await asyncio.shield(self.successor.give_up())
             except Exception:  # noqa: BLE001 - owed to the backlog; the log says so

@@ -19,6 +19,7 @@ import asyncio
 import secrets
 from datetime import datetime, timezone
 
+from ..i18n import _
 from .server_calls import ServerCalls, SessionCallError
 from .snapshots import SnapshotStore, describe, summary
 
@@ -87,14 +88,16 @@ class SessionEnding:
         if record is None:
             return
         what = summary(record)
-        spawner.progress_log.emit(f"Restoring {what}", 95)
+        spawner.progress_log.emit(_("Restoring {what}").format(what=what), 95)
         try:
             restored = await ServerCalls(spawner, spawner.ip, spawner.port).call(
                 "restore", {"id": record["id"], "where": f"at {spawner.job.centre.name}"})
         except SessionCallError as e:
-            message = f"Could not restore {what}: {e}. The server starts without it; the snapshot is kept."
-            spawner.log.warning("%s %s", spawner._where, message)
+            message = _("Could not restore {what}: {problem}. The server starts without it; the snapshot is "
+                        "kept.").format(what=what, problem=e)
+            spawner.log.warning("%s could not restore %s: %s", spawner._where, record["id"], e)
             spawner.progress_log.emit(message, 96)
             return
         self.store.mark_restored(spawner.user.name, record["id"], datetime.now(timezone.utc).isoformat())
-        spawner.progress_log.emit(f"Restored {what}: {sum(k['variables'] for k in restored['kernels'])} variables", 97)
+        spawner.progress_log.emit(_("Restored {what}: {variables} variables").format(
+            what=what, variables=sum(k["variables"] for k in restored["kernels"])), 97)

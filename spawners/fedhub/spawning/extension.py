@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..slurm.commands import SchedulerUnreachable, slurm_message
 from ..units import format_walltime
+from ..i18n import _
 
 
 class ExtendRefused(ValueError):
@@ -36,28 +37,29 @@ async def extend(spawner, seconds: int | None) -> int:
     """Raise the job's limit by ``seconds`` (the centre's step when None); answers the seconds added."""
     centre = spawner.job.centre
     if not centre.sessions.extend_s:
-        raise ExtendRefused("centre", f"{centre.name} does not let FedHub extend jobs; continue at another centre "
-                                      "instead (POST .../server/continue)")
+        raise ExtendRefused("centre", _("{centre} does not let FedHub extend jobs; continue at another centre instead "
+                                        "(POST .../server/continue)").format(centre=centre.name))
     seen = await spawner.job.observe()
     left = extendable_s(spawner, seen.info if seen.answered else None)
     wanted = centre.sessions.extend_step_s if seconds is None else seconds
     if wanted < 60 or wanted % 60:
-        raise ExtendRefused("minutes", "give whole minutes, at least 1", 400)
+        raise ExtendRefused("minutes", _("give whole minutes, at least 1"), 400)
     if wanted > left:
-        raise ExtendRefused("minutes", f"{centre.name} allows {format_walltime(left)} more for this job "
-                                       f"({format_walltime(centre.sessions.extend_s)} in all)" if left else
-                            f"this job was already extended by all {centre.name} allows "
-                            f"({format_walltime(centre.sessions.extend_s)}); continue at another centre instead")
+        raise ExtendRefused("minutes", (_("{centre} allows {left} more for this job ({total} in all)") if left else
+                                        _("this job was already extended by all {centre} allows ({total}); continue at "
+                                          "another centre instead")).format(
+            centre=centre.name, left=format_walltime(left), total=format_walltime(centre.sessions.extend_s)))
     argv = ["scontrol", "update", f"JobId={int(spawner.job.job_id)}", f"TimeLimit=+{wanted // 60}"]
     try:
         result = await spawner.job.client.command(argv, None)
     except SchedulerUnreachable:
-        raise ExtendRefused("centre", f"{centre.name} is not answering; try again in a minute", 503) from None
+        raise ExtendRefused("centre", _("{centre} is not answering; try again in a minute").format(centre=centre.name),
+                            503) from None
     if result.returncode != 0:
         spawner.log.error("%s could not extend job %s: %s", spawner._where, spawner.job.job_id,
                           slurm_message(result.stderr))
-        raise ExtendRefused("centre", f"{centre.name} refused to extend the job (its operators can see why in the "
-                                      "hub's log); continue at another centre instead", 502)
+        raise ExtendRefused("centre", _("{centre} refused to extend the job (its operators can see why in the hub's log); "
+                                        "continue at another centre instead").format(centre=centre.name), 502)
     spawner.log.info("%s extended job %s by %d min", spawner._where, spawner.job.job_id, wanted // 60)
     await spawner.job.observe()  # the next look shows the new end
     return wanted

@@ -10,7 +10,7 @@ import dataclasses
 import time
 from datetime import datetime
 
-from ..i18n import _
+from ..i18n import _, in_language
 from .. import runtime
 from ..classes.reservations import admit
 from ..errors import user_error
@@ -86,7 +86,8 @@ class Failover:
         spawner.progress_log.emit(_("Asking every centre when such a job would start"), 5)
         await self._admit_to_reservations(request)
         decision = await self.place(request)
-        spawner.log.info("[%s] placement: %s", spawner.user.name, decision.summary())
+        with in_language("en"):  # the operator's log line in English; the user's words below
+            spawner.log.info("[%s] placement: %s", spawner.user.name, decision.summary())
         spawner.progress_log.emit(decision.summary(), 8)
         targets = list(decision.ranked[: spawner.failover_attempts])
         if not targets:

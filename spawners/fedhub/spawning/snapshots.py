@@ -17,6 +17,7 @@ import json
 import re
 from pathlib import Path
 
+from ..i18n import _, ngettext
 from ..statedir import ensure_state_dir, write_private_json
 
 KEPT = 5
@@ -71,5 +72,7 @@ def summary(record: dict) -> str:
     from datetime import datetime
     when = datetime.fromisoformat(record["saved"]).astimezone()
     k, n = record["kernels"], record["notebooks"]
-    return (f"the session of {when:%Y-%m-%d %H:%M} at {record['centre_name']} ({k} kernel{'s' if k != 1 else ''}, "
-            f"{n} notebook{'s' if n != 1 else ''})")
+    return _("the session of {when} at {centre} ({kernels}, {notebooks})").format(
+        when=f"{when:%Y-%m-%d %H:%M}", centre=record["centre_name"],
+        kernels=ngettext("{n} kernel", "{n} kernels", k).format(n=k),
+        notebooks=ngettext("{n} notebook", "{n} notebooks", n).format(n=n))

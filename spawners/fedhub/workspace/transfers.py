@@ -23,6 +23,7 @@ from . import sync
 from .index import WorkspaceIndex
 from .storage import StorageFull, check_room, limited
 from .transfer import End, TransferError, carry, forget, scan
+from ..i18n import _
 
 log = logging.getLogger("JupyterHub.fedhub.transfers")
 QUEUED, COPYING, DONE, FAILED, CANCELLED = "queued", "copying", "done", "failed", "cancelled"
@@ -39,12 +40,14 @@ class PathRefused(ValueError):
 def checked_paths(paths) -> list[str]:
     """The asked paths, relative to the workspace: refused by name if absolute, with '..', or empty."""
     if not isinstance(paths, list) or not paths or not all(isinstance(p, str) for p in paths):
-        raise PathRefused("give paths as a list of strings, relative to your workspace, e.g. [\"data/run1.csv\"]")
+        raise PathRefused(_("give paths as a list of strings, relative to your workspace, e.g. {example}").format(
+            example='["data/run1.csv"]'))
     out = []
     for path in paths:
         pure = PurePosixPath(path)
         if not path or pure.is_absolute() or ".." in pure.parts or "\0" in path:
-            raise PathRefused(f"{path!r} is not a path inside your workspace (no '/' at the start, no '..')")
+            raise PathRefused(_("{path} is not a path inside your workspace (no '/' at the start, no '..')").format(
+                path=repr(path)))
         out.append(str(pure) if str(pure) != "." else "")
     return out
 
@@ -83,10 +86,11 @@ def _chosen(listed: dict, paths: list[str], skipped: list = ()) -> list[str]:
     not_carried = {s.get("path"): s.get("reason", "") for s in skipped}
     for path in paths:
         if path.rstrip("/") in not_carried:
-            raise TransferError(f"{path!r} is not carried: {not_carried[path.rstrip('/')]}")
+            raise TransferError(_("{path} is not carried: {reason}").format(path=repr(path),
+                                                                            reason=not_carried[path.rstrip("/")]))
         found = [f for f in listed if not path or f == path or f.startswith(path.rstrip("/") + "/")]
         if not found:
-            raise TransferError(f"{path!r} is not in your workspace there")
+            raise TransferError(_("{path} is not in your workspace there").format(path=repr(path)))
         chosen.update(dict.fromkeys(sorted(found)))
     return list(chosen)
 

@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import asdict
 
-from .screening import OpenFile, pickle_failure, screen
+from .screening import OpenFile, pickle_failure, screen, why
 
 CHUNK_SIZE = 8 * 1024 * 1024
 
@@ -114,7 +114,8 @@ def pack(move_id: str) -> Text:
     segments = [memoryview(main)] + [b.raw() for b in buffers]
     out = _outgoing[move_id] = _Outgoing(segments)
     return _reply({
-        "variables": sorted(moving), "unmovable": screened.unmovable, "modules": screened.modules,
+        "variables": sorted(moving), "unmovable": screened.unmovable, "why": why(screened.unmovable),
+        "modules": screened.modules,
         "files": [asdict(f) for f in screened.files], "execution_count": shell.execution_count,
         "size": out.size, "segments": [s.nbytes for s in segments], "chunk_size": CHUNK_SIZE,
         "chunks": -(-out.size // CHUNK_SIZE), "python": platform.python_version(),

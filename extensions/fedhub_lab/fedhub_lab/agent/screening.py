@@ -17,14 +17,22 @@ import threading
 import types
 from dataclasses import dataclass, field
 
-# What FedHub never moves, with the reason the user reads before choosing.
+# What FedHub never moves: a stable code (the lab shows its own sentence for it, in the user's
+# language: moves.ts) and the English reason.
 _NEVER = (
-    (socket.socket, "an open socket: its connection cannot leave this node"),
-    ((types.GeneratorType, types.AsyncGeneratorType, types.CoroutineType),
+    (socket.socket, "socket", "an open socket: its connection cannot leave this node"),
+    ((types.GeneratorType, types.AsyncGeneratorType, types.CoroutineType), "generator",
      "a running generator or coroutine: its paused frame cannot be copied"),
-    ((sqlite3.Connection, sqlite3.Cursor), "a database connection: connect again at the target"),
-    (threading.Thread, "a thread: threads do not move; start it again at the target"),
+    ((sqlite3.Connection, sqlite3.Cursor), "database", "a database connection: connect again at the target"),
+    (threading.Thread, "thread", "a thread: threads do not move; start it again at the target"),
 )
+# The codes of the reasons below, by reason (an open file's, and a value pickling refused).
+CODES = {reason: code for _, code, reason in _NEVER} | {
+    "a closed file: nothing to reopen": "closed-file",
+    "a file open for writing: reopening it elsewhere would not be the same file": "file-for-writing",
+    "a stream without a path (a pipe or an in-memory buffer tied to this process)": "stream",
+    "a file that cannot tell its position": "file-position",
+}
 
 
 @dataclass
@@ -43,6 +51,17 @@ class Screened:
     modules: dict[str, str] = field(default_factory=dict)          # name -> module imported again
     files: list[OpenFile] = field(default_factory=list)
     unmovable: dict[str, str] = field(default_factory=dict)        # name -> reason
+
+
+def why(reasons: dict[str, str]) -> dict[str, list[str]]:
+    """name -> [code, detail] for each reason: what the lab words in the user's language."""
+    out = {}
+    for name, reason in reasons.items():
+        if reason in CODES:
+            out[name] = [CODES[reason], ""]
+        elif reason.startswith("cannot be copied (") and reason.endswith(")"):
+            out[name] = ["not-copyable", reason[len("cannot be copied ("):-1]]
+    return out
 
 
 def user_names(namespace: dict, hidden: dict) -> list[str]:
@@ -73,7 +92,7 @@ def screen(namespace: dict, hidden: dict) -> Screened:
 
 
 def _never_reason(value) -> str:
-    for kinds, reason in _NEVER:
+    for kinds, _code, reason in _NEVER:
         if isinstance(value, kinds):
             return reason
     return ""

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import posixpath
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,6 +39,14 @@ UNMOVABLE_CHOICES = ("ask", "switch", "cancel")
 
 class MoveError(Exception):
     """Why a move stopped; the source kernel is untouched."""
+
+
+def unmovable_of(manifest: dict) -> list[dict]:
+    """What will not move, each with its English reason and, where the kernel gave one, the code
+    (and detail) the lab words in the user's language (an older agent gives none)."""
+    codes = manifest.get("why") or {}
+    return [{"name": n, "reason": r, **({"code": codes[n][0], "detail": codes[n][1]} if n in codes else {})}
+            for n, r in sorted(manifest["unmovable"].items())]
 
 
 @dataclass
@@ -64,15 +73,21 @@ class Move:
     started: float = field(default_factory=time.time)
     seen: float = field(default_factory=time.monotonic)
     phases: list[dict] = field(default_factory=list)
+    words: list[str] = field(default_factory=list)  # the message as [sentence, values...], for the lab to translate
 
     def public(self) -> dict:
         return {"id": self.id, "kernel_id": self.kernel_id, "status": self.status, "phase": self.phase,
                 "message": self.message, "progress": {"done": self.done, "total": self.total},
                 "variables": self.variables, "unmovable": self.unmovable, "new_kernel_id": self.new_kernel_id,
                 "centre": self.centre, "error": self.error, "phases": self.phases,
-                "saved_in": round(self.saved_in, 3)}
+                "saved_in": round(self.saved_in, 3), "words": self.words}
 
-    def enter(self, phase: str, message: str) -> None:
+    def enter(self, phase: str, message: str, *values) -> None:
+        """Enter ``phase``, saying ``message``: with ``values``, a sentence of the lab's catalogue
+        (marked ``N_``) whose %1, %2... they fill; the lab shows it in the user's language."""
+        self.words = [message, *map(str, values)] if values else []
+        if values:
+            message = _fill(message, self.words[1:])
         now = time.time()
         if self.phases and self.phases[-1]["phase"] == phase:
             self.phases[-1]["message"] = message
@@ -80,6 +95,15 @@ class Move:
             self.phases.append({"phase": phase, "message": message, "at": round(now - self.started, 3)})
         self.phase, self.message = phase, message
         log.info("Move %s of kernel %s: %s", self.id, self.kernel_id, message)
+
+
+def N_(sentence: str) -> str:
+    """Marks a sentence for the lab's catalogue (extensions/fedhub_lab/babel.cfg reads this module)."""
+    return sentence
+
+
+def _fill(sentence: str, values: list[str]) -> str:
+    return re.sub(r"%(\d)", lambda m: values[int(m.group(1)) - 1], sentence)
 
 
 def _size(n: int) -> str:
@@ -162,36 +186,38 @@ class Movers:
                     starting.cancel()
                     await asyncio.gather(starting, return_exceptions=True)  # its job cancelled
                 raise
-            move.enter("saved", f"Saved {move.variables} variables ({_size(move.total)}) in {move.saved_in:.1f} s "
-                                f"while the kernel at {move.centre} started")
+            move.enter("saved", N_("Saved %1 variables (%2) in %3 s while the kernel at %4 started"), move.variables,
+                       _size(move.total), f"{move.saved_in:.1f}", move.centre)
             target = KernelChannel(self.app.kernel_manager.get_kernel(target_id), f"at {move.centre}")
             await self._check(move, target, manifest)
             await self._copy(move, source, target, manifest)
             await self._restore(move, source, target, manifest)
             await self._switch(move, source, target_id)
             move.new_kernel_id, target_id = target_id, None  # kept
-            outcome = (SWITCHED, "switched", f"Switched: the kernel now runs at {move.centre}")
+            outcome = (SWITCHED, "switched", N_("Switched: the kernel now runs at %1"), move.centre)
         except asyncio.CancelledError:
             move.error = move.error or "cancelled"
-            outcome = (CANCELLED, "cancelled", f"Move cancelled ({move.error}); the kernel runs on where it was")
+            outcome = (CANCELLED, "cancelled", N_("Move cancelled (%1); the kernel runs on where it was"), move.error)
         except (MoveError, ChannelError, HubKernelError) as e:
             move.error = str(e)
-            outcome = (FAILED, "failed", f"Move failed: {e}. The kernel runs on where it was, with its variables")
+            outcome = (FAILED, "failed", N_("Move failed: %1. The kernel runs on where it was, with its variables"), e)
         except Exception as e:  # noqa: BLE001 - a move must never leave a half state; say what broke
             log.exception("Move %s failed", move.id)
             move.error = f"{type(e).__name__}: {e}"
-            outcome = (FAILED, "failed", f"Move failed: {move.error}. The kernel runs on where it was")
+            outcome = (FAILED, "failed", N_("Move failed: %1. The kernel runs on where it was"), move.error)
         finally:
             if watchdog is not None:
                 watchdog.cancel()
             if outcome[0] != SWITCHED:
                 move.status = RUNNING  # not done until the target is gone
-                move.enter("rolling back", f"Ending the kernel at {move.centre or 'the target'}; "
-                                           "the source keeps running")
+                if move.centre:
+                    move.enter("rolling back", N_("Ending the kernel at %1; the source keeps running"), move.centre)
+                else:
+                    move.enter("rolling back", "Ending the kernel at the target; the source keeps running")
             await self._clean(move, source, target, target_id, outcome[0])
             # the final word only once nothing is left at the target
             move.status = outcome[0]
-            move.enter(outcome[1], outcome[2])
+            move.enter(*outcome[1:])
 
     async def _watch_heartbeat(self, move: Move) -> None:
         while True:
@@ -203,7 +229,7 @@ class Movers:
 
     async def _start_target(self, move: Move) -> str:
         centre_name = move.centre
-        move.enter("queued", f"Starting a kernel at {centre_name}")
+        move.enter("queued", N_("Starting a kernel at %1"), centre_name)
         target_id = move.target_kernel_id = str(uuid.uuid4())
         start = asyncio.ensure_future(self.app.kernel_manager.start_kernel(kernel_id=target_id,
                                                                            kernel_name=move.spec))
@@ -227,7 +253,7 @@ class Movers:
         manifest = await source.call_json(source.agent("pack", move.id))
         move.saved_in = time.monotonic() - started
         move.variables, move.total = len(manifest["variables"]), manifest["size"]
-        move.unmovable = [{"name": n, "reason": r} for n, r in sorted(manifest["unmovable"].items())]
+        move.unmovable = unmovable_of(manifest)
         log.info("Move %s: saved %d variables (%s) in %.2f s", move.id, move.variables, _size(move.total),
                  move.saved_in)
         return manifest
@@ -244,7 +270,8 @@ class Movers:
             missing = await self._carry_files(move, manifest, missing)
         for f in missing:
             move.unmovable.append({"name": f["name"], "reason": f"a file whose path {f['path']} does not exist at "
-                                                               f"{move.centre}{f.get('why', '')}"})
+                                                               f"{move.centre}{f.get('why', '')}",
+                                   "code": "file-missing", "detail": f["path"]})
         move.skip_files = [f["name"] for f in missing]
         target.open_comm(answer["comm_target"])
         if move.unmovable:
@@ -278,8 +305,10 @@ class Movers:
                 still.append({**f, "why": " (only files in your workspace are copied along)"})
         if not carried or not source or source == target:
             return still + list(carried.values())
-        move.enter("queued", f"Copying {len(carried)} open file{'s' if len(carried) != 1 else ''} "
-                             f"to {move.centre}")
+        if len(carried) == 1:
+            move.enter("queued", N_("Copying 1 open file to %1"), move.centre)
+        else:
+            move.enter("queued", N_("Copying %1 open files to %2"), len(carried), move.centre)
         try:
             transfer = await hub.call("POST", "transfers", {"from": source, "to": target, "paths": sorted(carried)})
             while transfer["status"] in ("queued", "copying"):
@@ -300,7 +329,7 @@ class Movers:
         if move.on_unmovable == "switch":
             return
         move.status = CHOOSING
-        move.enter("choosing", f"{len(move.unmovable)} cannot move ({names}): switch anyway, or cancel")
+        move.enter("choosing", N_("%1 cannot move (%2): switch anyway, or cancel"), len(move.unmovable), names)
         future = self.choices[move.id] = asyncio.get_running_loop().create_future()
         switch = await future
         move.status = RUNNING
@@ -311,7 +340,7 @@ class Movers:
     async def _copy(self, move: Move, source: KernelChannel, target: KernelChannel, manifest: dict) -> None:
         total, pieces = manifest["size"], manifest["chunks"]
         move.done, move.total = 0, total
-        move.enter("copying", f"Copying {_size(total)} to {move.centre}")
+        move.enter("copying", N_("Copying %1 to %2"), _size(total), move.centre)
         asked = source.ask(source.agent("chunk", move.id, 0)) if pieces else ""
         for index in range(pieces):
             following = source.ask(source.agent("chunk", move.id, index + 1)) if index + 1 < pieces else ""
@@ -323,14 +352,14 @@ class Movers:
             if index % 4 == 3:  # sending never fails; a target that died must not be fed to the end
                 await target.ensure_alive()
             move.done += len(data)
-            move.enter("copying", f"Copying: {_size(move.done)} of {_size(total)}")
+            move.enter("copying", N_("Copying: %1 of %2"), _size(move.done), _size(total))
         got = await target.call_json(target.agent("received", move.id))
         if got["errors"] or got["pieces"] != pieces:
             raise MoveError(f"the copy arrived damaged: {got['pieces']} of {pieces} pieces intact "
                             f"({'; '.join(got['errors'][:2])})")
 
     async def _restore(self, move: Move, source: KernelChannel, target: KernelChannel, manifest: dict) -> None:
-        move.enter("restoring", f"Restoring {move.variables} variables at {move.centre}")
+        move.enter("restoring", N_("Restoring %1 variables at %2"), move.variables, move.centre)
         result = await target.call_json(target.agent("restore", move.id, move.skip_files))
         if "error" in result:
             raise MoveError(f"restoring at {move.centre} failed: {result['error']}")
@@ -342,7 +371,7 @@ class Movers:
                             "move again to take its results along")
 
     async def _switch(self, move: Move, source: KernelChannel, target_id: str) -> None:
-        move.enter("switching", f"Switching to the kernel at {move.centre}")
+        move.enter("switching", N_("Switching to the kernel at %1"), move.centre)
         sessions = self.app.session_manager
         repointed: list[str] = []
         try:

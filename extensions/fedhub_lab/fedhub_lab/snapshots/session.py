@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..moves.channel import KernelChannel
+from ..moves.mover import unmovable_of
 from .kernel_state import SnapshotError, private_file, restore_kernel, save_kernel
 
 SESSIONS_DIR = ".fedhub/sessions"
@@ -78,7 +79,7 @@ async def save_session(serverapp, snapshot_id: str, centre: str = "", max_bytes:
         by_old[kernel_id] = n
         kernels.append({"n": n, "id": kernel_id, "name": manager.kernel_name, "variables": len(manifest["variables"]),
                         "size": manifest["size"], "execution_count": manifest["execution_count"],
-                        "unmovable": [{"name": k, "reason": v} for k, v in sorted(manifest["unmovable"].items())]})
+                        "unmovable": unmovable_of(manifest)})
     sessions = []
     for s in await serverapp.session_manager.list_sessions():
         kernel = (s.get("kernel") or {}).get("id")

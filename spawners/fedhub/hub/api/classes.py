@@ -36,9 +36,10 @@ from tornado import web
 from ...federation import federation_at
 from ...classes.model import PROPERTY, ClassError, beyond_limits, parse_class
 from ...classes.roles import CLASSES_SCOPE, TEACH_SCOPE, TEACHER_FIELDS, stored_class, sync_teacher_role
+from ...i18n import InRequestLanguage, _
 from .auth import api_authenticated
 
-class _ClassHandler(APIHandler):
+class _ClassHandler(InRequestLanguage, APIHandler):
     @property
     def federation(self):
         path = self.settings["config"].FederatedSpawner.get("federation_file")
@@ -90,7 +91,7 @@ class ClassHandler(_ClassHandler):
         group = self._group(name)
         spec = stored_class(group, self.federation) if group is not None else None
         if spec is None or not (self.is_admin() or self.teaches(name)):
-            raise web.HTTPError(404, f"no class {name!r} that you teach")
+            raise web.HTTPError(404, _("no class {name} that you teach").format(name=repr(name)))
         self.finish(json.dumps(spec.to_json()))
 
     @api_authenticated
@@ -98,22 +99,24 @@ class ClassHandler(_ClassHandler):
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
-            return self.fail(400, "the body must be a JSON object with the class's settings")
+            return self.fail(400, _("the body must be a JSON object with the class's settings"))
         if not isinstance(body, dict):
-            return self.fail(400, "the body must be a JSON object with the class's settings")
+            return self.fail(400, _("the body must be a JSON object with the class's settings"))
         if body.get("name", name) != name:
-            return self.fail(400, f"name: the body names {body.get('name')!r} but the URL {name!r}", "name")
+            return self.fail(400, _("name: the body names {body} but the URL {url}").format(
+                body=repr(body.get("name")), url=repr(name)), "name")
         group = self._group(name)
         current = stored_class(group, self.federation) if group is not None else None
         admin = self.is_admin()
         if not admin:
             if current is None or not self.teaches(name):
-                raise web.HTTPError(403, f"only an admin may create a class; you do not teach {name!r}")
+                raise web.HTTPError(403, _("only an admin may create a class; you do not teach {name}").format(
+                    name=repr(name)))
             kept = current.to_json()
             changed = sorted(k for k in body if k != "name" and body[k] != kept.get(k) and k not in TEACHER_FIELDS)
             if changed:
-                return self.fail(403, f"{changed[0]}: a teacher may change only {', '.join(sorted(TEACHER_FIELDS))} "
-                                      "of their class; ask an admin", changed[0])
+                return self.fail(403, _("{field}: a teacher may change only {fields} of their class; ask an admin").format(
+                    field=changed[0], fields=", ".join(sorted(TEACHER_FIELDS))), changed[0])
             body = {**kept, **{k: v for k, v in body.items() if k in TEACHER_FIELDS}}
         try:
             spec = parse_class({**body, "name": name}, self.federation)
@@ -127,8 +130,8 @@ class ClassHandler(_ClassHandler):
             if beyond is not None:
                 return self.fail(403, f"{beyond[0]}: {beyond[1]}", beyond[0])
         if spec.provider_groups and not getattr(self.authenticator, "manage_groups", False):
-            return self.fail(400, "provider_groups: this hub does not take groups from the identity provider "
-                                  "(manage_groups); list the students instead", "provider_groups")
+            return self.fail(400, _("provider_groups: this hub does not take groups from the identity provider "
+                                    "(manage_groups); list the students instead"), "provider_groups")
         created = group is None
         if created:
             group = orm.Group(name=name)
@@ -152,10 +155,10 @@ class ClassHandler(_ClassHandler):
     @api_authenticated
     def delete(self, name: str):
         if not self.is_admin():
-            raise web.HTTPError(403, "only an admin may remove a class")
+            raise web.HTTPError(403, _("only an admin may remove a class"))
         group = self._group(name)
         if group is None or PROPERTY not in (group.properties or {}):
-            raise web.HTTPError(404, f"no class {name!r}")
+            raise web.HTTPError(404, _("no class {name}").format(name=repr(name)))
         group.properties = {k: v for k, v in group.properties.items() if k != PROPERTY}
         role = orm.Role.find(self.db, f"fedhub-teacher-{name}")
         if role is not None:
@@ -179,7 +182,7 @@ class RosterHandler(_ClassHandler):
         group = orm.Group.find(self.db, name)
         spec = stored_class(group, self.federation) if group is not None else None
         if spec is None or not (self.is_admin() or self.teaches(name)):
-            raise web.HTTPError(404, f"no class {name!r} that you teach")
+            raise web.HTTPError(404, _("no class {name} that you teach").format(name=repr(name)))
         sync_teacher_role(self.db, spec, group, self.log)  # students who joined at their first login
         students = [self.users[u] for u in sorted(group.users, key=lambda u: u.name) if u.name not in spec.teachers]
         roster = {"class": spec.name, "title": spec.title, "students": [server_summary(u) for u in students]}
@@ -218,7 +221,7 @@ class ServerTokenHandler(_ClassHandler):
         group = orm.Group.find(self.db, name)
         spec = stored_class(group, self.federation) if group is not None else None
         if spec is None:
-            raise web.HTTPError(404, f"no class {name!r}")
+            raise web.HTTPError(404, _("no class {name}").format(name=repr(name)))
         member = body["user"]
         orm_user = orm.User.find(self.db, member)
         if orm_user is None or not (member in spec.teachers or orm_user in group.users):

@@ -35,13 +35,14 @@ from tornado import web
 from ...request import OptionError, parse_user_options
 from ...spawning import continuation, extension
 from ...units import format_memory_mb, format_walltime
+from ...i18n import InRequestLanguage, _
 from .auth import api_authenticated
 
 CONTINUE_SCOPE = "custom:fedhub:continue"
 INHERITED = ("cores", "memory", "gpus", "walltime")  # taken from the running server unless given
 
 
-class _ContinueHandler(APIHandler):
+class _ContinueHandler(InRequestLanguage, APIHandler):
     def may_continue(self, user_name: str, server: str) -> bool:
         target = f"!server={user_name}/{server}"
         return any(has_scope(scope + target, self.parsed_scopes, db=self.db) for scope in ("servers", CONTINUE_SCOPE))
@@ -67,11 +68,11 @@ class _ContinueHandler(APIHandler):
             raise web.HTTPError(404, "No access to resources or resources not found")
         spawner = user.spawners.get(server)
         if server and (spawner is None or not hasattr(spawner, "launch")):
-            self.refuse(404, "server", f"{user_name} has no FedHub server {server!r}")
+            self.refuse(404, "server", _("{user} has no FedHub server {server}").format(user=user_name, server=repr(server)))
             return None
         if spawner is None or not spawner.ready or spawner.job is None or not spawner.job.job_id or spawner.pending:
-            self.refuse(409, "server", f"{user_name}'s server {server!r} is not running; start it instead "
-                                       "(POST /hub/api/users/<user>/server)")
+            self.refuse(409, "server", _("{user}'s server {server} is not running; start it instead "
+                                         "(POST /hub/api/users/<user>/server)").format(user=user_name, server=repr(server)))
             return None
         return spawner
 
@@ -89,8 +90,8 @@ class StartContinueHandler(_ContinueHandler):
         if spawner is None:
             return
         if spawner.continuing is not None:
-            return self.refuse(409, "server", f"this server is already continuing at another centre "
-                                              f"(continuation {spawner.continuing.record.id})")
+            return self.refuse(409, "server", _("this server is already continuing at another centre (continuation {id})")
+                               .format(id=spawner.continuing.record.id))
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
@@ -98,7 +99,7 @@ class StartContinueHandler(_ContinueHandler):
         if not isinstance(body, dict):
             return self.refuse(400, "body", "the body must be a JSON object, e.g. {\"centre\": \"gamma\"}")
         if not body.get("centre"):
-            return self.refuse(400, "centre", "say where to continue: a centre's id, or \"auto\" for the soonest")
+            return self.refuse(400, "centre", _("say where to continue: a centre's id, or \"auto\" for the soonest"))
         running = spawner.request
         options = dict(body)
         if running is not None and not running.klass:
@@ -110,7 +111,7 @@ class StartContinueHandler(_ContinueHandler):
         try:
             request = parse_user_options(spawner.federation, options, user_name, allow_auto=spawner.auto_placement)
         except OptionError as e:
-            return self.refuse(400, e.field, f"Invalid {e.field}: {e.message}")
+            return self.refuse(400, e.field, _("Invalid {field}: {problem}").format(field=e.field, problem=e.message))
         record = continuation.begin(spawner, request)
         self.answer(record, 202)
 
@@ -126,7 +127,7 @@ class ExtendHandler(_ContinueHandler):
             minutes = body.get("minutes") if isinstance(body, dict) else "?"
             seconds = None if minutes is None else int(minutes) * 60
         except (ValueError, TypeError):
-            return self.refuse(400, "minutes", "give whole minutes, e.g. {\"minutes\": 30}")
+            return self.refuse(400, "minutes", _("give whole minutes, e.g. {example}").format(example='{"minutes": 30}'))
         try:
             added = await extension.extend(spawner, seconds)
         except extension.ExtendRefused as e:
@@ -156,7 +157,8 @@ class ContinueHandler(_ContinueHandler):
     def delete(self, user_name: str, continue_id: str):
         record = self.find(user_name, continue_id)
         if not continuation.cancel(record):
-            return self.refuse(409, "status", f"the continuation is {record.status}; it can no longer be cancelled")
+            return self.refuse(409, "status", _("the continuation is {status}; it can no longer be cancelled").format(
+                status=record.status))
         self.answer(record, 202)
 
 

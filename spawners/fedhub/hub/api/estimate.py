@@ -20,10 +20,11 @@ from tornado import web
 
 from ...request import ALLOWED_OPTIONS, OptionError, parse_user_options
 from ...placement import Option, estimate_all
+from ...i18n import InRequestLanguage
 from .auth import api_authenticated
 
 
-class StartEstimateHandler(APIHandler):
+class StartEstimateHandler(InRequestLanguage, APIHandler):
     @api_authenticated
     async def get(self, user_name: str):
         if not has_scope(f"servers!user={user_name}", self.parsed_scopes, db=self.db):

@@ -55,6 +55,7 @@ from ...request import ALLOWED_OPTIONS, OptionError, default_resources, option_s
 from ... import __version__
 from ...kernels import KERNEL_SCOPE, LAUNCHER_PROTOCOL, PROTOCOL_HEADER
 from ...kernels.server_kernels import KernelError, ServerKernels, kernels_by_id
+from ...i18n import InRequestLanguage, _
 from .auth import api_authenticated
 
 SCOPE = KERNEL_SCOPE
@@ -63,7 +64,7 @@ SUGGESTION_REQUEST = {"cores": 1, "memory": "1G", "walltime": "01:00:00"}  # a t
 MAX_WAIT = 30.0  # a long poll's longest wait, well under proxies' idle timeouts
 
 
-class _ServerKernelsHandler(APIHandler):
+class _ServerKernelsHandler(InRequestLanguage, APIHandler):
     """Resolves the user's server and checks the scope for it."""
 
     def server_kernels(self, user_name: str) -> tuple[object, ServerKernels]:
@@ -95,7 +96,7 @@ class _ServerKernelsHandler(APIHandler):
 class KernelCentresHandler(_ServerKernelsHandler):
     @api_authenticated
     async def get(self, user_name):
-        spawner, _ = self.server_kernels(user_name)
+        spawner, _kernels = self.server_kernels(user_name)
         await spawner.refresh_projects()
         report = await spawner.allocations() or {}
         choices = []
@@ -115,16 +116,17 @@ class KernelCentresHandler(_ServerKernelsHandler):
             try:
                 login_at(centre, spawner.user.name)
             except NoLogin as e:
-                entry.update(available=False, reason=f"no login: {e}")
+                entry.update(available=False, reason=_("no login: {problem}").format(problem=e))
             if entry["available"] and projects == []:
-                entry.update(available=False, reason="no project to charge there")
+                entry.update(available=False, reason=_("no project to charge there"))
             watcher = spawner.monitor.watcher(centre.id)
             spawner.monitor.ensure_running()
             if entry["available"] and watcher.latest is not None and not watcher.up:
-                entry.update(available=False, reason=f"down: {centre.name} is not answering")
+                entry.update(available=False, reason=_("down: {centre} is not answering").format(centre=centre.name))
             quota = entry_for(report, centre.id, project)
             if entry["available"] and quota is not None and used_up(quota):
-                entry.update(available=False, reason=f"allocation used up: {quota['charge_account']} at {centre.name}")
+                entry.update(available=False, reason=_("allocation used up: {account} at {centre}").format(
+                    account=quota["charge_account"], centre=centre.name))
             choices.append(entry)
         answer = {"centres": choices, "fields": option_schema()}
         away_from = self.get_argument("suggest_from", "")
@@ -164,7 +166,7 @@ def _default_project(spawner, centre_id: str, projects: list[str] | None) -> str
 class KernelsHandler(_ServerKernelsHandler):
     @api_authenticated
     def get(self, user_name):
-        _, kernels = self.server_kernels(user_name)
+        _spawner, kernels = self.server_kernels(user_name)
         self.finish(json.dumps({"kernels": [r.public() for r in kernels.records.values()]}))
 
     @api_authenticated
@@ -193,7 +195,7 @@ class KernelsHandler(_ServerKernelsHandler):
         if unknown:
             raise web.HTTPError(400, f"{unknown[0][:40]}: unknown option; allowed: {', '.join(ALLOWED_OPTIONS)}")
         if not body.get("centre"):
-            raise web.HTTPError(400, "centre: choose the centre the kernel runs at")
+            raise web.HTTPError(400, _("centre: choose the centre the kernel runs at"))
         await spawner.refresh_projects()
         try:
             request = parse_user_options(spawner.federation, body, spawner.user.name)
@@ -219,7 +221,7 @@ class KernelsHandler(_ServerKernelsHandler):
 class KernelHandler(_ServerKernelsHandler):
     @api_authenticated
     async def get(self, user_name, kernel_id):
-        _, kernels = self.server_kernels(user_name)
+        _spawner, kernels = self.server_kernels(user_name)
         known = self.get_argument("status", "")
         try:
             wait = min(max(float(self.get_argument("wait", "0")), 0.0), MAX_WAIT)
@@ -234,7 +236,7 @@ class KernelHandler(_ServerKernelsHandler):
 
     @api_authenticated
     async def delete(self, user_name, kernel_id):
-        _, kernels = self.server_kernels(user_name)
+        _spawner, kernels = self.server_kernels(user_name)
         try:
             await kernels.shutdown(kernel_id)
         except KernelError as e:
@@ -246,7 +248,7 @@ class KernelHandler(_ServerKernelsHandler):
 class KernelRestartHandler(_ServerKernelsHandler):
     @api_authenticated
     def post(self, user_name, kernel_id):
-        _, kernels = self.server_kernels(user_name)
+        _spawner, kernels = self.server_kernels(user_name)
         try:
             kernels.request_restart(kernel_id)
             self.finish(json.dumps(kernels.get(kernel_id).public()))

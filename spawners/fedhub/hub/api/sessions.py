@@ -36,6 +36,7 @@ from tornado import web
 from ...quota.client import entry_for, fetch_report
 from ...spawning.extension import extendable_s
 from ...spawning.snapshots import SnapshotStore
+from ...i18n import InRequestLanguage
 from .auth import api_authenticated
 
 
@@ -44,7 +45,7 @@ def _aware(moment: datetime | None) -> datetime | None:
     return moment.astimezone() if moment is not None else None
 
 
-class ServersHandler(APIHandler):
+class ServersHandler(InRequestLanguage, APIHandler):
     @api_authenticated
     async def get(self, user_name: str):
         user = self.find_user(user_name)
@@ -96,7 +97,7 @@ def _allocation(entry: dict | None) -> dict | None:
             "core_hours_remaining": core.get("remaining"), "percent": core.get("percent")}
 
 
-class SnapshotsHandler(APIHandler):
+class SnapshotsHandler(InRequestLanguage, APIHandler):
     """GET /hub/api/fedhub/users/<name>/snapshots: the sessions the user's servers saved before
     their end, newest first (``spawning/snapshots.py``); read:servers for the user."""
 

@@ -34,12 +34,13 @@ from tornado import web
 
 from ...logins import NoLogin
 from ...workspace import sync, transfers
+from ...i18n import InRequestLanguage, _
 from .auth import api_authenticated
 
 WORKSPACE_SCOPE = "custom:fedhub:workspace"
 
 
-class _TransfersHandler(APIHandler):
+class _TransfersHandler(InRequestLanguage, APIHandler):
     def checked_user(self, user_name: str):
         if not any(has_scope(f"{scope}!user={user_name}", self.parsed_scopes, db=self.db)  # said alike whether or not
                    for scope in ("servers", WORKSPACE_SCOPE)):
@@ -93,11 +94,11 @@ class TransfersHandler(_TransfersHandler):
         for name in ("from", "to"):
             centre = federation.centre(body.get(name) or "")
             if centre is None:
-                return self.refuse(400, name, f"{body.get(name)!r} is not a centre; choose one of: "
-                                              f"{', '.join(federation.centre_ids)}")
+                return self.refuse(400, name, _("{given} is not a centre; choose one of: {centres}").format(
+                    given=repr(body.get(name)), centres=", ".join(federation.centre_ids)))
             ends[name] = centre
         if ends["from"].id == ends["to"].id:
-            return self.refuse(400, "to", "give another centre than the one the files come from")
+            return self.refuse(400, "to", _("give another centre than the one the files come from"))
         try:
             paths = transfers.checked_paths(body.get("paths"))
         except transfers.PathRefused as e:
@@ -137,7 +138,8 @@ class TransferHandler(_TransfersHandler):
     def delete(self, user_name: str, transfer_id: str):
         record = self.find(user_name, transfer_id)
         if not transfers.cancel(record):
-            return self.refuse(409, "status", f"the transfer is {record.status}; it can no longer be cancelled")
+            return self.refuse(409, "status", _("the transfer is {status}; it can no longer be cancelled").format(
+                status=record.status))
         self.answer(record, 202)
 
 
