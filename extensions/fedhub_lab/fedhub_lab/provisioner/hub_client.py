@@ -8,11 +8,35 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from contextvars import ContextVar
 from urllib.parse import quote, urlencode
 
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from ..hub_tls import hub_ssl_context
+
+
+# The language the hub words its answers in: the lab's (the Accept-Language of the lab's request
+# being served, set by the server's handlers: LabLanguage), else the one the server started in.
+_language: ContextVar[str] = ContextVar("fedhub_lab_language", default="")
+_LANGUAGE_RE = re.compile(r"[A-Za-z0-9_,;=.* -]{1,200}")
+
+
+class LabLanguage:
+    """Mixed into the server's handlers before their base: the hub answers what follows in the
+    language the lab asked in."""
+
+    def prepare(self):
+        asked = self.request.headers.get("Accept-Language", "")
+        if _LANGUAGE_RE.fullmatch(asked):
+            _language.set(asked)
+        return super().prepare()
+
+
+def accept_language() -> str:
+    started_in = os.environ.get("JUPYTERHUB_FEDHUB_LANGUAGE", "").replace("_", "-")
+    return _language.get() or (started_in if _LANGUAGE_RE.fullmatch(started_in) else "")
 
 
 class HubKernelError(RuntimeError):
@@ -48,7 +72,8 @@ class HubKernels:
                    wait: float = 0.0) -> dict:
         """One request; ``wait``: the seconds the hub may hold it (a long poll), added to the timeout."""
         request = HTTPRequest(self._url(path, query or {}), method=method, request_timeout=self.timeout + wait,
-                              headers={"Authorization": f"token {self.token}", "Content-Type": "application/json"},
+                              headers={"Authorization": f"token {self.token}", "Content-Type": "application/json",
+                                       **({"Accept-Language": accept_language()} if accept_language() else {})},
                               body=json.dumps(body) if body is not None else (b"" if method == "POST" else None),
                               allow_nonstandard_methods=True, follow_redirects=False, ssl_options=self.ssl)
         try:

@@ -20,7 +20,7 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 from tornado import web
 
-from ..provisioner.hub_client import HubKernelError, HubKernels
+from ..provisioner.hub_client import HubKernelError, HubKernels, LabLanguage
 from ..provisioner.provisioner import jupyter_kernel_ids
 from ..provisioner.specs import spec_for_request
 
@@ -36,7 +36,7 @@ def json_object_body(handler) -> dict:
     return body
 
 
-class _HubHandler(APIHandler):
+class _HubHandler(LabLanguage, APIHandler):
     def hub(self) -> HubKernels:
         hub = HubKernels()
         if not hub.available:

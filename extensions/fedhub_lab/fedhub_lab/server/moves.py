@@ -21,13 +21,13 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from .kernels import json_object_body
-from ..provisioner.hub_client import HubKernelError
+from ..provisioner.hub_client import HubKernelError, LabLanguage
 from ..moves.mover import Movers
 
 MOVE_KEYS = ("on_unmovable", "heartbeat")  # the move's own; every other key is the target's option
 
 
-class _MoveHandler(APIHandler):
+class _MoveHandler(LabLanguage, APIHandler):
     @property
     def movers(self) -> Movers:
         return self.settings["fedhub_movers"]
