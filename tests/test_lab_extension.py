@@ -181,3 +181,56 @@ def test_when_the_quota_service_stops_answering_the_lab_says_so_and_the_hub_keep
     page.locator("#fedhub-quota-panel .fedhub-refresh").click()
     wait_for(lambda: page.locator("#fedhub-quota-status").inner_text().startswith("Gamma: ") or None, 30,
              "the lab to show figures again once the service answers")
+
+
+
+def test_in_chromium_a_server_started_in_chinese_opens_the_lab_and_fedhubs_words_in_chinese(api, hub, browser):
+    """Issue 26: a spawn asked in Chinese starts a lab whose own menus (the language pack) and
+    FedHub's items (its zh_CN catalogue) are Chinese even in an English browser, and the hub's
+    refusals reach the lab in the lab's language, not the browser's."""
+    r = api.post(f"/users/{U1}/server", json={"centre": "gamma", "cores": 1, "memory": "512M",
+                                              "walltime": "00:10:00"}, headers={"Accept-Language": "zh-CN"})
+    assert r.status_code in (201, 202), r.text
+    api.wait_ready(U1, 60)
+    token = api.post(f"/users/{U1}/tokens", json={"note": "zh lab test"}).json()["token"]
+    auth = {"Authorization": f"token {token}"}
+    nb = {"cells": [], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                   "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
+    r = requests.put(f"{hub.url}/user/{U1}/api/contents/fedhub-zh-test.ipynb", timeout=30, headers=auth,
+                     json={"type": "notebook", "content": nb})
+    assert r.status_code in (200, 201), r.text
+    context = browser.new_context(locale="en-US")
+    page = None
+    try:
+        page = log_in(context, hub, U1, f"/user/{U1}/lab")
+        # JupyterLab itself, from the language pack: the File menu is 文件
+        page.locator(".lm-MenuBar-itemLabel", has_text="文件").wait_for()
+        assert page.locator(".lm-MenuBar-itemLabel", has_text="File").count() == 0
+        # FedHub's status bar items and panel, from fedhub_lab's catalogue
+        text = status_text(page)
+        assert text.startswith("Gamma：") and "核时" in text and "core-h" not in text, text
+        time_left = page.locator("#fedhub-time-left")
+        wait_for(lambda: "剩余" in time_left.inner_text() or None, 20, "the time left in Chinese")
+        page.click("#fedhub-quota-status")
+        note = page.locator("#fedhub-quota-panel .fedhub-panel-note")
+        note.wait_for()
+        assert note.inner_text() == "此服务器运行在 Gamma。用量达到 75% 和 97% 时提醒。"
+        assert "（此服务器）" in page.locator("#fedhub-quota-panel section[data-centre=gamma] h3").inner_text()
+        # the hub checks a kernel's request and refuses in the lab's language (the browser says en-US)
+        page.goto(f"{hub.url}/user/{U1}/lab/tree/fedhub-zh-test.ipynb")
+        page.locator(".jp-NotebookPanel").wait_for()
+        page.locator(".lm-MenuBar-itemLabel", has_text="内核").click()  # the Kernel menu
+        page.locator(".lm-Menu-itemLabel", has_text="在其他中心运行内核…").click()
+        dialog = page.locator(".jp-Dialog", has_text="在其他中心运行内核")
+        dialog.locator("select[name=centre]").select_option("gamma")
+        assert "核数" in dialog.inner_text() and "运行时限" in dialog.inner_text()
+        dialog.locator("input[name=cores]").fill("99")
+        dialog.get_by_role("button", name="启动内核").click()
+        page.locator(".jp-Dialog", has_text="cores：99 超出了 Gamma 的分区 'small' 允许的范围").wait_for()
+    except Exception:
+        if page is not None:
+            page.screenshot(path="/tmp/fedhub-lab-zh-failure.png")
+        raise
+    finally:
+        context.close()
+        requests.delete(f"{hub.url}/user/{U1}/api/contents/fedhub-zh-test.ipynb", timeout=30, headers=auth)

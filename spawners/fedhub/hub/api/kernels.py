@@ -200,7 +200,7 @@ class KernelsHandler(_ServerKernelsHandler):
         try:
             request = parse_user_options(spawner.federation, body, spawner.user.name)
         except OptionError as e:
-            raise web.HTTPError(400, f"{e.field}: {e.message}") from None
+            raise web.HTTPError(400, _("{field}: {problem}").format(field=e.field, problem=e.message)) from None
         try:
             if dry_run:  # the lab's dialog: checked as a start would be, nothing submitted
                 await spawner.check_allocation(request)
