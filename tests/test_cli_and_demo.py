@@ -15,6 +15,7 @@ from pathlib import Path
 
 import requests
 
+from helpers.languages import english_left
 from helpers.testbed import HUB_CONFIG, REPO, wait_for
 from fedhub_testbed.centres import free_port
 
@@ -128,6 +129,8 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         banner = (tmp_path / "demo.log").read_text()
         assert f"FedHub demo is running at http://127.0.0.1:{port}" in banner
         assert "Log in as alice or bob with password: pw-demo" in banner
+        assert "以 alice 或 bob 登录，密码：pw-demo" in banner  # and in Chinese (issue 26)
+        assert f"FedHub 演示正在运行：http://127.0.0.1:{port}" in banner
         assert "the demo's OpenID Connect provider at http://127.0.0.1:" in banner
         assert "Hub database:     PostgreSQL at 127.0.0.1:" in banner  # as with the Helm chart
         assert f"carol teaches demo-class (alice and bob are its students; same password): the class\n" \
@@ -178,9 +181,8 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
         r = login_bob.post(page.url + "/login", data={"login": "bob", "password": "pw-demo"}, timeout=30)
         assert r.url.endswith("/hub/spawn") and 'name="centre"' in r.text, (r.url, r.text[:500])
         assert "Start for Notebooks on HPC (demo class)" in r.text
-        r = requests.post(f"http://127.0.0.1:{port}/hub/api/users/bob/server", timeout=60, headers=admin,
-                          json={"class": "demo-class"})
-        assert r.status_code in (201, 202), r.text
+        # bob starts for the class with one click, and walks the demo in Chinese (issue 26)
+        walk_the_demo_in_chinese(f"http://127.0.0.1:{port}", admin)
         for user in ("alice", "bob"):
             wait_for(lambda: requests.get(f"http://127.0.0.1:{port}/hub/api/users/{user}", timeout=10,
                                           headers=admin).json()["servers"].get("", {}).get("ready"),
@@ -251,6 +253,108 @@ def test_demo_starts_everything_and_ctrl_c_stops_everything(centres, tmp_path):
     except requests.ConnectionError:
         pass
     shutil.rmtree(state, ignore_errors=True)
+
+
+def no_english(page, where: str) -> None:
+    left = english_left(page.locator("body").inner_text())
+    assert left == [], f"{where}: FedHub's English on a Chinese page: {left}"
+
+
+def federation_log_in(context, url: str, user: str, next_path: str):
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{url}/hub/login?next={next_path}")
+    page.click("#fedhub-sign-in")  # "Sign in with the federation's login", in the page's language
+    page.fill("#login", user)
+    page.fill("#password", "pw-demo")
+    page.click("#login-submit")
+    return page
+
+
+def walk_the_demo_in_chinese(url: str, admin: dict) -> None:
+    """The demo as a Chinese browser meets it: login, the spawn form, the class's one click, the
+    progress, the lab's status bar and allocation panel, a kernel moved with its variables to
+    another centre, and the teacher's dashboard, with none of FedHub's English left; then the
+    same dashboard in an English browser."""
+    from playwright.sync_api import sync_playwright
+
+    from helpers.support import CHROMIUM, CHROMIUM_ARGS
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                     "source": "n = 42\ngen = (i for i in range(3))"}],
+          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+          "nbformat": 4, "nbformat_minor": 5}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = None
+        try:
+            zh = browser.new_context(locale="zh-CN")
+            page = zh.new_page()
+            page.goto(f"{url}/hub/login")
+            assert page.locator("#fedhub-sign-in").inner_text().strip() == "使用联盟账号登录"
+            assert page.locator("html").get_attribute("lang") == "zh-CN"
+            page.close()
+            page = federation_log_in(zh, url, "bob", "/hub/spawn")
+            page.wait_for_url(f"{url}/hub/spawn**")
+            form = page.locator("#fedhub-form")
+            assert "中心" in form.inner_text() and "核数" in form.inner_text()
+            no_english(page, "the spawn form")
+            page.get_by_role("button", name="为 Notebooks on HPC (demo class) 启动").click()
+            # the progress page's log, in Chinese, until the lab replaces it
+            page.locator(".progress-log-event", has_text="已提交到 Alpha").wait_for(state="attached", timeout=60_000)
+            said = " ".join(page.locator(".progress-log-event").all_text_contents())
+            assert english_left(said) == [], said
+            page.wait_for_url(f"{url}/user/bob/lab**", timeout=120_000)
+            # the lab: JupyterLab's words and FedHub's status bar and panel
+            page.locator(".lm-MenuBar-itemLabel", has_text="文件").wait_for()
+            status = page.locator("#fedhub-quota-status")
+            wait_for(lambda: "核时" in status.inner_text() or None, 30, "the allocation in the status bar")
+            status.click()
+            page.locator("#fedhub-quota-panel .fedhub-panel-note").wait_for()
+            no_english(page, "the lab with its allocation panel")
+            # a kernel moves with its variables to another centre; what cannot move is named
+            r = requests.put(f"{url}/user/bob/api/contents/languages.ipynb", headers=admin, timeout=30,
+                             json={"type": "notebook", "content": nb})
+            assert r.status_code in (200, 201), r.text
+            page.goto(f"{url}/user/bob/lab/tree/languages.ipynb")
+            page.locator("#fedhub-kernel-centre", has_text="内核位于 Alpha").wait_for(timeout=60_000)
+            page.locator(".jp-StatusBar-TextItem", has_text="| 空闲").wait_for(timeout=60_000)
+            page.locator(".jp-NotebookPanel .jp-Cell").first.locator(".cm-content").click()
+            page.keyboard.press("Shift+Enter")
+            page.locator(".jp-InputPrompt", has_text="[1]:").wait_for()
+            page.locator("#fedhub-kernel-centre").click()
+            dialog = page.locator(".jp-Dialog", has_text="将内核迁移到中心")
+            dialog.locator("select[name=centre]").select_option("gamma")
+            no_english(page, "the move dialog")
+            dialog.get_by_role("button", name="迁移", exact=True).click()
+            choice = page.locator(".jp-Dialog", has_text="不带这些对象")
+            choice.wait_for(timeout=90_000)
+            assert "gen：运行中的生成器或协程：其暂停的帧无法复制" in choice.inner_text()
+            no_english(page, "what cannot move")
+            choice.get_by_role("button", name="仍然切换").click()
+            page.locator(".Toastify__toast", has_text="内核已迁移到 Gamma").wait_for(timeout=90_000)
+            page.locator("#fedhub-kernel-centre", has_text="内核位于 Gamma").wait_for(timeout=30_000)
+            no_english(page, "the lab after the move")
+            for kernel in requests.get(f"{url}/user/bob/api/kernels", headers=admin, timeout=30).json():
+                requests.delete(f"{url}/user/bob/api/kernels/{kernel['id']}", headers=admin, timeout=60)
+            requests.delete(f"{url}/user/bob/api/contents/languages.ipynb", headers=admin, timeout=30)
+            page.close()
+            # carol's dashboard, in Chinese, then in an English browser
+            page = federation_log_in(browser.new_context(locale="zh-CN"), url, "carol", "/services/fedhub-classes/")
+            page.wait_for_url(f"{url}/services/fedhub-classes/**")
+            page.locator("#fh-stop-all", has_text="全部停止").wait_for()
+            page.locator("#fh-roster tr[data-student=bob] .fh-state", has_text="运行中").wait_for()
+            no_english(page, "the class dashboard")
+            page.close()
+            en = browser.new_context(locale="en-US")
+            page = federation_log_in(en, url, "carol", "/services/fedhub-classes/")
+            page.locator("#fh-stop-all", has_text="Stop all").wait_for()
+            assert page.locator("html").get_attribute("lang") == "en"
+        except Exception:
+            if page is not None and not page.is_closed():
+                page.screenshot(path="/tmp/fedhub-demo-walk-failure.png")
+            raise
+        finally:
+            browser.close()
 
 
 def test_hub_refuses_to_start_with_a_bad_federation_file(tmp_path):

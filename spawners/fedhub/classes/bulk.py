@@ -22,6 +22,7 @@ from urllib.parse import quote
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from ..hub_tls import hub_ssl_context
+from ..i18n import current_language
 
 log = logging.getLogger("fedhub.classes")
 
@@ -52,7 +53,9 @@ class HubCaller:
 
     async def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, dict]:
         """(status, JSON answer, headers); HTTP errors are answers, not exceptions."""
-        request = HTTPRequest(f"{self.api_url}{path}", method=method, headers={"Authorization": f"token {self.token}"},
+        request = HTTPRequest(f"{self.api_url}{path}", method=method, headers={
+            "Authorization": f"token {self.token}",
+            "Accept-Language": current_language().replace("_", "-")},  # the hub's words in the caller's language
                               body=json.dumps(body) if body is not None else (None if method in ("GET", "DELETE")
                                                                               else "{}"),
                               request_timeout=self.timeout, allow_nonstandard_methods=True,

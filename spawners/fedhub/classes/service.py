@@ -45,7 +45,7 @@ from traitlets.config import Application
 
 from .. import claims
 from ..federation import load_federation
-from ..i18n import InRequestLanguage, DEFAULT as DEFAULT_LANGUAGE, from_request
+from ..i18n import DEFAULT as DEFAULT_LANGUAGE, InRequestLanguage, _, format_number, from_request
 from ..i18n.jinja import FedHubI18n
 from ..service_app import listen, run_until_stopped, ssh_sockets_in
 from ..logins import usable_login
@@ -79,7 +79,7 @@ class Classes:
     async def server_token(self, class_name: str, user: str) -> str:
         """A token of ``user``'s that opens only their server, for about a minute: what a server
         they control may receive (it could record any header)."""
-        status, answer, _ = await self.own.call("POST", f"/fedhub/classes/{quote(class_name, safe='')}/server-token",
+        status, answer, _headers = await self.own.call("POST", f"/fedhub/classes/{quote(class_name, safe='')}/server-token",
                                                 {"user": user, "expires_in": self.server_token_lifetime})
         if status != 201:
             raise MaterialsError(f"the hub gave no token for {user}'s server ({status}: {answer.get('message', '')})")
@@ -93,7 +93,7 @@ class Classes:
         report: dict = {}
         if self.quota_url:
             quota = HubCaller(self.quota_url, self.own.token, timeout=10)
-            status, answer, _ = await quota.call("GET", f"/api/quota/{quote(student, safe='')}")
+            status, answer, _headers = await quota.call("GET", f"/api/quota/{quote(student, safe='')}")
             report = answer if status == 200 else {}
         self._allocation[student] = (time.monotonic(), report)
         return report
@@ -106,11 +106,13 @@ def allocation_left(report: dict, centre: str | None) -> str:
         return ""
     entry = entries[0]
     core = entry.get("core_hours") or {}
+    account = entry.get("charge_account")
     if entry.get("level") == "used-up":
-        return f"used up in {entry.get('charge_account')}"
+        return _("used up in {account}").format(account=account)
     if core.get("limit") is None:
-        return f"no limit in {entry.get('charge_account')}"
-    return f"{core['limit'] - core['used']:.1f} core-h left in {entry.get('charge_account')}"
+        return _("no limit in {account}").format(account=account)
+    return _("{hours} core-h left in {account}").format(hours=format_number(core["limit"] - core["used"]),
+                                                         account=account)
 
 
 class _PageUser:
@@ -171,7 +173,7 @@ class _Handler(InRequestLanguage, HubOAuthenticated, web.RequestHandler):
 
     async def roster(self, name: str) -> dict:
         """The hub's roster of the class, as the caller may see it (their 403/404 is ours)."""
-        status, answer, _ = await self.caller.call("GET", f"/fedhub/classes/{quote(name, safe='')}/roster")
+        status, answer, _headers = await self.caller.call("GET", f"/fedhub/classes/{quote(name, safe='')}/roster")
         if status != 200:
             raise web.HTTPError(status, answer.get("message", "the hub refused"))
         return answer
@@ -222,7 +224,7 @@ class DashboardHandler(_Handler):
 class ClassListHandler(_Handler):
     @web.authenticated
     async def get(self):
-        status, answer, _ = await self.caller.call("GET", "/fedhub/classes")
+        status, answer, _headers = await self.caller.call("GET", "/fedhub/classes")
         self.answer(status, answer)
 
 
@@ -235,7 +237,7 @@ class ClassHandler(_Handler):
         for student, report in zip(roster["students"], reports):
             student["allocation_left"] = allocation_left(report, student.get("centre"))
             student["materials"] = materials.summary(student["name"])
-        status, spec, _ = await self.caller.call("GET", f"/fedhub/classes/{quote(name, safe='')}")
+        status, spec, _headers = await self.caller.call("GET", f"/fedhub/classes/{quote(name, safe='')}")
         roster["settings"] = spec if status == 200 else {}
         roster["reservations"] = [view.as_json() for view in self.keeper.views.get(name, [])]
         action = self.classes.actions.get(name)
@@ -316,7 +318,7 @@ class ReservationKeeper:
                 pass
 
     async def once(self) -> None:
-        status, answer, _ = await self.classes.own.call("GET", "/fedhub/classes")
+        status, answer, _headers = await self.classes.own.call("GET", "/fedhub/classes")
         if status != 200:
             return
         now = datetime.now(timezone.utc)
@@ -353,7 +355,7 @@ class ReservationKeeper:
 
     async def logins(self, spec, centre) -> list[str]:
         """The logins of the class's students and teachers at ``centre`` (those who have one)."""
-        status, group, _ = await self.classes.own.call("GET", f"/groups/{quote(spec.name, safe='')}")
+        status, group, _headers = await self.classes.own.call("GET", f"/groups/{quote(spec.name, safe='')}")
         members = group.get("users", []) if status == 200 else []
         found = (usable_login(centre, user) for user in dict.fromkeys([*members, *spec.teachers]))
         return sorted({login for login in found if login})
@@ -376,7 +378,7 @@ class Courier:
         return self._materials[name]
 
     async def roster(self, name: str) -> dict:
-        status, answer, _ = await self.classes.own.call("GET", f"/fedhub/classes/{quote(name, safe='')}/roster")
+        status, answer, _headers = await self.classes.own.call("GET", f"/fedhub/classes/{quote(name, safe='')}/roster")
         return answer if status == 200 else {}
 
     async def run_forever(self) -> None:
@@ -418,7 +420,7 @@ async def apply_class_file(classes: Classes, path: str, federation_file: str, lo
         return
     for spec in specs:
         for attempt in range(attempts):
-            status, answer, _ = await classes.own.call("PUT", f"/fedhub/classes/{spec.name}", spec.to_json())
+            status, answer, _headers = await classes.own.call("PUT", f"/fedhub/classes/{spec.name}", spec.to_json())
             if status in (200, 201):
                 log.info("Class %s from %s applied", spec.name, path)
                 break

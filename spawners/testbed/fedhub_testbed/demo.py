@@ -188,7 +188,21 @@ def _demo_banner(hub, federation, users, password, provider, teacher: str = "", 
            "                    with the Helm chart has it (helm/fedhub; README: Deploying on Kubernetes)\n"
            if database is not None else "")
         + token_line +
-        "Press Ctrl-C to stop everything."
+        "  Every page has a language menu (English / 简体中文); a Chinese browser gets 简体中文 first.\n"
+        + _chinese_banner(hub, users, password, teacher) +
+        "Press Ctrl-C to stop everything. 按 Ctrl-C 停止全部。"
+    )
+
+
+def _chinese_banner(hub, users, password, teacher: str) -> str:
+    """The banner's main lines again in Chinese (issue 26: the demo speaks both)."""
+    return (
+        f"\nFedHub 演示正在运行：{hub.url}\n"
+        f"  以 {' 或 '.join(users)} 登录，密码：{password}\n"
+        + (f"  {teacher} 教授课程 {DEMO_CLASS}（{'、'.join(users)} 是学生，密码相同）：课程面板在\n"
+           f"  {hub.url}/services/fedhub-classes/ ，学生的启动表单里可一键启动。\n" if teacher else "")
+        + "  选择中心（alpha：本地，beta：经 ssh 登录节点，gamma：小型）和资源，按“启动”，\n"
+        "  在进度页面上看作业经过 Slurm 排队和启动。每个页面右上角都可切换 English / 简体中文。\n"
     )
 
 

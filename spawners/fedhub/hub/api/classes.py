@@ -37,6 +37,7 @@ from ...federation import federation_at
 from ...classes.model import PROPERTY, ClassError, beyond_limits, parse_class
 from ...classes.roles import CLASSES_SCOPE, TEACH_SCOPE, TEACHER_FIELDS, stored_class, sync_teacher_role
 from ...i18n import InRequestLanguage, _
+from ...jobs.progress import pending_message
 from .auth import api_authenticated
 
 class _ClassHandler(InRequestLanguage, APIHandler):
@@ -243,6 +244,13 @@ def _server_url(user, public_url: str) -> str | None:
     return f"{public.scheme}://{public.netloc}{spawner.server.base_url}"
 
 
+def _latest_info(job):
+    """What the centre's watcher last saw of the job (None: not seen yet)."""
+    watcher = getattr(job, "watcher", None) if job is not None and job.job_id else None
+    snapshot = watcher.latest if watcher is not None else None
+    return snapshot.jobs.get(job.job_id) if snapshot is not None and snapshot.knows(job.job_id) else None
+
+
 def server_summary(user) -> dict:
     """A student's default server as the class dashboard shows it."""
     spawner = user.spawners.get("")
@@ -256,13 +264,18 @@ def server_summary(user) -> dict:
     events = getattr(spawner, "progress_log", None)
     latest = events.events[-1]["message"] if events is not None and events.events else ""
     if spawner.pending == "spawn":
-        waiting = job is not None and job.job_id and latest.startswith("Pending")
-        entry.update(state="pending" if waiting else "queued", detail=latest)
+        # Slurm's word for a waiting job, in the teacher's language (the spawn's own messages are
+        # in the language of whoever started it)
+        info = _latest_info(job)
+        if info is not None and info.state == "PENDING":
+            entry.update(state="pending", detail=pending_message(job.centre.name, info))
+        else:
+            entry.update(state="queued", detail=latest)
     elif spawner.pending == "stop":
         entry.update(state="stopping")
     elif spawner.ready:
         started = spawner.orm_spawner.started
-        entry.update(state="running", since=started.isoformat() + "Z" if started else None, detail=latest)
+        entry.update(state="running", since=started.isoformat() + "Z" if started else None)
     else:
         future = spawner._spawn_future
         if future is not None and future.done() and not future.cancelled() and future.exception() is not None:
