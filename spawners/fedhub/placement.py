@@ -23,7 +23,7 @@ from .slurm.client import SlurmClient
 from .slurm.commands import SchedulerError, SchedulerUnreachable
 from .request import SpawnRequest
 from .jobs.server import job_spec
-from .i18n import _, format_number, lazy
+from .i18n import _, format_number, lazy, sentences
 
 log = logging.getLogger("JupyterHub.fedhub.placement")  # the hub's handlers and level
 
@@ -91,7 +91,7 @@ class Decision:
             parts.append(_("{centre}: {why}.").format(centre=e.centre, why=e.describe(self.now)))
         for centre, reason in self.rejected.items():
             parts.append(_("{centre}: {why}.").format(centre=centre, why=reason))
-        return " ".join(parts)
+        return sentences(parts)
 
 
 def partition_fits(p: Partition, r: SpawnRequest) -> bool:
@@ -168,7 +168,7 @@ def decide(estimates: list[Estimate], rejected: dict[str, str], now: datetime) -
     rejected = dict(rejected)
     for e in estimates:
         if e.start is None and e.centre not in best:
-            rejected.setdefault(e.centre, e.error or "cannot run it")
+            rejected.setdefault(e.centre, e.error or lazy("cannot run it"))
     return Decision(ranked=rank(list(best.values()), now), rejected=rejected, now=now)
 
 

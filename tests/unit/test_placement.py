@@ -134,3 +134,21 @@ def test_auto_skips_centres_where_the_user_has_no_project_to_charge():
     small = parse_user_options(fed, {"centre": "auto", "cores": 2}, "alice", allow_auto=True)
     options, rejected = fitting_options(fed, small, "alice", {})
     assert rejected == {"south": "no project to charge"} and {o.centre.id for o in options} == {"north"}
+
+
+def test_the_summary_is_in_the_users_language_and_the_operators_log_line_stays_english():
+    """Issue 26: a centre's reason is worded when shown (``lazy``), so one decision reads in
+    Chinese for the user and in English for the log line the spawner writes."""
+    from fedhub.i18n import in_language, use_language
+
+    small = parse_user_options(FED, {"centre": "auto", "cores": 2}, "alice", allow_auto=True)
+    _, rejected = fitting_options(FED, small, "alice", {"north": False})
+    d = decide([est("south", 40)], rejected, NOW)
+    use_language("zh_CN")
+    try:
+        assert d.summary() == "已选择中心 south（p）：约等待 40 分钟。north：不可用。"
+        with in_language("en"):
+            assert d.summary() == "Centre south chosen (p): about 40 min wait. north: down."
+        assert d.summary().startswith("已选择中心")
+    finally:
+        use_language("en")

@@ -8,9 +8,9 @@ same words through Jinja's i18n extension; ``handlers.py`` makes a Tornado handl
 the request's language. docs/operators/languages.md says how to add one.
 """
 
-from .catalogue import _, current_language, format_number, in_language, lazy, ngettext, use_language
+from .catalogue import _, current_language, format_number, in_language, lazy, ngettext, sentences, use_language
 from .handlers import InRequestLanguage
 from .language import COOKIE, DEFAULT, LANGUAGES, choose, from_request
 
 __all__ = ["_", "COOKIE", "DEFAULT", "InRequestLanguage", "LANGUAGES", "choose", "current_language", "format_number", "from_request", "in_language", "lazy",
-           "ngettext", "use_language"]
+           "ngettext", "sentences", "use_language"]

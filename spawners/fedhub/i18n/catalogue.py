@@ -49,6 +49,11 @@ def current_language() -> str:
     return _language.get()
 
 
+def sentences(parts: list[str]) -> str:
+    """Whole sentences run together as the language writes them (Chinese: no space between)."""
+    return ("" if _language.get().startswith("zh") else " ").join(parts)
+
+
 class lazy:  # noqa: N801 - used like _()
     """A message worded only when shown (``str()``), in the language current then: kept in a
     result that both a user (their language) and the operator's log (English) read."""

@@ -20,7 +20,7 @@ from tornado import web
 
 from ...request import ALLOWED_OPTIONS, OptionError, parse_user_options
 from ...placement import Option, estimate_all
-from ...i18n import InRequestLanguage
+from ...i18n import InRequestLanguage, _
 from .auth import api_authenticated
 
 
@@ -44,7 +44,7 @@ class StartEstimateHandler(InRequestLanguage, APIHandler):
             return
         centre = spawner.federation.centre(request.centre)
         if not spawner.monitor.health().get(centre.id, True):
-            self.finish(json.dumps({"centre": centre.id, "start": None, "text": "down"}))
+            self.finish(json.dumps({"centre": centre.id, "start": None, "text": _("down")}))
             return
         option = Option(centre, centre.partition(request.partition), request.login)
         clients = {cid: w.client for cid, w in spawner.monitor.watchers.items()}
