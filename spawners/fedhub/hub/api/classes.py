@@ -226,7 +226,8 @@ class ServerTokenHandler(_ClassHandler):
         member = body["user"]
         orm_user = orm.User.find(self.db, member)
         if orm_user is None or not (member in spec.teachers or orm_user in group.users):
-            raise web.HTTPError(404, f"{member!r} is neither a student nor a teacher of {name}")
+            raise web.HTTPError(404, _("{member} is neither a student nor a teacher of {name}").format(
+                member=repr(member), name=name))
         token = orm_user.new_api_token(note=f"fedhub-classes: one call to {member}'s server for class {name}",
                                        scopes=[f"access:servers!server={member}/"], expires_in=lifetime)
         self.set_status(201)

@@ -79,7 +79,7 @@ class _ContinueHandler(InRequestLanguage, APIHandler):
     def find(self, user_name: str, continue_id: str):
         record = continuation.continuations().get(continue_id)
         if record is None or record.user != user_name or not self.may_continue(user_name, record.server):
-            raise web.HTTPError(404, f"no continuation {continue_id} of {user_name}'s servers")
+            raise web.HTTPError(404, _("no continuation {id} of {user}'s servers").format(id=continue_id, user=user_name))
         return record
 
 

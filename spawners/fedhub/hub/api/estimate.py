@@ -31,10 +31,10 @@ class StartEstimateHandler(InRequestLanguage, APIHandler):
             raise web.HTTPError(404, "No access to resources or resources not found")
         user = self.find_user(user_name)
         if user is None:
-            raise web.HTTPError(404, f"no user {user_name}")
+            raise web.HTTPError(404, _("there is no user {user}").format(user=user_name))
         spawner = user.get_spawner("")
         if not hasattr(spawner, "federation"):
-            raise web.HTTPError(404, f"{user_name}'s server is not a FedHub server")
+            raise web.HTTPError(404, _("{user}'s server is not a FedHub server").format(user=user_name))
         options = {k: self.get_argument(k) for k in ALLOWED_OPTIONS if self.get_argument(k, "")}
         try:
             request = parse_user_options(spawner.federation, options, user_name)

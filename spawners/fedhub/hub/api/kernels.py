@@ -74,9 +74,10 @@ class _ServerKernelsHandler(InRequestLanguage, APIHandler):
         user = self.find_user(user_name)
         spawner = user.spawners.get(server) if user is not None else None
         if spawner is None or not hasattr(spawner, "kernels"):
-            raise web.HTTPError(404, f"{user_name} has no FedHub server {server!r}")
+            raise web.HTTPError(404, _("{user} has no FedHub server {server}").format(user=user_name, server=repr(server)))
         if not spawner.active or spawner.job is None:
-            raise web.HTTPError(409, f"{user_name}'s server {server!r} is not running; start it first")
+            raise web.HTTPError(409, _("{user}'s server {server} is not running; start it first").format(
+                user=user_name, server=repr(server)))
         return spawner, spawner.kernels
 
     def write_error(self, status_code, **kwargs):
@@ -175,9 +176,9 @@ class KernelsHandler(_ServerKernelsHandler):
         try:
             body = json.loads(self.request.body or b"{}")
         except ValueError:
-            raise web.HTTPError(400, "the body must be JSON") from None
+            raise web.HTTPError(400, _("the body must be JSON")) from None
         if not isinstance(body, dict):
-            raise web.HTTPError(400, "the body must be a JSON object")
+            raise web.HTTPError(400, _("the body must be a JSON object"))
         dry_run = body.pop("dry_run", False) is True
         key = body.pop("key", None)
         if not dry_run and (not isinstance(key, str) or not _KEY_RE.fullmatch(key)):
@@ -193,7 +194,8 @@ class KernelsHandler(_ServerKernelsHandler):
                                          "characters, the second half of zmq.curve_keypair())") from None
         unknown = sorted(k for k in body if k not in ALLOWED_OPTIONS)
         if unknown:
-            raise web.HTTPError(400, f"{unknown[0][:40]}: unknown option; allowed: {', '.join(ALLOWED_OPTIONS)}")
+            raise web.HTTPError(400, _("{field}: unknown option; allowed: {allowed}").format(
+                field=unknown[0][:40], allowed=", ".join(ALLOWED_OPTIONS)))
         if not body.get("centre"):
             raise web.HTTPError(400, _("centre: choose the centre the kernel runs at"))
         await spawner.refresh_projects()

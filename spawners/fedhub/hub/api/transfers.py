@@ -44,11 +44,11 @@ class _TransfersHandler(InRequestLanguage, APIHandler):
     def checked_user(self, user_name: str):
         if not any(has_scope(f"{scope}!user={user_name}", self.parsed_scopes, db=self.db)  # said alike whether or not
                    for scope in ("servers", WORKSPACE_SCOPE)):
-            raise web.HTTPError(403, f"you may not see or move {user_name}'s files: "  # the user exists
-                                     "a user moves their own files (a teacher their class's, an admin anyone's)")
+            raise web.HTTPError(403, _("you may not see or move {user}'s files: a user moves their own files (a "  # the user exists
+                                       "teacher their class's, an admin anyone's)").format(user=user_name))
         user = self.find_user(user_name)
         if user is None:
-            raise web.HTTPError(404, f"there is no user {user_name}")
+            raise web.HTTPError(404, _("there is no user {user}").format(user=user_name))
         return user
 
     def refuse(self, status: int, field: str, message: str):
@@ -68,7 +68,7 @@ class _TransfersHandler(InRequestLanguage, APIHandler):
         self.checked_user(user_name)
         record = transfers.transfers().get(transfer_id)
         if record is None or record.user != user_name:
-            raise web.HTTPError(404, f"no transfer {transfer_id} of {user_name}'s")
+            raise web.HTTPError(404, _("no transfer {id} of {user}'s").format(id=transfer_id, user=user_name))
         return record
 
 
