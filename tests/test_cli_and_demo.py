@@ -311,6 +311,7 @@ def walk_the_demo_in_chinese(url: str, admin: dict) -> None:
             status.click()
             page.locator("#fedhub-quota-panel .fedhub-panel-note").wait_for()
             no_english(page, "the lab with its allocation panel")
+            assert "core-h" not in page.locator("#fedhub-quota-panel").inner_text()  # the unit too: 核时
             # a kernel moves with its variables to another centre; what cannot move is named
             r = requests.put(f"{url}/user/bob/api/contents/languages.ipynb", headers=admin, timeout=30,
                              json={"type": "notebook", "content": nb})

@@ -216,6 +216,8 @@ def test_in_chromium_a_server_started_in_chinese_opens_the_lab_and_fedhubs_words
         note.wait_for()
         assert note.inner_text() == "此服务器运行在 Gamma。用量达到 75% 和 97% 时提醒。"
         assert "（此服务器）" in page.locator("#fedhub-quota-panel section[data-centre=gamma] h3").inner_text()
+        figure = page.locator("#fedhub-quota-panel .fedhub-bar-row[data-kind='core-h'] .fedhub-bar-figure").first
+        assert "核时" in figure.inner_text() and "core-h" not in figure.inner_text(), figure.inner_text()
         # the hub checks a kernel's request and refuses in the lab's language (the browser says en-US)
         page.goto(f"{hub.url}/user/{U1}/lab/tree/fedhub-zh-test.ipynb")
         page.locator(".jp-NotebookPanel").wait_for()

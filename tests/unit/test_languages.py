@@ -120,3 +120,27 @@ def test_slurms_pending_reason_is_explained_in_the_users_language():
         assert _("Centre") == "中心"
     finally:
         use_language("en")
+
+
+def test_no_translation_call_hides_inside_another():
+    """pybabel reads only a call's own first argument: a trans.__ inside another's arguments
+    would never reach the catalogue (how 'unknown' stayed English), so the lab has none."""
+    call = re.compile(r"trans\.(__|_n|_p)\(")
+    nested = []
+    for path in sorted((REPO / "extensions" / "fedhub_lab" / "src").glob("*.ts*")):
+        text = path.read_text()
+        for found in call.finditer(text):
+            depth, i, quote = 1, found.end(), None
+            while depth and i < len(text):
+                c = text[i]
+                if quote:
+                    i += c == "\\"
+                    quote = None if c == quote else quote
+                elif c in "'\"`":
+                    quote = c
+                else:
+                    depth += {"(": 1, ")": -1}.get(c, 0)
+                i += 1
+            if call.search(text, found.end(), i):
+                nested.append(f"{path.name}:{text.count(chr(10), 0, found.start()) + 1}")
+    assert nested == [], f"move the inner call out (into a variable): {nested}"

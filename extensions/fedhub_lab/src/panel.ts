@@ -9,6 +9,16 @@ import { el } from './dom';
 import { cullingText, figureText, fraction, readAtText, remainingText } from './format';
 import { ICentreQuota, IFigure, QuotaModel } from './model';
 
+/** A figure's unit as the user reads it (the row keeps the English one as its data-kind). */
+function unitText(unit: string, trans: TranslationBundle): string {
+  return unit === 'core-h' ? trans.__('core-h') : unit === 'GPU-h' ? trans.__('GPU-h') : unit;
+}
+
+/** A panel's reason a centre has no figures, in the user's language where the lab knows it. */
+function errorText(error: string | null | undefined, trans: TranslationBundle): string {
+  return !error ? trans.__('unknown') : error === 'not read yet' ? trans.__('not read yet') : error;
+}
+
 function bar(
   label: string,
   figure: IFigure | undefined,
@@ -29,7 +39,7 @@ function bar(
     track.classList.add('fedhub-bar-nolimit');
   }
   row.appendChild(track);
-  row.appendChild(el('div', 'fedhub-bar-figure', figureText(figure, unit, trans)));
+  row.appendChild(el('div', 'fedhub-bar-figure', figureText(figure, unitText(unit, trans), trans)));
   return row;
 }
 
@@ -103,7 +113,7 @@ export class QuotaPanel extends Widget {
     box.appendChild(title);
     if (!entry.core_hours) {
       box.appendChild(
-        el('p', 'fedhub-centre-error', trans.__('Figures not available: %1', entry.error ?? trans.__('unknown')))
+        el('p', 'fedhub-centre-error', trans.__('Figures not available: %1', errorText(entry.error, trans)))
       );
       return box;
     }
