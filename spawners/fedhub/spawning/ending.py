@@ -54,13 +54,16 @@ class SessionEnding:
     async def snapshot(self, reason: str) -> dict | None:
         """Have the running server save its session now; the hub's record of it, or None."""
         spawner = self.spawner
-        centre = spawner.job.centre
+        job = spawner.job  # kept: the server may stop (and forget its job) while the save is asked
+        if job is None:
+            return None
+        centre = job.centre
         try:
             saved = await ServerCalls(spawner, spawner.ip, spawner.port).call(
                 "save", {"id": secrets.token_hex(8), "centre": centre.id, "max_bytes": spawner.snapshot_max_bytes})
         except SessionCallError as e:
             spawner.log.error("%s could not save the session before the end of job %s: %s", spawner._where,
-                              spawner.job.job_id, e)
+                              job.job_id, e)
             return None
         record = describe(saved, spawner.name or "", centre, reason)
         self.store.add(spawner.user.name, record)

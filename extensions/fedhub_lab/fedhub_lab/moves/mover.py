@@ -394,6 +394,30 @@ class Movers:
             log.warning("Move %s: the source did not prepare its exit: %s", move.id, e)
         await self.app.kernel_manager.shutdown_kernel(move.kernel_id)
 
+    async def _end_target(self, move: Move, target_id: str) -> None:
+        """End the target kernel; it must not outlive a move that did not switch to it. Its
+        restarter is stopped first: a target whose job ended from outside is being restarted
+        (which the provisioner refuses) at the same moment, and a shutdown racing that restart
+        can fail and leave the kernel listed."""
+        manager = self.app.kernel_manager
+        try:
+            manager.get_kernel(target_id).stop_restarter()
+        except Exception:  # noqa: BLE001 - already gone, or no restarter: the shutdown still runs
+            pass
+        for attempt in range(2):
+            try:
+                await manager.shutdown_kernel(target_id)
+                return
+            except Exception:  # noqa: BLE001
+                if target_id not in manager:
+                    return
+                if attempt == 0:
+                    await asyncio.sleep(1.0)
+                    continue
+                log.exception("Move %s: ending the target kernel %s failed; removing it from the server", move.id,
+                              target_id)
+                manager.remove_kernel(target_id)  # its job was ended by the provisioner (which never raises)
+
     async def _clean(self, move: Move, source, target, target_id: str | None, status: str) -> None:
         """Drop the snapshot on both sides; end the target kernel unless the move switched to it."""
         self.choices.pop(move.id, None)
@@ -406,7 +430,4 @@ class Movers:
             if channel is not None:
                 channel.close()
         if target_id is not None and target_id in self.app.kernel_manager:
-            try:
-                await self.app.kernel_manager.shutdown_kernel(target_id)
-            except Exception:  # noqa: BLE001
-                log.exception("Move %s: ending the target kernel %s failed", move.id, target_id)
+            await self._end_target(move, target_id)
