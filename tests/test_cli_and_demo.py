@@ -297,6 +297,8 @@ def walk_the_demo_in_chinese(url: str, admin: dict) -> None:
             page.wait_for_url(f"{url}/hub/spawn**")
             form = page.locator("#fedhub-form")
             assert "中心" in form.inner_text() and "核数" in form.inner_text()
+            offer = page.locator("#fedhub-class-demo-class").inner_text()  # the class's resources and reservation
+            assert "1 核，1G 内存，位于" in offer and "的预留 fedhub-demo-class：生效中" in offer and "memory" not in offer, offer
             no_english(page, "the spawn form")
             page.get_by_role("button", name="为 Notebooks on HPC (demo class) 启动").click()
             # the progress page's log, in Chinese, until the lab replaces it

@@ -12,5 +12,5 @@ from .catalogue import _, current_language, format_number, in_language, lazy, ng
 from .handlers import InRequestLanguage
 from .language import COOKIE, DEFAULT, LANGUAGES, choose, from_request
 
-__all__ = ["_", "COOKIE", "DEFAULT", "InRequestLanguage", "LANGUAGES", "choose", "current_language", "format_number", "from_request", "in_language", "lazy",
-           "ngettext", "sentences", "use_language"]
+__all__ = ["_", "COOKIE", "DEFAULT", "InRequestLanguage", "LANGUAGES", "choose", "current_language", "format_number",
+           "from_request", "in_language", "lazy", "ngettext", "sentences", "use_language"]

@@ -17,7 +17,7 @@ from ..classes.reservations import ReservationCache
 from ..classes.roles import TEACH_SCOPE, stored_class
 from ..classes.spawn import class_request
 from ..errors import user_error
-from ..i18n import _, from_request, use_language
+from ..i18n import _, from_request, ngettext, use_language
 from ..projects import refresh_associations
 from ..quota.client import fetch_report
 from ..quota.service import SERVICE_NAME as QUOTA_SERVICE
@@ -185,7 +185,8 @@ class RequestIntake:
             if session is None:
                 continue
             where = ", ".join(spawner.federation.centre(c.centre).name for c in spec.centres)
-            summary = f"{spec.cores} core{'s' if spec.cores != 1 else ''}, {format_memory_mb(spec.memory_mb)} memory, at {where}"
+            summary = ngettext("{n} core, {memory} memory, at {where}", "{n} cores, {memory} memory, at {where}",
+                               spec.cores).format(n=spec.cores, memory=format_memory_mb(spec.memory_mb), where=where)
             for place in spec.centres:
                 name = spec.reservation_at(place.centre)
                 watcher = spawner.monitor.watchers.get(place.centre)
@@ -194,7 +195,8 @@ class RequestIntake:
                         state = await asyncio.wait_for(reservation_states().state(watcher.client, name), 5)
                     except (asyncio.TimeoutError, SchedulerError, SchedulerUnreachable):
                         state = "unknown"
-                    summary += f"; reservation {name} at {watcher.centre.name}: {state}"
+                    summary += _("; reservation {name} at {centre}: {state}").format(
+                        name=name, centre=watcher.centre.name, state=reservation_state_text(state))
             offered.append({"name": spec.name, "title": spec.title, "until": f"{session.end.astimezone():%H:%M}",
                             "summary": summary})
         return offered
@@ -202,5 +204,12 @@ class RequestIntake:
     def _class_of_user(self, name) -> ClassSpec:
         spec = next((spec for spec in self.classes() if spec.name == name), None)
         if spec is None:
-            raise OptionError("class", f"{str(name)[:48]!r} is not a class you are a student of")
+            raise OptionError("class", _("{name} is not a class you are a student of").format(name=repr(str(name)[:48])))
         return spec
+
+
+def reservation_state_text(state: str) -> str:
+    """A reservation's state (classes.reservations) in the user's words."""
+    words = {"active": _("active"), "inactive": _("inactive"), "missing": _("missing"), "unknown": _("unknown"),
+             "not made": _("not made")}
+    return words.get(state, state)
